@@ -1,0 +1,5 @@
+"""Errors raised for bad data, with messages written for the person who supplied it."""
+
+
+class DataError(ValueError):
+    """The data set on disk is incomplete or inconsistent; the message says what and where."""

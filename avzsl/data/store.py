@@ -1,0 +1,147 @@
+"""avzsl's own feature store: a folder with `store.json` and `features.safetensors`.
+
+Nothing in it is pickled, so opening a store from anyone is safe.
+
+`store.json` (schema version 1)::
+
+    {
+      "format": "avzsl-feature-store", "schema_version": 1,
+      "synthetic": false,                      # true for generated data
+      "split": {"dataset", "class_names", "prompt_names", "lists": {stage_*: [class names]}},
+      "text": {"parts": [["clip", 512], ["clap", 512]], "alignment": "by-name"},
+      "provenance": {"encoders": {...}, "prompt_templates": {...}, "created": ..., ...},
+      "subsets": {"stage_1_train": {"count": N, "video_ids": [...]}, ...}
+    }
+
+`features.safetensors` holds, per subset S, `S.audio` (N, D_a) float32, `S.visual` (N, D_v) float32 and
+`S.labels` (N,) int64 global class ids, plus `text` (K_all, D_t) float32, the class text embeddings.
+Files are written to a temporary name and moved into place, so a store on disk is always whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from avzsl.data.errors import DataError
+from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
+from avzsl.data.splits import ClassSplit
+
+STORE_FORMAT = "avzsl-feature-store"
+STORE_SCHEMA_VERSION = 1
+MANIFEST = "store.json"
+TENSORS = "features.safetensors"
+
+
+def is_store(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=False).encode("utf-8") + b"\n")
+
+
+def atomic_save_tensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """safetensors.numpy.save_file to a temporary name, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_store(path: str | Path, data: GZSLData, *, synthetic: bool = False) -> Path:
+    """Write `data` as an avzsl feature store folder; returns the folder."""
+    path = Path(path)
+    tensors = {"text": data.text.embeddings}
+    subsets = {}
+    for name in SAMPLE_SUBSETS:
+        f = data.subsets[name]
+        tensors[f"{name}.audio"] = f.audio
+        tensors[f"{name}.visual"] = f.visual
+        tensors[f"{name}.labels"] = f.labels
+        subsets[name] = {"count": len(f), "video_ids": list(f.video_ids)}
+    manifest = {
+        "format": STORE_FORMAT,
+        "schema_version": STORE_SCHEMA_VERSION,
+        "synthetic": bool(synthetic or data.provenance.get("synthetic", False)),
+        "split": data.split.to_dict(),
+        "text": {"parts": [list(p) for p in data.text.parts], "alignment": data.text.alignment},
+        "provenance": data.provenance,
+        "subsets": subsets,
+    }
+    # Tensors first: a store is only recognised once its manifest exists.
+    atomic_save_tensors(path / TENSORS, tensors)
+    atomic_write_json(path / MANIFEST, manifest)
+    return path
+
+
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise DataError(f"{path} is not an avzsl feature store (no {MANIFEST})")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{manifest_path} is not valid JSON: {e}") from e
+    if manifest.get("format") != STORE_FORMAT:
+        raise DataError(f"{manifest_path} is not an avzsl feature store manifest")
+    version = manifest.get("schema_version")
+    if version != STORE_SCHEMA_VERSION:
+        raise DataError(
+            f"{manifest_path} has schema version {version}; this avzsl reads version {STORE_SCHEMA_VERSION}"
+        )
+    return manifest
+
+
+def read_store(path: str | Path) -> GZSLData:
+    path = Path(path)
+    manifest = read_manifest(path)
+    tensors_path = path / TENSORS
+    if not tensors_path.is_file():
+        raise DataError(f"feature store {path} is missing {TENSORS}")
+    tensors = load_file(tensors_path)
+    split = ClassSplit.from_dict(manifest["split"])
+    subsets = {}
+    for name in SAMPLE_SUBSETS:
+        if name not in manifest["subsets"] or f"{name}.audio" not in tensors:
+            raise DataError(f"feature store {path} has no subset {name}")
+        subsets[name] = Features(
+            tensors[f"{name}.audio"],
+            tensors[f"{name}.visual"],
+            tensors[f"{name}.labels"],
+            manifest["subsets"][name]["video_ids"],
+        )
+        if len(subsets[name]) != manifest["subsets"][name]["count"]:
+            raise DataError(f"feature store {path}: subset {name} does not hold the count its manifest says")
+    text = ClassText(tensors["text"], tuple(tuple(p) for p in manifest["text"]["parts"]), manifest["text"]["alignment"])
+    provenance = dict(manifest.get("provenance", {}))
+    provenance.setdefault("synthetic", manifest.get("synthetic", False))
+    provenance["source"] = {"kind": "avzsl-store", "path": str(path)}
+    return GZSLData(split, text, subsets, provenance)

@@ -1,0 +1,85 @@
+"""What every avzsl model provides to the training protocol, the evaluator and the prediction service.
+
+A model maps a video (audio vector a, visual vector v) and a class text vector w into one space. The
+protocol only needs three things from it: the training losses of a batch, the distances between samples
+and classes (lower = more likely), and the joint embeddings for the embedding maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class InputDims:
+    """Feature sizes a model is built for; they come from the data, never from a constant."""
+
+    audio: int
+    visual: int
+    text_parts: tuple[tuple[str, int], ...]  # e.g. (("clip", 512), ("clap", 512)); text = their concatenation
+
+    @property
+    def text(self) -> int:
+        return sum(d for _, d in self.text_parts)
+
+    def text_slice(self, part: str) -> slice:
+        start = 0
+        for name, dim in self.text_parts:
+            if name == part:
+                return slice(start, start + dim)
+            start += dim
+        raise KeyError(f"text has no part {part!r}; parts are {[n for n, _ in self.text_parts]}")
+
+    def to_dict(self) -> dict:
+        return {"audio": self.audio, "visual": self.visual, "text_parts": [list(p) for p in self.text_parts]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> InputDims:
+        return cls(int(d["audio"]), int(d["visual"]), tuple((str(n), int(k)) for n, k in d["text_parts"]))
+
+
+@dataclass
+class Batch:
+    """One training batch. `target` is the rank of the class among the sorted training classes."""
+
+    audio: torch.Tensor  # (B, D_a)
+    visual: torch.Tensor  # (B, D_v)
+    text: torch.Tensor  # (B, D_t) text vector of each sample's class
+    target: torch.Tensor  # (B,) int64 in [0, K_train)
+    # A video of another class and that class's text, for models trained with triplets (AVCA).
+    neg_audio: torch.Tensor | None = None  # (B, D_a)
+    neg_visual: torch.Tensor | None = None  # (B, D_v)
+    neg_text: torch.Tensor | None = None  # (B, D_t)
+
+
+def fc_block(d_in: int, d_out: int, dropout: float, bn_momentum: float = 0.1) -> nn.Sequential:
+    """Linear -> BatchNorm -> ReLU -> Dropout, the building block of ClipClap and AVCA (reference §5.1)."""
+    return nn.Sequential(
+        nn.Linear(d_in, d_out), nn.BatchNorm1d(d_out, momentum=bn_momentum), nn.ReLU(), nn.Dropout(dropout)
+    )
+
+
+class GZSLModel(nn.Module):
+    """Base class; subclasses set `name`, `Config` and implement the three methods below."""
+
+    name: str = ""
+    needs_negatives: bool = False  # does `training_losses` use Batch.neg_*?
+
+    def training_losses(self, batch: Batch, class_text: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms of a batch; "loss" is the total. `class_text` (K_train, D_t) rows in target order."""
+        raise NotImplementedError
+
+    def embed_samples(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """(N, D_a), (N, D_v) -> (N, D) joint embeddings of videos."""
+        raise NotImplementedError
+
+    def embed_text(self, text: torch.Tensor) -> torch.Tensor:
+        """(K, D_t) -> (K, D) joint embeddings of classes."""
+        raise NotImplementedError
+
+    def class_distances(self, audio: torch.Tensor, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """(N, K) distances, lower = more likely; calibrated stacking adds γ to the seen columns."""
+        return torch.cdist(self.embed_samples(audio, visual), self.embed_text(text))

@@ -1,0 +1,102 @@
+"""A whole training run: stage 1, stage 2, test, checkpoint bundle. Used by `python -m avzsl.train`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avzsl.data.features import GZSLData
+from avzsl.data.store import atomic_write_json
+from avzsl.models.registry import Recipe
+from avzsl.training.atlas import DEFAULT_PER_CLASS, build_atlas, save_atlas
+from avzsl.training.checkpoint import METRICS, save_checkpoint
+from avzsl.training.protocol import StageTrainer, data_dims, evaluate
+
+log = logging.getLogger(__name__)
+RESUME_DIR = ".resume"
+
+
+class RunExistsError(FileExistsError):
+    """The output folder already holds a finished run or the state of a different one."""
+
+
+def run_fingerprint(recipe: Recipe, data: GZSLData) -> dict:
+    """What must match for a run to be resumed from saved state."""
+    return {
+        "recipe": recipe.to_dict(),
+        "dataset": data.name,
+        "dims": data_dims(data).to_dict(),
+        "subset_sizes": {name: len(f) for name, f in data.subsets.items()},
+        "text_alignment": data.text.alignment,
+    }
+
+
+def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, progress: bool = True,
+          atlas_per_class: int = DEFAULT_PER_CLASS, overwrite: bool = False, on_epoch_end=None) -> dict:
+    """Train both stages, test, and write the bundle to `out`; returns the metrics dict.
+
+    Interrupted runs resume from `out/.resume/` when called again with the same recipe and data.
+    """
+    out = Path(out)
+    state_dir = out / RESUME_DIR
+    if (out / METRICS).is_file():
+        if not overwrite:
+            raise RunExistsError(f"{out} already holds a finished run ({METRICS}); choose another --out or pass --overwrite")
+        shutil.rmtree(out)
+    fingerprint = run_fingerprint(recipe, data)
+    if (state_dir / "run.json").is_file():
+        saved = json.loads((state_dir / "run.json").read_text())
+        if saved != json.loads(json.dumps(fingerprint)):
+            raise RunExistsError(f"{out} holds the unfinished state of a different run (other recipe or data); "
+                                 "choose another --out or pass --overwrite")
+        log.info("resuming the unfinished run in %s", out)
+    elif overwrite and state_dir.exists():
+        shutil.rmtree(state_dir)
+    atomic_write_json(state_dir / "run.json", fingerprint)
+
+    stage1 = StageTrainer(recipe, data, 1, device, progress=progress)
+    _, result1 = stage1.run(recipe.training.epochs, state_dir, on_epoch_end)
+    gamma, best_epoch = result1.best_val.gamma, result1.best_epoch
+    log.info("stage 1: best epoch %d (val HM %.2f), calibration γ %.4f", best_epoch + 1, result1.best_val.HM, gamma)
+
+    stage2 = StageTrainer(recipe, data, 2, device, validation=stage1.stage_data, progress=progress)
+    model, result2 = stage2.run(best_epoch + 1, state_dir, on_epoch_end)
+    test = evaluate(model, stage2.stage_data, stage2.text, np.array([gamma]))
+    log.info("test: S %.2f  U %.2f  HM %.2f  ZSL %.2f", test.S, test.U, test.HM, test.ZSL)
+
+    val_scores = {k: v for k, v in result1.best_val.to_dict().items() if k != "gamma"}
+    test_scores = {k: v for k, v in test.to_dict().items() if k != "gamma"}
+    metrics = {"val": val_scores, "test": test_scores, "gamma": gamma, "best_epoch": best_epoch}
+    split = data.split
+    info = {
+        "dataset": data.name,
+        "synthetic": bool(data.provenance.get("synthetic", False)),
+        "data": data.provenance,
+        "encoders": data.provenance.get("encoders", {}),
+        "prompt_templates": data.provenance.get("prompt_templates"),
+        "text": {"parts": [list(p) for p in data.text.parts], "alignment": data.text.alignment},
+        "classes": {
+            "all": list(split.class_names),
+            "prompt_names": list(split.prompt_names),
+            "train": split.names(stage2.stage_data.train_classes),
+            "test_seen": split.names(stage2.stage_data.seen_classes),
+            "test_unseen": split.names(stage2.stage_data.unseen_classes),
+        },
+        "gamma": gamma,
+        "best_epoch": best_epoch,
+        "seed": recipe.training.seed,
+        "metrics": metrics,
+    }
+    save_checkpoint(out, model, recipe, data_dims(data), info)
+    save_atlas(out, build_atlas(model, data, device, per_class=atlas_per_class))
+    with open(out / "train_log.jsonl", "w", encoding="utf-8") as f:
+        for record in result1.history + result2.history:
+            f.write(json.dumps(record.__dict__) + "\n")
+    atomic_write_json(out / METRICS, metrics)  # written last: its presence marks a finished run
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return metrics
