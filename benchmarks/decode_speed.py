@@ -1,0 +1,88 @@
+"""How long `avzsl.media.load_video` takes, against the same decode done with moviepy.
+
+Both decoders produce the same thing: the frame at duration / 2 and the centred 10 s of audio, mono at
+48 kHz. moviepy runs an ffmpeg process per reader (one for frames, one for audio) and pipes raw data back;
+PyAV calls FFmpeg's libraries in-process. Both seek, so both should be flat in the video's length.
+
+    python -m benchmarks.decode_speed                 # clips are cached in $TMPDIR/avzsl-decode-bench
+    python -m benchmarks.decode_speed --runs 9 --long-fps 5
+
+The 20-minute clip takes a few minutes to write the first time (x264 at 25 fps); --long-fps lowers that.
+Decode work per seek depends on frames per keyframe interval (x264: 250), not on fps, so the comparison
+holds at a lower fps too.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from avzsl.media import CLIP_SECONDS, TARGET_SAMPLE_RATE, load_video
+from avzsl.synthetic_media import write_test_video
+
+
+def moviepy_decode(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(frame (H, W, 3) uint8, audio (n,) float mono 48 kHz): what load_video returns, the moviepy way."""
+    from moviepy import VideoFileClip  # imported here so its import time is not charged to PyAV
+
+    with VideoFileClip(path, audio_fps=TARGET_SAMPLE_RATE) as clip:
+        middle = clip.duration / 2
+        frame = clip.get_frame(middle)
+        start = max(0.0, middle - CLIP_SECONDS / 2)
+        window = clip.audio.subclipped(start, min(clip.duration, start + CLIP_SECONDS))
+        audio = window.to_soundarray(fps=TARGET_SAMPLE_RATE).mean(axis=1)  # (n, channels) -> (n,)
+    return frame, audio
+
+
+def median_ms(fn, path: str, runs: int) -> float:
+    fn(path)  # warm up: imports, page cache
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn(path)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def clip(workdir: Path, name: str, **kwargs) -> str:
+    path = workdir / name
+    if not path.exists():
+        print(f"writing {path} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        tmp = workdir / f"partial-{name}"
+        write_test_video(tmp, **kwargs)
+        os.replace(tmp, path)  # a run killed half-way leaves no half-written clip to be reused
+        print(f"  {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return str(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per cell (median reported)")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "avzsl-decode-bench")
+    parser.add_argument("--long-fps", type=int, default=25, help="fps of the 20-minute clip")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+    size = dict(width=640, height=360, sample_rate=48_000)
+    clips = {
+        "10 s, 640x360, 25 fps": clip(args.workdir, "10s_360p_25fps.mp4", seconds=10, fps=25, **size),
+        f"20 min, 640x360, {args.long_fps} fps": clip(
+            args.workdir, f"20min_360p_{args.long_fps}fps.mp4", seconds=20 * 60, fps=args.long_fps, **size
+        ),
+    }
+    print(f"\nmedian of {args.runs} runs, ms (middle frame + centred 10 s of 48 kHz mono audio)\n")
+    print(f"{'clip':<28}{'PyAV (avzsl)':>14}{'moviepy':>12}{'speed-up':>10}")
+    for name, path in clips.items():
+        pyav = median_ms(load_video, path, args.runs)
+        moviepy = median_ms(moviepy_decode, path, args.runs)
+        print(f"{name:<28}{pyav:>14.0f}{moviepy:>12.0f}{moviepy / pyav:>9.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""avzsl.media on synthetic videos written into tmp_path: layouts, lengths, and every kind of bad file.
+
+Frames carry their own index as a row of black/white blocks, so a test can read back exactly which frame
+was decoded; audio tracks carry silent gaps at known times, so a test can read back where a window starts.
+"""
+
+import dataclasses
+import time
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avzsl.media import (
+    CLIP_SECONDS,
+    TARGET_SAMPLE_RATE,
+    CorruptVideoError,
+    DecodedVideo,
+    EmptyVideoError,
+    MediaError,
+    NotAVideoError,
+    load_audio_window,
+    load_middle_frame,
+    load_video,
+)
+from avzsl.synthetic_media import write_test_video
+
+SR = TARGET_SAMPLE_RATE
+N = round(CLIP_SECONDS * SR)  # 480000
+BITS = 16  # frame index bits drawn in the bottom half
+
+
+def indexed_frames(width: int, height: int, seconds: float):
+    """frame_fn: top half grey with brightness t / seconds, bottom half frame index i in binary blocks."""
+
+    def frame(i: int, t: float) -> np.ndarray:
+        img = np.zeros((height, width, 3), np.uint8)
+        img[: height // 2] = round(255 * t / seconds)
+        block = width // BITS
+        for bit in range(BITS):
+            if i >> bit & 1:
+                img[height // 2 :, bit * block : (bit + 1) * block] = 255
+        return img
+
+    return frame
+
+
+def read_index(frame: np.ndarray) -> int:
+    height, width, _ = frame.shape
+    block = width // BITS
+    bottom = frame[height // 2 + 2 : height - 2].mean(axis=(0, 2))  # (W,), away from the half boundary
+    lit = [bottom[bit * block + 1 : (bit + 1) * block - 1].mean() > 128 for bit in range(BITS)]
+    return sum(1 << bit for bit in range(BITS) if lit[bit])
+
+
+def tone_with_gaps(gaps: list[tuple[float, float]], hz: float = 440.0):
+    """audio_fn: a 0.3-amplitude sine, silent inside each [start, stop) of `gaps` (seconds)."""
+
+    def audio(t: np.ndarray) -> np.ndarray:
+        x = 0.3 * np.sin(2 * np.pi * hz * t)
+        for start, stop in gaps:
+            x[(t >= start) & (t < stop)] = 0.0
+        return x
+
+    return audio
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def span(audio: np.ndarray, start: float, stop: float) -> np.ndarray:
+    return audio[round(start * SR) : round(stop * SR)]
+
+
+TONE_RMS = 0.3 / np.sqrt(2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# well-formed videos
+
+
+def test_two_second_clip(tmp_path):
+    path = write_test_video(
+        tmp_path / "clip.mp4", seconds=2, width=160, height=120, frame_fn=indexed_frames(160, 120, 2)
+    )
+    video = load_video(path)
+
+    assert isinstance(video, DecodedVideo) and video.path == str(path)
+    assert video.frame.shape == (120, 160, 3) and video.frame.dtype == np.uint8
+    assert read_index(video.frame) == 25 and video.frame_time == pytest.approx(1.0)
+    assert video.duration == pytest.approx(2.0, abs=0.05)
+
+    assert video.has_audio
+    assert video.audio.shape == (N,) and video.audio.dtype == np.float32
+    assert video.audio_seconds == pytest.approx(2.0, abs=0.03)
+    assert rms(span(video.audio, 0.0, 0.1)) == pytest.approx(TONE_RMS, rel=0.1)  # starts at the start
+    assert rms(span(video.audio, 0.1, 1.9)) == pytest.approx(TONE_RMS, rel=0.1)
+    assert not video.audio[round(video.audio_seconds * SR) :].any()  # zero padding at the end
+    spectrum = np.abs(np.fft.rfft(span(video.audio, 0.0, 1.0)))
+    assert np.argmax(spectrum) == pytest.approx(440, abs=2)  # 1 s of audio: bin k is k Hz
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        video.duration = 3.0
+
+
+def test_load_middle_frame_and_audio_window_alone(tmp_path):
+    path = write_test_video(tmp_path / "clip.mp4", seconds=1, width=64, height=48, fps=10)
+    frame, frame_time = load_middle_frame(path)
+    assert frame.shape == (48, 64, 3) and frame_time == pytest.approx(0.5)
+    audio, seconds = load_audio_window(path, sample_rate=16_000, seconds=2.0)
+    assert audio.shape == (32_000,) and seconds == pytest.approx(1.0, abs=0.03)
+
+
+def test_clip_without_audio(tmp_path):
+    path = write_test_video(tmp_path / "silent.mp4", seconds=1, width=64, height=48, audio_hz=None)
+    video = load_video(path)
+    assert video.audio is None and not video.has_audio and video.audio_seconds == 0.0
+    assert video.frame.shape == (48, 64, 3)
+    assert load_audio_window(path) == (None, 0.0)
+
+
+def test_clip_shorter_than_a_second(tmp_path):
+    path = write_test_video(
+        tmp_path / "short.mp4", seconds=0.4, width=64, height=48, frame_fn=indexed_frames(64, 48, 0.4)
+    )
+    video = load_video(path)
+    assert read_index(video.frame) == 5 and video.frame_time == pytest.approx(0.2)
+    assert video.audio_seconds == pytest.approx(0.4, abs=0.03)
+    assert not video.audio[round(0.45 * SR) :].any()
+
+
+def test_odd_frame_size(tmp_path):
+    render = indexed_frames(96, 61, 1)  # blocks 6 px wide; the 97th column stays black
+
+    def frame_fn(i, t):
+        return np.pad(render(i, t), ((0, 0), (0, 1), (0, 0)))
+
+    path = write_test_video(tmp_path / "odd.mp4", seconds=1, width=97, height=61, frame_fn=frame_fn)
+    video = load_video(path)
+    assert video.frame.shape == (61, 97, 3) and video.frame.flags.c_contiguous
+    assert read_index(video.frame[:, :96]) == 12  # 25 fps: frame 12 is on screen at 0.5 s
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    def frame_fn(i, t):  # 64 wide, 48 tall, red in the top-left corner
+        img = np.zeros((48, 64, 3), np.uint8)
+        img[:16, :16, 0] = 255
+        return img
+
+    src = write_test_video(tmp_path / "src.mp4", seconds=1, width=64, height=48, frame_fn=frame_fn)
+    rotated = tmp_path / "rotated.mp4"
+    with av.open(src) as inp, av.open(rotated, "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        stream.set_display_rotation(90)  # shown turned 90 degrees counter-clockwise, as phones record
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+
+    frame, _ = load_middle_frame(rotated)
+    assert frame.shape == (64, 48, 3)
+    assert frame[-8:, :8, 0].mean() > 200  # the top-left corner turned CCW lands bottom-left
+
+
+def test_container_without_duration(tmp_path):
+    """Browser recordings (WebM/Matroska written to a pipe) carry no duration at all."""
+    src = write_test_video(
+        tmp_path / "src.mp4", seconds=3, width=64, height=48, fps=10, frame_fn=indexed_frames(64, 48, 3)
+    )
+
+    class Pipe:  # write-only, so the muxer cannot go back and fill in the duration
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            return self.f.write(data)
+
+    recorded = tmp_path / "recorded.mkv"
+    with open(recorded, "wb") as f, av.open(src) as inp, av.open(Pipe(f), "w", format="matroska") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    with av.open(recorded) as c:
+        assert c.duration is None and c.streams.video[0].duration is None
+
+    video = load_video(recorded)
+    assert read_index(video.frame) == 15 and video.duration == pytest.approx(3.0, abs=0.11)
+    assert video.audio_seconds == pytest.approx(3.0, abs=0.05)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# long videos: only the middle is decoded, and it is the right middle
+
+MINUTES_20 = 20 * 60.0
+LONG_GAPS = [(594.0, 594.5), (600.0, 600.5), (603.0, 603.25)]  # the window is [595, 605)
+
+
+@pytest.fixture(scope="module")
+def twenty_minutes(tmp_path_factory):
+    """64x48 at 2 fps with 8 kHz audio: the encoders write 20 minutes of it in about two seconds."""
+    return write_test_video(
+        tmp_path_factory.mktemp("long") / "twenty_minutes.mp4",
+        seconds=MINUTES_20,
+        width=64,
+        height=48,
+        fps=2,
+        sample_rate=8000,
+        frame_fn=indexed_frames(64, 48, MINUTES_20),
+        audio_fn=tone_with_gaps(LONG_GAPS),
+    )
+
+
+def test_twenty_minute_clip_is_fast(tmp_path, twenty_minutes):
+    short = write_test_video(tmp_path / "short.mp4", seconds=10, width=64, height=48, fps=2, sample_rate=8000)
+    load_video(short)  # warm up
+    started = time.perf_counter()
+    load_video(short)
+    short_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    load_video(twenty_minutes)
+    long_seconds = time.perf_counter() - started
+    # Decoding the whole file would take seconds; seeking takes milliseconds. Generous for loaded CI machines.
+    assert long_seconds < max(1.0, 10 * short_seconds)
+
+
+def test_twenty_minute_clip_middle_frame(twenty_minutes):
+    video = load_video(twenty_minutes)
+    assert video.duration == pytest.approx(MINUTES_20)
+    assert video.frame_time == pytest.approx(600.0)
+    assert read_index(video.frame) == 1200  # 2 fps
+    assert video.frame[:20].mean() == pytest.approx(127.5, abs=4)  # brightness encodes t / duration
+
+
+def test_twenty_minute_clip_audio_window(twenty_minutes):
+    video = load_video(twenty_minutes)
+    audio = video.audio  # window [595, 605) s of the track
+    assert audio.shape == (N,) and video.audio_seconds == pytest.approx(CLIP_SECONDS)
+    # the gaps at 600 s and 603 s land 5 s and 8 s into the window, to within 20 ms
+    for start, stop in [(5.0, 5.5), (8.0, 8.25)]:
+        assert rms(span(audio, start + 0.02, stop - 0.02)) < 0.01
+        assert rms(span(audio, start - 0.1, start - 0.02)) == pytest.approx(TONE_RMS, rel=0.15)
+        assert rms(span(audio, stop + 0.02, stop + 0.1)) == pytest.approx(TONE_RMS, rel=0.15)
+    # the gap at 594 s is outside; everything else is tone, up to the very end of the window
+    assert rms(span(audio, 0.0, 4.98)) == pytest.approx(TONE_RMS, rel=0.1)
+    assert rms(span(audio, 9.9, 10.0)) == pytest.approx(TONE_RMS, rel=0.1)
+
+
+def test_long_audio_is_centre_cropped(tmp_path):
+    path = write_test_video(
+        tmp_path / "thirty.mp4",
+        seconds=30,
+        width=64,
+        height=48,
+        fps=2,
+        audio_fn=tone_with_gaps([(9.5, 10.0), (15.0, 15.5)]),
+    )
+    audio, seconds = load_audio_window(path)  # window [10, 20) s, decoded after a seek
+    assert seconds == pytest.approx(CLIP_SECONDS)
+    assert rms(span(audio, 5.02, 5.48)) < 0.01  # the gap at 15 s
+    assert rms(span(audio, 0.0, 4.98)) == pytest.approx(TONE_RMS, rel=0.1)  # the gap at 9.5 s is outside
+
+    # the same samples as decoding the whole track (a window longer than it) and cropping its centre
+    whole, whole_seconds = load_audio_window(path, seconds=40.0)
+    length = round(whole_seconds * SR)
+    assert length == 30 * SR
+    expected = whole[length // 2 - N // 2 : length // 2 + N // 2]
+    np.testing.assert_allclose(audio, expected, atol=1e-3)
+
+
+def test_stereo_audio_is_averaged_to_mono(tmp_path):
+    path = tmp_path / "stereo.wav"
+    t = np.arange(44_100) / 44_100
+    left = 0.8 * np.sin(2 * np.pi * 300 * t)
+    sf.write(path, np.stack([left, left], axis=1), 44_100)
+    audio, seconds = load_audio_window(path)  # audio-only files are fine here
+    assert seconds == pytest.approx(1.0, abs=1e-3)
+    assert np.abs(audio).max() == pytest.approx(0.8, abs=0.02)  # not 0.8 * 2 at -3 dB = 1.13
+
+
+# ---------------------------------------------------------------------------------------------------------
+# bad files
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nowhere.mp4"
+    with pytest.raises(FileNotFoundError, match="nowhere.mp4"):
+        load_video(path)
+
+
+def test_zero_length_file(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    with pytest.raises(EmptyVideoError, match="empty.mp4"):
+        load_video(path)
+
+
+def test_text_file_renamed_mp4(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("these are not the frames you are looking for\n" * 50)
+    with pytest.raises(NotAVideoError, match="notes.mp4.*not a video"):
+        load_video(path)
+
+
+def test_audio_only_file(tmp_path):
+    path = tmp_path / "song.wav"
+    sf.write(path, np.zeros(8000, np.float32), 8000)
+    with pytest.raises(NotAVideoError, match="song.wav has no video stream"):
+        load_video(path)
+
+
+def test_directory(tmp_path):
+    with pytest.raises(NotAVideoError, match="directory"):
+        load_video(tmp_path)
+
+
+@pytest.fixture
+def clip_bytes(tmp_path) -> bytes:
+    with open(write_test_video(tmp_path / "good.mp4", seconds=4, width=160, height=120), "rb") as f:
+        return f.read()
+
+
+def test_truncated_mp4(tmp_path, clip_bytes):
+    path = tmp_path / "truncated.mp4"
+    path.write_bytes(clip_bytes[: len(clip_bytes) * 2 // 5])  # index intact, media cut at 40%
+    with pytest.raises(CorruptVideoError, match="truncated.mp4.*truncated"):
+        load_video(path)
+
+
+def test_truncated_before_the_index(tmp_path, clip_bytes):
+    path = tmp_path / "stub.mp4"
+    path.write_bytes(clip_bytes[:200])  # an MP4 header, then nothing
+    with pytest.raises(CorruptVideoError, match="stub.mp4 looks like a video"):
+        load_video(path)
+
+
+def test_garbled_mp4(tmp_path, clip_bytes):
+    data = bytearray(clip_bytes)
+    quarter = len(data) // 4
+    data[quarter:-quarter] = np.random.default_rng(0).bytes(len(data) - 2 * quarter)
+    path = tmp_path / "garbled.mp4"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptVideoError, match="garbled.mp4"):
+        load_video(path)
+
+
+def test_errors_are_value_errors():
+    for error in (NotAVideoError, CorruptVideoError, EmptyVideoError):
+        assert issubclass(error, MediaError) and issubclass(error, ValueError)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the example clips
+
+
+def test_make_examples(tmp_path):
+    import csv
+
+    from examples.make_examples import main
+
+    main(["--out", str(tmp_path)])
+    with open(tmp_path / "examples.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= 4 and all(row["source"].startswith("synthetic") for row in rows)
+    for row in rows:
+        path = tmp_path / row["file"]
+        assert path.stat().st_size < 1_000_000
+        video = load_video(path)
+        assert video.frame.shape == (240, 320, 3)
+        assert video.has_audio == (row["has_audio"] == "yes")
+        if video.has_audio:
+            assert 0.05 < np.abs(video.audio).max() <= 1.0
