@@ -14,9 +14,10 @@ from pathlib import Path
 from avzsl.models.avca import AVCA
 from avzsl.models.base import GZSLModel, InputDims
 from avzsl.models.clipclap import ClipClap
+from avzsl.models.coge import CoGe
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-MODEL_CLASSES: dict[str, type[GZSLModel]] = {cls.name: cls for cls in (ClipClap, AVCA)}
+MODEL_CLASSES: dict[str, type[GZSLModel]] = {cls.name: cls for cls in (ClipClap, AVCA, CoGe)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,240 @@
+"""Where encoder weights come from, in the manner of open_clip: a plain local file always works.
+
+Each resolver tries, in order: the explicit path (argument, i.e. a command-line flag), its environment
+variable, the standard caches of the library the weights belong to, then avzsl's own cache folder
+(`$AVZSL_CACHE_DIR`, default `~/.cache/avzsl`). Nothing is downloaded: when every place is empty a
+`WeightsNotFoundError` names the file, the places looked in, and how to provide it.
+
+Files are read with safetensors or `torch.load(weights_only=True)`; arbitrary pickled objects are refused.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import pickle
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+CLIP_WEIGHTS_ENV = "AVZSL_CLIP_WEIGHTS"
+CLAP_WEIGHTS_ENV = "AVZSL_CLAP_WEIGHTS"
+ROBERTA_DIR_ENV = "AVZSL_ROBERTA_DIR"
+CACHE_DIR_ENV = "AVZSL_CACHE_DIR"
+
+# open_clip's default names inside a Hugging Face repo, safetensors first (see open_clip.constants).
+_OPEN_CLIP_HF_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+_CLAP_HF_REPO = "lukewys/laion_clap"  # where laion_clap's CLAP_Module.load_ckpt downloads from
+_ROBERTA_HF_REPOS = ("FacebookAI/roberta-base", "roberta-base")  # current and legacy repo id
+ROBERTA_FILES = ("vocab.json", "merges.txt")
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Encoder weights (or tokenizer files) are not on this machine. The message says how to provide them."""
+
+
+class WeightsFormatError(ValueError):
+    """A weights file exists but is not a plain state dict avzsl is willing to load."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "avzsl")
+
+
+def resolve_clip_weights(model: str = "ViT-B-32", pretrained: str = "openai", path: str | os.PathLike | None = None) -> Path:
+    """The local file holding open_clip weights `pretrained` for architecture `model`."""
+    import open_clip  # heavy; only needed here for the tag registry
+
+    explicit = _explicit(path, CLIP_WEIGHTS_ENV, "CLIP weights")
+    if explicit:
+        return explicit
+    if os.path.isfile(pretrained):
+        return Path(pretrained)
+    cfg = open_clip.get_pretrained_cfg(model, pretrained)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(model)
+        raise WeightsNotFoundError(
+            f"open_clip has no weights tag {pretrained!r} for {model!r} (known tags: {tags}); "
+            f"give a weights file with --clip-weights PATH or {CLIP_WEIGHTS_ENV}=PATH"
+        )
+    repo, names, url = "", (), cfg.get("url", "")
+    if cfg.get("hf_hub"):
+        repo, name = os.path.split(cfg["hf_hub"])  # "org/repo/" means open_clip's default file names
+        names = _OPEN_CLIP_HF_FILES if not name else (str(Path(name).with_suffix(".safetensors")), name)
+    candidates = [_hf_cached(repo, n) for n in names]
+    if url and not repo:  # open_clip downloads from its URL only without a HF copy (OpenAI's URL: TorchScript)
+        candidates.append(("open_clip URL cache", Path.home() / ".cache" / "clip" / os.path.basename(url)))
+    own = [f"{model}-{pretrained}{ext}" for ext in (".safetensors", ".bin", ".pt")]
+    candidates += [("avzsl cache", cache_dir() / n) for n in own]
+    found = _first_file(candidates)
+    if found:
+        return found
+    download = f"https://huggingface.co/{repo}/resolve/main/{names[0]}" if repo else url
+    raise _not_found(
+        f"CLIP weights {model} / {pretrained}", names[0] if names else os.path.basename(url), candidates,
+        download, CLIP_WEIGHTS_ENV, "--clip-weights", cache_dir() / own[0],
+    )
+
+
+def resolve_clap_weights(pretrained: str = "630k-audioset-best", path: str | os.PathLike | None = None) -> Path:
+    """The local file holding laion_clap checkpoint `pretrained` (e.g. "630k-audioset-best" -> 630k-audioset-best.pt)."""
+    explicit = _explicit(path, CLAP_WEIGHTS_ENV, "CLAP weights")
+    if explicit:
+        return explicit
+    if os.path.isfile(pretrained):
+        return Path(pretrained)
+    name = pretrained if pretrained.endswith(".pt") else f"{pretrained}.pt"
+    candidates = [_hf_cached(_CLAP_HF_REPO, name), ("avzsl cache", cache_dir() / name)]
+    spec = importlib.util.find_spec("laion_clap")  # locates the package without importing it
+    if spec and spec.origin:  # where CLAP_Module.load_ckpt() saves its downloads
+        candidates.insert(0, ("laion_clap package folder", Path(spec.origin).parent / name))
+    found = _first_file(candidates)
+    if found:
+        return found
+    raise _not_found(
+        f"CLAP weights {pretrained}", name, candidates, f"https://huggingface.co/{_CLAP_HF_REPO}/resolve/main/{name}",
+        CLAP_WEIGHTS_ENV, "--clap-weights", cache_dir() / name,
+    )
+
+
+def resolve_roberta_files(path: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """(vocab.json, merges.txt) of roberta-base's tokenizer, which CLAP's text tower needs in real mode."""
+    folder = path or os.environ.get(ROBERTA_DIR_ENV)
+    if folder:
+        files = tuple(Path(folder) / n for n in ROBERTA_FILES)
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            source = "the roberta folder" if path else f"{ROBERTA_DIR_ENV}={folder}"
+            raise WeightsNotFoundError(f"{source} lacks {', '.join(missing)}; it must hold {' and '.join(ROBERTA_FILES)}")
+        return files
+    candidates = []
+    for repo in _ROBERTA_HF_REPOS:
+        pair = [_hf_cached(repo, n) for n in ROBERTA_FILES]
+        candidates += pair
+        if all(p is not None and p.is_file() for _, p in pair):
+            return pair[0][1], pair[1][1]
+    own = [("avzsl cache", cache_dir() / "roberta-base" / n) for n in ROBERTA_FILES]
+    candidates += own
+    if all(p.is_file() for _, p in own):
+        return own[0][1], own[1][1]
+    urls = " and ".join(f"https://huggingface.co/{_ROBERTA_HF_REPOS[0]}/resolve/main/{n}" for n in ROBERTA_FILES)
+    raise _not_found(
+        "roberta-base tokenizer files (for CLAP's text tower)", " + ".join(ROBERTA_FILES), candidates, urls,
+        ROBERTA_DIR_ENV, "--roberta-dir", cache_dir() / "roberta-base", is_folder=True,
+    )
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A plain state dict from a safetensors file or a torch file, without unpickling arbitrary objects.
+
+    Accepts a bare state dict or a training checkpoint {"state_dict": ..., ...}; strips DataParallel's
+    "module." prefix.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        obj = load_file(str(path))
+    else:
+        try:
+            obj = _torch_load(path)
+        except Exception as e:
+            raise WeightsFormatError(
+                f"{path} cannot be read with torch.load(weights_only=True): {e}\n"
+                "avzsl only loads plain state dicts (it never unpickles arbitrary objects): use the safetensors "
+                "or state-dict release of these weights."
+            ) from e
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsFormatError(f"{path} does not hold a state dict (name -> tensor)")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def _torch_load(path: Path):
+    """torch.load(weights_only=True), also accepting numpy scalars and arrays: training checkpoints often
+    store an epoch or a learning rate that way. Exactly numpy's data reconstructors are allowed, nothing else."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        multiarray = np.core.multiarray
+        data_only = {
+            "numpy.dtype": np.dtype,
+            "numpy.ndarray": np.ndarray,
+            "numpy.core.multiarray.scalar": multiarray.scalar,
+            "numpy.core.multiarray._reconstruct": multiarray._reconstruct,
+        }
+        if not unsafe or not unsafe <= data_only.keys():
+            raise
+        dtype_classes = [getattr(np.dtypes, n) for n in np.dtypes.__all__]  # what an unpickled np.dtype is built as
+        with torch.serialization.safe_globals([data_only[name] for name in unsafe] + dtype_classes):
+            return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@contextmanager
+def initialisation(*, random: bool, seed: int):
+    """Context for building a model. Random weights: seeded, without disturbing the caller's RNG.
+    Real weights: initialisation skipped (it takes seconds), since a strict load then overwrites every tensor."""
+    if random:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    else:
+        from transformers.modeling_utils import no_init_weights  # restores torch.nn.init on exit
+
+        with no_init_weights():
+            yield
+
+
+def file_identity(path: Path) -> str:
+    """Cheap identity of a weights file for cache keys: hashing 600 MB on every start would be too slow."""
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _explicit(path, env: str, what: str) -> Path | None:
+    value = path or os.environ.get(env)
+    if not value:
+        return None
+    if not os.path.isfile(value):
+        source = "given" if path else f"from {env}"
+        raise WeightsNotFoundError(f"{what} file {value} ({source}) does not exist")
+    logger.info("%s: %s", what, value)
+    return Path(value)
+
+
+def _hf_cached(repo: str, filename: str) -> tuple[str, Path | None]:
+    """(description, path or None) of a file in the standard Hugging Face cache; never touches the network."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, filename)
+    where = f"Hugging Face cache {constants.HF_HUB_CACHE} ({repo}/{filename})"
+    return where, Path(found) if isinstance(found, str) else None
+
+
+def _first_file(candidates: list[tuple[str, Path | None]]) -> Path | None:
+    for _, p in candidates:
+        if p is not None and p.is_file():
+            return p
+    return None
+
+
+def _not_found(what, filename, candidates, url, env, flag, destination, *, is_folder=False) -> WeightsNotFoundError:
+    looked = "\n".join(f"  - {desc}" + (f": {p}" if p is not None and "Hugging Face" not in desc else "") for desc, p in candidates)
+    target = "the folder" if is_folder else "PATH"
+    return WeightsNotFoundError(
+        f"{what} not found ({filename}).\n"
+        f"Looked in:\n  - {env} (unset)\n{looked}\n"
+        "Provide them by one of:\n"
+        f"  - download {url} on a connected machine, then pass {flag} {target} or set {env}={target}\n"
+        f"  - put the download at {destination}\n"
+        "  - for a smoke test only, use random-weight encoders (encoders='random'); their results are meaningless"
+    )
