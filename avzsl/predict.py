@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from avzsl.cli import pick_device, setup_logging
-from avzsl.encoders import WeightsNotFoundError
+from avzsl.encoders import WeightsFormatError, WeightsNotFoundError
 from avzsl.media import MediaError
 from avzsl.training.checkpoint import CheckpointError
 from avzsl.zeroshot import MODALITIES, ZERO_SHOT, LabelError, create_service
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoints_dir, model = (args.checkpoint.parent, args.checkpoint.name) if args.checkpoint else (Path("."), ZERO_SHOT)
         service = create_service(args.encoders, checkpoints_dir, pick_device(args.device), **files)
         prediction = service.classify(args.video, args.labels, model, args.modality, args.gamma)
-    except (WeightsNotFoundError, MediaError, LabelError, CheckpointError, FileNotFoundError) as e:
+    except (WeightsNotFoundError, WeightsFormatError, MediaError, LabelError, CheckpointError, FileNotFoundError) as e:
         log.error("%s", e)
         return 2
     if args.json:
