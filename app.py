@@ -1,0 +1,77 @@
+"""The avzsl web app: `python app.py`, then open http://127.0.0.1:7860.
+
+    python app.py                           # real CLIP + CLAP weights (the page explains how to get them if missing)
+    python app.py --encoders random         # or AVZSL_ENCODERS=random: random weights, meaningless results, a test mode
+    python app.py --checkpoints DIR --port 8000 --host 0.0.0.0
+
+The port defaults to $GRADIO_SERVER_PORT, else 7860; the host to $GRADIO_SERVER_NAME, else 127.0.0.1.
+Everything is in `app/` (page, maps, figures) over the prediction service in `avzsl/zeroshot.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from app.maps import MapMaker
+from app.ui import build_demo, build_missing_weights_page, launch
+from avzsl.encoders import WeightsNotFoundError
+from avzsl.encoders.weights import cache_dir
+from avzsl.projection import ProjectionCache
+from avzsl.zeroshot import create_service
+
+log = logging.getLogger("avzsl.app")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python app.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--encoders", choices=["pretrained", "random"], default=os.environ.get("AVZSL_ENCODERS") or "pretrained",
+                   help="pretrained CLIP + CLAP weights, or random weights for a smoke test (default: $AVZSL_ENCODERS "
+                        "or pretrained)")
+    p.add_argument("--checkpoints", default="checkpoints", help="folder of trained checkpoint bundles (default: checkpoints)")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860))
+    p.add_argument("--device", default=None, help="torch device for the encoders and models (default: cpu)")
+    p.add_argument("--clip-weights", help="local CLIP weights file (else $AVZSL_CLIP_WEIGHTS and the caches)")
+    p.add_argument("--clap-weights", help="local CLAP weights file (else $AVZSL_CLAP_WEIGHTS and the caches)")
+    p.add_argument("--roberta-dir", help="folder with roberta-base vocab.json + merges.txt (else $AVZSL_ROBERTA_DIR)")
+    p.add_argument("--concurrency", type=int, default=2, help="events run at once (classification is always one at a time)")
+    p.add_argument("--no-map-cache", action="store_true", help="keep embedding maps in memory only, not under the avzsl cache")
+    p.add_argument("--no-warm-up", action="store_true", help="do not compile UMAP and prepare the first map at start-up")
+    args = p.parse_args(argv)
+    args.encoders = args.encoders.strip().lower()
+    if args.encoders not in ("pretrained", "random"):
+        p.error(f"AVZSL_ENCODERS must be 'pretrained' or 'random', not {args.encoders!r}")
+    return args
+
+
+def create_app(args: argparse.Namespace):
+    """The page for these arguments: the full app, or the page explaining how to get the weights."""
+    files = {k: v for k, v in {"clip_weights": args.clip_weights, "clap_weights": args.clap_weights,
+                               "roberta_dir": args.roberta_dir}.items() if v}
+    try:
+        service = create_service(args.encoders, args.checkpoints, device=args.device, **files)
+    except WeightsNotFoundError as e:
+        log.error("%s", e)
+        return build_missing_weights_page(str(e), checkpoints_dir=args.checkpoints)
+    maps = MapMaker(service, ProjectionCache(None if args.no_map_cache else cache_dir() / "maps"))
+    if not args.no_warm_up:
+        maps.warm_up_in_background()
+    return build_demo(service, maps=maps)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("avzsl", "app"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    demo = create_app(args)
+    launch(demo, host=args.host, port=args.port, concurrency=args.concurrency)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

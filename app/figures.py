@@ -1,0 +1,135 @@
+"""Plotly figures for the Explore tab. Plain data in, `go.Figure` out: no Gradio, no models.
+
+One legend entry per class (clicking it hides that class's videos and its text marker in every panel);
+marker shapes tell what a point is:
+
+    circle        a video of a seen class (one the model was trained on)
+    diamond       a video of an unseen class (never seen in training: the zero-shot case)
+    square        a class's text embedding (its name, embedded), in the class's colour
+    star          a video you classified in this session
+    cross         a label you typed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly import colors
+from plotly.subplots import make_subplots
+
+PALETTE = colors.qualitative.Dark24 + colors.qualitative.Light24 + colors.qualitative.Alphabet
+SYMBOL = {"seen": "circle", "unseen": "diamond", "class": "square", "video": "star", "label": "cross"}
+USER_COLOUR = "#111111"
+USER_FILL = "#FFD400"
+TEXT_SIDES = ("top center", "bottom center", "middle right", "middle left", "top right", "bottom left")
+
+
+@dataclass
+class UserPoint:
+    xy: tuple[float, float]
+    name: str  # shown next to the marker
+    hover: str  # shown on hover (HTML allowed)
+
+
+@dataclass
+class MapPanel:
+    """One map: atlas videos, class text markers and the user's points, all already in 2-D."""
+
+    title: str
+    video_xy: np.ndarray  # (M, 2)
+    labels: np.ndarray  # (M,) global class ids
+    video_ids: list[str]
+    class_ids: np.ndarray  # (K,)
+    class_xy: np.ndarray | None  # (K, 2) class text markers, None when the space has no text
+    user_videos: list[UserPoint] = field(default_factory=list)
+    user_labels: list[UserPoint] = field(default_factory=list)
+
+
+def map_figure(panels: list[MapPanel], *, class_names: list[str], seen_classes, height: int | None = None) -> go.Figure:
+    """Side-by-side scatter plots of the panels, sharing one legend (one entry per class)."""
+    seen = set(int(c) for c in seen_classes)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.title for p in panels],
+                        horizontal_spacing=0.03 if len(panels) > 1 else 0.0)
+    classes = sorted({int(c) for p in panels for c in np.unique(p.labels)}, key=lambda c: (c not in seen, class_names[c]))
+    colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(classes)}
+
+    for col, panel in enumerate(panels, start=1):
+        first = col == 1
+        for c in classes:
+            rows = np.flatnonzero(panel.labels == c)
+            kind = "seen" if c in seen else "unseen"
+            name = f"{class_names[c]}{'' if c in seen else ' (unseen)'}"
+            group = f"class-{c}"
+            if len(rows):
+                fig.add_trace(go.Scatter(
+                    x=panel.video_xy[rows, 0], y=panel.video_xy[rows, 1], mode="markers", name=name,
+                    legendgroup=group, showlegend=first,
+                    marker=dict(symbol=SYMBOL[kind], size=7, color=colour[c], opacity=0.75, line=dict(width=0)),
+                    customdata=[panel.video_ids[i] for i in rows],
+                    hovertemplate=f"<b>{_esc(class_names[c])}</b> ({kind} class)<br>video: %{{customdata}}<extra></extra>",
+                ), row=1, col=col)
+            if panel.class_xy is not None:
+                k = np.flatnonzero(panel.class_ids == c)
+                if len(k):
+                    fig.add_trace(go.Scatter(
+                        x=panel.class_xy[k, 0], y=panel.class_xy[k, 1], mode="markers", name=name,
+                        legendgroup=group, showlegend=False,
+                        marker=dict(symbol=SYMBOL["class"], size=13, color=colour[c], line=dict(width=1.5, color="#222")),
+                        hovertemplate=f"<b>text of “{_esc(class_names[c])}”</b><br>the class name, embedded<extra></extra>",
+                    ), row=1, col=col)
+        if panel.user_labels:
+            fig.add_trace(_user_trace(panel.user_labels, "label", "your labels", first), row=1, col=col)
+        if panel.user_videos:
+            fig.add_trace(_user_trace(panel.user_videos, "video", "your videos", first), row=1, col=col)
+    _key(fig, any(p.class_xy is not None for p in panels))
+
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
+    fig.update_layout(
+        height=height or (620 if len(panels) == 1 else 560), template="plotly_white",
+        margin=dict(l=10, r=10, t=40, b=10), hovermode="closest",
+        legend=dict(title=dict(text="Classes (click to hide)"), itemsizing="constant", font=dict(size=11),
+                    groupclick="togglegroup", tracegroupgap=0),
+    )
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=15), xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=300, template="plotly_white", margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def _user_trace(points: list[UserPoint], kind: str, name: str, showlegend: bool) -> go.Scatter:
+    xy = np.asarray([p.xy for p in points], dtype=float)
+    is_video = kind == "video"
+    return go.Scatter(
+        x=xy[:, 0], y=xy[:, 1], mode="markers+text", name=name, legendgroup=f"user-{kind}", legendrank=1,
+        showlegend=showlegend, text=[p.name for p in points],
+        # alternate the side of the name, so that labels landing close together stay readable
+        textposition=["top center" if is_video else TEXT_SIDES[i % len(TEXT_SIDES)] for i in range(len(points))],
+        textfont=dict(size=12 if is_video else 11, color=USER_COLOUR),
+        marker=dict(symbol=SYMBOL[kind], size=20 if is_video else 12,
+                    color=USER_FILL if is_video else USER_COLOUR, line=dict(width=1.5, color=USER_COLOUR)),
+        customdata=[p.hover for p in points], hovertemplate="%{customdata}<extra></extra>",
+    )
+
+
+def _key(fig: go.Figure, with_text: bool) -> None:
+    """Grey legend entries explaining the marker shapes (no data)."""
+    items = [("● video of a seen class", SYMBOL["seen"]), ("◆ video of an unseen class", SYMBOL["unseen"])]
+    if with_text:
+        items.append(("■ class name (text embedding)", SYMBOL["class"]))
+    for text, symbol in items:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=text, legendgroup="key", legendrank=2,
+                                 marker=dict(symbol=symbol, size=9, color="#9a9a9a"), hoverinfo="skip"))
+
+
+def _esc(text: str) -> str:
+    """HTML-escape for hover text; "%{" would start a plotly template variable."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%{", "% {")

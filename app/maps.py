@@ -1,0 +1,176 @@
+"""The Explore tab's logic: which points go on which map, using the service's atlases. No Gradio here.
+
+Maps are fitted on a checkpoint's atlas videos once per (checkpoint, space, method) and cached
+(avzsl.projection); the class text markers and the session's videos and labels are placed on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.figures import MapPanel, UserPoint, empty_figure, map_figure
+from app.state import Classified
+from avzsl.projection import (METHOD_NAMES, SPACE_NAMES, SPACES, ProjectionCache, atlas_key, atlas_space,
+                              text_in_space, warm_up)
+from avzsl.training.checkpoint import CheckpointError, read_config
+
+log = logging.getLogger(__name__)
+
+MAX_LABEL_MARKERS = 40
+SPACE_TITLES = {"joint": "Learned joint space", "visual": "Input: picture (CLIP)", "audio": "Input: sound (CLAP)"}
+
+
+@dataclass
+class MapResult:
+    figure: object  # plotly Figure
+    status: str  # markdown: what is shown and how long it took
+
+
+class MapMaker:
+    def __init__(self, service, cache: ProjectionCache | None = None):
+        self.service = service
+        self.cache = cache or ProjectionCache()
+        self.warmed = threading.Event()
+
+    # --- which checkpoints can be mapped -----------------------------------------------------------------
+
+    def checkpoints(self) -> list[str]:
+        """Checkpoints under the service's folder that ship an embedding atlas, usable ones first."""
+        found = []
+        for name in self.service.available_models()[1:]:
+            try:
+                info = self.service.model_info(name)
+            except (CheckpointError, OSError, KeyError, ValueError) as e:
+                log.warning("skipping checkpoint %s: %s", name, e)
+                continue
+            if info.get("has_atlas"):
+                found.append((not info.get("compatible"), name))
+        return [name for _, name in sorted(found)]
+
+    # --- start-up -------------------------------------------------------------------------------------------
+
+    def warm_up_in_background(self, precompute: bool = True) -> threading.Thread:
+        """Compile numba (a tiny UMAP), then fit the default map of the first checkpoint, off the main thread."""
+
+        def run():
+            try:
+                seconds = warm_up()
+                log.info("UMAP warm-up (numba) in %.1f s", seconds)
+                self.warmed.set()
+                names = self.checkpoints() if precompute else []
+                if names:
+                    self._atlas_map(names[0], "joint", "umap")
+            except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
+                log.exception("map warm-up failed")
+            finally:
+                self.warmed.set()
+
+        thread = threading.Thread(target=run, name="avzsl-map-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    # --- maps -----------------------------------------------------------------------------------------------
+
+    def _atlas_map(self, name: str, space: str, method: str):
+        atlas = self.service.atlas(name)
+        parts = read_config(self.service.checkpoints_dir / name)["input_dims"]["text_parts"]
+        key = atlas_key(self.service.checkpoints_dir / name)
+        return atlas, self.cache.atlas_map(key, atlas_space(atlas, space, parts), method)
+
+    def draw(self, name: str | None, spaces: list[str], method: str, history: list[Classified],
+             show_mine: bool = True) -> MapResult:
+        if not name:
+            return MapResult(empty_figure("No checkpoint with an embedding atlas: train one first."), "")
+        spaces = [s for s in SPACES if s in spaces] or ["joint"]
+        info = self.service.model_info(name)
+        encoder_parts = [["clip", self.service.encoders.clip_dim], ["clap", self.service.encoders.clap_dim]]
+        panels, notes, fitted, placed_videos, placed_labels = [], [], [], set(), set()
+        atlas = None
+        for space in spaces:
+            was_cached = self.cache.cached(atlas_key(self.service.checkpoints_dir / name), space, method)
+            atlas, amap = self._atlas_map(name, space, method)
+            fitted.append((space, amap, was_cached))
+            videos, labels = [], []
+            if show_mine:
+                videos, labels = self._user_points(name, space, amap, history, info, encoder_parts)
+                placed_videos |= {v.name for v in videos}
+                placed_labels |= {p.name for p in labels}
+            panels.append(MapPanel(
+                title=f"{SPACE_TITLES[space]} · {METHOD_NAMES[method]}", video_xy=amap.video_xy,
+                labels=amap.space.labels, video_ids=list(atlas.video_ids), class_ids=amap.space.class_ids,
+                class_xy=amap.class_xy, user_videos=videos, user_labels=labels,
+            ))
+        figure = map_figure(panels, class_names=list(atlas.class_names), seen_classes=atlas.seen_classes)
+
+        n_classes = len(np.unique(atlas.labels))
+        n_seen = len(set(np.unique(atlas.labels)) & set(atlas.seen_classes))
+        lines = [f"**{name}**: {len(atlas.labels):,} test videos of {n_classes} classes "
+                 f"({n_seen} seen in training, {n_classes - n_seen} unseen)."]
+        timing = []
+        for space, amap, was_cached in fitted:
+            how = ("from the cache" if was_cached else "read from disk" if amap.from_disk
+                   else f"computed in {amap.seconds:.1f} s")
+            timing.append(f"{SPACE_NAMES[space]}: {how}")
+        lines.append(f"{METHOD_NAMES[method]} maps — " + "; ".join(timing) + ".")
+        if show_mine and history:
+            if placed_videos or placed_labels:
+                rule = ("UMAP's transform" if method == "umap" and not any(a.from_disk for _, a, _ in fitted)
+                        else "the weighted mean of their 5 nearest atlas videos")
+                lines.append(f"Your {len(placed_videos)} video(s) (★) and {len(placed_labels)} label(s) (✚) are placed "
+                             f"on the finished map by {rule}; the map itself is not recomputed.")
+            if "joint" in spaces and not any(c.model == name for c in history):
+                notes.append("Your videos appear in the joint space only when classified with this checkpoint "
+                             "(choose it as the model on the Classify tab).")
+            if any(s != "joint" for s in spaces) and not info.get("compatible"):
+                notes.append("Your videos are not drawn on the input-feature maps: this checkpoint was trained on "
+                             "features of other encoders.")
+        if info.get("synthetic"):
+            notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
+                         "nothing about real videos.")
+        if getattr(self.service, "random_encoders", False) and show_mine and history:
+            notes.append("Random-weight encoders: where your videos land means nothing.")
+        return MapResult(figure, " ".join(lines) + "".join(f"\n\n*{n}*" for n in notes))
+
+    def _user_points(self, name, space, amap, history, info, encoder_parts):
+        """The session's videos and labels that belong on this map, placed on it."""
+        dim = amap.space.dim
+        video_rows, video_points, label_vectors = [], [], {}
+        for entry in history:
+            if space == "joint":
+                if entry.model != name or "joint" not in entry.features:
+                    continue
+                vector, labels = entry.features["joint"], entry.label_joint
+            else:
+                if not info.get("compatible") or space not in entry.features:
+                    continue
+                vector, labels = entry.features[space], text_in_space(entry.label_text, space, dim, encoder_parts)
+            if vector.shape[-1] != dim:
+                continue
+            video_rows.append(vector)
+            video_points.append(entry)
+            if labels is not None and labels.shape[-1] == dim:
+                for label, row in zip(entry.labels, labels):
+                    label_vectors.pop(label.lower(), None)  # the latest spelling and vector win, drawn last
+                    label_vectors[label.lower()] = (label, row)
+        videos = []
+        if video_rows:
+            xy = amap.place(np.stack(video_rows))
+            for entry, (x, y) in zip(video_points, xy):
+                videos.append(UserPoint((float(x), float(y)), entry.name,
+                                        f"<b>your video: {_html(entry.name)}</b><br>best label: {_html(entry.top)} "
+                                        f"({100 * entry.confidence:.0f}%)<br>model: {_html(entry.model)}"))
+        marks = []
+        chosen = list(label_vectors.values())[-MAX_LABEL_MARKERS:]
+        if chosen:
+            xy = amap.place(np.stack([row for _, row in chosen]))
+            for (label, _), (x, y) in zip(chosen, xy):
+                marks.append(UserPoint((float(x), float(y)), label, f"<b>your label: {_html(label)}</b>"))
+        return videos, marks
+
+
+def _html(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%{", "% {")

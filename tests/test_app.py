@@ -1,0 +1,362 @@
+"""The web app, driven like a user's script would: launched in-process, called through gradio_client.
+
+Random-weight encoders (no downloads) and two tiny checkpoints: one trained on SYNTHETIC features of the
+random encoders' sizes, one whose config claims other encoders (the mismatch case). The helpers at the top
+are shared with test_browser.py, so the encoders and the training run happen once per test session.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+MATCHING, OTHER_ENCODERS = "synthetic-512", "other-encoders"
+_shared: dict = {}
+
+
+# --- shared with test_browser.py ----------------------------------------------------------------------------
+
+
+def app_checkpoints(tmp_path_factory) -> Path:
+    """A checkpoints folder: a tiny model that fits the random encoders (with atlas) + a mismatched copy."""
+    if "checkpoints" not in _shared:
+        import torch
+
+        from avzsl.data.synthetic import SyntheticSpec, make_synthetic
+        from avzsl.models.registry import get_recipe
+        from avzsl.training.run import train
+
+        root = tmp_path_factory.mktemp("checkpoints")
+        data = make_synthetic(SyntheticSpec(scale=0.05, audio_dim=512, text_parts=(("clip", 512), ("clap", 512))))
+        recipe = get_recipe("clipclap", data.name, training_overrides={"epochs": 1, "batches_per_epoch": 3})
+        train(recipe, data, root / MATCHING, device=torch.device("cpu"), progress=False)
+        # Same weights, but the config says CLAP features were 1024-d: what a checkpoint trained on the
+        # ClipClap release looks like to these encoders. The service must refuse it with a clear message.
+        other = root / OTHER_ENCODERS
+        shutil.copytree(root / MATCHING, other)
+        config = json.loads((other / "config.json").read_text())
+        config["input_dims"]["audio"] = 1024
+        config["input_dims"]["text_parts"] = [["clip", 512], ["clap", 1024]]
+        (other / "config.json").write_text(json.dumps(config))
+        _shared["checkpoints"] = root
+    return _shared["checkpoints"]
+
+
+def random_service(checkpoints: Path):
+    from avzsl.zeroshot import create_service
+
+    return create_service("random", checkpoints)  # encoders are built once per process
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(service, tmp_path: Path, *, warm_up: bool = False):
+    """Launch the app's page in this process (as app.py does) on a free port; yields (demo, url)."""
+    from app.maps import MapMaker
+    from app.ui import build_demo, launch
+    from avzsl.projection import ProjectionCache
+
+    maps = MapMaker(service, ProjectionCache(tmp_path / "maps"))
+    if warm_up:
+        maps.warm_up_in_background()
+    demo = build_demo(service, maps=maps)
+    _, url, _ = launch(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield demo, url
+    finally:
+        demo.close()
+
+
+# --- fixtures -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    return app_checkpoints(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def service(checkpoints):
+    return random_service(checkpoints)
+
+
+@pytest.fixture(scope="module")
+def app(service, tmp_path_factory):
+    with running_app(service, tmp_path_factory.mktemp("app")) as (demo, url):
+        yield demo, url
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from gradio_client import Client
+
+    return Client(app[1], verbose=False)
+
+
+def classify(client, video, labels, *args, **kwargs) -> dict:
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(video)), labels, *args, api_name="/classify", **kwargs)
+
+
+# --- the API --------------------------------------------------------------------------------------------------
+
+
+def test_api_offers_classify_with_defaults(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    assert list(api["named_endpoints"]) == ["/classify"]
+    params = {p["parameter_name"]: p for p in api["named_endpoints"]["/classify"]["parameters"]}
+    assert list(params) == ["video", "labels_text", "model", "modality", "gamma"]
+    assert not params["video"]["parameter_has_default"] and not params["labels_text"]["parameter_has_default"]
+    assert params["model"]["parameter_default"] == "CLIP+CLAP zero-shot (no training)"
+    assert params["modality"]["parameter_default"] == "both" and params["gamma"]["parameter_default"] == ""
+
+
+def test_app_limits_uploads_and_queues(app):
+    demo, _ = app
+    assert demo.max_file_size == 200 * 1024 * 1024
+    assert demo._queue.max_size == 64 and demo._queue.default_concurrency_limit == 2
+    classify_fn = next(fn for fn in demo.fns.values() if fn.api_name == "classify")
+    assert classify_fn.concurrency_limit == 1  # one classification at a time: the encoders use every core
+
+
+def test_classify_ranks_several_labels(client):
+    typed = "bird chirping, car engine\nplaying drums,  Car Engine , playing piano, , dog barking"
+    result = classify(client, EXAMPLES / "bird.mp4", typed)
+    ranking = result["ranking"]
+    assert sorted(r["label"] for r in ranking) == sorted(
+        ["bird chirping", "car engine", "playing drums", "playing piano", "dog barking"])  # trimmed, de-duplicated
+    assert [r["rank"] for r in ranking] == [1, 2, 3, 4, 5]
+    distances = [r["distance"] for r in ranking]
+    confidences = [r["confidence"] for r in ranking]
+    assert distances == sorted(distances) and confidences == sorted(confidences, reverse=True)
+    assert sum(confidences) == pytest.approx(1.0, abs=1e-6)
+    assert all(r["seen"] is None for r in ranking)  # no checkpoint: no seen / unseen
+    assert set(result["modalities"]) == {"visual", "audio"}
+    assert result["has_audio"] is True and result["model"] == "CLIP+CLAP zero-shot (no training)"
+    assert {"decode", "clip_image", "clap_audio", "labels", "total"} <= set(result["timings_ms"])
+    assert any("meaningless" in w for w in result["warnings"])  # random encoders say so
+
+
+def test_classify_with_a_checkpoint_marks_seen_labels_and_uses_gamma(client, service):
+    info = service.model_info(MATCHING)
+    seen_label = info["train_classes"][0]
+    result = classify(client, EXAMPLES / "drums.mp4", f"{seen_label}, a brand new label", MATCHING)
+    seen = {r["label"]: r["seen"] for r in result["ranking"]}
+    assert seen == {seen_label: True, "a brand new label": False}
+    assert result["gamma"] == pytest.approx(info["gamma"])
+    assert any("SYNTHETIC" in w for w in result["warnings"])
+    custom = classify(client, EXAMPLES / "drums.mp4", f"{seen_label}, a brand new label", MATCHING, "visual", "0.5")
+    assert custom["gamma"] == 0.5 and custom["modality"] == "visual"
+
+
+def test_video_without_audio_is_classified_from_the_picture_with_a_warning(client):
+    result = classify(client, EXAMPLES / "aquarium.mp4", "fish in an aquarium, car engine")
+    assert result["has_audio"] is False
+    assert set(result["modalities"]) == {"visual"}
+    assert any("no audio track" in w for w in result["warnings"])
+    assert len(result["ranking"]) == 2
+
+
+def _corrupt_video(tmp_path):
+    data = (EXAMPLES / "bird.mp4").read_bytes()
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+BAD_INPUTS = {
+    "no labels": (lambda tmp: EXAMPLES / "bird.mp4", " , \n ,", (), "at least one label"),
+    "too many labels": (lambda tmp: EXAMPLES / "bird.mp4", ", ".join(f"label {i}" for i in range(201)), (), "at most 200"),
+    "label too long": (lambda tmp: EXAMPLES / "bird.mp4", "ok, " + "x" * 101, (), "at most 100 characters"),
+    "not a video": (lambda tmp: _text_file(tmp), "dog, cat", (), "is not a video"),
+    "corrupt video": (_corrupt_video, "dog, cat", (), "broken.mp4"),
+    "checkpoint of other encoders": (lambda tmp: EXAMPLES / "bird.mp4", "dog, cat", (OTHER_ENCODERS,), "other encoders"),
+    "unknown model": (lambda tmp: EXAMPLES / "bird.mp4", "dog, cat", ("no-such-model",), "no checkpoint named"),
+    "gamma not a number": (lambda tmp: EXAMPLES / "bird.mp4", "dog, cat", (MATCHING, "both", "lots"), "must be a number"),
+    "sound only without sound": (lambda tmp: EXAMPLES / "aquarium.mp4", "dog, cat", (MATCHING, "audio"), "no audio track"),
+}
+
+
+def _text_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("this is not a video\n")
+    return path
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_inputs_give_a_clear_message(client, tmp_path, case):
+    from gradio_client.exceptions import AppError
+
+    video, labels, extra, expected = BAD_INPUTS[case]
+    with pytest.raises(AppError) as err:
+        classify(client, video(tmp_path), labels, *extra)
+    message = str(err.value)
+    assert expected in message
+    assert "Traceback" not in message and 'File "' not in message
+    assert "/tmp/gradio" not in message  # the server's upload folder is not shown, the file name is
+
+
+def test_app_still_answers_after_errors(client):
+    result = classify(client, EXAMPLES / "piano.mp4", "playing piano, dog barking")
+    assert len(result["ranking"]) == 2
+
+
+# --- what the page is made of (no browser needed) ------------------------------------------------------------
+
+
+def _markdown_texts(demo) -> str:
+    return "\n".join(str(c.get("props", {}).get("value", "")) for c in demo.config["components"])
+
+
+def test_page_without_checkpoints_offers_zero_shot_and_says_how_to_train(tmp_path):
+    from app.ui import build_demo, model_choices
+    from avzsl.zeroshot import ZERO_SHOT
+
+    service = random_service(tmp_path / "empty")  # the folder does not even exist
+    assert model_choices(service) == [(ZERO_SHOT, ZERO_SHOT)]
+    text = _markdown_texts(build_demo(service))
+    assert "No trained model" in text and "python -m avzsl.train" in text
+    assert "random-weight encoders" in text
+
+
+def test_missing_checkpoint_is_not_offered(checkpoints, tmp_path):
+    from app.ui import model_choices
+
+    folder = tmp_path / "ck"
+    shutil.copytree(checkpoints / MATCHING, folder / "complete")
+    shutil.copytree(checkpoints / MATCHING, folder / "no-weights")
+    (folder / "no-weights" / "model.safetensors").unlink()
+    (folder / "not-a-checkpoint").mkdir()
+    values = [value for _, value in model_choices(random_service(folder))]
+    assert values[1:] == ["complete"]
+    labels = dict((v, k) for k, v in model_choices(random_service(checkpoints)))
+    assert "SYNTHETIC" in labels[MATCHING] and "other encoders" in labels[OTHER_ENCODERS]
+
+
+def test_missing_weights_give_a_page_that_explains(monkeypatch, tmp_path):
+    from avzsl.encoders import WeightsNotFoundError
+
+    entry = _load_app_py()
+
+    def no_weights(*args, **kwargs):
+        raise WeightsNotFoundError("CLIP weights ViT-B-32 / openai not found (open_clip_model.safetensors).")
+
+    monkeypatch.setattr(entry, "create_service", no_weights)
+    demo = entry.create_app(entry.parse_args(["--checkpoints", str(tmp_path)]))
+    text = _markdown_texts(demo)
+    assert "open_clip_model.safetensors" in text and "--encoders random" in text
+
+
+def test_command_line_defaults_follow_the_environment(monkeypatch):
+    entry = _load_app_py()
+    monkeypatch.setenv("AVZSL_ENCODERS", "random")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    args = entry.parse_args([])
+    assert args.encoders == "random" and args.port == 7999 and args.host == "127.0.0.1"
+    monkeypatch.delenv("AVZSL_ENCODERS")
+    monkeypatch.delenv("GRADIO_SERVER_PORT")
+    args = entry.parse_args(["--encoders", "random", "--port", "8001"])
+    assert args.encoders == "random" and args.port == 8001
+    assert entry.parse_args([]).encoders == "pretrained" and entry.parse_args([]).port == 7860
+
+
+def _load_app_py():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("avzsl_app_entry", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- maps of the session ---------------------------------------------------------------------------------------
+
+
+def test_maps_show_the_session_videos_and_labels(service):
+    from app.maps import MapMaker
+    from app.state import Session
+    from avzsl.zeroshot import parse_labels
+
+    session = Session()
+    for video, model in ((EXAMPLES / "bird.mp4", MATCHING), (EXAMPLES / "car.mp4", "CLIP+CLAP zero-shot (no training)")):
+        labels = parse_labels("bird chirping, car engine, playing drums")
+        session.remember(service.classify(video, labels, model=model), str(video), labels)
+    maps = MapMaker(service)
+    result = maps.draw(MATCHING, ["joint", "visual", "audio"], "tsne", session.history)
+    traces = {t.name: t for t in result.figure.data if t.legendgroup == "user-video"}
+    assert traces  # the session's videos are drawn
+    per_panel = [len(t.x) for t in result.figure.data if t.legendgroup == "user-video"]
+    assert per_panel == [1, 2, 2]  # joint: only the video classified with this checkpoint; inputs: both
+    label_traces = [t for t in result.figure.data if t.legendgroup == "user-label"]
+    assert [len(t.x) for t in label_traces] == [3, 3, 3] and set(label_traces[0].text) == {
+        "bird chirping", "car engine", "playing drums"}
+    symbols = {t.marker.symbol for t in result.figure.data if t.legendgroup and t.legendgroup.startswith("class-")}
+    assert symbols == {"circle", "diamond", "square"}  # seen videos, unseen videos, class text markers
+    assert "126 test videos" in result.status or "test videos" in result.status
+    fits = maps.cache.fits
+    maps.draw(MATCHING, ["joint"], "tsne", session.history[:1])  # new user points: no new fit
+    assert maps.cache.fits == fits
+    hover = next(t for t in result.figure.data if t.legendgroup and t.legendgroup.startswith("class-"))
+    assert "video:" in hover.hovertemplate and len(hover.customdata) == len(hover.x)
+
+
+def test_map_of_a_checkpoint_of_other_encoders_leaves_out_the_users_points(service):
+    from app.maps import MapMaker
+    from app.state import Session
+
+    session = Session()
+    labels = ["dog barking", "car engine"]
+    session.remember(service.classify(EXAMPLES / "bird.mp4", labels), "bird.mp4", labels)
+    result = MapMaker(service).draw(OTHER_ENCODERS, ["visual"], "tsne", session.history)
+    assert not [t for t in result.figure.data if (t.legendgroup or "").startswith("user-")]
+    assert "other encoders" in result.status
+
+
+def test_presentation_of_a_prediction(service):
+    from app.ui import TABLE_COLUMNS, present, ranking_table
+
+    prediction = service.classify(EXAMPLES / "aquarium.mp4", "fish in an aquarium, car engine, dog barking", MATCHING)
+    top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings = present(prediction)
+    assert list(top) == [s.label for s in prediction.ranking] and sum(top.values()) == pytest.approx(1.0)
+    assert list(table.columns) == TABLE_COLUMNS and list(table["Rank"]) == [1, 2, 3]
+    assert set(ranking_table(prediction)["Seen in training?"]) <= {"seen", "unseen"}
+    assert "no audio track" in warnings and audio is None and "no sound track" in audio_note
+    assert frame.shape[2] == 3 and by_sound is None and set(by_picture) <= set(top)
+    assert "total" in timings
+    assert np.isfinite(list(top.values())).all()
+
+
+def test_example_results_are_kept_per_file_labels_and_model(tmp_path):
+    from app.ui import ExampleCache, read_examples
+
+    examples = read_examples()
+    assert [Path(e.path).name for e in examples][:2] == ["bird.mp4", "car.mp4"]
+    assert "bird chirping, car engine" in examples[0].labels  # the CSV's ';' lists become comma-separated labels
+    assert [e.has_audio for e in examples if Path(e.path).name == "aquarium.mp4"] == [False]
+    cache = ExampleCache(size=2)
+    copy = tmp_path / "renamed.mp4"
+    copy.write_bytes((EXAMPLES / "bird.mp4").read_bytes())
+    key = cache.key(str(EXAMPLES / "bird.mp4"), ["a", "b"], "m", "both", None)
+    assert key == cache.key(str(copy), ["a", "b"], "m", "both", None)  # same content, same entry
+    assert key != cache.key(str(copy), ["a", "b"], "m", "visual", None)
+    cache.put(key, "prediction")
+    assert cache.get(key) == "prediction"
+    cache.put(("x",), 1)
+    cache.put(("y",), 2)
+    assert cache.get(key) is None and cache.get(("y",)) == 2  # oldest dropped beyond the size
