@@ -26,7 +26,7 @@ class Classified:
 
 @dataclass
 class Session:
-    last: object | None = None  # the last avzsl.zeroshot.Prediction, for the result panel
+    last: object | None = None  # the last avzsl.zeroshot.Prediction, until the result panel has shown it
     last_name: str = ""
     history: list[Classified] = field(default_factory=list)
     error: str = ""  # message of the last failed request, shown in the result panel

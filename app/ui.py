@@ -38,6 +38,7 @@ TITLE = "avzsl · what is happening in this video?"
 MAX_FILE_SIZE = "200mb"  # uploads above this are refused by Gradio before they reach the service
 CLASSIFY_CONCURRENCY = 1  # the encoders already use every core: one classification at a time, the rest queue
 QUEUE_SIZE = 64
+SESSION_SECONDS = 6 * 3600  # a visitor's videos and map points are forgotten this long after their last use
 MODALITY_CHOICES = [("Sound + picture", "both"), ("Picture only", "visual"), ("Sound only", "audio")]
 SPACE_CHOICES = [("Learned joint space", "joint"), ("Input: picture (CLIP)", "visual"),
                  ("Input: sound (CLAP)", "audio"), ("All three side by side", "all")]
@@ -302,7 +303,9 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
         return prediction.to_json(), session
 
     def show_last(session):
-        return present(session.last)
+        values = present(session.last)
+        session.last = None  # shown: the frame and 10 s of audio need not stay in the session's memory
+        return values
 
     def show_failure(session):
         """After a failed request: the message in the result panel too, and no stale result from before."""
@@ -357,7 +360,7 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
     models = model_choices(service)
     atlas_names = maps.checkpoints()
     with gr.Blocks(title="avzsl — zero-shot video classification") as demo:
-        session = gr.State(Session())  # deep-copied for every visitor
+        session = gr.State(Session(), time_to_live=SESSION_SECONDS)  # deep-copied for every visitor
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(INTRO, elem_classes=["subtitle"])
         if getattr(service, "random_encoders", False):
