@@ -17,6 +17,7 @@ import sys
 
 from app.maps import MapMaker
 from app.ui import build_demo, build_missing_weights_page, launch
+from avzsl.cli import add_encoder_options, encoder_files
 from avzsl.encoders import WeightsNotFoundError
 from avzsl.encoders.weights import cache_dir
 from avzsl.projection import ProjectionCache
@@ -28,16 +29,11 @@ log = logging.getLogger("avzsl.app")
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python app.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--encoders", choices=["pretrained", "random"], default=os.environ.get("AVZSL_ENCODERS") or "pretrained",
-                   help="pretrained CLIP + CLAP weights, or random weights for a smoke test (default: $AVZSL_ENCODERS "
-                        "or pretrained)")
+    add_encoder_options(p, default=os.environ.get("AVZSL_ENCODERS") or "pretrained")  # env: AVZSL_ENCODERS=random
     p.add_argument("--checkpoints", default="checkpoints", help="folder of trained checkpoint bundles (default: checkpoints)")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860))
     p.add_argument("--device", default=None, help="torch device for the encoders and models (default: cpu)")
-    p.add_argument("--clip-weights", help="local CLIP weights file (else $AVZSL_CLIP_WEIGHTS and the caches)")
-    p.add_argument("--clap-weights", help="local CLAP weights file (else $AVZSL_CLAP_WEIGHTS and the caches)")
-    p.add_argument("--roberta-dir", help="folder with roberta-base vocab.json + merges.txt (else $AVZSL_ROBERTA_DIR)")
     p.add_argument("--concurrency", type=int, default=2, help="events run at once (classification is always one at a time)")
     p.add_argument("--no-map-cache", action="store_true", help="keep embedding maps in memory only, not under the avzsl cache")
     p.add_argument("--no-warm-up", action="store_true", help="do not compile UMAP and prepare the first map at start-up")
@@ -50,10 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def create_app(args: argparse.Namespace):
     """The page for these arguments: the full app, or the page explaining how to get the weights."""
-    files = {k: v for k, v in {"clip_weights": args.clip_weights, "clap_weights": args.clap_weights,
-                               "roberta_dir": args.roberta_dir}.items() if v}
     try:
-        service = create_service(args.encoders, args.checkpoints, device=args.device, **files)
+        service = create_service(args.encoders, args.checkpoints, device=args.device, **encoder_files(args))
     except WeightsNotFoundError as e:
         log.error("%s", e)
         return build_missing_weights_page(str(e), checkpoints_dir=args.checkpoints)

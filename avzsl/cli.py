@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+from pathlib import Path
 
 import torch
 
 
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+    """avzsl's own messages at INFO (DEBUG with -v); other libraries' only from WARNING up (open_clip and
+    laion_clap log every model build at INFO on the root logger)."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("avzsl").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def pick_device(name: str | None) -> torch.device:
@@ -20,3 +25,32 @@ def pick_device(name: str | None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {name}: CUDA is not available on this machine")
     return device
+
+
+def add_device_option(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    parser.add_argument("--device", default=default, help="auto | cpu | cuda | cuda:N (default: auto = CUDA when present)")
+
+
+def add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def add_encoder_options(parser: argparse.ArgumentParser, default: str = "pretrained") -> None:
+    """--encoders and the local weight files; read back with `encoder_files(args)`."""
+    parser.add_argument("--encoders", choices=("pretrained", "random"), default=default,
+                        help="pretrained weights (default), or random weights with the same architectures: "
+                             "no downloads, meaningless results, for tests and smoke runs")
+    parser.add_argument("--clip-weights", type=Path,
+                        help="local open_clip weights file (else $AVZSL_CLIP_WEIGHTS, then the open_clip/HF cache)")
+    parser.add_argument("--clap-weights", type=Path,
+                        help="local laion_clap checkpoint, e.g. 630k-audioset-best.pt (else $AVZSL_CLAP_WEIGHTS, "
+                             "then the cache)")
+    parser.add_argument("--roberta-dir", type=Path,
+                        help="local roberta-base folder (vocab.json, merges.txt) for CLAP's text tower "
+                             "(else $AVZSL_ROBERTA_DIR, then the HF cache)")
+
+
+def encoder_files(args: argparse.Namespace) -> dict:
+    """The weight-file keyword arguments of `load_encoders` that the user gave."""
+    files = {"clip_weights": args.clip_weights, "clap_weights": args.clap_weights, "roberta_dir": args.roberta_dir}
+    return {k: v for k, v in files.items() if v is not None}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avzsl.cli import pick_device, setup_logging
+from avzsl.cli import add_device_option, add_verbose_option, pick_device, setup_logging
 from avzsl.data.errors import DataError
 from avzsl.data.loading import open_data
 from avzsl.training.checkpoint import CheckpointError, check_data_fits, load_checkpoint
@@ -32,9 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="avzsl feature store or ClipClap release data set root")
     p.add_argument("--dataset", help="benchmark name when it cannot be detected from the path")
     p.add_argument("--gamma", type=float, help="calibration γ (default: the checkpoint's)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_device_option(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("-v", "--verbose", action="store_true")
+    add_verbose_option(p)
     return p
 
 

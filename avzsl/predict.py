@@ -15,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import pick_device, setup_logging
+from avzsl.cli import add_device_option, add_encoder_options, add_verbose_option, encoder_files, pick_device, setup_logging
 from avzsl.encoders import WeightsFormatError, WeightsNotFoundError
 from avzsl.media import MediaError
 from avzsl.training.checkpoint import CheckpointError
@@ -32,25 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: training-free CLIP+CLAP ranking)")
     p.add_argument("--modality", choices=MODALITIES, default="both")
     p.add_argument("--gamma", type=float, help="calibration γ for seen labels (default: the checkpoint's)")
-    p.add_argument("--encoders", choices=("pretrained", "random"), default="pretrained",
-                   help="pretrained weights (default) or random weights for tests")
-    p.add_argument("--clip-weights", type=Path, help="local open_clip weights file (else $AVZSL_CLIP_WEIGHTS or cache)")
-    p.add_argument("--clap-weights", type=Path, help="local laion_clap checkpoint (else $AVZSL_CLAP_WEIGHTS or cache)")
-    p.add_argument("--roberta-dir", type=Path, help="local roberta-base tokenizer folder (else $AVZSL_ROBERTA_DIR or cache)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_encoder_options(p)
+    add_device_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("-v", "--verbose", action="store_true")
+    add_verbose_option(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    files = {k: v for k, v in {"clip_weights": args.clip_weights, "clap_weights": args.clap_weights,
-                               "roberta_dir": args.roberta_dir}.items() if v is not None}
     try:
         checkpoints_dir, model = (args.checkpoint.parent, args.checkpoint.name) if args.checkpoint else (Path("."), ZERO_SHOT)
-        service = create_service(args.encoders, checkpoints_dir, pick_device(args.device), **files)
+        service = create_service(args.encoders, checkpoints_dir, pick_device(args.device), **encoder_files(args))
         prediction = service.classify(args.video, args.labels, model, args.modality, args.gamma)
     except (WeightsNotFoundError, WeightsFormatError, MediaError, LabelError, CheckpointError, FileNotFoundError) as e:
         log.error("%s", e)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from avzsl.cli import pick_device, setup_logging
+from avzsl.cli import add_device_option, add_verbose_option, pick_device, setup_logging
 from avzsl.data.errors import DataError
 from avzsl.data.features import TEXT_ALIGNMENTS
 from avzsl.data.loading import open_data
@@ -47,13 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="learning rate (default: the reference's)")
     p.add_argument("--batch-size", type=int, help="batch size (default: the reference's)")
     p.add_argument("--seed", type=int, help="random seed (default 42)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    add_device_option(p)
     p.add_argument("--text-alignment", choices=TEXT_ALIGNMENTS, default="by-name",
                    help="release data only: match class text to classes by name (correct) or in the "
                         "reference implementations' sorted-keys order (reproduces the published numbers)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("-v", "--verbose", action="store_true")
+    add_verbose_option(p)
     return p
 
 

@@ -1,0 +1,146 @@
+"""Build an avzsl feature store from a folder of labelled videos: `python -m avzsl.extract --help`.
+
+    # one folder per class; classes drawn into seen / validation-unseen / test-unseen with seed 0
+    python -m avzsl.extract my_videos --out stores/my_videos --random-split 0
+    # the benchmark's class split (and its per-video stage_*.csv lists when the folder has them)
+    python -m avzsl.extract UCF101 --out stores/ucf --splits path/to/UCF/class-split --prompts ucf-activitynet
+    # a CSV of (video file, class) instead of class folders
+    python -m avzsl.extract clips --labels clips.csv --out stores/clips --random-split 1
+
+    # large collections: one job per shard (any machines sharing --out, or copy the shard-* folders
+    # of STORE/.extract together), then merge
+    python -m avzsl.extract VIDEOS --out STORE --random-split 0 --num-shards 8 --shard-index 3
+    python -m avzsl.extract --merge --out STORE
+
+Each video gives the CLIP embedding of its middle frame and the CLAP embedding of its centred 10 s of
+audio; the class names give prompt-ensembled CLIP and CLAP text embeddings. Run the same command again to
+resume: finished videos are not redone. Files that cannot be read are skipped and listed in
+STORE/failed.csv. The store then trains with `python -m avzsl.train --data STORE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from avzsl.cli import (
+    add_device_option,
+    add_encoder_options,
+    add_verbose_option,
+    encoder_files,
+    pick_device,
+    setup_logging,
+)
+from avzsl.data.errors import DataError
+from avzsl.data.store import is_store
+from avzsl.encoders import PROMPT_SETS, WeightsFormatError, WeightsNotFoundError, load_encoders
+from avzsl.extraction import (
+    ExtractionSettings,
+    extract_shard,
+    find_videos,
+    merge_extraction,
+    missing_videos,
+    plan_from_split_folder,
+    plan_random_split,
+    work_dir,
+)
+from avzsl.extraction.plan import DEFAULT_CLASS_FRACTIONS
+from avzsl.extraction.worker import NO_AUDIO_POLICIES
+
+log = logging.getLogger("avzsl.extract")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m avzsl.extract", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("videos", nargs="?", type=Path, help="folder of videos: one sub-folder per class, or see --labels")
+    p.add_argument("--out", type=Path, required=True, help="feature store folder to write")
+    p.add_argument("--labels", type=Path, help="CSV of (video file relative to VIDEOS, class) instead of class folders")
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--splits", type=Path, metavar="DIR",
+                       help="class split folder: all_class.txt and the six stage_*.txt lists (e.g. a benchmark's "
+                            "class-split folder); its stage_*.csv per-video lists are used when present")
+    split.add_argument("--random-split", type=int, metavar="SEED",
+                       help="draw seen, validation-unseen and test-unseen classes with this seed")
+    p.add_argument("--class-fractions", type=float, nargs=3, default=DEFAULT_CLASS_FRACTIONS,
+                   metavar=("SEEN", "VAL_UNSEEN", "TEST_UNSEEN"),
+                   help="class shares of --random-split (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the 90/10 video splits with --splits when it has no per-video lists (default 0)")
+    p.add_argument("--dataset", help="data set name recorded in the store (default: the videos folder's name)")
+    p.add_argument("--prompts", choices=sorted(PROMPT_SETS), default="free-text",
+                   help="prompt templates of the class text embeddings (default: free-text)")
+    p.add_argument("--no-audio", choices=NO_AUDIO_POLICIES, default="skip",
+                   help="videos without sound: skip them (default) or embed 10 s of silence")
+    p.add_argument("--batch-size", type=int, default=16, help="videos per encoder call (default 16)")
+    p.add_argument("--decode-workers", type=int, default=2, help="threads decoding ahead (default 2)")
+    p.add_argument("--num-shards", type=int, default=1, help="split the work into this many shards (default 1)")
+    p.add_argument("--shard-index", type=int, default=0, help="which shard this job extracts, from 0")
+    p.add_argument("--retry-failed", action="store_true", help="try the videos that failed in earlier runs again")
+    p.add_argument("--merge", action="store_true",
+                   help="only merge the finished shards in --out into the store (no VIDEOS needed)")
+    p.add_argument("--keep-work", action="store_true", help="keep STORE/.extract after merging")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_encoder_options(p)
+    add_device_option(p)
+    add_verbose_option(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    if not args.merge:
+        if args.videos is None:
+            parser.error("give the VIDEOS folder (or --merge to merge finished shards)")
+        if args.splits is None and args.random_split is None:
+            parser.error("choose the class split: --splits DIR or --random-split SEED")
+        if not 0 <= args.shard_index < args.num_shards:
+            parser.error(f"--shard-index must be in [0, {args.num_shards})")
+    try:
+        if args.merge:
+            return _merge(args.out, args.keep_work)
+        if is_store(args.out):
+            log.error("%s is already a finished feature store; choose another --out or delete it", args.out)
+            return 2
+        plan = _plan(args)
+        encoders = load_encoders(args.encoders, pick_device(args.device), **encoder_files(args))
+        counts = plan.counts()
+        log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
+                 ", ".join(f"{name} {n}" for name, n in counts.items()))
+        extract_shard(args.out, args.videos, plan, ExtractionSettings(args.prompts, args.no_audio), encoders,
+                      shard_index=args.shard_index, num_shards=args.num_shards, batch_size=args.batch_size,
+                      decode_workers=args.decode_workers, retry_failed=args.retry_failed,
+                      progress=not args.no_progress)
+        missing = missing_videos(args.out)
+        if missing:
+            log.info("%d videos of other shards are still to be extracted; when every shard has finished, run: "
+                     "python -m avzsl.extract --merge --out %s", len(missing), args.out)
+            return 0
+        return _merge(args.out, args.keep_work)
+    except (DataError, WeightsNotFoundError, WeightsFormatError) as e:
+        log.error("%s", e)
+        return 2
+
+
+def _plan(args):
+    videos = find_videos(args.videos, args.labels)
+    if args.splits is not None:
+        return plan_from_split_folder(videos, args.splits, seed=args.seed)
+    dataset = args.dataset or args.videos.resolve().name
+    return plan_random_split(videos, args.random_split, dataset, tuple(args.class_fractions))
+
+
+def _merge(out: Path, keep_work: bool) -> int:
+    if not work_dir(out).is_dir():
+        raise DataError(f"{out} has no extraction to merge (no {work_dir(out)})")
+    merge_extraction(out, keep_work=keep_work)
+    print(f"feature store written to {out}; train on it with: python -m avzsl.train --data {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

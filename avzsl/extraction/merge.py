@@ -1,0 +1,147 @@
+"""Turning a finished extraction's work folder into an avzsl feature store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file
+
+from avzsl.data.errors import DataError
+from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
+from avzsl.data.store import atomic_write_bytes, write_store
+from avzsl.encoders import get_prompt_set
+from avzsl.extraction.plan import ExtractionPlan
+from avzsl.extraction.worker import TEXT_FILE, chunk_files, read_chunk_index, read_work_record, work_dir
+from avzsl.media import CLIP_SECONDS, TARGET_SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+FAILED_REPORT = "failed.csv"
+
+
+def missing_videos(store: str | Path) -> list[str]:
+    """Paths of planned videos that no shard has finished (extracted or failed) yet."""
+    record = read_work_record(store)
+    finished = set()
+    for path in chunk_files(work_dir(store)):
+        ids, failures = read_chunk_index(path)
+        finished.update(ids)
+        finished.update(f["video_id"] for f in failures)
+    return [path for video_id, path, _, _ in record["plan"]["videos"] if video_id not in finished]
+
+
+def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
+    """Write `store.json` + `features.safetensors` from the work folder; every shard must be finished.
+
+    Videos that failed are left out and listed in `<store>/failed.csv`. Unless `keep_work`, the work folder
+    is deleted once the store is written.
+    """
+    store = Path(store)
+    work = work_dir(store)
+    record = read_work_record(store)
+    plan = ExtractionPlan.from_dict(record["plan"])
+    missing = missing_videos(store)
+    if missing:
+        raise DataError(
+            f"{len(missing)} of the {len(plan.videos)} planned videos have not been extracted yet, e.g. "
+            f"{missing[:3]}; run the missing shards (or resume), then merge again"
+        )
+
+    # Every chunk, in file order: a later chunk's copy of a video (a retried failure) wins.
+    rows: dict[str, tuple[int, int]] = {}  # video id -> (chunk, row)
+    failures: dict[str, dict] = {}
+    audio_parts, visual_parts = [], []
+    for chunk, path in enumerate(chunk_files(work)):
+        ids, failed = read_chunk_index(path)
+        tensors = load_file(path)
+        audio_parts.append(tensors["audio"] if ids else None)
+        visual_parts.append(tensors["visual"] if ids else None)
+        rows.update({video_id: (chunk, row) for row, video_id in enumerate(ids)})
+        failures.update({f["video_id"]: f for f in failed})
+    failures = {k: v for k, v in failures.items() if k not in rows}
+
+    failure_hint = f" ({len(failures)} videos failed, see {store / FAILED_REPORT})" if failures else ""
+    _write_failed_report(store, failures)
+    try:
+        assigned = plan.assign(set(rows))  # subsets drawn among the videos that were extracted
+    except DataError as e:
+        raise DataError(f"the extracted videos cannot form the GZSL benchmark{failure_hint}: {e}") from e
+    subsets = {}
+    for name in SAMPLE_SUBSETS:
+        kept = [v for v in assigned if v.subset == name]
+        where = [rows[v.video_id] for v in kept]
+        subsets[name] = Features(
+            _gather(audio_parts, where, dim=_dim(audio_parts)),
+            _gather(visual_parts, where, dim=_dim(visual_parts)),
+            np.array([v.class_id for v in kept], dtype=np.int64),
+            [v.video_id for v in kept],
+        )
+
+    text = load_file(work / TEXT_FILE)
+    settings = record["settings"]
+    prompts = get_prompt_set(settings["prompt_set"])
+    provenance = {
+        "synthetic": False,
+        "encoders": settings["encoders"],
+        "prompt_templates": {"name": prompts.name, "clip": list(prompts.clip_templates),
+                             "clap": list(prompts.clap_templates)},
+        "media": {"visual": "CLIP embedding of the frame at duration / 2",
+                  "audio": f"CLAP embedding of the centred {CLIP_SECONDS:g} s at {TARGET_SAMPLE_RATE} Hz, mono",
+                  "no_audio": settings["no_audio"]},
+        "split": plan.source,
+        "videos": {"planned": len(plan.videos), "extracted": len(rows), "failed": len(failures)},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "avzsl_version": record["avzsl_version"],
+    }
+    data = GZSLData(
+        plan.split,
+        ClassText(np.concatenate([text["clip"], text["clap"]], axis=1),
+                  (("clip", text["clip"].shape[1]), ("clap", text["clap"].shape[1])), "by-name"),
+        subsets,
+        provenance,
+    )
+    for stage in (1, 2):
+        try:
+            data.stage(stage)  # the protocol's own checks: no class of a stage may be left without videos
+        except DataError as e:
+            raise DataError(f"the extracted videos cannot form the GZSL benchmark{failure_hint}: {e}") from e
+
+    write_store(store, data)
+    if failures:
+        log.warning("%d of %d videos failed and are not in the store; see %s",
+                    len(failures), len(plan.videos), store / FAILED_REPORT)
+    if not keep_work:
+        shutil.rmtree(work)
+    log.info("wrote the feature store %s: %s", store,
+             ", ".join(f"{name} {len(f)}" for name, f in data.subsets.items()))
+    return data
+
+
+def _dim(parts: list[np.ndarray | None]) -> int:
+    return next((p.shape[1] for p in parts if p is not None), 0)
+
+
+def _gather(parts: list[np.ndarray | None], where: list[tuple[int, int]], dim: int) -> np.ndarray:
+    out = np.empty((len(where), dim), np.float32)  # (n, D)
+    for i, (chunk, row) in enumerate(where):
+        out[i] = parts[chunk][row]
+    return out
+
+
+def _write_failed_report(store: Path, failures: dict[str, dict]) -> None:
+    report = store / FAILED_REPORT
+    if not failures:
+        report.unlink(missing_ok=True)
+        return
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["video_id", "path", "error"])
+    for f in sorted(failures.values(), key=lambda f: f["path"]):
+        writer.writerow([f["video_id"], f["path"], f["error"]])
+    atomic_write_bytes(report, text.getvalue().encode("utf-8"))

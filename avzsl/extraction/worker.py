@@ -1,0 +1,269 @@
+"""Extracting one shard of a plan, resumably.
+
+Work lives in `<store>/.extract/` until the merge turns it into the store:
+
+    plan.json                      the plan and the settings; every shard must agree with it
+    text.safetensors               class text embeddings: `clip` (K_all, D_clip), `clap` (K_all, D_clap)
+    shard-I-of-N/chunk-00000.safetensors, ...
+                                   `audio` (n, D_clap), `visual` (n, D_clip) float32 for the n videos in
+                                   the metadata's `video_ids`, plus the `failed` videos and their errors
+
+Each chunk is written whole (temporary name, then rename), so an interrupted run loses at most the chunk
+it was filling, and a resumed run skips every video that any chunk holds, whichever shard wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors import safe_open
+from tqdm.auto import tqdm
+
+from avzsl import __version__
+from avzsl.data.errors import DataError
+from avzsl.data.store import atomic_save_tensors, atomic_write_json
+from avzsl.encoders import Encoders
+from avzsl.extraction.plan import ExtractionPlan, PlannedVideo
+from avzsl.media import CLIP_SECONDS, TARGET_SAMPLE_RATE, DecodedVideo, MediaError, load_video
+
+log = logging.getLogger(__name__)
+
+WORK_DIR = ".extract"
+PLAN_FILE = "plan.json"
+TEXT_FILE = "text.safetensors"
+NO_AUDIO_POLICIES = ("skip", "silence")
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    """What, besides the plan, decides the features; a resumed or parallel shard must use the same."""
+
+    prompt_set: str = "free-text"  # prompt templates of the class text embeddings
+    no_audio: str = "skip"  # a video without sound: "skip" it (reported as failed) or embed "silence"
+
+    def __post_init__(self):
+        if self.no_audio not in NO_AUDIO_POLICIES:
+            raise ValueError(f"no_audio must be one of {NO_AUDIO_POLICIES}, not {self.no_audio!r}")
+
+
+@dataclass
+class ShardResult:
+    extracted: int  # videos extracted by this run
+    failed: int  # videos that failed in this run
+    skipped: int  # videos already done (or failed) in earlier runs
+    seconds: float
+
+    @property
+    def videos_per_second(self) -> float:
+        return self.extracted / self.seconds if self.seconds > 0 else float("nan")
+
+
+def work_dir(store: str | Path) -> Path:
+    return Path(store) / WORK_DIR
+
+
+def start_work(store: str | Path, plan: ExtractionPlan, settings: ExtractionSettings, encoders: Encoders) -> Path:
+    """Create the work folder, or check that an existing one was started with the same plan and settings."""
+    work = work_dir(store)
+    record = {
+        "format": "avzsl-extraction",
+        "avzsl_version": __version__,
+        "settings": {**asdict(settings), "encoders": encoders.spec.to_dict()},
+        "plan": plan.to_dict(),
+    }
+    path = work / PLAN_FILE
+    if path.is_file():
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("settings", "plan"):
+            if earlier.get(key) != record[key]:
+                raise DataError(
+                    f"{store} holds an unfinished extraction started with different {key} "
+                    f"({'videos, split or seed' if key == 'plan' else 'encoders, prompts or options'}). "
+                    f"Resume it with the same arguments, or choose another --out."
+                )
+    else:
+        atomic_write_json(path, record)
+    if not (work / TEXT_FILE).is_file():
+        # Every shard can do this (a second or so): same inputs, same result, and the rename is atomic.
+        text = encoders.embed_labels(list(plan.split.prompt_names), settings.prompt_set)
+        atomic_save_tensors(work / TEXT_FILE, {"clip": text.clip, "clap": text.clap})
+    return work
+
+
+def read_work_record(store: str | Path) -> dict:
+    path = work_dir(store) / PLAN_FILE
+    if not path.is_file():
+        raise DataError(f"{store} has no extraction in progress (no {WORK_DIR}/{PLAN_FILE})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def chunk_files(work: Path) -> list[Path]:
+    return sorted(work.glob("shard-*/chunk-*.safetensors"))
+
+
+def read_chunk_index(path: Path) -> tuple[list[str], list[dict]]:
+    """(extracted video ids, failed records) of a chunk, from its header only."""
+    with safe_open(path, "np") as f:
+        meta = f.metadata() or {}
+    return json.loads(meta["video_ids"]), json.loads(meta["failed"])
+
+
+def finished_videos(work: Path) -> tuple[set[str], dict[str, dict]]:
+    """Video ids extracted by any shard, and {video id: failure record} of those that only ever failed."""
+    done: set[str] = set()
+    failed: dict[str, dict] = {}
+    for path in chunk_files(work):
+        try:
+            ids, failures = read_chunk_index(path)
+        except Exception as e:  # noqa: BLE001 - an unreadable chunk is redone, not fatal
+            log.warning("%s is unreadable (%s); its videos will be extracted again", path, e)
+            path.rename(path.with_suffix(".unreadable"))
+            continue
+        done.update(ids)
+        failed.update({f["video_id"]: f for f in failures})
+    return done, {k: v for k, v in failed.items() if k not in done}
+
+
+def extract_shard(
+    store: str | Path,
+    videos_dir: str | Path,
+    plan: ExtractionPlan,
+    settings: ExtractionSettings,
+    encoders: Encoders,
+    *,
+    shard_index: int = 0,
+    num_shards: int = 1,
+    batch_size: int = 16,
+    chunk_size: int = 256,
+    decode_workers: int = 2,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> ShardResult:
+    """Extract the shard's videos that no earlier run finished; failures are recorded and skipped."""
+    began = time.perf_counter()
+    work = start_work(store, plan, settings, encoders)
+    shard_dir = work / f"shard-{shard_index:03d}-of-{num_shards:03d}"
+    videos = plan.shard(shard_index, num_shards)
+    done, failed = finished_videos(work)
+    pending = [v for v in videos if v.video_id not in done and (retry_failed or v.video_id not in failed)]
+    skipped = len(videos) - len(pending)
+    if skipped:
+        log.info("resuming: %d of the shard's %d videos were finished by an earlier run", skipped, len(videos))
+
+    writer = _ChunkWriter(shard_dir, chunk_size)
+    silence = None
+    if settings.no_audio == "silence":
+        silence = encoders.embed_audio(np.zeros((1, round(TARGET_SAMPLE_RATE * CLIP_SECONDS)), np.float32))[0]
+    bar = tqdm(total=len(videos), initial=skipped, unit="video", desc=f"shard {shard_index + 1}/{num_shards}",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for batch in _decoded_batches(Path(videos_dir), pending, batch_size, decode_workers):
+            ok = []
+            for video, decoded in batch:
+                if isinstance(decoded, Exception):
+                    writer.fail(video, str(decoded))
+                elif not decoded.has_audio and silence is None:
+                    writer.fail(video, f"{decoded.path}: no audio track (use --no-audio silence to keep such videos)")
+                else:
+                    ok.append((video, decoded))
+            if ok:
+                visual = encoders.embed_images([d.frame for _, d in ok])  # (B, D_clip)
+                audio = np.empty((len(ok), encoders.clap_dim), np.float32)  # (B, D_clap)
+                with_sound = [i for i, (_, d) in enumerate(ok) if d.has_audio]
+                if with_sound:
+                    audio[with_sound] = encoders.embed_audio(np.stack([ok[i][1].audio for i in with_sound]))
+                for i, (_, d) in enumerate(ok):
+                    if not d.has_audio:
+                        audio[i] = silence
+                writer.add([v for v, _ in ok], audio, visual)
+            bar.update(len(batch))
+            bar.set_postfix(failed=writer.failed_total, refresh=False)
+    finally:
+        writer.flush()  # also on Ctrl-C: keep every finished video
+        bar.close()
+    result = ShardResult(writer.extracted_total, writer.failed_total, skipped, time.perf_counter() - began)
+    log.info("shard %d/%d: %d videos extracted in %.1f s (%.2f videos/s), %d failed, %d done earlier",
+             shard_index + 1, num_shards, result.extracted, result.seconds, result.videos_per_second,
+             result.failed, result.skipped)
+    return result
+
+
+def _decoded_batches(videos_dir: Path, videos: list[PlannedVideo], batch_size: int, workers: int):
+    """Batches of (video, DecodedVideo | MediaError), decoded ahead in threads (PyAV releases the GIL)."""
+
+    def decode(video: PlannedVideo) -> DecodedVideo | Exception:
+        try:
+            return load_video(videos_dir / video.path)
+        except (MediaError, OSError) as e:
+            return e
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
+        queue: deque[tuple[PlannedVideo, Future]] = deque()
+        upcoming = iter(videos)
+        batch = []
+        while True:
+            while len(queue) < 2 * batch_size:  # bounded look-ahead: memory stays flat on any collection
+                video = next(upcoming, None)
+                if video is None:
+                    break
+                queue.append((video, pool.submit(decode, video)))
+            if not queue:
+                break
+            video, future = queue.popleft()
+            batch.append((video, future.result()))
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+class _ChunkWriter:
+    """Buffers extracted features and failures; writes them as a chunk every `chunk_size` videos."""
+
+    def __init__(self, shard_dir: Path, chunk_size: int):
+        self.shard_dir = shard_dir
+        self.chunk_size = chunk_size
+        existing = sorted(shard_dir.glob("chunk-*.safetensors")) if shard_dir.is_dir() else []
+        self.next_index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+        self.extracted_total = self.failed_total = 0
+        self._reset()
+
+    def _reset(self):
+        self.ids: list[str] = []
+        self.audio: list[np.ndarray] = []
+        self.visual: list[np.ndarray] = []
+        self.failures: list[dict] = []
+
+    def add(self, videos: list[PlannedVideo], audio: np.ndarray, visual: np.ndarray) -> None:
+        self.ids += [v.video_id for v in videos]
+        self.audio.append(audio)
+        self.visual.append(visual)
+        self.extracted_total += len(videos)
+        if len(self.ids) + len(self.failures) >= self.chunk_size:
+            self.flush()
+
+    def fail(self, video: PlannedVideo, error: str) -> None:
+        log.warning("skipping %s: %s", video.path, error)
+        self.failures.append({"video_id": video.video_id, "path": video.path, "error": error})
+        self.failed_total += 1
+
+    def flush(self) -> None:
+        if not self.ids and not self.failures:
+            return
+        tensors = {}
+        if self.ids:
+            tensors = {"audio": np.concatenate(self.audio), "visual": np.concatenate(self.visual)}
+        else:  # only failures: safetensors still needs a tensor
+            tensors = {"audio": np.zeros((0, 0), np.float32), "visual": np.zeros((0, 0), np.float32)}
+        metadata = {"video_ids": json.dumps(self.ids), "failed": json.dumps(self.failures)}
+        atomic_save_tensors(self.shard_dir / f"chunk-{self.next_index:05d}.safetensors", tensors, metadata)
+        self.next_index += 1
+        self._reset()
