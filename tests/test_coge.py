@@ -1,8 +1,10 @@
-"""CoGe: pseudo-masks, each loss term on its own, shapes and size, and a short protocol run on synthetic data."""
+"""CoGe: pseudo-masks, each loss term on its own, shapes and size, a short protocol run on synthetic data, and a
+CoGe checkpoint bundle in the prediction service and the app (model dropdown, rankings, Explore map)."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +172,131 @@ def test_two_stage_run_on_synthetic_data_transfers_to_unseen_classes():
     # Chance on the 48-class UCF test split is a few percent; seeds 1-3 measured HM 86-91, ZSL 90-91.
     assert test.HM > 60 and test.ZSL > 60, test
     assert 0 < result.best_val.gamma < recipe.training.gamma_grid[1]  # calibration acts, inside the grid
+
+
+# --- a CoGe checkpoint in the prediction service and the app ------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+COGE = "coge-synthetic-512"
+_shared: dict = {}
+
+
+def coge_checkpoints(tmp_path_factory) -> Path:
+    """A checkpoints folder holding one tiny CoGe bundle (folder COGE), trained by the same `train` that
+    `python -m avzsl.train --model coge` runs, on SYNTHETIC features of the random encoders' sizes (CLAP 512-d,
+    CLIP 512-d). Built once per test session; test_predict.py uses it too."""
+    if "checkpoints" not in _shared:
+        from avzsl.data.synthetic import SyntheticSpec, make_synthetic
+        from avzsl.training.run import train
+
+        root = tmp_path_factory.mktemp("coge-checkpoints")
+        data = make_synthetic(SyntheticSpec(scale=0.05, audio_dim=512, text_parts=(("clip", 512), ("clap", 512))))
+        # Narrow hidden layers and small batches keep it to seconds; every CoGe code path is still exercised.
+        recipe = get_recipe("coge", data.name, config_overrides={"d_mask_hidden": 64, "d_feature": 30, "d_hidden": 64},
+                            training_overrides={"epochs": 1, "batches_per_epoch": 3, "batch_size": 32})
+        train(recipe, data, root / COGE, device=torch.device("cpu"), progress=False)
+        _shared["checkpoints"] = root
+    return _shared["checkpoints"]
+
+
+@pytest.fixture(scope="module")
+def coge_service(tmp_path_factory):
+    from avzsl.zeroshot import create_service
+
+    return create_service("random", coge_checkpoints(tmp_path_factory))  # encoders are built once per process
+
+
+@pytest.fixture(scope="module")
+def seen_label(coge_service) -> str:
+    return coge_service.model_info(COGE)["train_classes"][0]
+
+
+@pytest.fixture(scope="module")
+def coge_prediction(coge_service, seen_label):
+    """bird.mp4 ranked by the CoGe checkpoint with its own γ."""
+    return coge_service.classify(EXAMPLES / "bird.mp4", f"bird chirping, car engine, {seen_label}", COGE)
+
+
+@pytest.mark.slow
+def test_coge_checkpoint_is_offered_by_the_service_and_the_app(coge_service):
+    from app.maps import MapMaker
+    from app.ui import build_demo, model_choices
+    from avzsl.zeroshot import ZERO_SHOT
+
+    folder = coge_service.checkpoints_dir / COGE
+    assert {"config.json", "model.safetensors", "metrics.json", "atlas.safetensors", "atlas.json"} <= {
+        f.name for f in folder.iterdir()}  # a normal bundle
+    assert coge_service.available_models() == [ZERO_SHOT, COGE]
+    info = coge_service.model_info(COGE)
+    assert info["model"] == "coge" and info["compatible"] and info["problem"] is None
+    assert info["has_atlas"] and info["synthetic"] and info["train_classes"]
+    assert np.isfinite(info["gamma"]) and info["gamma"] >= 0
+
+    shown = dict((value, text) for text, value in model_choices(coge_service))
+    assert list(shown) == [ZERO_SHOT, COGE] and "coge" in shown[COGE] and "other encoders" not in shown[COGE]
+    # The page itself: the Classify tab's model dropdown and the Explore tab's checkpoint dropdown offer it.
+    maps = MapMaker(coge_service)
+    assert maps.checkpoints() == [COGE]
+    components = {c["props"].get("elem_id"): c["props"] for c in build_demo(coge_service, maps=maps).config["components"]}
+    assert [value for _, value in components["model-input"]["choices"]] == [ZERO_SHOT, COGE]
+    assert [value for _, value in components["map-checkpoint"]["choices"]] == [COGE]
+
+
+@pytest.mark.slow
+def test_coge_checkpoint_ranks_all_labels_with_seen_flags(coge_service, coge_prediction, seen_label):
+    prediction, info = coge_prediction, coge_service.model_info(COGE)
+    ranking = prediction.ranking
+    assert sorted(s.label for s in ranking) == sorted(["bird chirping", "car engine", seen_label])
+    assert [s.rank for s in ranking] == [1, 2, 3]
+    distances = np.array([s.distance for s in ranking])
+    confidences = np.array([s.confidence for s in ranking])
+    assert np.isfinite(distances).all() and (np.diff(distances) >= 0).all()
+    assert confidences.sum() == pytest.approx(1.0, abs=1e-9) and (np.diff(confidences) <= 0).all()
+    assert all(type(s.seen) is bool for s in ranking)
+    assert {s.label: s.seen for s in ranking} == {"bird chirping": False, "car engine": False, seen_label: True}
+    assert prediction.model == COGE and prediction.gamma == pytest.approx(info["gamma"])
+    assert any("SYNTHETIC" in w for w in prediction.warnings)
+    # What the Explore map needs from a classification: the video and the labels in CoGe's 64-d joint space.
+    assert prediction.video_features["joint"].shape == (64,) and prediction.label_joint.shape == (3, 64)
+    assert np.isfinite(prediction.video_features["joint"]).all() and np.isfinite(prediction.label_joint).all()
+
+
+@pytest.mark.slow
+def test_coge_calibration_penalises_only_the_seen_label(coge_service, seen_label):
+    """CoGe's distances are −log p (p: its β-mix of the two branches' softmaxes over the typed labels), so
+    without calibration the confidences are p itself, and γ divides the seen label's p by e^γ."""
+    labels = f"bird chirping, car engine, {seen_label}"
+    plain = coge_service.classify(EXAMPLES / "car.mp4", labels, COGE, gamma=0.0)
+    calibrated = coge_service.classify(EXAMPLES / "car.mp4", labels, COGE, gamma=3.0)
+    p = {s.label: s.confidence for s in plain.ranking}
+    assert {s.label: np.exp(-s.distance) for s in plain.ranking} == pytest.approx(p, rel=1e-5)
+    d0 = {s.label: s.distance for s in plain.ranking}
+    d3 = {s.label: s.distance for s in calibrated.ranking}
+    assert {label: d3[label] - d0[label] for label in d0} == pytest.approx(
+        {"bird chirping": 0.0, "car engine": 0.0, seen_label: 3.0}, abs=1e-5)
+    penalised = np.array([p[label] * (np.exp(-3.0) if label == seen_label else 1.0) for label in p])
+    expected = dict(zip(p, penalised / penalised.sum()))
+    assert {s.label: s.confidence for s in calibrated.ranking} == pytest.approx(expected, rel=1e-5)
+    assert calibrated.gamma == 3.0
+
+
+@pytest.mark.slow
+def test_explore_map_of_a_coge_checkpoint_places_the_session(coge_service, coge_prediction, seen_label):
+    from app.maps import MapMaker
+    from app.state import Session
+    from avzsl.zeroshot import parse_labels
+
+    atlas = coge_service.atlas(COGE)
+    assert atlas.joint.shape == (len(atlas.labels), 64) and atlas.class_joint.shape == (len(atlas.class_names), 64)
+    assert np.isfinite(atlas.joint).all() and np.isfinite(atlas.class_joint).all()
+    session = Session()
+    session.remember(coge_prediction, str(EXAMPLES / "bird.mp4"), parse_labels(f"bird chirping, car engine, {seen_label}"))
+    result = MapMaker(coge_service).draw(COGE, ["joint"], "tsne", session.history)
+    videos = [t for t in result.figure.data if t.legendgroup == "user-video"]
+    labels = [t for t in result.figure.data if t.legendgroup == "user-label"]
+    assert [len(t.x) for t in videos] == [1] and np.isfinite(list(videos[0].x) + list(videos[0].y)).all()
+    assert [set(t.text) for t in labels] == [{"bird chirping", "car engine", seen_label}]
+    classes = [t for t in result.figure.data if (t.legendgroup or "").startswith("class-")]
+    assert classes and all(np.isfinite(t.x).all() for t in classes)
+    assert f"**{COGE}**: {len(atlas.labels)} test videos" in result.status
