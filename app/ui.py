@@ -418,7 +418,7 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                             with gr.Row():
                                 frame = gr.Image(label="Middle frame (what CLIP saw)", height=200, interactive=False)
                                 with gr.Column():
-                                    audio = gr.Audio(label="Sound (what CLAP heard)", interactive=False)
+                                    audio = gr.Audio(label="Sound (what CLAP heard)", interactive=False, elem_id="heard-audio")
                                     audio_note = gr.Markdown(elem_classes=["small-note"])
                             with gr.Row():
                                 by_picture = gr.Label(num_top_classes=3, label="The picture alone (CLIP) says")

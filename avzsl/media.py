@@ -150,7 +150,8 @@ def _open(path: str) -> av.container.InputContainer:
         error = e
     if _looks_like_media(path):
         raise CorruptVideoError(
-            f"{path} looks like a video but cannot be opened; it is probably truncated or damaged"
+            f"{path} looks like a video but cannot be opened ({os.path.getsize(path):,} bytes); it is probably "
+            "truncated (an upload or a recording cut short) or damaged"
         ) from error
     raise NotAVideoError(f"{path} is not a video file (its format is not recognised)") from error
 
@@ -158,7 +159,10 @@ def _open(path: str) -> av.container.InputContainer:
 def _looks_like_media(path: str) -> bool:
     with open(path, "rb") as f:
         head = f.read(16)
-    return any(head[offset : offset + len(magic)] == magic for offset, magic in _MEDIA_SIGNATURES)
+    # A file may stop inside the signature itself: a browser recording cut off after its first byte (0x1a of
+    # WebM's EBML magic) is a truncated video, not "some other kind of file".
+    return any(magic.startswith(head[offset : offset + len(magic)]) and len(head) > offset
+               for offset, magic in _MEDIA_SIGNATURES)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -337,6 +337,22 @@ def test_truncated_before_the_index(tmp_path, clip_bytes):
         load_video(path)
 
 
+@pytest.mark.parametrize("size", [1, 3, 40])
+def test_webm_cut_short_is_reported_as_truncated(tmp_path, size):
+    """A browser recording whose upload stopped after a few bytes (seen with Gradio's webcam recorder)."""
+    path = tmp_path / "sample.webm"
+    path.write_bytes((b"\x1a\x45\xdf\xa3" + bytes(range(60)))[:size])
+    with pytest.raises(CorruptVideoError, match=f"sample.webm looks like a video .*\\({size} bytes\\).*truncated"):
+        load_video(path)
+
+
+def test_text_starting_like_no_container_is_not_a_video(tmp_path):
+    path = tmp_path / "notes.webm"
+    path.write_bytes(b"\x1b")  # one byte, but not the start of any container signature
+    with pytest.raises(NotAVideoError, match="notes.webm is not a video file"):
+        load_video(path)
+
+
 def test_garbled_mp4(tmp_path, clip_bytes):
     data = bytearray(clip_bytes)
     quarter = len(data) // 4
