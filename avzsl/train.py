@@ -29,6 +29,9 @@ log = logging.getLogger("avzsl.train")
 # --synthetic: small enough to finish in about a minute on 2 CPU cores, large enough to show transfer.
 SYNTHETIC_SCALE = 0.2
 SYNTHETIC_SCHEDULE = {"epochs": 6, "batches_per_epoch": 100}
+# Features of the sizes avzsl's own encoders give (CLIP ViT-B-32 and CLAP HTSAT-tiny: 512-d each), not the
+# release's 1024-d WavCaps CLAP, so that the demo checkpoint also loads in the app and in avzsl.predict.
+SYNTHETIC_DIMS = {"audio_dim": 512, "visual_dim": 512, "text_parts": (("clip", 512), ("clap", 512))}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.synthetic:
             log.warning("training on SYNTHETIC data: the numbers show the pipeline works, nothing about real videos")
-            data = make_synthetic(SyntheticSpec(scale=SYNTHETIC_SCALE, seed=overrides.get("seed", 0)))
+            data = make_synthetic(SyntheticSpec(scale=SYNTHETIC_SCALE, seed=overrides.get("seed", 0), **SYNTHETIC_DIMS))
             overrides = {**SYNTHETIC_SCHEDULE, **overrides}
         else:
             data = open_data(args.data, args.dataset, text_alignment=args.text_alignment)
