@@ -150,10 +150,15 @@ def _open(path: str) -> av.container.InputContainer:
         error = e
     if _looks_like_media(path):
         raise CorruptVideoError(
-            f"{path} looks like a video but cannot be opened ({os.path.getsize(path):,} bytes); it is probably "
+            f"{path} looks like a video but cannot be opened ({_size(path)}); it is probably "
             "truncated (an upload or a recording cut short) or damaged"
         ) from error
     raise NotAVideoError(f"{path} is not a video file (its format is not recognised)") from error
+
+
+def _size(path: str) -> str:
+    size = os.path.getsize(path)
+    return "1 byte" if size == 1 else f"{size:,} bytes"
 
 
 def _looks_like_media(path: str) -> bool:
