@@ -20,7 +20,7 @@ from avzsl.data.errors import DataError
 from avzsl.data.features import TEXT_ALIGNMENTS
 from avzsl.data.loading import open_data
 from avzsl.data.splits import BENCHMARKS
-from avzsl.data.synthetic import SyntheticSpec, make_synthetic
+from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
 from avzsl.models.registry import get_recipe, list_models
 from avzsl.training.run import RunExistsError, train
 
@@ -29,9 +29,6 @@ log = logging.getLogger("avzsl.train")
 # --synthetic: small enough to finish in about a minute on 2 CPU cores, large enough to show transfer.
 SYNTHETIC_SCALE = 0.2
 SYNTHETIC_SCHEDULE = {"epochs": 6, "batches_per_epoch": 100}
-# Features of the sizes avzsl's own encoders give (CLIP ViT-B-32 and CLAP HTSAT-tiny: 512-d each), not the
-# release's 1024-d WavCaps CLAP, so that the demo checkpoint also loads in the app and in avzsl.predict.
-SYNTHETIC_DIMS = {"audio_dim": 512, "visual_dim": 512, "text_parts": (("clip", 512), ("clap", 512))}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.synthetic:
             log.warning("training on SYNTHETIC data: the numbers show the pipeline works, nothing about real videos")
-            data = make_synthetic(SyntheticSpec(scale=SYNTHETIC_SCALE, seed=overrides.get("seed", 0), **SYNTHETIC_DIMS))
+            # avzsl's encoder sizes, not the release's 1024-d CLAP: the demo checkpoint then loads in the app.
+            data = make_synthetic(SyntheticSpec(scale=SYNTHETIC_SCALE, seed=overrides.get("seed", 0), **ENCODER_DIMS))
             overrides = {**SYNTHETIC_SCHEDULE, **overrides}
         else:
             data = open_data(args.data, args.dataset, text_alignment=args.text_alignment)

@@ -33,10 +33,10 @@ N_POINTS = 3000
 
 def synthetic_atlas(n: int = N_POINTS):
     """An Atlas of n SYNTHETIC videos: clustered 512-d audio / visual features and a 64-d 'joint' space."""
-    from avzsl.data.synthetic import SyntheticSpec, make_synthetic
+    from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
     from avzsl.training.atlas import Atlas
 
-    data = make_synthetic(SyntheticSpec(scale=2.4, audio_dim=512, text_parts=(("clip", 512), ("clap", 512))))
+    data = make_synthetic(SyntheticSpec(scale=2.4, **ENCODER_DIMS))
     test = data.stage(2).eval
     rows = np.sort(np.random.default_rng(0).choice(len(test.labels), size=min(n, len(test.labels)), replace=False))
     audio, visual, labels = test.audio[rows], test.visual[rows], test.labels[rows]

@@ -32,12 +32,12 @@ def app_checkpoints(tmp_path_factory) -> Path:
     if "checkpoints" not in _shared:
         import torch
 
-        from avzsl.data.synthetic import SyntheticSpec, make_synthetic
+        from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
         from avzsl.models.registry import get_recipe
         from avzsl.training.run import train
 
         root = tmp_path_factory.mktemp("checkpoints")
-        data = make_synthetic(SyntheticSpec(scale=0.05, audio_dim=512, text_parts=(("clip", 512), ("clap", 512))))
+        data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
         recipe = get_recipe("clipclap", data.name, training_overrides={"epochs": 1, "batches_per_epoch": 3})
         train(recipe, data, root / MATCHING, device=torch.device("cpu"), progress=False)
         # Same weights, but the config says CLAP features were 1024-d: what a checkpoint trained on the

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from avzsl.data.synthetic import SyntheticSpec, make_synthetic
+from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
 from avzsl.models.base import Batch, InputDims
 from avzsl.models.coge import CoGe, CoGeConfig, log1m_softmax, pseudo_mask
 from avzsl.models.registry import get_recipe
@@ -187,11 +187,10 @@ def coge_checkpoints(tmp_path_factory) -> Path:
     `python -m avzsl.train --model coge` runs, on SYNTHETIC features of the random encoders' sizes (CLAP 512-d,
     CLIP 512-d). Built once per test session; test_predict.py uses it too."""
     if "checkpoints" not in _shared:
-        from avzsl.data.synthetic import SyntheticSpec, make_synthetic
         from avzsl.training.run import train
 
         root = tmp_path_factory.mktemp("coge-checkpoints")
-        data = make_synthetic(SyntheticSpec(scale=0.05, audio_dim=512, text_parts=(("clip", 512), ("clap", 512))))
+        data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
         # Narrow hidden layers and small batches keep it to seconds; every CoGe code path is still exercised.
         recipe = get_recipe("coge", data.name, config_overrides={"d_mask_hidden": 64, "d_feature": 30, "d_hidden": 64},
                             training_overrides={"epochs": 1, "batches_per_epoch": 3, "batch_size": 32})

@@ -34,6 +34,11 @@ BENCHMARK_SIZES = {
 }
 
 
+# Dimensions of the features avzsl's own encoders give (CLIP ViT-B-32 and CLAP HTSAT-tiny: 512-d each), for
+# synthetic data whose checkpoints the app and avzsl.predict can load: `SyntheticSpec(**ENCODER_DIMS)`.
+ENCODER_DIMS = {"audio_dim": 512, "visual_dim": 512, "text_parts": (("clip", 512), ("clap", 512))}
+
+
 @dataclass(frozen=True)
 class SyntheticSpec:
     """How a synthetic data set is drawn. Dimensions default to the ClipClap release (CLIP 512, CLAP 1024)."""
