@@ -148,9 +148,9 @@ def record_clip(page, seconds: float = 4) -> bool:
     recorded = video.locator("video[src*='gradio_api/file=']")
     expect(recorded).to_be_attached(timeout=30_000)  # the recording, uploaded to the server
     assert recorded.get_attribute("src").endswith(".webm"), recorded.get_attribute("src")
-    recorded.element_handle().wait_for_element_state("stable")
-    page.wait_for_function("v => v.readyState >= 1 || v.error !== null", arg=recorded.element_handle(), timeout=30_000)
-    return recorded.evaluate("v => v.error === null")
+    player = recorded.element_handle()
+    page.wait_for_function("v => v.readyState >= 1 || v.error !== null", arg=player, timeout=30_000)
+    return player.evaluate("v => v.error === null")
 
 
 def test_record_with_the_webcam_and_classify(app_url, browser, tmp_path):

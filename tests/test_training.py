@@ -1,7 +1,6 @@
 """The two-stage protocol end to end through the CLIs, on SYNTHETIC data in the release layout."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,13 +9,13 @@ import torch
 from avzsl import evaluate as evaluate_cli
 from avzsl import train as train_cli
 from avzsl.data.store import write_store
-from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
+from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic, write_release
 from avzsl.models.registry import get_recipe
 from avzsl.training.atlas import load_atlas
 from avzsl.training.checkpoint import CheckpointError, load_checkpoint
 from avzsl.training.run import train
+from tests.test_coge import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 QUICK = ["--epochs", "4", "--batches-per-epoch", "40", "--no-progress", "--device", "cpu"]
 
 
@@ -104,7 +103,7 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path):
 
 
 def test_mismatched_checkpoint_and_data_fail_clearly(clipclap_run, tmp_path, caplog):
-    other = make_synthetic(SyntheticSpec(scale=0.05, audio_dim=512, text_parts=(("clip", 512), ("clap", 512))))
+    other = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
     write_store(tmp_path / "store", other)
     assert evaluate_cli.main(["--checkpoint", str(clipclap_run), "--data", str(tmp_path / "store"), "--device", "cpu"]) == 2
     assert "trained on audio 1024-d" in caplog.text
@@ -121,7 +120,7 @@ def test_mismatched_checkpoint_and_data_fail_clearly(clipclap_run, tmp_path, cap
 
 
 def test_train_on_a_store_and_help(tmp_path, capsys):
-    write_store(tmp_path / "store", make_synthetic(SyntheticSpec(scale=0.05, audio_dim=512, text_parts=(("clip", 512), ("clap", 512)))))
+    write_store(tmp_path / "store", make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS)))
     assert train_cli.main(["--data", str(tmp_path / "store"), "--out", str(tmp_path / "run"), "--epochs", "1",
                            "--batches-per-epoch", "5", "--no-progress"]) == 0
     assert load_checkpoint(tmp_path / "run").dims.audio == 512
