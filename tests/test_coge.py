@@ -3,7 +3,6 @@ CoGe checkpoint bundle in the prediction service and the app (model dropdown, ra
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np

@@ -28,7 +28,6 @@ from avzsl.extraction import (
     missing_videos,
     plan_from_split_folder,
     plan_random_split,
-    work_dir,
 )
 from avzsl.media import load_video
 from avzsl.synthetic_media import write_test_video

@@ -20,7 +20,6 @@ machine, works from the same one.
 from __future__ import annotations
 
 import csv
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
