@@ -5,7 +5,7 @@
     python app.py --checkpoints DIR --port 8000 --host 0.0.0.0
 
 The port defaults to $GRADIO_SERVER_PORT, else 7860; the host to $GRADIO_SERVER_NAME, else 127.0.0.1.
-Everything is in `app/` (page, maps, figures) over the prediction service in `avzsl/zeroshot.py`.
+Everything is in `app/` (page, maps, figures) over the prediction service in `avzsl/prediction.py`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from app.maps import MapMaker
 from app.ui import build_demo, build_missing_weights_page, launch
 from avzsl.cli import add_encoder_options, encoder_files
 from avzsl.encoders import WeightsNotFoundError
-from avzsl.encoders.weights import cache_dir
+from avzsl.io import cache_dir
 from avzsl.projection import ProjectionCache
-from avzsl.zeroshot import create_service
+from avzsl.prediction import create_service
 
 log = logging.getLogger("avzsl.app")
 

@@ -16,7 +16,6 @@ from app.figures import MapPanel, UserPoint, empty_figure, map_figure
 from app.state import Classified
 from avzsl.projection import (METHOD_NAMES, SPACE_NAMES, SPACES, ProjectionCache, atlas_key, atlas_space,
                               text_in_space, warm_up)
-from avzsl.training.checkpoint import CheckpointError, read_config
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +39,7 @@ class MapMaker:
 
     def checkpoints(self) -> list[str]:
         """Checkpoints under the service's folder that ship an embedding atlas, usable ones first."""
-        found = []
-        for name in self.service.available_models()[1:]:
-            try:
-                info = self.service.model_info(name)
-            except (CheckpointError, OSError, KeyError, ValueError) as e:
-                log.warning("skipping checkpoint %s: %s", name, e)
-                continue
-            if info.get("has_atlas"):
-                found.append((not info.get("compatible"), name))
+        found = [(not info.usable, info.id) for info in self.service.models() if info.has_atlas]
         return [name for _, name in sorted(found)]
 
     # --- start-up -------------------------------------------------------------------------------------------
@@ -77,7 +68,7 @@ class MapMaker:
 
     def _atlas_map(self, name: str, space: str, method: str):
         atlas = self.service.atlas(name)
-        parts = read_config(self.service.checkpoints_dir / name)["input_dims"]["text_parts"]
+        parts = [list(p) for p in self.service.checkpoint_config(name).dims.text_parts]
         key = atlas_key(self.service.checkpoints_dir / name)
         return atlas, self.cache.atlas_map(key, atlas_space(atlas, space, parts), method)
 
@@ -125,10 +116,10 @@ class MapMaker:
             if "joint" in spaces and not any(c.model == name for c in history):
                 notes.append("Your videos appear in the joint space only when classified with this checkpoint "
                              "(choose it as the model on the Classify tab).")
-            if any(s != "joint" for s in spaces) and not info.get("compatible"):
+            if any(s != "joint" for s in spaces) and not info.usable:
                 notes.append("Your videos are not drawn on the input-feature maps: this checkpoint was trained on "
                              "features of other encoders.")
-        if info.get("synthetic"):
+        if info.synthetic:
             notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
                          "nothing about real videos.")
         if getattr(self.service, "random_encoders", False) and show_mine and history:
@@ -145,7 +136,7 @@ class MapMaker:
                     continue
                 vector, labels = entry.features["joint"], entry.label_joint
             else:
-                if not info.get("compatible") or space not in entry.features:
+                if not info.usable or space not in entry.features:
                     continue
                 vector, labels = entry.features[space], text_in_space(entry.label_text, space, dim, encoder_parts)
             if vector.shape[-1] != dim:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from avzsl.cli import add_device_option, add_verbose_option, pick_device, setup_logging
-from avzsl.data.errors import DataError
+from avzsl.checkpoint import check_data_fits, load_checkpoint
 from avzsl.data.loading import open_data
-from avzsl.training.checkpoint import CheckpointError, check_data_fits, load_checkpoint
+from avzsl.io import AvzslError
 from avzsl.training.protocol import data_dims, evaluate
 
 log = logging.getLogger("avzsl.evaluate")
@@ -44,13 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     try:
         checkpoint = load_checkpoint(args.checkpoint, device)
-        alignment = checkpoint.config.get("text", {}).get("alignment", "by-name")
-        data = open_data(args.data, args.dataset, text_alignment=alignment)
+        data = open_data(args.data, args.dataset, text_alignment=checkpoint.config.text_alignment)
         check_data_fits(checkpoint, data_dims(data))
-        gamma = checkpoint.gamma if args.gamma is None else args.gamma
+        gamma = checkpoint.config.calibration.gamma if args.gamma is None else args.gamma
         test = data.stage(2)
         metrics = evaluate(checkpoint.model, test, torch.from_numpy(data.text.embeddings).to(device), np.array([gamma]))
-    except (CheckpointError, DataError) as e:
+    except AvzslError as e:
         log.error("%s", e)
         return 2
     result = {"test": {k: v for k, v in metrics.to_dict().items() if k != "gamma"}, "gamma": gamma,

@@ -34,8 +34,9 @@ from avzsl.cli import (
     setup_logging,
 )
 from avzsl.data.errors import DataError
+from avzsl.io import AvzslError
 from avzsl.data.store import is_store
-from avzsl.encoders import PROMPT_SETS, WeightsFormatError, WeightsNotFoundError, load_encoders
+from avzsl.encoders import PROMPT_SETS, load_encoders
 from avzsl.extraction import (
     ExtractionSettings,
     extract_shard,
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                      "python -m avzsl.extract --merge --out %s", len(missing), args.out)
             return 0
         return _merge(args.out, args.keep_work)
-    except (DataError, WeightsNotFoundError, WeightsFormatError) as e:
+    except AvzslError as e:
         log.error("%s", e)
         return 2
 

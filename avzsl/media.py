@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from avzsl.io import AvzslError
+
 logger = logging.getLogger(__name__)
 
 TARGET_SAMPLE_RATE = 48_000  # CLAP (HTSAT) was trained on 48 kHz audio
@@ -38,8 +40,12 @@ _MEDIA_SIGNATURES = (
 )
 
 
-class MediaError(ValueError):
+class MediaError(AvzslError, ValueError):
     """A file that cannot be used as a video. The message names the file and is fit to show a user."""
+
+
+class MediaNotFoundError(MediaError, FileNotFoundError):
+    """No file at the given path."""
 
 
 class NotAVideoError(MediaError):
@@ -133,7 +139,7 @@ def load_audio_window(
 
 def _open(path: str) -> av.container.InputContainer:
     if not os.path.exists(path):
-        raise FileNotFoundError(errno.ENOENT, "No such video file", path)
+        raise MediaNotFoundError(f"No such video file: {path}")
     if os.path.isdir(path):
         raise NotAVideoError(f"{path} is a directory, not a video file")
     if os.path.getsize(path) == 0:

@@ -16,10 +16,8 @@ import sys
 from pathlib import Path
 
 from avzsl.cli import add_device_option, add_encoder_options, add_verbose_option, encoder_files, pick_device, setup_logging
-from avzsl.encoders import WeightsFormatError, WeightsNotFoundError
-from avzsl.media import MediaError
-from avzsl.training.checkpoint import CheckpointError
-from avzsl.zeroshot import MODALITIES, ZERO_SHOT, LabelError, create_service
+from avzsl.io import AvzslError
+from avzsl.prediction import MODALITIES, TRAINING_FREE, create_service, parse_labels
 
 log = logging.getLogger("avzsl.predict")
 
@@ -43,10 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     try:
-        checkpoints_dir, model = (args.checkpoint.parent, args.checkpoint.name) if args.checkpoint else (Path("."), ZERO_SHOT)
+        labels = parse_labels(args.labels)
+        checkpoints_dir, model = (args.checkpoint.parent, args.checkpoint.name) if args.checkpoint else (Path("."), TRAINING_FREE)
         service = create_service(args.encoders, checkpoints_dir, pick_device(args.device), **encoder_files(args))
-        prediction = service.classify(args.video, args.labels, model, args.modality, args.gamma)
-    except (WeightsNotFoundError, WeightsFormatError, MediaError, LabelError, CheckpointError, FileNotFoundError) as e:
+        prediction = service.classify(args.video, labels, model, args.modality, args.gamma)
+    except AvzslError as e:
         log.error("%s", e)
         return 2
     if args.json:

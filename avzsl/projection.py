@@ -1,4 +1,4 @@
-"""Embedding maps: 2-D t-SNE or UMAP pictures of a checkpoint's atlas (see training/atlas.py). No Gradio here.
+"""Embedding maps: 2-D t-SNE or UMAP pictures of a checkpoint's atlas (see avzsl/atlas.py). No Gradio here.
 
     cache = ProjectionCache()                                   # or ProjectionCache(directory=...) to keep maps on disk
     space = atlas_space(atlas, "joint")                         # which vectors go on the map
@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.training.atlas import ATLAS_TENSORS, Atlas
+from avzsl.io import atomic_write
+from avzsl.atlas import ATLAS_TENSORS, Atlas
 
 log = logging.getLogger(__name__)
 
@@ -314,14 +315,14 @@ class ProjectionCache:
                  len(vectors.videos), seconds)
         path = self._file(full)
         if path is not None:
+            arrays = {"video_xy": projection.coords, **({} if class_xy is None else {"class_xy": class_xy})}
+
+            def write(tmp):
+                with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+                    np.savez(f, **arrays)
+
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(path.name + ".tmp.npz")
-                arrays = {"video_xy": projection.coords}
-                if class_xy is not None:
-                    arrays["class_xy"] = class_xy
-                np.savez(tmp, **arrays)
-                tmp.replace(path)
+                atomic_write(path, write)
             except OSError as e:  # a read-only cache is not worth failing a map for
                 log.warning("could not write the map cache %s: %s", path, e)
         return AtlasMap(vectors, method, projection, projection.coords, class_xy, seconds)

@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 from avzsl.cli import add_device_option, add_verbose_option, pick_device, setup_logging
-from avzsl.data.errors import DataError
+from avzsl.io import AvzslError
 from avzsl.data.features import TEXT_ALIGNMENTS
 from avzsl.data.loading import open_data
 from avzsl.data.splits import BENCHMARKS
 from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
 from avzsl.models.registry import get_recipe, list_models
-from avzsl.training.run import RunExistsError, train
+from avzsl.training.run import train
 
 log = logging.getLogger("avzsl.train")
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                  "SYNTHETIC" if data.provenance.get("synthetic") else "real features", data.audio_dim,
                  data.visual_dim, [list(p) for p in data.text.parts], out)
         metrics = train(recipe, data, out, device=device, progress=not args.no_progress, overwrite=args.overwrite)
-    except (DataError, RunExistsError, ValueError) as e:
+    except (AvzslError, ValueError) as e:  # ValueError: a recipe's invalid training settings
         log.error("%s", e)
         return 2
     except KeyboardInterrupt:

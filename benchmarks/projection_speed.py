@@ -34,7 +34,7 @@ N_POINTS = 3000
 def synthetic_atlas(n: int = N_POINTS):
     """An Atlas of n SYNTHETIC videos: clustered 512-d audio / visual features and a 64-d 'joint' space."""
     from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
-    from avzsl.training.atlas import Atlas
+    from avzsl.atlas import Atlas
 
     data = make_synthetic(SyntheticSpec(scale=2.4, **ENCODER_DIMS))
     test = data.stage(2).eval
@@ -50,7 +50,7 @@ def synthetic_atlas(n: int = N_POINTS):
 def load(checkpoint: str | None):
     if checkpoint is None:
         return synthetic_atlas()
-    from avzsl.training.atlas import load_atlas
+    from avzsl.atlas import load_atlas
     from avzsl.training.checkpoint import read_config
 
     return load_atlas(Path(checkpoint)), read_config(Path(checkpoint))["input_dims"]["text_parts"]

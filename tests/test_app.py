@@ -53,7 +53,7 @@ def app_checkpoints(tmp_path_factory) -> Path:
 
 
 def random_service(checkpoints: Path):
-    from avzsl.zeroshot import create_service
+    from avzsl.prediction import create_service
 
     return create_service("random", checkpoints)  # encoders are built once per process
 
@@ -123,7 +123,7 @@ def test_api_offers_classify_with_defaults(client):
     params = {p["parameter_name"]: p for p in api["named_endpoints"]["/classify"]["parameters"]}
     assert list(params) == ["video", "labels_text", "model", "modality", "gamma"]
     assert not params["video"]["parameter_has_default"] and not params["labels_text"]["parameter_has_default"]
-    assert params["model"]["parameter_default"] == "CLIP+CLAP zero-shot (no training)"
+    assert params["model"]["parameter_default"] == "training-free"
     assert params["modality"]["parameter_default"] == "both" and params["gamma"]["parameter_default"] == ""
 
 
@@ -148,18 +148,18 @@ def test_classify_ranks_several_labels(client):
     assert sum(confidences) == pytest.approx(1.0, abs=1e-6)
     assert all(r["seen"] is None for r in ranking)  # no checkpoint: no seen / unseen
     assert set(result["modalities"]) == {"visual", "audio"}
-    assert result["has_audio"] is True and result["model"] == "CLIP+CLAP zero-shot (no training)"
+    assert result["has_audio"] is True and result["model"] == "training-free"
     assert {"decode", "clip_image", "clap_audio", "labels", "total"} <= set(result["timings_ms"])
     assert any("meaningless" in w for w in result["warnings"])  # random encoders say so
 
 
 def test_classify_with_a_checkpoint_marks_seen_labels_and_uses_gamma(client, service):
     info = service.model_info(MATCHING)
-    seen_label = info["train_classes"][0]
+    seen_label = info.train_classes[0]
     result = classify(client, EXAMPLES / "drums.mp4", f"{seen_label}, a brand new label", MATCHING)
     seen = {r["label"]: r["seen"] for r in result["ranking"]}
     assert seen == {seen_label: True, "a brand new label": False}
-    assert result["gamma"] == pytest.approx(info["gamma"])
+    assert result["gamma"] == pytest.approx(info.gamma)
     assert any("SYNTHETIC" in w for w in result["warnings"])
     custom = classify(client, EXAMPLES / "drums.mp4", f"{seen_label}, a brand new label", MATCHING, "visual", "0.5")
     assert custom["gamma"] == 0.5 and custom["modality"] == "visual"
@@ -225,18 +225,19 @@ def _markdown_texts(demo) -> str:
 
 
 def test_page_without_checkpoints_offers_zero_shot_and_says_how_to_train(tmp_path):
-    from app.ui import build_demo, model_choices
-    from avzsl.zeroshot import ZERO_SHOT
+    from app.handlers import model_choices
+    from app.ui import build_demo
+    from avzsl.prediction import TRAINING_FREE, TRAINING_FREE_NAME
 
     service = random_service(tmp_path / "empty")  # the folder does not even exist
-    assert model_choices(service) == [(ZERO_SHOT, ZERO_SHOT)]
+    assert model_choices(service) == [(TRAINING_FREE_NAME, TRAINING_FREE)]
     text = _markdown_texts(build_demo(service))
     assert "No trained model" in text and "python -m avzsl.train" in text
     assert "random-weight encoders" in text
 
 
 def test_missing_checkpoint_is_not_offered(checkpoints, tmp_path):
-    from app.ui import model_choices
+    from app.handlers import model_choices
 
     folder = tmp_path / "ck"
     shutil.copytree(checkpoints / MATCHING, folder / "complete")
@@ -291,12 +292,12 @@ def _load_app_py():
 def test_maps_show_the_session_videos_and_labels(service):
     from app.maps import MapMaker
     from app.state import Session
-    from avzsl.zeroshot import parse_labels
+    from avzsl.prediction import parse_labels
 
     session = Session()
-    for video, model in ((EXAMPLES / "bird.mp4", MATCHING), (EXAMPLES / "car.mp4", "CLIP+CLAP zero-shot (no training)")):
+    for video, model in ((EXAMPLES / "bird.mp4", MATCHING), (EXAMPLES / "car.mp4", "training-free")):
         labels = parse_labels("bird chirping, car engine, playing drums")
-        session.remember(service.classify(video, labels, model=model), str(video), labels)
+        session.remember(service.classify(video, labels, model=model), str(video))
     maps = MapMaker(service)
     result = maps.draw(MATCHING, ["joint", "visual", "audio"], "tsne", session.history)
     traces = {t.name: t for t in result.figure.data if t.legendgroup == "user-video"}
@@ -322,16 +323,16 @@ def test_map_of_a_checkpoint_of_other_encoders_leaves_out_the_users_points(servi
 
     session = Session()
     labels = ["dog barking", "car engine"]
-    session.remember(service.classify(EXAMPLES / "bird.mp4", labels), "bird.mp4", labels)
+    session.remember(service.classify(EXAMPLES / "bird.mp4", labels), "bird.mp4")
     result = MapMaker(service).draw(OTHER_ENCODERS, ["visual"], "tsne", session.history)
     assert not [t for t in result.figure.data if (t.legendgroup or "").startswith("user-")]
     assert "other encoders" in result.status
 
 
 def test_presentation_of_a_prediction(service):
-    from app.ui import TABLE_COLUMNS, present, ranking_table
+    from app.handlers import TABLE_COLUMNS, present, ranking_table
 
-    prediction = service.classify(EXAMPLES / "aquarium.mp4", "fish in an aquarium, car engine, dog barking", MATCHING)
+    prediction = service.classify(EXAMPLES / "aquarium.mp4", ["fish in an aquarium", "car engine", "dog barking"], MATCHING)
     top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings = present(prediction)
     assert list(top) == [s.label for s in prediction.ranking] and sum(top.values()) == pytest.approx(1.0)
     assert list(table.columns) == TABLE_COLUMNS and list(table["Rank"]) == [1, 2, 3]
@@ -343,7 +344,7 @@ def test_presentation_of_a_prediction(service):
 
 
 def test_example_results_are_kept_per_file_labels_and_model(tmp_path):
-    from app.ui import ExampleCache, read_examples
+    from app.examples import ExampleCache, read_examples
 
     examples = read_examples()
     assert [Path(e.path).name for e in examples][:2] == ["bird.mp4", "car.mp4"]

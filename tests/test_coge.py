@@ -200,44 +200,44 @@ def coge_checkpoints(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def coge_service(tmp_path_factory):
-    from avzsl.zeroshot import create_service
+    from avzsl.prediction import create_service
 
     return create_service("random", coge_checkpoints(tmp_path_factory))  # encoders are built once per process
 
 
 @pytest.fixture(scope="module")
 def seen_label(coge_service) -> str:
-    return coge_service.model_info(COGE)["train_classes"][0]
+    return coge_service.model_info(COGE).train_classes[0]
 
 
 @pytest.fixture(scope="module")
 def coge_prediction(coge_service, seen_label):
     """bird.mp4 ranked by the CoGe checkpoint with its own γ."""
-    return coge_service.classify(EXAMPLES / "bird.mp4", f"bird chirping, car engine, {seen_label}", COGE)
+    return coge_service.classify(EXAMPLES / "bird.mp4", ["bird chirping", "car engine", seen_label], COGE)
 
 
 @pytest.mark.slow
 def test_coge_checkpoint_is_offered_by_the_service_and_the_app(coge_service):
     from app.maps import MapMaker
     from app.ui import build_demo, model_choices
-    from avzsl.zeroshot import ZERO_SHOT
+    from avzsl.prediction import TRAINING_FREE
 
     folder = coge_service.checkpoints_dir / COGE
     assert {"config.json", "model.safetensors", "metrics.json", "atlas.safetensors", "atlas.json"} <= {
         f.name for f in folder.iterdir()}  # a normal bundle
-    assert coge_service.available_models() == [ZERO_SHOT, COGE]
+    assert coge_service.model_ids() == [TRAINING_FREE, COGE]
     info = coge_service.model_info(COGE)
-    assert info["model"] == "coge" and info["compatible"] and info["problem"] is None
-    assert info["has_atlas"] and info["synthetic"] and info["train_classes"]
-    assert np.isfinite(info["gamma"]) and info["gamma"] >= 0
+    assert info.architecture == "coge" and info.usable and info.problem is None
+    assert info.has_atlas and info.synthetic and info.train_classes
+    assert np.isfinite(info.gamma) and info.gamma >= 0
 
     shown = dict((value, text) for text, value in model_choices(coge_service))
-    assert list(shown) == [ZERO_SHOT, COGE] and "coge" in shown[COGE] and "other encoders" not in shown[COGE]
+    assert list(shown) == [TRAINING_FREE, COGE] and "coge" in shown[COGE] and "other encoders" not in shown[COGE]
     # The page itself: the Classify tab's model dropdown and the Explore tab's checkpoint dropdown offer it.
     maps = MapMaker(coge_service)
     assert maps.checkpoints() == [COGE]
     components = {c["props"].get("elem_id"): c["props"] for c in build_demo(coge_service, maps=maps).config["components"]}
-    assert [value for _, value in components["model-input"]["choices"]] == [ZERO_SHOT, COGE]
+    assert [value for _, value in components["model-input"]["choices"]] == [TRAINING_FREE, COGE]
     assert [value for _, value in components["map-checkpoint"]["choices"]] == [COGE]
 
 
@@ -253,7 +253,7 @@ def test_coge_checkpoint_ranks_all_labels_with_seen_flags(coge_service, coge_pre
     assert confidences.sum() == pytest.approx(1.0, abs=1e-9) and (np.diff(confidences) <= 0).all()
     assert all(type(s.seen) is bool for s in ranking)
     assert {s.label: s.seen for s in ranking} == {"bird chirping": False, "car engine": False, seen_label: True}
-    assert prediction.model == COGE and prediction.gamma == pytest.approx(info["gamma"])
+    assert prediction.model == COGE and prediction.gamma == pytest.approx(info.gamma)
     assert any("SYNTHETIC" in w for w in prediction.warnings)
     # What the Explore map needs from a classification: the video and the labels in CoGe's 64-d joint space.
     assert prediction.video_features["joint"].shape == (64,) and prediction.label_joint.shape == (3, 64)
@@ -264,7 +264,7 @@ def test_coge_checkpoint_ranks_all_labels_with_seen_flags(coge_service, coge_pre
 def test_coge_calibration_penalises_only_the_seen_label(coge_service, seen_label):
     """CoGe's distances are −log p (p: its β-mix of the two branches' softmaxes over the typed labels), so
     without calibration the confidences are p itself, and γ divides the seen label's p by e^γ."""
-    labels = f"bird chirping, car engine, {seen_label}"
+    labels = ["bird chirping", "car engine", seen_label]
     plain = coge_service.classify(EXAMPLES / "car.mp4", labels, COGE, gamma=0.0)
     calibrated = coge_service.classify(EXAMPLES / "car.mp4", labels, COGE, gamma=3.0)
     p = {s.label: s.confidence for s in plain.ranking}
@@ -283,13 +283,12 @@ def test_coge_calibration_penalises_only_the_seen_label(coge_service, seen_label
 def test_explore_map_of_a_coge_checkpoint_places_the_session(coge_service, coge_prediction, seen_label):
     from app.maps import MapMaker
     from app.state import Session
-    from avzsl.zeroshot import parse_labels
 
     atlas = coge_service.atlas(COGE)
     assert atlas.joint.shape == (len(atlas.labels), 64) and atlas.class_joint.shape == (len(atlas.class_names), 64)
     assert np.isfinite(atlas.joint).all() and np.isfinite(atlas.class_joint).all()
     session = Session()
-    session.remember(coge_prediction, str(EXAMPLES / "bird.mp4"), parse_labels(f"bird chirping, car engine, {seen_label}"))
+    session.remember(coge_prediction, str(EXAMPLES / "bird.mp4"))
     result = MapMaker(coge_service).draw(COGE, ["joint"], "tsne", session.history)
     videos = [t for t in result.figure.data if t.legendgroup == "user-video"]
     labels = [t for t in result.figure.data if t.legendgroup == "user-label"]

@@ -215,14 +215,14 @@ def test_extraction_writes_a_store_that_trains_and_predicts(reference_store, vid
 
     # it trains, and the checkpoint is one the service accepts for these encoders
     from avzsl.train import main as train_main
-    from avzsl.zeroshot import ZeroShotService
+    from avzsl.prediction import PredictionService
 
     checkpoint = tmp_path / "checkpoints" / "mine"
     assert train_main(["--data", str(reference_store), "--out", str(checkpoint), "--epochs", "1",
                        "--batches-per-epoch", "2", "--batch-size", "4", "--no-progress"]) == 0
-    service = ZeroShotService(encoders, checkpoints_dir=checkpoint.parent)
-    assert service.model_info("mine")["compatible"]
-    prediction = service.classify(path, "dog barking, rain", "mine")
+    service = PredictionService(encoders, checkpoints_dir=checkpoint.parent)
+    assert service.model_info("mine").usable
+    prediction = service.classify(path, ["dog barking", "rain"], "mine")
     assert [s.label for s in prediction.ranking] != [] and prediction.ranking[0].seen is not None
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from avzsl.predict import main
-from avzsl.zeroshot import ZERO_SHOT
+from avzsl.checkpoint import read_config
+from avzsl.prediction import TRAINING_FREE
 from tests.test_coge import COGE, EXAMPLES, coge_checkpoints
 
 pytestmark = pytest.mark.slow
@@ -53,7 +54,7 @@ def test_json_without_checkpoint(capsys):
     assert {"ranking", "modalities", "timings_ms"} <= set(result)
     assert_ranking(result["ranking"], labels)
     assert all(s["seen"] is None for s in result["ranking"])  # no checkpoint: neither seen nor unseen
-    assert result["model"] == ZERO_SHOT and result["gamma"] is None and result["has_audio"] is True
+    assert result["model"] == TRAINING_FREE and result["gamma"] is None and result["has_audio"] is True
 
     assert set(result["modalities"]) == {"audio", "visual"}
     for scores in result["modalities"].values():
@@ -71,15 +72,15 @@ def test_json_without_checkpoint(capsys):
 
 
 def test_json_with_a_checkpoint_flags_seen_labels(capsys, checkpoint):
-    config = json.loads((checkpoint / "config.json").read_text())
-    seen_label = config["classes"]["train"][0]
+    config = read_config(checkpoint)
+    seen_label = config.classes.train[0]
     labels = ["bird chirping", "car engine", seen_label]
     result = predict_json(capsys, EXAMPLES / "bird.mp4", ", ".join(labels), "--checkpoint", str(checkpoint))
     assert_ranking(result["ranking"], labels)
     assert all(type(s["seen"]) is bool for s in result["ranking"])  # JSON true / false, not 0 / 1 or null
     assert {s["label"]: s["seen"] for s in result["ranking"]} == {
         "bird chirping": False, "car engine": False, seen_label: True}
-    assert result["model"] == COGE and result["gamma"] == pytest.approx(config["gamma"])
+    assert result["model"] == COGE and result["gamma"] == pytest.approx(config.calibration.gamma)
     assert any("SYNTHETIC" in w for w in result["warnings"])
     # The explanations stay training-free: no seen / unseen there.
     assert all(s["seen"] is None for scores in result["modalities"].values() for s in scores)

@@ -8,7 +8,7 @@ import pytest
 from avzsl import projection
 from avzsl.projection import (ProjectionCache, atlas_space, fit_projection, knn_place, text_columns,
                               text_in_space)
-from avzsl.training.atlas import Atlas
+from avzsl.atlas import Atlas
 
 
 def clustered(n=240, dim=24, classes=6, seed=0):

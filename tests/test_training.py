@@ -11,8 +11,8 @@ from avzsl import train as train_cli
 from avzsl.data.store import write_store
 from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic, write_release
 from avzsl.models.registry import get_recipe
-from avzsl.training.atlas import load_atlas
-from avzsl.training.checkpoint import CheckpointError, load_checkpoint
+from avzsl.atlas import load_atlas
+from avzsl.checkpoint import CheckpointError, load_checkpoint, read_config
 from avzsl.training.run import train
 from tests.test_coge import EXAMPLES
 
@@ -39,16 +39,16 @@ def chance_hm(n_seen, n_unseen):
 
 def test_clipclap_learns_transfer_and_writes_a_complete_bundle(clipclap_run):
     metrics = json.loads((clipclap_run / "metrics.json").read_text())
-    assert set(metrics) == {"val", "test", "gamma", "best_epoch"}
+    assert set(metrics) == {"val", "test"}  # γ and the best epoch are in config.json, once
     assert set(metrics["test"]) == {"S", "U", "HM", "ZSL"}
     # 42 seen + 6 unseen test classes: chance HM is about 2 %.
     assert metrics["test"]["HM"] > 15 * chance_hm(42, 6)
     assert metrics["test"]["ZSL"] > 50  # 6 unseen classes: chance 16.7 %
-    config = json.loads((clipclap_run / "config.json").read_text())
-    assert config["gamma"] == metrics["gamma"] and config["best_epoch"] == metrics["best_epoch"]
-    assert config["synthetic"] is True and config["seed"] == 42
-    assert len(config["classes"]["train"]) == 42 and len(config["classes"]["test_unseen"]) == 6
-    assert {"torch", "avzsl", "numpy"} <= set(config["versions"])
+    config = load_checkpoint(clipclap_run).config
+    assert config.calibration.gamma >= 0 and config.best_epoch >= 0
+    assert config.synthetic is True and config.seed == 42
+    assert len(config.classes.train) == 42 and len(config.classes.test_unseen) == 6
+    assert {"torch", "avzsl", "numpy"} <= set(config.versions)
     assert not (clipclap_run / ".resume").exists()
     atlas = load_atlas(clipclap_run)
     assert atlas.joint.shape == (len(atlas.labels), 64) and atlas.class_joint.shape == (101, 64)
@@ -123,7 +123,7 @@ def test_train_on_a_store_and_help(tmp_path, capsys):
     write_store(tmp_path / "store", make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS)))
     assert train_cli.main(["--data", str(tmp_path / "store"), "--out", str(tmp_path / "run"), "--epochs", "1",
                            "--batches-per-epoch", "5", "--no-progress"]) == 0
-    assert load_checkpoint(tmp_path / "run").dims.audio == 512
+    assert load_checkpoint(tmp_path / "run").config.dims.audio == 512
     for cli in (train_cli, evaluate_cli):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["--help"])
@@ -135,20 +135,19 @@ def test_train_on_a_store_and_help(tmp_path, capsys):
 def test_synthetic_demo_run_gives_a_checkpoint_the_app_and_predict_can_use(tmp_path, capsys):
     """README's "run" command, `python -m avzsl.train --synthetic` (here on a short schedule): the bundle it
     writes has the sizes of avzsl's own encoders, so the prediction service offers and uses it."""
-    from avzsl.zeroshot import create_service
+    from avzsl.prediction import create_service
 
     out = tmp_path / "checkpoints" / "demo-synthetic"
     assert train_cli.main(["--synthetic", "--out", str(out), "--epochs", "1", "--batches-per-epoch", "5",
                            "--no-progress", "--device", "cpu"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert set(metrics["test"]) >= {"S", "U", "HM", "ZSL"}
-    config = json.loads((out / "config.json").read_text())
-    assert config["synthetic"] is True
+    assert read_config(out).synthetic is True
 
     service = create_service("random", tmp_path / "checkpoints")
     info = service.model_info("demo-synthetic")
-    assert info["compatible"] and info["problem"] is None and info["synthetic"] and info["has_atlas"]
-    seen = info["train_classes"][0]
-    prediction = service.classify(EXAMPLES / "drums.mp4", f"playing drums, {seen}", "demo-synthetic")
+    assert info.usable and info.problem is None and info.synthetic and info.has_atlas
+    seen = info.train_classes[0]
+    prediction = service.classify(EXAMPLES / "drums.mp4", ["playing drums", seen], "demo-synthetic")
     assert {s.label: s.seen for s in prediction.ranking} == {"playing drums": False, seen: True}
     assert any("SYNTHETIC" in w for w in prediction.warnings)

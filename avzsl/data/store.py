@@ -21,16 +21,14 @@ Files are written to a temporary name and moved into place, so a store on disk i
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
 from avzsl.data.errors import DataError
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.splits import ClassSplit
+from avzsl.io import atomic_save_tensors, atomic_write_json
 
 STORE_FORMAT = "avzsl-feature-store"
 STORE_SCHEMA_VERSION = 1
@@ -40,48 +38,6 @@ TENSORS = "features.safetensors"
 
 def is_store(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
-
-
-def _temporary_beside(path: Path) -> tuple[int, str]:
-    """A new file next to `path` (same file system, so the final rename is atomic), with the permissions a
-    plain open() would give: mkstemp's 0600 would make stores unreadable to the rest of a team."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return fd, tmp
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    fd, tmp = _temporary_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=False).encode("utf-8") + b"\n")
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
-    """safetensors.numpy.save_file to a temporary name, then rename."""
-    path = Path(path)
-    fd, tmp = _temporary_beside(path)
-    os.close(fd)
-    try:
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_store(path: str | Path, data: GZSLData, *, synthetic: bool = False) -> Path:

@@ -53,6 +53,7 @@ class Encoders:
         self.clap = clap  # ClapTower: likewise for CLAP (encode_text, encode_text_reference, embed_audio)
         self.fingerprint = fingerprint  # spec + identity of the files the weights and tokenizer came from
         self.label_cache = label_cache
+        self._silence = self._grey = None  # stand-in embeddings, computed on first use
 
     @property
     def device(self) -> torch.device:
@@ -73,6 +74,18 @@ class Encoders:
     def embed_audio(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """(N, 480000) float32 mono 48 kHz waveforms (exactly 10 s) -> (N, clap_dim) float32 unit rows."""
         return _numpy(self.clap.embed_audio(waveforms))
+
+    def silence_embedding(self) -> np.ndarray:
+        """(clap_dim,) embedding of 10 s of silence: the stand-in for a missing sound track."""
+        if self._silence is None:
+            self._silence = self.embed_audio(np.zeros((1, self.clap.window_samples), np.float32))[0]
+        return self._silence
+
+    def grey_frame_embedding(self) -> np.ndarray:
+        """(clip_dim,) embedding of a mid-grey 224x224 frame: the stand-in for a missing picture."""
+        if self._grey is None:
+            self._grey = self.embed_images([np.full((224, 224, 3), 128, np.uint8)])[0]
+        return self._grey
 
     def embed_labels(self, labels: Sequence[str], templates: PromptSet | str | None = None) -> LabelEmbeddings:
         """Prompt-ensembled text embeddings of free-text labels (default prompt set: "free-text").

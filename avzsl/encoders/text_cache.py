@@ -17,7 +17,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from avzsl.encoders.prompts import PromptSet
-from avzsl.encoders.weights import cache_dir
+from avzsl.io import cache_dir
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avzsl.io import AvzslError, cache_dir
+
 logger = logging.getLogger(__name__)
 
 CLIP_WEIGHTS_ENV = "AVZSL_CLIP_WEIGHTS"
 CLAP_WEIGHTS_ENV = "AVZSL_CLAP_WEIGHTS"
 ROBERTA_DIR_ENV = "AVZSL_ROBERTA_DIR"
-CACHE_DIR_ENV = "AVZSL_CACHE_DIR"
 
 # open_clip's default names inside a Hugging Face repo, safetensors first (see open_clip.constants).
 _OPEN_CLIP_HF_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -34,16 +35,14 @@ _ROBERTA_HF_REPOS = ("FacebookAI/roberta-base", "roberta-base")  # current and l
 ROBERTA_FILES = ("vocab.json", "merges.txt")
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(AvzslError, FileNotFoundError):
     """Encoder weights (or tokenizer files) are not on this machine. The message says how to provide them."""
 
 
-class WeightsFormatError(ValueError):
+class WeightsFormatError(AvzslError, ValueError):
     """A weights file exists but is not a plain state dict avzsl is willing to load."""
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "avzsl")
 
 
 def resolve_clip_weights(model: str = "ViT-B-32", pretrained: str = "openai", path: str | os.PathLike | None = None) -> Path:

@@ -14,7 +14,8 @@ from safetensors.numpy import load_file
 
 from avzsl.data.errors import DataError
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
-from avzsl.data.store import atomic_write_bytes, write_store
+from avzsl.data.store import write_store
+from avzsl.io import atomic_write_bytes
 from avzsl.encoders import get_prompt_set
 from avzsl.extraction.plan import ExtractionPlan
 from avzsl.extraction.worker import TEXT_FILE, chunk_files, read_chunk_index, read_work_record, work_dir

@@ -28,10 +28,10 @@ from tqdm.auto import tqdm
 
 from avzsl import __version__
 from avzsl.data.errors import DataError
-from avzsl.data.store import atomic_save_tensors, atomic_write_json
+from avzsl.io import atomic_save_tensors, atomic_write_json
 from avzsl.encoders import Encoders
 from avzsl.extraction.plan import ExtractionPlan, PlannedVideo
-from avzsl.media import CLIP_SECONDS, TARGET_SAMPLE_RATE, DecodedVideo, MediaError, load_video
+from avzsl.media import DecodedVideo, MediaError, load_video
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def extract_shard(
     writer = _ChunkWriter(shard_dir, chunk_size)
     silence = None
     if settings.no_audio == "silence":
-        silence = encoders.embed_audio(np.zeros((1, round(TARGET_SAMPLE_RATE * CLIP_SECONDS)), np.float32))[0]
+        silence = encoders.silence_embedding()
     bar = tqdm(total=len(videos), initial=skipped, unit="video", desc=f"shard {shard_index + 1}/{num_shards}",
                disable=not progress, dynamic_ncols=True)
     try:

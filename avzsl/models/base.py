@@ -55,6 +55,13 @@ class Batch:
     neg_text: torch.Tensor | None = None  # (B, D_t)
 
 
+@dataclass
+class JointScores:
+    distances: torch.Tensor  # (N, K), lower = more likely
+    samples: torch.Tensor  # (N, D) joint embeddings of the videos
+    classes: torch.Tensor  # (K, D) joint embeddings of the class texts
+
+
 def fc_block(d_in: int, d_out: int, dropout: float, bn_momentum: float = 0.1) -> nn.Sequential:
     """Linear -> BatchNorm -> ReLU -> Dropout, the building block of ClipClap and AVCA (reference §5.1)."""
     return nn.Sequential(
@@ -80,6 +87,11 @@ class GZSLModel(nn.Module):
         """(K, D_t) -> (K, D) joint embeddings of classes."""
         raise NotImplementedError
 
+    def joint_scores(self, audio: torch.Tensor, visual: torch.Tensor, text: torch.Tensor) -> JointScores:
+        """One forward of videos and class texts: their distances and both sets of joint embeddings."""
+        samples, classes = self.embed_samples(audio, visual), self.embed_text(text)  # (N, D), (K, D)
+        return JointScores(torch.cdist(samples, classes), samples, classes)
+
     def class_distances(self, audio: torch.Tensor, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """(N, K) distances, lower = more likely; calibrated stacking adds γ to the seen columns."""
-        return torch.cdist(self.embed_samples(audio, visual), self.embed_text(text))
+        return self.joint_scores(audio, visual, text).distances

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from avzsl.data.features import Features, GZSLData, StageData
-from avzsl.data.store import atomic_write_json
+from avzsl.io import atomic_write_json
 from avzsl.models.base import Batch, GZSLModel, InputDims
 from avzsl.models.registry import Recipe
 from avzsl.training.metrics import GZSLMetrics, gzsl_metrics

@@ -11,17 +11,17 @@ import numpy as np
 import torch
 
 from avzsl.data.features import GZSLData
-from avzsl.data.store import atomic_write_json
+from avzsl.io import AvzslError, atomic_write_json
 from avzsl.models.registry import Recipe
-from avzsl.training.atlas import DEFAULT_PER_CLASS, build_atlas, save_atlas
-from avzsl.training.checkpoint import METRICS, save_checkpoint
+from avzsl.atlas import DEFAULT_PER_CLASS, build_atlas, save_atlas
+from avzsl.checkpoint import METRICS, Calibration, CheckpointConfig, ClassNames, encoder_spec_dict, save_checkpoint, save_metrics
 from avzsl.training.protocol import StageTrainer, data_dims, evaluate
 
 log = logging.getLogger(__name__)
 RESUME_DIR = ".resume"
 
 
-class RunExistsError(FileExistsError):
+class RunExistsError(AvzslError, FileExistsError):
     """The output folder already holds a finished run or the state of a different one."""
 
 
@@ -71,32 +71,32 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
 
     val_scores = {k: v for k, v in result1.best_val.to_dict().items() if k != "gamma"}
     test_scores = {k: v for k, v in test.to_dict().items() if k != "gamma"}
-    metrics = {"val": val_scores, "test": test_scores, "gamma": gamma, "best_epoch": best_epoch}
     split = data.split
-    info = {
-        "dataset": data.name,
-        "synthetic": bool(data.provenance.get("synthetic", False)),
-        "data": data.provenance,
-        "encoders": data.provenance.get("encoders", {}),
-        "prompt_templates": data.provenance.get("prompt_templates"),
-        "text": {"parts": [list(p) for p in data.text.parts], "alignment": data.text.alignment},
-        "classes": {
-            "all": list(split.class_names),
-            "prompt_names": list(split.prompt_names),
-            "train": split.names(stage2.stage_data.train_classes),
-            "test_seen": split.names(stage2.stage_data.seen_classes),
-            "test_unseen": split.names(stage2.stage_data.unseen_classes),
-        },
-        "gamma": gamma,
-        "best_epoch": best_epoch,
-        "seed": recipe.training.seed,
-        "metrics": metrics,
-    }
-    save_checkpoint(out, model, recipe, data_dims(data), info)
+    config = CheckpointConfig(
+        recipe=recipe.to_dict(),
+        input_dims=data_dims(data).to_dict(),
+        encoders=encoder_spec_dict(data.provenance.get("encoders")),
+        prompt_set=(data.provenance.get("prompt_templates") or {}).get("name"),
+        dataset=data.name,
+        synthetic=bool(data.provenance.get("synthetic", False)),
+        classes=ClassNames(
+            all=tuple(split.class_names),
+            prompt_names=tuple(split.prompt_names),
+            train=tuple(split.names(stage2.stage_data.train_classes)),
+            test_seen=tuple(split.names(stage2.stage_data.seen_classes)),
+            test_unseen=tuple(split.names(stage2.stage_data.unseen_classes)),
+        ),
+        calibration=Calibration(gamma=gamma),
+        best_epoch=best_epoch,
+        seed=recipe.training.seed,
+        text_alignment=data.text.alignment,
+        data=data.provenance,
+    )
+    save_checkpoint(out, model, config)
     save_atlas(out, build_atlas(model, data, device, per_class=atlas_per_class))
     with open(out / "train_log.jsonl", "w", encoding="utf-8") as f:
         for record in result1.history + result2.history:
             f.write(json.dumps(record.__dict__) + "\n")
-    atomic_write_json(out / METRICS, metrics)  # written last: its presence marks a finished run
+    save_metrics(out, {"val": val_scores, "test": test_scores})  # written last: it marks a finished run
     shutil.rmtree(state_dir, ignore_errors=True)
-    return metrics
+    return {"val": val_scores, "test": test_scores, "gamma": gamma, "best_epoch": best_epoch}

@@ -21,7 +21,7 @@ import torch
 from safetensors.numpy import load_file
 
 from avzsl.data.features import GZSLData
-from avzsl.data.store import atomic_save_tensors, atomic_write_json
+from avzsl.io import atomic_save_tensors, atomic_write_json
 from avzsl.models.base import GZSLModel
 
 ATLAS_TENSORS, ATLAS_JSON = "atlas.safetensors", "atlas.json"

@@ -1,0 +1,256 @@
+"""What the page's events do, over a `PredictionService`: each handler returns the page's new values.
+
+    handlers = PageHandlers(service, maps)
+    handlers.classify_api(video, "dog, cat")          # the /classify API: Prediction.to_json(), or gr.Error
+    handlers.classify_page(video, "dog, cat", ...)    # the same prediction, as the values of the result panel
+
+Both classify handlers share `predict`, so the API and the page can never disagree. The page handler shows
+a failure in the result panel (and as a pop-up) instead of raising, so no stale result stays on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from app.examples import ExampleCache, example_thumbnails, read_examples
+from app.maps import MapMaker
+from app.state import Session
+from app.text import TABLE_COLUMNS, TRAIN_HINT
+from avzsl.io import AvzslError
+from avzsl.media import MediaError
+from avzsl.prediction import TRAINING_FREE, LabelError, parse_labels
+from avzsl.projection import SPACES
+
+log = logging.getLogger(__name__)
+
+TIMING_NAMES = {"decode": "decoding", "clip_image": "picture (CLIP)", "clap_audio": "sound (CLAP)",
+                "labels": "label texts", "model": "model"}
+
+
+# --- presentation of service answers (plain functions: easy to test) ---------------------------------------
+
+
+def model_choices(service) -> list[tuple[str, str]]:
+    """(shown text, model id) for every model the service offers; checkpoints say what they are."""
+    choices = []
+    for info in service.models():
+        if info.id == TRAINING_FREE:
+            choices.append((info.display_name, info.id))
+            continue
+        what = f"{info.architecture} on {info.dataset or '?'}"
+        if info.synthetic:
+            what += ", SYNTHETIC data"
+        if not info.usable:
+            what += " — ⚠ trained on other encoders"
+        choices.append((f"{info.display_name} ({what})", info.id))
+    return choices
+
+
+def describe_model(service, model_id: str | None) -> str:
+    if not model_id or model_id == TRAINING_FREE:
+        return ("No training: the labels are compared with the picture by CLIP and with the sound by CLAP, and "
+                "the two similarities are averaged.")
+    try:
+        info = service.model_info(model_id)
+    except AvzslError as e:
+        return f"⚠ This checkpoint cannot be read: {e}"
+    parts = [f"**{info.architecture}** trained on {info.dataset or 'unknown data'}"]
+    if info.synthetic:
+        parts.append("**SYNTHETIC features** — its rankings are not meaningful")
+    parts.append(f"{len(info.train_classes)} training classes (labels naming one are *seen*)")
+    hm = info.metrics.get("test", {}).get("HM")
+    if hm is not None:
+        parts.append(f"test HM {hm:.1f}")
+    if info.gamma is not None:
+        parts.append(f"calibration γ {info.gamma:.3g}")
+    text = " · ".join(parts) + f".\n\nEncoders: {info.encoders}."
+    if not info.usable:
+        text += f"\n\n⚠ **Cannot be used with the encoders in use:** {info.problem}"
+    return text
+
+
+def ranking_table(prediction) -> pd.DataFrame:
+    rows = []
+    for s in prediction.ranking:
+        seen = "— (no training)" if s.seen is None else ("seen" if s.seen else "unseen")
+        rows.append([s.rank, s.label, f"{100 * s.confidence:.1f} %", round(s.distance, 4), seen])
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def confidences(scores, top: int | None = None) -> dict[str, float]:
+    return {s.label: float(s.confidence) for s in (scores[:top] if top else scores)}
+
+
+def timings_text(timings: dict[str, float]) -> str:
+    parts = [f"{TIMING_NAMES[k]} {_ms(v)}" for k, v in timings.items() if k in TIMING_NAMES]
+    total = [f"**total {_ms(timings['total'])}**"] if "total" in timings else []
+    return "Time taken: " + " · ".join(parts + total)
+
+
+def _ms(ms: float) -> str:
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms" if ms >= 1 else f"{ms:.2f} ms"
+
+
+def present(prediction) -> tuple:
+    """Prediction -> values of the result components, in the order of `RESULT_FIELDS`."""
+    audio = None
+    if prediction.audio is not None:  # 16-bit PCM, as Gradio would convert it (with a warning) anyway
+        audio = (prediction.sample_rate, (np.clip(prediction.audio, -1.0, 1.0) * 32767).astype(np.int16))
+    audio_note = ("The 10 s of sound the model heard (centred on the middle of the video)." if prediction.has_audio
+                  else "**This video has no sound track**: it was classified from the picture alone.")
+    modal = prediction.modalities
+    return (
+        confidences(prediction.ranking),
+        ranking_table(prediction),
+        "\n\n".join(f"⚠ {w}" for w in prediction.warnings),
+        prediction.frame,
+        audio,
+        audio_note,
+        confidences(modal.get("visual", [])),
+        confidences(modal["audio"]) if "audio" in modal else None,
+        timings_text(prediction.timings_ms),
+    )
+
+
+RESULT_FIELDS = ("top", "table", "warnings", "frame", "audio", "audio_note", "by_picture", "by_sound", "timings")
+
+
+def failure(message: str) -> tuple:
+    """Values of the result components after a failed request: the message, and no stale result."""
+    return (None, pd.DataFrame(columns=TABLE_COLUMNS), f"**Not classified:** {message}", None, None, "", None, None, "")
+
+
+def parse_gamma(text) -> float | None:
+    """The γ box: empty means the checkpoint's own value."""
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        return float(str(text).strip())
+    except ValueError:
+        raise LabelError(f"Calibration γ must be a number such as 0.2, or empty for the checkpoint's own value; "
+                         f"got {str(text)[:20]!r}.") from None
+
+
+def explore_note(atlas_names: list[str]) -> str:
+    if atlas_names:
+        return "The maps of the first checkpoint are prepared at start-up; others take a few seconds the first time."
+    return ("No checkpoint with an embedding atlas yet: the maps need a trained model, which saves one at the end "
+            f"of training. To train one: {TRAIN_HINT}.")
+
+
+# --- the handlers ------------------------------------------------------------------------------------------
+
+
+class PageHandlers:
+    """The page's events over a service and a map maker. No layout here: see app/ui.py."""
+
+    def __init__(self, service, maps: MapMaker | None = None):
+        self.service = service
+        self.maps = maps or MapMaker(service)
+        self.example_results = ExampleCache()
+        self.thumbnails = example_thumbnails(read_examples())  # (example, middle frame, caption) that decode
+
+    # --- classification -------------------------------------------------------------------------------
+
+    def predict(self, video, labels_text, model, modality, gamma, cache: ExampleCache | None = None):
+        """The one prediction path of the page and the API; raises AvzslError subclasses for bad input."""
+        if not video:
+            raise LabelError("Add a video first: drop a file on the video box, record one with the webcam, "
+                             "or click one of the examples.")
+        model, modality = model or TRAINING_FREE, modality or "both"
+        gamma = parse_gamma(gamma)
+        labels = parse_labels(labels_text or "")
+        key = cache.key(video, labels, model, modality, gamma) if cache is not None else None
+        prediction = cache.get(key) if key else None
+        if prediction is None:
+            prediction = self.service.classify(video, labels, model=model, modality=modality, gamma=gamma)
+            if key:
+                cache.put(key, prediction)
+        return prediction
+
+    def classify_api(self, video, labels_text, model=TRAINING_FREE, modality="both", gamma="") -> dict:
+        """/classify: the ranking as JSON (Prediction.to_json()); bad input raises gr.Error with the reason."""
+        try:
+            return self.predict(video, labels_text, model, modality, gamma).to_json()
+        except Exception as e:  # noqa: BLE001 - turned into a message; never a stack trace in the client
+            title, message = self._explain(e, video)
+            raise gr.Error(message, title=title, print_exception=False) from None
+
+    def classify_page(self, video, labels_text, model, modality, gamma, session, cache=None) -> tuple:
+        """The Classify button: (session, raw JSON, *result values); a failure fills the panel with why."""
+        session = session if isinstance(session, Session) else Session()
+        try:
+            prediction = self.predict(video, labels_text, model, modality, gamma, cache)
+        except Exception as e:  # noqa: BLE001
+            title, message = self._explain(e, video)
+            gr.Warning(message, title=title)
+            return (session, None, *failure(message))
+        session.remember(prediction, video)
+        return (session, prediction.to_json(), *present(prediction))
+
+    def classify_example(self, video, labels_text, model, modality, gamma, session) -> tuple:
+        """A click on an example: the same as the button, but results are kept for the next click on it."""
+        return self.classify_page(video, labels_text, model, modality, gamma, session, self.example_results)
+
+    def pick_example(self, text, evt: gr.SelectData):
+        """An example was clicked: load its video; keep the user's labels, or offer the example's suggested ones."""
+        example = self.thumbnails[evt.index][0]
+        try:
+            parse_labels(text or "")
+        except LabelError:
+            text = example.labels
+        return example.path, text
+
+    @staticmethod
+    def _explain(error: Exception, video) -> tuple[str, str]:
+        """(title, message) for the user; unexpected errors are logged with their traceback."""
+        if isinstance(error, LabelError):
+            return "Check your input", str(error)
+        if isinstance(error, MediaError):  # media errors name the file: show its name, not the upload folder
+            return "Cannot read this video", str(error).replace(str(video), Path(str(video)).name)
+        if isinstance(error, AvzslError):
+            return "This model cannot be used", str(error)
+        log.error("classify failed", exc_info=error)
+        return "Internal error", (f"Something went wrong while classifying ({type(error).__name__}). "
+                                  "The details are in the server log.")
+
+    # --- models and maps ------------------------------------------------------------------------------
+
+    def on_model(self, model_id):
+        """The model changed: its description, its γ in the options, and the Explore tab follows it."""
+        gamma = None
+        if model_id and model_id != TRAINING_FREE:
+            try:
+                gamma = self.service.model_info(model_id).gamma
+            except AvzslError:
+                gamma = None
+        explore = gr.update(value=model_id) if model_id in self.maps.checkpoints() else gr.update()
+        return (describe_model(self.service, model_id),
+                gr.update(value="" if gamma is None else f"{gamma:.4g}", interactive=model_id not in (None, TRAINING_FREE)),
+                explore)
+
+    def refresh_models(self, current):
+        """On page load: the checkpoints on disk now (trained since the app started, too)."""
+        choices = model_choices(self.service)
+        value = current if current in [v for _, v in choices] else TRAINING_FREE
+        atlas_names = self.maps.checkpoints()
+        return (gr.update(choices=choices, value=value), describe_model(self.service, value),
+                gr.update(choices=atlas_names, value=atlas_names[0] if atlas_names else None), explore_note(atlas_names))
+
+    def draw(self, name, space, method, show_mine, session):
+        session = session if isinstance(session, Session) else Session()
+        spaces = list(SPACES) if space == "all" else [space or "joint"]
+        try:
+            result = self.maps.draw(name, spaces, method or "umap", session.history, bool(show_mine))
+        except (AvzslError, FileNotFoundError, ValueError) as e:
+            raise gr.Error(f"Cannot draw this map: {e}", title="Map", print_exception=False) from None
+        except Exception as e:  # noqa: BLE001
+            log.exception("map failed")
+            raise gr.Error(f"Something went wrong while drawing the map ({type(e).__name__}). "
+                           "The details are in the server log.", title="Internal error", print_exception=False) from None
+        return result.figure, result.status

@@ -1,0 +1,265 @@
+"""Checkpoint bundles: a folder anyone can open, no pickles. The one place a checkpoint is read or written.
+
+    <dir>/model.safetensors   weights of the final (stage-2) model
+    <dir>/config.json         CheckpointConfig: everything needed to rebuild and run the model (below)
+    <dir>/metrics.json        {"val": {S, U, HM, ZSL}, "test": {...}}; written last: it marks a finished run
+    <dir>/atlas.safetensors + atlas.json   embedding atlas for the app's maps (see avzsl/atlas.py)
+
+    from avzsl.checkpoint import load_checkpoint
+    checkpoint = load_checkpoint("checkpoints/clipclap-ucf")
+    checkpoint.config.calibration.gamma, checkpoint.config.classes.train, checkpoint.config.encoders
+
+`config.json` holds each value once (schema 2). Schema-1 bundles (avzsl 0.1, where γ and the text parts
+were stored twice and the encoders in one of three shapes) are converted when read; see `_from_schema_1`.
+Loading rebuilds the model from the recipe and refuses weights that do not fit it, naming the tensor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from avzsl.io import AvzslError, atomic_save_tensors, atomic_write_json, read_json
+
+CHECKPOINT_FORMAT = "avzsl-checkpoint"
+CHECKPOINT_SCHEMA_VERSION = 2
+WEIGHTS, CONFIG, METRICS = "model.safetensors", "config.json", "metrics.json"
+
+
+class CheckpointError(AvzslError, ValueError):
+    """A checkpoint folder is missing, incomplete, or does not fit the data or encoders in use."""
+
+
+@dataclass(frozen=True)
+class ClassNames:
+    """Class names of the data the checkpoint was trained on (global ids = positions in `all`)."""
+
+    all: tuple[str, ...]
+    prompt_names: tuple[str, ...]  # the name each class's text was made from (e.g. "Apply Eye Makeup")
+    train: tuple[str, ...]  # classes of the final (stage-2) model: "seen" for prediction
+    test_seen: tuple[str, ...]
+    test_unseen: tuple[str, ...]
+
+    def is_seen(self, label: str) -> bool:
+        """A typed label is seen when it names a training class by class name or prompt name, in any case."""
+        return label.lower() in self._seen_names
+
+    @property
+    def _seen_names(self) -> frozenset[str]:
+        train = set(self.train)
+        prompts = {p for name, p in zip(self.all, self.prompt_names) if name in train}
+        return frozenset(n.lower() for n in train | prompts)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How the model's distances are turned into a GZSL decision (chosen on validation in stage 1)."""
+
+    gamma: float  # calibrated stacking: added to the distance of every seen class (reference §7.2)
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """config.json of a bundle, typed. `to_dict` / `from_dict` are the only code that knows its layout."""
+
+    recipe: dict  # models.registry.Recipe.to_dict(): model name, architecture config, training schedule
+    input_dims: dict  # models.base.InputDims.to_dict(): audio, visual and text part sizes
+    encoders: dict | None  # EncoderSpec.to_dict() of the encoders the features came from; None: unknown
+    prompt_set: str | None  # prompt set the class texts were embedded with (None: unknown, e.g. a release)
+    dataset: str
+    synthetic: bool  # trained on SYNTHETIC features: rankings mean nothing
+    classes: ClassNames
+    calibration: Calibration
+    best_epoch: int  # 0-based stage-1 epoch of the best validation HM
+    seed: int
+    text_alignment: str  # "by-name" or "sorted-keys" (reference §3.4)
+    data: dict = field(default_factory=dict)  # provenance of the training data, as the data reader gave it
+    created: str = ""
+    versions: dict = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        return self.recipe["model"]
+
+    @property
+    def dims(self):
+        from avzsl.models.base import InputDims
+
+        return InputDims.from_dict(self.input_dims)
+
+    def build_recipe(self):
+        from avzsl.models.registry import recipe_from_dict
+
+        return recipe_from_dict(self.recipe)
+
+    def compatible_with(self, encoders) -> str | None:
+        """Why the encoders of `encoders` (an EncoderSpec) cannot feed this model, or None when they can."""
+        return _encoders_problem(self.encoders, encoders, self.dims)
+
+    def to_dict(self) -> dict:
+        d = {"format": CHECKPOINT_FORMAT, "schema_version": CHECKPOINT_SCHEMA_VERSION}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            d[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        d["classes"] = {k: list(v) for k, v in d["classes"].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config.json") -> CheckpointConfig:
+        if d.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{where} is not an avzsl checkpoint config")
+        version = d.get("schema_version")
+        if version == 1:
+            d = _from_schema_1(d)
+        elif version != CHECKPOINT_SCHEMA_VERSION:
+            raise CheckpointError(f"{where} has checkpoint schema {version}; this avzsl reads 1 and "
+                                  f"{CHECKPOINT_SCHEMA_VERSION} (a newer avzsl wrote it?)")
+        try:
+            values = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d}
+            values["classes"] = ClassNames(**{k: tuple(v) for k, v in d["classes"].items()})
+            values["calibration"] = Calibration(**d["calibration"])
+            return cls(**values)
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"{where} is incomplete or damaged: {type(e).__name__} {e}") from None
+
+
+def _from_schema_1(d: dict) -> dict:
+    """Schema 1 -> 2: γ once (not also at the top level and in metrics), no separate text parts, and the
+    encoders as an EncoderSpec dict (schema 1 had a spec dict, {"synthetic": true}, or a description)."""
+    return {
+        **{k: d[k] for k in ("recipe", "input_dims", "dataset", "best_epoch", "seed", "created", "versions") if k in d},
+        "encoders": encoder_spec_dict(d.get("encoders")),
+        "prompt_set": (d.get("prompt_templates") or {}).get("name"),
+        "synthetic": bool(d.get("synthetic", False)),
+        "classes": {**{k: d["classes"][k] for k in ("all", "train", "test_seen", "test_unseen")},
+                    "prompt_names": d["classes"].get("prompt_names", d["classes"]["all"])},
+        "calibration": {"gamma": float(d["gamma"])},
+        "text_alignment": (d.get("text") or {}).get("alignment", "by-name"),
+        "data": d.get("data", {}),
+    }
+
+
+def encoder_spec_dict(encoders: dict | None) -> dict | None:
+    """The EncoderSpec dict in a data provenance's "encoders" entry, or None when it holds none."""
+    if encoders and "clip_model" in encoders:  # extracted by avzsl: an EncoderSpec
+        return encoders
+    return None  # {"synthetic": true} or a description of the release's encoders: not a spec
+
+
+def _encoders_problem(trained: dict | None, in_use, dims) -> str | None:
+    from avzsl.encoders.spec import EncoderSpec
+
+    ours = in_use.to_dict()
+    clip, clap = 512, 512  # the sizes of the default encoders
+    if (dims.audio, dims.visual, [list(p) for p in dims.text_parts]) != (clap, clip, [["clip", clip], ["clap", clap]]):
+        return (f"this checkpoint was trained on features of other encoders (audio {dims.audio}-d, visual "
+                f"{dims.visual}-d, text {[list(p) for p in dims.text_parts]}); the encoders in use give CLAP {clap}-d "
+                f"audio, CLIP {clip}-d visual and [clip {clip} | clap {clap}] text")
+    if trained is None:
+        return None
+    trained = EncoderSpec.from_dict(trained).to_dict()
+    keys = ("clip_model", "clip_pretrained", "clap_model", "clap_pretrained", "random")
+    if any(trained[k] != ours[k] for k in keys):
+        return f"this checkpoint was trained on features of {_describe(trained)}, but the encoders in use are {_describe(ours)}"
+    return None
+
+
+def _describe(spec: dict) -> str:
+    kind = "random-weight " if spec.get("random") else ""
+    return (f"{kind}CLIP {spec.get('clip_model')}/{spec.get('clip_pretrained')} + "
+            f"CLAP {spec.get('clap_model')}/{spec.get('clap_pretrained')}")
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    model: object  # models.base.GZSLModel, in eval mode on its device
+    config: CheckpointConfig
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def metrics(self) -> dict:
+        return read_metrics(self.path)
+
+
+def library_versions() -> dict:
+    import numpy as np
+    import torch
+
+    import avzsl
+
+    return {"avzsl": avzsl.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def read_metrics(path: str | Path) -> dict:
+    """{"val": {S, U, HM, ZSL}, "test": {...}} of a finished bundle; {} when it has none."""
+    file = Path(path) / METRICS
+    if not file.is_file():
+        return {}
+    metrics = read_json(file, CheckpointError, "metrics file")
+    return {k: v for k, v in metrics.items() if k in ("val", "test")}  # schema 1 also repeated γ here
+
+
+def save_metrics(path: str | Path, metrics: dict) -> None:
+    atomic_write_json(Path(path) / METRICS, {k: metrics[k] for k in ("val", "test")})
+
+
+def save_checkpoint(path: Path, model, config: CheckpointConfig) -> None:
+    """Write model.safetensors and config.json (stamped with the time and library versions)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_save_tensors(path / WEIGHTS, dict(model.state_dict()))
+    config = dataclasses.replace(config, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), versions=library_versions())
+    atomic_write_json(path / CONFIG, config.to_dict())
+
+
+def read_config(path: str | Path) -> CheckpointConfig:
+    """The config of a complete bundle (weights present), without loading the weights."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint folder {path} does not exist")
+    for name in (CONFIG, WEIGHTS):
+        if not (path / name).is_file():
+            raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
+    return CheckpointConfig.from_dict(read_json(path / CONFIG, CheckpointError, "checkpoint config"), str(path / CONFIG))
+
+
+def load_checkpoint(path: str | Path, device="cpu") -> Checkpoint:
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    config = read_config(path)
+    try:
+        model = config.build_recipe().build(config.dims)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path / CONFIG}: cannot rebuild the model: {e}") from e
+    weights = load_file(str(path / WEIGHTS))
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
+                  else f"{wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, the config needs {tuple(expected[wrong[0]].shape)}")
+        raise CheckpointError(f"{path / WEIGHTS} does not fit the model in {path / CONFIG}: {detail}")
+    model.load_state_dict(weights)
+    model.to(device).eval()
+    return Checkpoint(path, model, config)
+
+
+def check_data_fits(checkpoint: Checkpoint, dims) -> None:
+    """Refuse data whose feature sizes differ from those the checkpoint was trained on."""
+    trained = checkpoint.config.dims
+    if (trained.audio, trained.visual, trained.text_parts) != (dims.audio, dims.visual, dims.text_parts):
+        raise CheckpointError(
+            f"checkpoint {checkpoint.path} was trained on audio {trained.audio}-d, visual {trained.visual}-d, "
+            f"text {list(trained.text_parts)}; the data has audio {dims.audio}-d, visual {dims.visual}-d, "
+            f"text {list(dims.text_parts)}"
+        )

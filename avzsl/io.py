@@ -1,0 +1,91 @@
+"""Small I/O pieces every part of avzsl shares: the error base class, atomic writes and the cache folder.
+
+    from avzsl.io import atomic_write_json, cache_dir
+    atomic_write_json(cache_dir() / "example.json", {"a": 1})   # readers see the old file or the new one
+
+Atomic writes go to a new file beside the target (same file system, so the final `os.replace` is atomic)
+and are moved into place only when complete: an interrupted run never leaves half a file. The temporary
+file is created with mode 0o666, which the kernel reduces by the process umask exactly as for a plain
+`open()`: stores and checkpoints stay readable by a team, and the umask is never changed (changing it is
+process-wide and races with other threads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+CACHE_DIR_ENV = "AVZSL_CACHE_DIR"
+
+
+class AvzslError(Exception):
+    """Base of every error avzsl raises for bad input; its message is one line fit to show a user.
+
+    The command-line entry points catch it and print the message, never a traceback.
+    """
+
+
+def cache_dir() -> Path:
+    """avzsl's cache folder: $AVZSL_CACHE_DIR, default ~/.cache/avzsl (weights, label texts, maps)."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "avzsl")
+
+
+def _temporary_beside(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp)` to fill a temporary file beside `path`, then move it into place."""
+    path = Path(path)
+    tmp = _temporary_beside(path)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # umask applies, as for open()
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, write)
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2).encode("utf-8") + b"\n")
+
+
+def atomic_save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """A safetensors file of numpy arrays or torch tensors (not mixed), written atomically."""
+    first = next(iter(tensors.values()), None)
+    if first is not None and type(first).__module__.startswith("torch"):
+        from safetensors.torch import save_file
+
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    else:
+        import numpy as np
+        from safetensors.numpy import save_file
+
+        tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "file"):
+    """json.load a file, turning a missing or broken file into `error` naming the file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path} is not valid JSON: {e}") from None

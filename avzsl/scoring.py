@@ -1,0 +1,66 @@
+"""From distances to a ranking: calibrated stacking, confidences and ranks. Where every ranking is computed.
+
+    from avzsl.scoring import calibrate, rank
+    d = calibrate(distances, seen, gamma)         # (..., K) + γ on the seen columns
+    ranking = rank(labels, d, temperature=1.0, seen=seen)   # best first, with softmax confidences
+
+The same `calibrate` serves the GZSL metrics (training/metrics.py) and the prediction service, so a
+ranking in the app is decided exactly as in evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Confidence = softmax(−distance / τ). Cosine distances (1 − cos) get CLIP's logit scale of 100; the
+# joint spaces of trained models are already on the scale their losses were trained at.
+COSINE_TEMPERATURE = 0.01
+JOINT_TEMPERATURE = 1.0
+
+
+def calibrate(distances, seen, gamma: float):
+    """Calibrated stacking (reference §7.2): γ added to the distance of every seen class.
+
+    distances: (..., K) numpy array or torch tensor; seen: (K,) bool mask of the same kind (or a list).
+    A positive γ pushes decisions towards unseen classes. For CoGe, whose distance is −log p, this is a
+    division of p by e^γ.
+    """
+    if hasattr(distances, "new_tensor"):  # torch: keep the device and dtype
+        seen = distances.new_tensor(seen, dtype=distances.dtype) if not hasattr(seen, "to") else seen.to(distances)
+    else:
+        seen = np.asarray(seen, dtype=np.float64)
+    return distances + float(gamma) * seen
+
+
+@dataclass
+class LabelScore:
+    label: str
+    rank: int  # 1 = best
+    distance: float  # after calibration, the value the ranking is sorted by
+    confidence: float  # softmax share among the ranked labels
+    seen: bool | None  # a training class of the checkpoint; None without a checkpoint
+
+    def to_json(self) -> dict:
+        return {"label": self.label, "rank": self.rank, "distance": self.distance,
+                "confidence": self.confidence, "seen": self.seen}
+
+
+def confidences(distances: np.ndarray, temperature: float) -> np.ndarray:
+    """(..., L) softmax of −distance / τ over the last axis."""
+    logits = -np.asarray(distances, dtype=np.float64) / temperature
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def rank(labels: Sequence[str], distances: np.ndarray, temperature: float,
+         seen: Sequence[bool | None] | None = None) -> list[LabelScore]:
+    """Labels sorted by distance (stable: ties keep the typed order) with softmax confidences."""
+    distances = np.asarray(distances, dtype=np.float64)
+    seen = [None] * len(labels) if seen is None else list(seen)
+    confidence = confidences(distances, temperature)
+    order = np.argsort(distances, kind="stable")
+    return [LabelScore(labels[i], r + 1, float(distances[i]), float(confidence[i]), seen[i])
+            for r, i in enumerate(order)]
