@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 
 from avzsl.media import (
-    CLIP_SECONDS,
-    TARGET_SAMPLE_RATE,
+    AUDIO_WINDOW_SECONDS,
+    DEFAULT_SAMPLE_RATE,
     CorruptVideoError,
     DecodedVideo,
     EmptyVideoError,
@@ -26,8 +26,8 @@ from avzsl.media import (
 )
 from avzsl.synthetic_media import write_test_video
 
-SR = TARGET_SAMPLE_RATE
-N = round(CLIP_SECONDS * SR)  # 480000
+SR = DEFAULT_SAMPLE_RATE
+N = round(AUDIO_WINDOW_SECONDS * SR)  # 480000
 BITS = 16  # frame index bits drawn in the bottom half
 
 
@@ -109,7 +109,7 @@ def test_load_middle_frame_and_audio_window_alone(tmp_path):
     path = write_test_video(tmp_path / "clip.mp4", seconds=1, width=64, height=48, fps=10)
     frame, frame_time = load_middle_frame(path)
     assert frame.shape == (48, 64, 3) and frame_time == pytest.approx(0.5)
-    audio, seconds = load_audio_window(path, sample_rate=16_000, seconds=2.0)
+    audio, seconds = load_audio_window(path, sample_rate=16_000, window_seconds=2.0)
     assert audio.shape == (32_000,) and seconds == pytest.approx(1.0, abs=0.03)
 
 
@@ -238,7 +238,7 @@ def test_twenty_minute_clip_middle_frame(twenty_minutes):
 def test_twenty_minute_clip_audio_window(twenty_minutes):
     video = load_video(twenty_minutes)
     audio = video.audio  # window [595, 605) s of the track
-    assert audio.shape == (N,) and video.audio_seconds == pytest.approx(CLIP_SECONDS)
+    assert audio.shape == (N,) and video.audio_seconds == pytest.approx(AUDIO_WINDOW_SECONDS)
     # the gaps at 600 s and 603 s land 5 s and 8 s into the window, to within 20 ms
     for start, stop in [(5.0, 5.5), (8.0, 8.25)]:
         assert rms(span(audio, start + 0.02, stop - 0.02)) < 0.01
@@ -259,12 +259,12 @@ def test_long_audio_is_centre_cropped(tmp_path):
         audio_fn=tone_with_gaps([(9.5, 10.0), (15.0, 15.5)]),
     )
     audio, seconds = load_audio_window(path)  # window [10, 20) s, decoded after a seek
-    assert seconds == pytest.approx(CLIP_SECONDS)
+    assert seconds == pytest.approx(AUDIO_WINDOW_SECONDS)
     assert rms(span(audio, 5.02, 5.48)) < 0.01  # the gap at 15 s
     assert rms(span(audio, 0.0, 4.98)) == pytest.approx(TONE_RMS, rel=0.1)  # the gap at 9.5 s is outside
 
     # the same samples as decoding the whole track (a window longer than it) and cropping its centre
-    whole, whole_seconds = load_audio_window(path, seconds=40.0)
+    whole, whole_seconds = load_audio_window(path, window_seconds=40.0)
     length = round(whole_seconds * SR)
     assert length == 30 * SR
     expected = whole[length // 2 - N // 2 : length // 2 + N // 2]
