@@ -60,6 +60,9 @@ _MEDIA_SIGNATURES = (
 )
 
 
+_TEXT_FORMATS = {"tty"}
+
+
 class MediaError(ValueError):
     """A file that cannot be used. The message names the file and is fit to show a user."""
 
@@ -314,7 +317,8 @@ def _open(path: str, what: str = "a video file") -> av.container.InputContainer:
     error = None
     try:
         container = av.open(path, metadata_errors="replace")
-        if container.streams.video or container.streams.audio:
+        # FFmpeg's "tty" demuxer renders any .txt (or .ans, .nfo) file as a video of its text
+        if container.format.name not in _TEXT_FORMATS and (container.streams.video or container.streams.audio):
             return container
         container.close()  # a header cut short can still "open", with no or codec-less streams
     except av.error.FFmpegError as e:
