@@ -6,6 +6,7 @@ was decoded; audio tracks carry silent gaps at known times, so a test can read b
 
 import dataclasses
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -21,7 +22,9 @@ from avzsl.media import (
     MediaError,
     NotAVideoError,
     load_audio_window,
+    load_media,
     load_middle_frame,
+    load_segments,
     load_video,
 )
 from avzsl.synthetic_media import write_test_video
@@ -381,11 +384,34 @@ def test_make_examples(tmp_path):
     with open(tmp_path / "examples.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) >= 4 and all(row["source"].startswith("synthetic") for row in rows)
+    assert {row["kind"] for row in rows} == {"video", "audio"}
     for row in rows:
         path = tmp_path / row["file"]
         assert path.stat().st_size < 1_000_000
-        video = load_video(path)
-        assert video.frame.shape == (240, 320, 3)
-        assert video.has_audio == (row["has_audio"] == "yes")
-        if video.has_audio:
-            assert 0.05 < np.abs(video.audio).max() <= 1.0
+        media = load_media(path)
+        assert media.kind == row["kind"]
+        if media.kind == "video":
+            assert media.frame.shape == (240, 320, 3)
+        assert media.has_audio == (row["has_audio"] == "yes")
+        if media.has_audio:
+            assert 0.05 < np.abs(media.audio).max() <= 1.0
+
+
+def test_the_multi_scene_example_changes_scene_and_sound_every_12_seconds():
+    """Segment k of 4 of examples/scenes.mp4 shows and sounds like the k-th single-scene example."""
+    from examples.make_examples import SCENES, SCENES_FILE
+
+    folder = Path(__file__).parent.parent / "examples"
+    segments = load_segments(folder / SCENES_FILE, len(SCENES))
+    assert segments.duration == pytest.approx(48.0, abs=0.1) and segments.has_audio
+    singles = [load_video(folder / example.file) for example in SCENES]
+
+    def spectrum(audio):  # (n,) -> (bins,) magnitudes in 50 Hz bands up to 6 kHz, unit length
+        bands = np.abs(np.fft.rfft(audio[: 4 * SR]))[: 4 * 6000].reshape(-1, 200).sum(axis=1)
+        return bands / np.linalg.norm(bands)
+
+    for k, segment in enumerate(segments):
+        assert segment.audio_start_s >= k * 12.0 and segment.audio_end_s <= (k + 1) * 12.0 + 0.05
+        picture = [np.abs(segment.frame.astype(int) - single.frame).mean() for single in singles]
+        sound = [spectrum(segment.audio) @ spectrum(single.audio) for single in singles]
+        assert np.argmin(picture) == k and np.argmax(sound) == k, (picture, sound)
