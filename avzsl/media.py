@@ -525,6 +525,8 @@ def _audio_windows(
     None without an audio track. n = round(window_seconds * sample_rate); the window is shifted to stay
     inside the track and a track shorter than it is zero-padded at the end (see load_segments)."""
     n = round(window_seconds * sample_rate)
+    if sample_rate < 1 or n < 1:
+        raise ValueError(f"the audio window must hold samples: {window_seconds} s at {sample_rate} Hz")
     with _open(path) as container:
         if not container.streams.audio:
             return [(None, None, 0.0)] * len(moments), None

@@ -116,6 +116,18 @@ def test_load_middle_frame_and_audio_window_alone(tmp_path):
     assert audio.shape == (32_000,) and seconds == pytest.approx(1.0, abs=0.03)
 
 
+def test_sample_rate_and_window_are_parameters(tmp_path):
+    """A second encoder preset wants 32 kHz audio: 320,000 samples for 10 s."""
+    path = write_test_video(tmp_path / "clip.mp4", seconds=12, width=64, height=48, fps=5, audio_hz=1000.0)
+    video = load_video(path, sample_rate=32_000, window_seconds=10.0)
+    assert video.audio.shape == (320_000,) and video.audio_seconds == pytest.approx(10.0)
+    spectrum = np.abs(np.fft.rfft(video.audio[:32_000]))  # 1 s: bin k is k Hz
+    assert np.argmax(spectrum) == pytest.approx(1000, abs=2)
+    assert load_video(path, window_seconds=4.0).audio.shape == (4 * SR,)
+    with pytest.raises(ValueError, match="audio window"):
+        load_video(path, window_seconds=0.0)
+
+
 def test_clip_without_audio(tmp_path):
     path = write_test_video(tmp_path / "silent.mp4", seconds=1, width=64, height=48, audio_hz=None)
     video = load_video(path)
