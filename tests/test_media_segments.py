@@ -119,6 +119,33 @@ def test_one_segment_is_load_video(tmp_path, three_hours, count):
         assert middle.time_s == pytest.approx(video.duration / 2)
 
 
+@pytest.mark.parametrize("count", [8, 20, 300])  # 300: several moments fall on the same frame
+def test_many_segments_of_a_short_clip(tmp_path, count):
+    """Close moments decode on from the previous one instead of seeking back to the keyframe (the clip's
+    only one): the frames must still be the ones on screen at each moment."""
+    path = write_test_video(tmp_path / "ten.mp4", seconds=10, width=64, height=48, fps=25, audio_hz=None,
+                            frame_fn=indexed_frames(64, 48, 10))
+    segments = load_segments(path, count)
+    for s in segments:
+        assert read_index(s.frame) == int(s.time_s * 25 + 1e-9), s.time_s
+        assert s.frame_time == pytest.approx(int(s.time_s * 25 + 1e-9) / 25)
+
+
+def test_keyframes_only(three_hours):
+    import av
+
+    with av.open(three_hours) as container:
+        stream = container.streams.video[0]
+        keyframes = {float(p.pts * stream.time_base) for p in container.demux(stream) if p.is_keyframe}
+    segments = load_segments(three_hours, PARTS, keyframes_only=True)
+    for s in segments:
+        assert s.frame_time in keyframes and s.frame_time <= s.time_s
+        assert s.time_s - s.frame_time < max(b - a for a, b in zip(sorted(keyframes), sorted(keyframes)[1:])) + 1
+        assert read_index(s.frame) == round(s.frame_time / 10)
+    exact = load_segments(three_hours, PARTS)
+    assert [s.audio_start_s for s in segments] == [s.audio_start_s for s in exact]  # audio is unchanged
+
+
 def test_windows_stay_inside_a_short_track(tmp_path):
     path = write_test_video(tmp_path / "twenty.mp4", seconds=20, width=64, height=48, fps=5)
     segments = load_segments(path, 4)  # moments 2.5, 7.5, 12.5, 17.5 s
