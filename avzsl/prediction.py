@@ -6,7 +6,7 @@
     prediction.ranking[0].label, prediction.to_json()
 
 Used by the app, by `python -m avzsl.predict` and by the tests; the UI adds presentation only. A call goes
-through four steps, each a method below: decode and embed the video (`embed_video`), embed the labels
+through four steps, each a method below: decode and embed the file (`embed_media`), embed the labels
 (`embed_labels`), score them with a `Scorer`, and rank (`avzsl.scoring.rank`).
 
 Two scorers:
@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,12 +39,16 @@ from avzsl.checkpoint import CONFIG, WEIGHTS, Checkpoint, CheckpointConfig, Chec
 from avzsl.io import AvzslError
 from avzsl.scoring import COSINE_TEMPERATURE, JOINT_TEMPERATURE, LabelScore, calibrate, rank
 
+if TYPE_CHECKING:
+    from avzsl.media import MediaSegments
+
 log = logging.getLogger(__name__)
 
 TRAINING_FREE = "training-free"  # the model id of the training-free mode; checkpoints are named by folder
 TRAINING_FREE_NAME = "CLIP+CLAP zero-shot (no training)"
 MODALITIES = ("both", "visual", "audio")
 MAX_LABELS, MAX_LABEL_CHARS = 200, 100
+MAX_SEGMENTS = 64
 
 
 class LabelError(AvzslError, ValueError):
@@ -98,97 +103,123 @@ class ModelInfo:
 
 
 @dataclass
-class VideoEmbedding:
-    """What the encoders made of one media file."""
+class MediaEmbedding:
+    """What the encoders made of a media file: one row per segment (one segment = today's middle moment)."""
 
-    frame: np.ndarray | None  # (H, W, 3) uint8, the frame CLIP saw
-    audio: np.ndarray | None  # (S,) float32 mono window CLAP heard, at `sample_rate`
-    sample_rate: int
-    visual: np.ndarray | None  # (D_v,) unit vector
-    audio_vector: np.ndarray | None  # (D_a,) unit vector; None without sound
+    media: MediaSegments  # the decoded frames and audio windows, with their times
+    visual: np.ndarray | None  # (N, D_v) unit rows; None for a sound file
+    audio: np.ndarray | None  # (N, D_a) unit rows; None without sound
     timings_ms: dict[str, float]
 
     @property
     def has_audio(self) -> bool:
-        return self.audio_vector is not None
+        return self.audio is not None
+
+    @property
+    def has_picture(self) -> bool:
+        return self.visual is not None
 
 
 @dataclass
 class Scores:
-    """A scorer's answer for one video: distances (before calibration) and what the maps need."""
+    """A scorer's answer for each segment: distances (before calibration) and what the maps need."""
 
-    distances: np.ndarray  # (L,)
+    distances: np.ndarray  # (N, L)
     seen: list[bool | None]  # per label
     temperature: float
-    gamma: float | None  # applied calibration
-    joint: np.ndarray | None = None  # (D,) the video in the model's joint space
+    gamma: float | None  # the calibration to apply; None for the training-free mode
+    joint: np.ndarray | None = None  # (N, D) the segments in the model's joint space
     label_joint: np.ndarray | None = None  # (L, D)
     warnings: list[str] = field(default_factory=list)
 
-    def ranking(self, labels: Sequence[str]) -> list[LabelScore]:
-        distances = self.distances if self.gamma is None else calibrate(self.distances, [bool(s) for s in self.seen], self.gamma)
-        return rank(labels, distances, self.temperature, self.seen)
+    def calibrated(self) -> np.ndarray:
+        """(N, L) distances with calibrated stacking applied (as in evaluation)."""
+        if self.gamma is None:
+            return self.distances
+        return calibrate(self.distances, [bool(s) for s in self.seen], self.gamma)
 
 
 class TrainingFreeScorer:
-    """Mean cosine distance of the picture to the labels' CLIP text and of the sound to their CLAP text."""
+    """Mean cosine distance of the picture to the labels' visual text and of the sound to their audio text."""
 
-    def score(self, video: VideoEmbedding, text, modality: str) -> Scores:
-        distances = [d for m, d in single_modality_distances(video, text).items() if modality in ("both", m)]
-        return Scores(np.mean(distances, axis=0), [None] * len(text.labels), COSINE_TEMPERATURE, None)
+    def score(self, media: MediaEmbedding, text, modality: str) -> Scores:
+        per_modality = single_modality_distances(media, text)
+        used = [d for m, d in per_modality.items() if modality in ("both", m)]
+        return Scores(np.mean(used, axis=0), [None] * len(text.labels), COSINE_TEMPERATURE, None)
 
 
 class CheckpointScorer:
-    """A trained model: one forward of the video and the label texts through it."""
+    """A trained model: one forward of all segments and the label texts through it."""
 
     def __init__(self, checkpoint: Checkpoint, encoders):
         self.checkpoint, self.encoders = checkpoint, encoders
 
-    def score(self, video: VideoEmbedding, text, modality: str, gamma: float | None = None) -> Scores:
+    def score(self, media: MediaEmbedding, text, modality: str, gamma: float | None = None) -> Scores:
         import torch
 
         warnings = []
-        audio = video.audio_vector
+        n = len(media.media)
+        audio = media.audio
         if modality == "visual" or audio is None:
             if audio is not None:
                 warnings.append("Picture only: the sound was replaced by the encoders' embedding of silence.")
-            audio = self.encoders.silence_embedding()
-        visual = video.visual
+            audio = np.tile(self.encoders.silence_embedding(), (n, 1))  # (N, D_a)
+        visual = media.visual
         if modality == "audio" or visual is None:
             if visual is not None:
                 warnings.append("Sound only: the picture was replaced by the encoders' embedding of a grey frame.")
-            visual = self.encoders.grey_frame_embedding()
-        config = self.checkpoint.config
-        model = self.checkpoint.model
+            visual = np.tile(self.encoders.grey_frame_embedding(), (n, 1))  # (N, D_v)
+        config, model = self.checkpoint.config, self.checkpoint.model
         device = next(model.parameters()).device
-        label_text = np.concatenate([text.clip, text.clap], axis=1)  # (L, D_t), the [visual | audio] text layout
         with torch.inference_mode():
-            out = model.joint_scores(torch.from_numpy(audio[None]).to(device), torch.from_numpy(visual[None]).to(device),
-                                     torch.from_numpy(label_text).to(device))
+            out = model.joint_scores(torch.from_numpy(audio).to(device), torch.from_numpy(visual).to(device),
+                                     torch.from_numpy(text.joined).to(device))
         if config.synthetic:
             warnings.append("This checkpoint was trained on SYNTHETIC features: its rankings are not meaningful.")
-        return Scores(out.distances[0].cpu().numpy(), [config.classes.is_seen(label) for label in text.labels],
+        return Scores(out.distances.cpu().numpy(), [config.classes.is_seen(label) for label in text.labels],
                       JOINT_TEMPERATURE, config.calibration.gamma if gamma is None else float(gamma),
-                      out.samples[0].cpu().numpy(), out.classes.cpu().numpy(), warnings)
+                      out.samples.cpu().numpy(), out.classes.cpu().numpy(), warnings)
 
 
-def single_modality_distances(video: VideoEmbedding, text) -> dict[str, np.ndarray]:
-    """Training-free (L,) cosine distances per modality the video has: "visual" (CLIP), "audio" (CLAP)."""
+def single_modality_distances(media: MediaEmbedding, text) -> dict[str, np.ndarray]:
+    """Training-free (N, L) cosine distances per modality the file has: "visual" (CLIP), "audio" (CLAP)."""
     out = {}
-    if video.visual is not None:
-        out["visual"] = 1.0 - text.clip @ video.visual
-    if video.audio_vector is not None:
-        out["audio"] = 1.0 - text.clap @ video.audio_vector
+    if media.visual is not None:
+        out["visual"] = 1.0 - media.visual @ text.clip.T
+    if media.audio is not None:
+        out["audio"] = 1.0 - media.audio @ text.clap.T
     return out
+
+
+def pool_segments(distances: np.ndarray) -> np.ndarray:
+    """(N, L) -> (L,): each label's distance at its best segment.
+
+    A label is as likely as its best moment: "applause" that fills one of eight segments should rank high
+    for the whole video, which a mean over segments would dilute. With one segment this is the identity.
+    """
+    return distances.min(axis=0)
+
+
+@dataclass
+class SegmentRanking:
+    start_s: float
+    end_s: float
+    ranking: list[LabelScore]
+
+    def to_json(self) -> dict:
+        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
+                "ranking": [s.to_json() for s in self.ranking]}
 
 
 @dataclass
 class Prediction:
-    ranking: list[LabelScore]  # all labels, best first
+    ranking: list[LabelScore]  # all labels, best first (pooled over segments)
+    segments: list[SegmentRanking]  # per segment, in time order
     modalities: dict[str, list[LabelScore]]  # single-modality training-free rankings, as explanations
     timings_ms: dict[str, float]
-    frame: np.ndarray | None  # (H, W, 3) uint8, the frame used
-    audio: np.ndarray | None  # (S,) float32 mono window at `sample_rate`, or None
+    kind: str  # "video", "audio" (a sound file) or "image"
+    frame: np.ndarray | None  # (H, W, 3) uint8, the frame of the best-fitting segment; None for sound
+    audio: np.ndarray | None  # (S,) float32 mono window of that segment at `sample_rate`, or None
     sample_rate: int
     has_audio: bool
     warnings: list[str]
@@ -196,19 +227,22 @@ class Prediction:
     modality: str
     gamma: float | None
     labels: list[str]  # in typed order: the rows of label_text and label_joint
-    video_features: dict[str, np.ndarray] = field(default_factory=dict)  # "audio", "visual", "joint"
+    video_features: dict[str, np.ndarray] = field(default_factory=dict)  # "audio", "visual", "joint" of that segment
     label_joint: np.ndarray | None = None  # (L, D) labels in the checkpoint's joint space
     label_text: np.ndarray | None = None  # (L, D_t) [visual text | audio text] label vectors
+    segment_frames: list[np.ndarray | None] = field(default_factory=list)  # per segment, for the timeline
 
     def to_json(self) -> dict:
         return {
             "ranking": [s.to_json() for s in self.ranking],
             "modalities": {m: [s.to_json() for s in scores] for m, scores in self.modalities.items()},
+            "segments": [s.to_json() for s in self.segments],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "warnings": list(self.warnings),
             "model": self.model,
             "modality": self.modality,
             "gamma": self.gamma,
+            "kind": self.kind,
             "has_audio": self.has_audio,
         }
 
@@ -295,65 +329,93 @@ class PredictionService:
 
     # --- prediction --------------------------------------------------------------------------------------
 
-    def classify(self, video_path: str | Path, labels: Sequence[str], model: str = TRAINING_FREE,
-                 modality: str = "both", gamma: float | None = None) -> Prediction:
-        """Rank `labels` (already parsed, see `parse_labels`) for the video at `video_path`."""
+    def classify(self, path: str | Path, labels: Sequence[str], model: str = TRAINING_FREE,
+                 modality: str = "both", gamma: float | None = None, segments: int = 1) -> Prediction:
+        """Rank `labels` (already parsed, see `parse_labels`) for a video, sound file or picture.
+
+        segments: N evenly spaced moments over the whole file, each ranked on its own; the overall
+        ranking pools them (`pool_segments`). N = 1 is the middle frame and the centred audio window.
+        """
         if modality not in MODALITIES:
             raise LabelError(f"modality must be one of {MODALITIES}, not {modality!r}")
         if isinstance(labels, str):
             raise TypeError("labels must be a list of labels; split typed text with parse_labels()")
-        labels = parse_labels(labels)  # checks count and length; a no-op split of a parsed list
+        if isinstance(segments, bool) or not isinstance(segments, int) or not 1 <= segments <= MAX_SEGMENTS:
+            raise LabelError(f"segments must be a whole number from 1 to {MAX_SEGMENTS}, not {segments!r}")
+        labels = parse_labels(labels)  # checks count and length; a parsed list comes back unchanged
         model = _resolve(model)
         checkpoint = None if model == TRAINING_FREE else self.checkpoint(model)  # fail before decoding
         began = time.perf_counter()
 
-        video = self.embed_video(video_path)
-        warnings = []
-        if not video.has_audio:
-            if modality == "audio":
-                raise LabelError("Sound only was chosen, but this video has no audio track.")
-            warnings.append("This video has no audio track: it was classified from the picture only.")
+        media = self.embed_media(path, segments)
+        warnings = _modality_warnings(media, modality)
         t0 = time.perf_counter()
         text = self.embed_labels(labels, checkpoint)
-        timings = {**video.timings_ms, "labels": _ms_since(t0)}
+        timings = {**media.timings_ms, "labels": _ms_since(t0)}
 
         t0 = time.perf_counter()
         if checkpoint is None:
-            scores = TrainingFreeScorer().score(video, text, modality)
+            scores = TrainingFreeScorer().score(media, text, modality)
         else:
-            scores = CheckpointScorer(checkpoint, self.encoders).score(video, text, modality, gamma)
-        ranking = scores.ranking(labels)
+            scores = CheckpointScorer(checkpoint, self.encoders).score(media, text, modality, gamma)
+        distances = scores.calibrated()  # (N, L)
+        ranking = rank(labels, pool_segments(distances), scores.temperature, scores.seen)
         timings["model"] = _ms_since(t0)
-        explanations = {m: rank(labels, d, COSINE_TEMPERATURE) for m, d in single_modality_distances(video, text).items()}
+        per_segment = [SegmentRanking(seg.start_s, seg.end_s, rank(labels, d, scores.temperature, scores.seen))
+                       for seg, d in zip(media.media, distances)]
+        explanations = {m: rank(labels, pool_segments(d), COSINE_TEMPERATURE)
+                        for m, d in single_modality_distances(media, text).items()}
         if self.random_encoders:
             scores.warnings.append("Random-weight encoders: these results are meaningless (a test mode).")
         timings["total"] = _ms_since(began)
-        features = {"visual": video.visual, **({"audio": video.audio_vector} if video.has_audio else {}),
-                    **({"joint": scores.joint} if scores.joint is not None else {})}
-        return Prediction(ranking, explanations, timings, video.frame, video.audio, video.sample_rate, video.has_audio,
-                          warnings + scores.warnings, model, modality, scores.gamma, labels, features,
-                          scores.label_joint, np.concatenate([text.clip, text.clap], axis=1))
 
-    def embed_video(self, path: str | Path) -> VideoEmbedding:
-        """Decode the frame and the audio window, and embed each with the encoders."""
-        from avzsl.media import TARGET_SAMPLE_RATE, load_video
+        best = int(np.argmin(distances[:, labels.index(ranking[0].label)]))  # the segment that fits the answer best
+        shown = media.media[best]
+        features = {name: rows[best] for name, rows in
+                    (("visual", media.visual), ("audio", media.audio), ("joint", scores.joint)) if rows is not None}
+        return Prediction(ranking, per_segment, explanations, timings, media.media.kind, shown.frame, shown.audio,
+                          media.media.sample_rate, media.has_audio, warnings + scores.warnings, model, modality,
+                          scores.gamma, labels, features, scores.label_joint, text.joined,
+                          [seg.frame for seg in media.media])
+
+    def embed_media(self, path: str | Path, segments: int = 1) -> MediaEmbedding:
+        """Decode each segment's frame and audio window, and embed them in batches."""
+        from avzsl.media import load_segments
 
         t0 = time.perf_counter()
-        decoded = load_video(path)
+        media = load_segments(path, segments, sample_rate=self.encoders.sample_rate,
+                              window_seconds=self.encoders.window_samples / self.encoders.sample_rate)
         timings = {"decode": _ms_since(t0)}
-        t0 = time.perf_counter()
-        visual = self.encoders.embed_images([decoded.frame])[0]  # (D_v,)
-        timings["clip_image"] = _ms_since(t0)
-        audio = None
-        if decoded.has_audio:
+        visual = audio = None
+        if media.frames is not None:
             t0 = time.perf_counter()
-            audio = self.encoders.embed_audio(decoded.audio[None])[0]  # (D_a,)
+            visual = self.encoders.embed_images(list(media.frames))  # (N, D_v)
+            timings["clip_image"] = _ms_since(t0)
+        if media.has_audio:
+            t0 = time.perf_counter()
+            audio = self.encoders.embed_audio(media.audio)  # (N, D_a)
             timings["clap_audio"] = _ms_since(t0)
-        return VideoEmbedding(decoded.frame, decoded.audio, TARGET_SAMPLE_RATE, visual, audio, timings)
+        return MediaEmbedding(media, visual, audio, timings)
 
     def embed_labels(self, labels: Sequence[str], checkpoint: Checkpoint | None = None):
         """LabelEmbeddings with the checkpoint's prompt set (the default free-text one without)."""
         return self.encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None)
+
+
+def _modality_warnings(media: MediaEmbedding, modality: str) -> list[str]:
+    """What the user must know about the modalities this file has; a request it cannot serve is an error."""
+    what = {"video": "this video", "audio": "this sound file", "image": "this picture"}[media.media.kind]
+    if not media.has_audio and modality == "audio":
+        raise LabelError(f"Sound only was chosen, but {what} has no audio track.")
+    if not media.has_picture and modality == "visual":
+        raise LabelError(f"Picture only was chosen, but {what} has no picture.")
+    if media.media.kind == "audio":
+        return ["A sound file: it was classified by its sound alone."]
+    if media.media.kind == "image":
+        return ["A picture: it was classified by the picture alone."]
+    if not media.has_audio:
+        return ["This video has no audio track: it was classified from the picture only."]
+    return []
 
 
 def _resolve(model_id: str | None) -> str:

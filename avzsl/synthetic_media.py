@@ -1,7 +1,9 @@
 """Write small synthetic videos (H.264 + AAC in MP4) with PyAV, for tests, examples and benchmarks."""
 
+import math
 import os
 from collections.abc import Callable
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -16,9 +18,10 @@ def write_test_video(
     seconds: float,
     width: int,
     height: int,
-    fps: int = 25,
+    fps: int | Fraction = 25,
     audio_hz: float | None = 440.0,
     sample_rate: int = 48000,
+    audio_codec: str = "aac",
     frame_fn: FrameFn | None = None,
     audio_fn: AudioFn | None = None,
 ) -> str:
@@ -26,7 +29,9 @@ def write_test_video(
 
     frame_fn renders frame i at time t (default: a moving colour gradient); audio_fn maps sample times to
     samples (default: a sine at audio_hz). Cost is dominated by the encoders: keep long videos tiny
-    (e.g. 64x48 at 2 fps with 8 kHz audio writes 20 minutes in about two seconds).
+    (e.g. 64x48 at 2 fps with 8 kHz audio writes 20 minutes in about two seconds). For hours, use a
+    fractional fps (Fraction(1, 10): a frame every 10 s) and audio_codec="pcm_u8" at a low sample rate in a
+    .mov (PCM costs nothing to encode; MP4 does not take PCM).
     """
     path = os.fspath(path)
     frame_fn = frame_fn or _gradient(width, height)
@@ -39,15 +44,16 @@ def write_test_video(
         video = _video_stream(out, width, height, fps)
         audio = None
         if audio_fn is not None:
-            audio = out.add_stream("aac", rate=sample_rate, layout="mono")
-            # ~1 bit per sample is plenty for synthetic sound and keeps FFmpeg's AAC encoder, the slow part
-            # of writing long files, fast
-            audio.bit_rate = sample_rate
-            audio.options = {"aac_coder": "fast"}
+            audio = out.add_stream(audio_codec, rate=sample_rate, layout="mono")
+            if audio_codec == "aac":
+                # ~1 bit per sample is plenty for synthetic sound and keeps FFmpeg's AAC encoder, the slow
+                # part of writing long files, fast
+                audio.bit_rate = sample_rate
+                audio.options = {"aac_coder": "fast"}
         # one second at a time, so the muxer interleaves audio and video as a real file would
         for second in range(int(np.ceil(seconds))):
-            for i in range(second * fps, min((second + 1) * fps, n_frames)):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_fn(i, i / fps)), format="rgb24")
+            for i in range(math.ceil(second * fps), min(math.ceil((second + 1) * fps), n_frames)):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_fn(i, float(i / fps))), format="rgb24")
                 frame.pts = i  # time_base is 1/fps
                 out.mux(video.encode(frame))
             if audio is not None:

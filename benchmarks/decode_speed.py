@@ -1,4 +1,5 @@
-"""How long `avzsl.media.load_video` takes, against the same decode done with moviepy.
+"""How long `avzsl.media.load_video` takes, against the same decode done with moviepy; and how long
+`load_segments` takes for 8 segments, against 8 separate single-moment decodes.
 
 Both decoders produce the same thing: the frame at duration / 2 and the centred 10 s of audio, mono at
 48 kHz. moviepy runs an ffmpeg process per reader (one for frames, one for audio) and pipes raw data back;
@@ -6,6 +7,10 @@ PyAV calls FFmpeg's libraries in-process. Both seek, so both should be flat in t
 
     python -m benchmarks.decode_speed                 # clips are cached in $TMPDIR/avzsl-decode-bench
     python -m benchmarks.decode_speed --runs 9 --long-fps 5
+
+The segments rows decode 8 evenly spaced frames and 10 s audio windows; "8 x single" opens the file afresh
+and seeks for each moment, as 8 calls of a one-moment loader would; keyframes_only takes the keyframe before
+each moment instead of the exact frame. --no-moviepy skips the moviepy column.
 
 The 20-minute clip takes a few minutes to write the first time (x264 at 25 fps); --long-fps lowers that.
 Decode work per seek depends on frames per keyframe interval (x264: 250), not on fps, so the comparison
@@ -22,7 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.media import CLIP_SECONDS, TARGET_SAMPLE_RATE, load_video
+from avzsl.media import (
+    AUDIO_WINDOW_SECONDS,
+    DEFAULT_SAMPLE_RATE,
+    _audio_windows,
+    _frames_at,
+    load_segments,
+    load_video,
+)
 from avzsl.synthetic_media import write_test_video
 
 
@@ -30,13 +42,35 @@ def moviepy_decode(path: str) -> tuple[np.ndarray, np.ndarray]:
     """(frame (H, W, 3) uint8, audio (n,) float mono 48 kHz): what load_video returns, the moviepy way."""
     from moviepy import VideoFileClip  # imported here so its import time is not charged to PyAV
 
-    with VideoFileClip(path, audio_fps=TARGET_SAMPLE_RATE) as clip:
+    with VideoFileClip(path, audio_fps=DEFAULT_SAMPLE_RATE) as clip:
         middle = clip.duration / 2
         frame = clip.get_frame(middle)
-        start = max(0.0, middle - CLIP_SECONDS / 2)
-        window = clip.audio.subclipped(start, min(clip.duration, start + CLIP_SECONDS))
-        audio = window.to_soundarray(fps=TARGET_SAMPLE_RATE).mean(axis=1)  # (n, channels) -> (n,)
+        start = max(0.0, middle - AUDIO_WINDOW_SECONDS / 2)
+        window = clip.audio.subclipped(start, min(clip.duration, start + AUDIO_WINDOW_SECONDS))
+        audio = window.to_soundarray(fps=DEFAULT_SAMPLE_RATE).mean(axis=1)  # (n, channels) -> (n,)
     return frame, audio
+
+
+SEGMENTS = 8
+
+
+def segments_decode(path: str):
+    return load_segments(path, SEGMENTS)
+
+
+def segments_keyframes(path: str):
+    return load_segments(path, SEGMENTS, keyframes_only=True)
+
+
+def separate_decodes(path: str):
+    """The same 8 frames and windows, each moment decoded by its own open of the file."""
+    out = []
+    for i in range(SEGMENTS):
+        moment = [(2 * i + 1, 2 * SEGMENTS)]
+        frames, _ = _frames_at(path, moment)
+        windows, _ = _audio_windows(path, moment, DEFAULT_SAMPLE_RATE, AUDIO_WINDOW_SECONDS)
+        out.append((frames[0], windows[0]))
+    return out
 
 
 def median_ms(fn, path: str, runs: int) -> float:
@@ -66,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per cell (median reported)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "avzsl-decode-bench")
     parser.add_argument("--long-fps", type=int, default=25, help="fps of the 20-minute clip")
+    parser.add_argument("--no-moviepy", action="store_true", help="skip the moviepy column")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -80,8 +115,19 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'clip':<28}{'PyAV (avzsl)':>14}{'moviepy':>12}{'speed-up':>10}")
     for name, path in clips.items():
         pyav = median_ms(load_video, path, args.runs)
+        if args.no_moviepy:
+            print(f"{name:<28}{pyav:>14.0f}{'-':>12}{'-':>10}")
+            continue
         moviepy = median_ms(moviepy_decode, path, args.runs)
         print(f"{name:<28}{pyav:>14.0f}{moviepy:>12.0f}{moviepy / pyav:>9.1f}x")
+
+    print(f"\nmedian of {args.runs} runs, ms ({SEGMENTS} evenly spaced frames + 10 s windows of 48 kHz audio)\n")
+    print(f"{'clip':<28}{'8 x single':>12}{'load_segments':>15}{'keyframes_only':>16}")
+    for name, path in clips.items():
+        apart = median_ms(separate_decodes, path, args.runs)
+        together = median_ms(segments_decode, path, args.runs)
+        keyframes = median_ms(segments_keyframes, path, args.runs)
+        print(f"{name:<28}{apart:>12.0f}{together:>15.0f}{keyframes:>16.0f}")
 
 
 if __name__ == "__main__":

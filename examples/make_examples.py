@@ -1,8 +1,10 @@
 """Synthesise the example clips in examples/: cartoon scenes drawn with PIL and sound made with numpy.
 
-Every clip is synthetic (nothing here was filmed or recorded), a few seconds long and well under 1 MB, so the
-demo, the docs and the tests have videos to run on without downloading anything. examples.csv lists them
-with the label each one depicts and a set of candidate labels to try in the demo.
+Every clip is synthetic (nothing here was filmed or recorded) and well under 1 MB, so the demo, the docs
+and the tests have media to run on without downloading anything: five 4 s clips of one scene each,
+scenes.mp4 (48 s: four of those scenes and their sounds, 12 s each, for classifying by segments) and
+piano.mp3 (a sound file alone). examples.csv lists them with the label each one depicts, its kind and a
+set of candidate labels to try in the demo.
 
     python -m examples.make_examples --out examples/
 """
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -223,6 +226,49 @@ def sound(example: Example) -> Callable[[np.ndarray], np.ndarray] | None:
     return lambda t: samples[np.round(t * SR).astype(int)]
 
 
+# ---------------------------------------------------------------------------------------------------------
+# the multi-scene clip and the sound file
+
+SCENES = EXAMPLES[:4]  # bird, car, drums, piano: the scenes with sound
+SCENES_FILE = "scenes.mp4"
+SCENE_SECONDS = 12.0  # longer than CLAP's 10 s window, so a window centred on a scene hears only that scene
+SCENES_FPS = 10  # 48 s at 25 fps would pass 1 MB; the cartoons move slowly enough for 10
+SOUND_FILE = "piano.mp3"
+
+
+def scene_frames() -> Callable[[int, float], np.ndarray]:
+    """Scene k covers [12 k, 12 (k + 1)) s; inside it the 4 s clip's animation loops (local time t mod 4)."""
+    renderers = [frames(example) for example in SCENES]
+
+    def frame(i: int, t: float) -> np.ndarray:
+        k = min(int(t // SCENE_SECONDS), len(SCENES) - 1)
+        return renderers[k](i, (t - k * SCENE_SECONDS) % SECONDS)  # (H, W, 3) uint8
+
+    return frame
+
+
+def scene_sound() -> Callable[[np.ndarray], np.ndarray]:
+    """Each scene's 4 s sound repeated three times; the scenes follow each other without a gap."""
+    clip = [example.sound(np.arange(round(SECONDS * SR)) / SR) for example in SCENES]  # (4 s * SR,) each
+    repeats = round(SCENE_SECONDS / SECONDS)
+    samples = np.concatenate([np.tile(c, repeats) for c in clip])  # (48 s * SR,)
+    return lambda t: samples[np.round(t * SR).astype(int)]
+
+
+def write_mp3(path: Path, samples: np.ndarray) -> None:
+    """samples (n,) in [-1, 1] at SR -> a mono MP3 (libmp3lame, 64 kbit/s)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libmp3lame", rate=SR, layout="mono")
+        stream.bit_rate = 64_000
+        step = 1152 * 8
+        for first in range(0, len(samples), step):
+            chunk = samples[first : first + step].astype(np.float32)[None]  # (1, <= step)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = SR, first
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     here = Path(__file__).parent
@@ -246,18 +292,26 @@ def main(argv: list[str] | None = None) -> None:
         )
         logger.info("wrote %s (%.0f kB)", path, path.stat().st_size / 1e3)
 
+    path = args.out / SCENES_FILE
+    write_test_video(path, seconds=SCENE_SECONDS * len(SCENES), width=W, height=H, fps=SCENES_FPS, audio_hz=None,
+                     sample_rate=SR, frame_fn=scene_frames(), audio_fn=scene_sound())
+    logger.info("wrote %s (%.0f kB)", path, path.stat().st_size / 1e3)
+    path = args.out / SOUND_FILE
+    write_mp3(path, piano(np.arange(round(SECONDS * SR)) / SR))
+    logger.info("wrote %s (%.0f kB)", path, path.stat().st_size / 1e3)
+
+    source = "synthetic: drawn with PIL, any sound synthesised with numpy (examples/make_examples.py)"
     with open(args.out / "examples.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["file", "label", "suggested_labels", "has_audio", "source", "description"])
+        writer.writerow(["file", "label", "suggested_labels", "has_audio", "kind", "source", "description"])
         for example in EXAMPLES:
-            writer.writerow([
-                example.file,
-                example.label,
-                "; ".join(CANDIDATE_LABELS),
-                "yes" if example.sound else "no",
-                "synthetic: drawn with PIL, any sound synthesised with numpy (examples/make_examples.py)",
-                example.description,
-            ])
+            writer.writerow([example.file, example.label, "; ".join(CANDIDATE_LABELS),
+                             "yes" if example.sound else "no", "video", source, example.description])
+        scenes = [example.label for example in SCENES]
+        writer.writerow([SCENES_FILE, "; ".join(scenes), "; ".join(CANDIDATE_LABELS), "yes", "video", source,
+                         f"four scenes of {SCENE_SECONDS:g} s, each with its own sound: " + ", then ".join(scenes)])
+        writer.writerow([SOUND_FILE, "playing piano", "; ".join(CANDIDATE_LABELS), "yes", "audio", source,
+                         "a sound file alone (no picture): a piano playing a C major scale"])
     logger.info("wrote %s", args.out / "examples.csv")
 
 

@@ -6,6 +6,7 @@ was decoded; audio tracks carry silent gaps at known times, so a test can read b
 
 import dataclasses
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -13,21 +14,23 @@ import pytest
 import soundfile as sf
 
 from avzsl.media import (
-    CLIP_SECONDS,
-    TARGET_SAMPLE_RATE,
+    AUDIO_WINDOW_SECONDS,
+    DEFAULT_SAMPLE_RATE,
     CorruptVideoError,
     DecodedVideo,
     EmptyVideoError,
     MediaError,
     NotAVideoError,
     load_audio_window,
+    load_media,
     load_middle_frame,
+    load_segments,
     load_video,
 )
 from avzsl.synthetic_media import write_test_video
 
-SR = TARGET_SAMPLE_RATE
-N = round(CLIP_SECONDS * SR)  # 480000
+SR = DEFAULT_SAMPLE_RATE
+N = round(AUDIO_WINDOW_SECONDS * SR)  # 480000
 BITS = 16  # frame index bits drawn in the bottom half
 
 
@@ -109,8 +112,20 @@ def test_load_middle_frame_and_audio_window_alone(tmp_path):
     path = write_test_video(tmp_path / "clip.mp4", seconds=1, width=64, height=48, fps=10)
     frame, frame_time = load_middle_frame(path)
     assert frame.shape == (48, 64, 3) and frame_time == pytest.approx(0.5)
-    audio, seconds = load_audio_window(path, sample_rate=16_000, seconds=2.0)
+    audio, seconds = load_audio_window(path, sample_rate=16_000, window_seconds=2.0)
     assert audio.shape == (32_000,) and seconds == pytest.approx(1.0, abs=0.03)
+
+
+def test_sample_rate_and_window_are_parameters(tmp_path):
+    """A second encoder preset wants 32 kHz audio: 320,000 samples for 10 s."""
+    path = write_test_video(tmp_path / "clip.mp4", seconds=12, width=64, height=48, fps=5, audio_hz=1000.0)
+    video = load_video(path, sample_rate=32_000, window_seconds=10.0)
+    assert video.audio.shape == (320_000,) and video.audio_seconds == pytest.approx(10.0)
+    spectrum = np.abs(np.fft.rfft(video.audio[:32_000]))  # 1 s: bin k is k Hz
+    assert np.argmax(spectrum) == pytest.approx(1000, abs=2)
+    assert load_video(path, window_seconds=4.0).audio.shape == (4 * SR,)
+    with pytest.raises(ValueError, match="audio window"):
+        load_video(path, window_seconds=0.0)
 
 
 def test_clip_without_audio(tmp_path):
@@ -238,7 +253,7 @@ def test_twenty_minute_clip_middle_frame(twenty_minutes):
 def test_twenty_minute_clip_audio_window(twenty_minutes):
     video = load_video(twenty_minutes)
     audio = video.audio  # window [595, 605) s of the track
-    assert audio.shape == (N,) and video.audio_seconds == pytest.approx(CLIP_SECONDS)
+    assert audio.shape == (N,) and video.audio_seconds == pytest.approx(AUDIO_WINDOW_SECONDS)
     # the gaps at 600 s and 603 s land 5 s and 8 s into the window, to within 20 ms
     for start, stop in [(5.0, 5.5), (8.0, 8.25)]:
         assert rms(span(audio, start + 0.02, stop - 0.02)) < 0.01
@@ -259,12 +274,12 @@ def test_long_audio_is_centre_cropped(tmp_path):
         audio_fn=tone_with_gaps([(9.5, 10.0), (15.0, 15.5)]),
     )
     audio, seconds = load_audio_window(path)  # window [10, 20) s, decoded after a seek
-    assert seconds == pytest.approx(CLIP_SECONDS)
+    assert seconds == pytest.approx(AUDIO_WINDOW_SECONDS)
     assert rms(span(audio, 5.02, 5.48)) < 0.01  # the gap at 15 s
     assert rms(span(audio, 0.0, 4.98)) == pytest.approx(TONE_RMS, rel=0.1)  # the gap at 9.5 s is outside
 
     # the same samples as decoding the whole track (a window longer than it) and cropping its centre
-    whole, whole_seconds = load_audio_window(path, seconds=40.0)
+    whole, whole_seconds = load_audio_window(path, window_seconds=40.0)
     length = round(whole_seconds * SR)
     assert length == 30 * SR
     expected = whole[length // 2 - N // 2 : length // 2 + N // 2]
@@ -381,11 +396,34 @@ def test_make_examples(tmp_path):
     with open(tmp_path / "examples.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) >= 4 and all(row["source"].startswith("synthetic") for row in rows)
+    assert {row["kind"] for row in rows} == {"video", "audio"}
     for row in rows:
         path = tmp_path / row["file"]
         assert path.stat().st_size < 1_000_000
-        video = load_video(path)
-        assert video.frame.shape == (240, 320, 3)
-        assert video.has_audio == (row["has_audio"] == "yes")
-        if video.has_audio:
-            assert 0.05 < np.abs(video.audio).max() <= 1.0
+        media = load_media(path)
+        assert media.kind == row["kind"]
+        if media.kind == "video":
+            assert media.frame.shape == (240, 320, 3)
+        assert media.has_audio == (row["has_audio"] == "yes")
+        if media.has_audio:
+            assert 0.05 < np.abs(media.audio).max() <= 1.0
+
+
+def test_the_multi_scene_example_changes_scene_and_sound_every_12_seconds():
+    """Segment k of 4 of examples/scenes.mp4 shows and sounds like the k-th single-scene example."""
+    from examples.make_examples import SCENES, SCENES_FILE
+
+    folder = Path(__file__).parent.parent / "examples"
+    segments = load_segments(folder / SCENES_FILE, len(SCENES))
+    assert segments.duration == pytest.approx(48.0, abs=0.1) and segments.has_audio
+    singles = [load_video(folder / example.file) for example in SCENES]
+
+    def spectrum(audio):  # (n,) -> (bins,) magnitudes in 50 Hz bands up to 6 kHz, unit length
+        bands = np.abs(np.fft.rfft(audio[: 4 * SR]))[: 4 * 6000].reshape(-1, 200).sum(axis=1)
+        return bands / np.linalg.norm(bands)
+
+    for k, segment in enumerate(segments):
+        assert segment.audio_start_s >= k * 12.0 and segment.audio_end_s <= (k + 1) * 12.0 + 0.05
+        picture = [np.abs(segment.frame.astype(int) - single.frame).mean() for single in singles]
+        sound = [spectrum(segment.audio) @ spectrum(single.audio) for single in singles]
+        assert np.argmin(picture) == k and np.argmax(sound) == k, (picture, sound)

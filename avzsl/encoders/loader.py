@@ -45,6 +45,11 @@ class LabelEmbeddings:
     clip: np.ndarray  # (K, D_clip) float32 unit rows, CLIP text prompt ensembles
     clap: np.ndarray  # (K, D_clap) float32 unit rows, CLAP text prompt ensembles
 
+    @property
+    def joined(self) -> np.ndarray:
+        """(K, D_clip + D_clap): the [visual text | audio text] layout the models take."""
+        return np.concatenate([self.clip, self.clap], axis=1)
+
 
 class Encoders:
     def __init__(self, spec: EncoderSpec, clip: ClipTower, clap: ClapTower, *, fingerprint: str, label_cache: LabelCache):
@@ -58,6 +63,14 @@ class Encoders:
     @property
     def device(self) -> torch.device:
         return self.clip.device
+
+    @property
+    def sample_rate(self) -> int:
+        return 48_000  # CLAP's audio rate
+
+    @property
+    def window_samples(self) -> int:
+        return self.clap.window_samples
 
     @property
     def clip_dim(self) -> int:

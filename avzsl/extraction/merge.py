@@ -19,7 +19,7 @@ from avzsl.io import atomic_write_bytes
 from avzsl.encoders import get_prompt_set
 from avzsl.extraction.plan import ExtractionPlan
 from avzsl.extraction.worker import TEXT_FILE, chunk_files, read_chunk_index, read_work_record, work_dir
-from avzsl.media import CLIP_SECONDS, TARGET_SAMPLE_RATE
+from avzsl.media import AUDIO_WINDOW_SECONDS, DEFAULT_SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
         "prompt_templates": {"name": prompts.name, "clip": list(prompts.clip_templates),
                              "clap": list(prompts.clap_templates)},
         "media": {"visual": "CLIP embedding of the frame at duration / 2",
-                  "audio": f"CLAP embedding of the centred {CLIP_SECONDS:g} s at {TARGET_SAMPLE_RATE} Hz, mono",
+                  "audio": f"CLAP embedding of the centred {AUDIO_WINDOW_SECONDS:g} s at {DEFAULT_SAMPLE_RATE} Hz, mono",
                   "no_audio": settings["no_audio"]},
         "split": plan.source,
         "videos": {"planned": len(plan.videos), "extracted": len(rows), "failed": len(failures)},
