@@ -9,7 +9,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from avzsl.media import MediaError, load_middle_frame
+import numpy as np
+
+from avzsl.media import MediaError, load_media, load_middle_frame
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ class Example:
     labels: str  # suggested labels, comma-separated
     description: str
     has_audio: bool
+    kind: str = "video"  # "video", "audio" (a sound file) or "image"
+    scenes: int = 1  # how many classes happen one after the other (the CSV's ';'-separated label column)
 
 
 def read_examples(folder: Path = EXAMPLES_DIR) -> list[Example]:
@@ -36,21 +40,42 @@ def read_examples(folder: Path = EXAMPLES_DIR) -> list[Example]:
             if path.is_file():
                 labels = ", ".join(x.strip() for x in row.get("suggested_labels", "").split(";") if x.strip())
                 out.append(Example(str(path), labels or row.get("label", ""), row.get("description", ""),
-                                   row.get("has_audio", "yes").strip().lower() != "no"))
+                                   row.get("has_audio", "yes").strip().lower() != "no",
+                                   (row.get("kind") or "video").strip(), len(row.get("label", "").split(";"))))
     return out
 
 
 def example_thumbnails(examples: list[Example]) -> list[tuple[Example, object, str]]:
-    """(example, middle frame, caption) for the gallery: the frame CLIP will see, not the clip's first one."""
+    """(example, picture, caption) for the gallery: the frame CLIP will see (not the clip's first one), or a
+    sound file's waveform."""
     out = []
     for example in examples:
         try:
-            frame, _ = load_middle_frame(example.path)
+            frame = sound_picture(example.path) if example.kind == "audio" else load_middle_frame(example.path)[0]
         except MediaError as e:
             log.warning("example %s left out: %s", example.path, e)
             continue
-        out.append((example, frame, Path(example.path).stem))
+        path = Path(example.path)
+        out.append((example, frame, path.stem if example.kind == "video" else path.name))
     return out
+
+
+def sound_picture(path: str, size: tuple[int, int] = (320, 180)) -> np.ndarray:
+    """A sound file's waveform drawn as a picture, so it can stand in a gallery of frames."""
+    from PIL import Image, ImageDraw
+
+    media = load_media(path)
+    width, height = size
+    canvas = Image.new("RGB", size, "#20324a")
+    if media.audio is not None and len(media.audio):
+        columns = np.array_split(np.abs(media.audio[: int(media.audio_seconds * media.sample_rate) or None]), width)
+        peaks = np.array([c.max(initial=0.0) for c in columns])
+        peaks = peaks / max(peaks.max(), 1e-6)
+        draw = ImageDraw.Draw(canvas)
+        for x, peak in enumerate(peaks):
+            half = peak * (height * 0.4)
+            draw.line([(x, height / 2 - half), (x, height / 2 + half)], fill="#7fd1ff")
+    return np.asarray(canvas)
 
 
 class ExampleCache:
@@ -66,9 +91,10 @@ class ExampleCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(video: str, labels: list[str], model: str, modality: str, gamma: float | None) -> tuple:
+    def key(video: str, labels: list[str], *settings) -> tuple:
+        """settings: model, modality, γ, segments: whatever changes the result."""
         digest = hashlib.sha256(Path(video).read_bytes()).hexdigest()
-        return digest, tuple(labels), model, modality, gamma
+        return digest, tuple(labels), *settings
 
     def get(self, key: tuple):
         with self._lock:

@@ -19,6 +19,8 @@ import plotly.graph_objects as go
 from plotly import colors
 from plotly.subplots import make_subplots
 
+from avzsl.prediction import clock
+
 PALETTE = colors.qualitative.Dark24 + colors.qualitative.Light24 + colors.qualitative.Alphabet
 SYMBOL = {"seen": "circle", "unseen": "diamond", "class": "square", "video": "star", "label": "cross"}
 USER_COLOUR = "#111111"
@@ -133,3 +135,37 @@ def _key(fig: go.Figure, with_text: bool) -> None:
 def _esc(text: str) -> str:
     """HTML-escape for hover text; "%{" would start a plotly template variable."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%{", "% {")
+
+
+MAX_TIMELINE_LABELS = 12
+
+
+def timeline_figure(segments, labels_in_order: list[str]) -> go.Figure:
+    """Labels × time: each segment's confidence in each label (a heat map; hover for the numbers).
+
+    segments: prediction.segments (start_s, end_s, ranking); labels_in_order: rows top to bottom, e.g. the
+    overall ranking, at most MAX_TIMELINE_LABELS of them.
+    """
+    labels = labels_in_order[:MAX_TIMELINE_LABELS]
+    confidence = np.array([[{s.label: s.confidence for s in seg.ranking}[label] for seg in segments] for label in labels])
+    centres = [(seg.start_s + seg.end_s) / 2 for seg in segments]
+    widths = [seg.end_s - seg.start_s for seg in segments]
+    spans = [[f"{clock(seg.start_s)}–{clock(seg.end_s)}" for seg in segments] for _ in labels]
+    fig = go.Figure(go.Heatmap(
+        z=100 * confidence, x=centres, y=labels, customdata=spans, colorscale="YlGnBu", zmin=0,
+        colorbar=dict(title=dict(text="confidence %"), thickness=12),
+        hovertemplate="<b>%{y}</b><br>%{customdata}<br>confidence %{z:.1f} %<extra></extra>",
+        xgap=2, ygap=2,
+    ))
+    best = confidence.argmax(axis=0)  # the winning label of each segment, marked
+    fig.add_trace(go.Scatter(x=centres, y=[labels[i] for i in best], mode="markers", name="best label",
+                             marker=dict(symbol="circle-open", size=14, color="#d62728", line=dict(width=2)),
+                             hoverinfo="skip", showlegend=False))
+    fig.update_xaxes(title="time (s)", range=[min(s.start_s for s in segments), max(s.end_s for s in segments)],
+                     tickvals=[seg.start_s for seg in segments] + [segments[-1].end_s],
+                     ticktext=[clock(seg.start_s) for seg in segments] + [clock(segments[-1].end_s)])
+    fig.update_yaxes(autorange="reversed", title=None)
+    fig.update_layout(height=120 + 30 * len(labels), template="plotly_white", margin=dict(l=10, r=10, t=30, b=40),
+                      title=dict(text=f"What happens when: {len(segments)} moments, "
+                                      f"each {widths[0]:.0f} s of the video", font=dict(size=13)))
+    return fig

@@ -20,10 +20,11 @@ import pandas as pd
 from app.examples import ExampleCache, example_thumbnails, read_examples
 from app.maps import MapMaker
 from app.state import Session
+from app.figures import timeline_figure
 from app.text import TABLE_COLUMNS, TRAIN_HINT
 from avzsl.io import AvzslError
 from avzsl.media import MediaError
-from avzsl.prediction import TRAINING_FREE, LabelError, parse_labels
+from avzsl.prediction import TRAINING_FREE, LabelError, clock, parse_labels
 from avzsl.projection import SPACES
 
 log = logging.getLogger(__name__)
@@ -101,28 +102,46 @@ def present(prediction) -> tuple:
     audio = None
     if prediction.audio is not None:  # 16-bit PCM, as Gradio would convert it (with a warning) anyway
         audio = (prediction.sample_rate, (np.clip(prediction.audio, -1.0, 1.0) * 32767).astype(np.int16))
-    audio_note = ("The 10 s of sound the model heard (centred on the middle of the video)." if prediction.has_audio
-                  else "**This video has no sound track**: it was classified from the picture alone.")
     modal = prediction.modalities
+    several = len(prediction.segments) > 1
+    timeline = timeline_figure(prediction.segments, [s.label for s in prediction.ranking]) if several else None
+    frames = [(f, clock(seg.start_s)) for f, seg in zip(prediction.segment_frames, prediction.segments)
+              if f is not None] if several else []
     return (
         confidences(prediction.ranking),
         ranking_table(prediction),
         "\n\n".join(f"⚠ {w}" for w in prediction.warnings),
         prediction.frame,
         audio,
-        audio_note,
+        audio_note(prediction),
         confidences(modal.get("visual", [])),
         confidences(modal["audio"]) if "audio" in modal else None,
         timings_text(prediction.timings_ms),
+        gr.update(visible=several),
+        timeline,
+        frames,
     )
 
 
-RESULT_FIELDS = ("top", "table", "warnings", "frame", "audio", "audio_note", "by_picture", "by_sound", "timings")
+RESULT_FIELDS = ("top", "table", "warnings", "frame", "audio", "audio_note", "by_picture", "by_sound", "timings",
+                 "timeline_group", "timeline", "moment_frames")
+
+
+def audio_note(prediction) -> str:
+    if not prediction.has_audio:
+        what = "picture" if prediction.kind == "image" else "video"
+        return f"**This {what} has no sound track**: it was classified from the picture alone."
+    if prediction.kind == "audio":
+        return "**A sound file**: the 10 s of sound the model heard, and no picture."
+    if len(prediction.segments) > 1:
+        return "The 10 s of sound of the moment that fits the best label most."
+    return "The 10 s of sound the model heard (centred on the middle of the video)."
 
 
 def failure(message: str) -> tuple:
     """Values of the result components after a failed request: the message, and no stale result."""
-    return (None, pd.DataFrame(columns=TABLE_COLUMNS), f"**Not classified:** {message}", None, None, "", None, None, "")
+    return (None, pd.DataFrame(columns=TABLE_COLUMNS), f"**Not classified:** {message}", None, None, "", None, None, "",
+            gr.update(visible=False), None, [])
 
 
 def parse_gamma(text) -> float | None:
@@ -134,6 +153,13 @@ def parse_gamma(text) -> float | None:
     except ValueError:
         raise LabelError(f"Calibration γ must be a number such as 0.2, or empty for the checkpoint's own value; "
                          f"got {str(text)[:20]!r}.") from None
+
+
+def _whole_number(value) -> int:
+    try:
+        return int(value or 1)
+    except (TypeError, ValueError):
+        raise LabelError(f"segments must be a whole number, not {str(value)[:20]!r}") from None
 
 
 def explore_note(atlas_names: list[str]) -> str:
@@ -157,54 +183,67 @@ class PageHandlers:
 
     # --- classification -------------------------------------------------------------------------------
 
-    def predict(self, video, labels_text, model, modality, gamma, cache: ExampleCache | None = None):
+    def predict(self, video, labels_text, model, modality, gamma, segments=1, cache: ExampleCache | None = None):
         """The one prediction path of the page and the API; raises AvzslError subclasses for bad input."""
         if not video:
             raise LabelError("Add a video first: drop a file on the video box, record one with the webcam, "
-                             "or click one of the examples.")
-        model, modality = model or TRAINING_FREE, modality or "both"
+                             "or click one of the examples (a sound file or a picture works too).")
+        model, modality, segments = model or TRAINING_FREE, modality or "both", _whole_number(segments)
         gamma = parse_gamma(gamma)
         labels = parse_labels(labels_text or "")
-        key = cache.key(video, labels, model, modality, gamma) if cache is not None else None
+        key = cache.key(video, labels, model, modality, gamma, segments) if cache is not None else None
         prediction = cache.get(key) if key else None
         if prediction is None:
-            prediction = self.service.classify(video, labels, model=model, modality=modality, gamma=gamma)
+            prediction = self.service.classify(video, labels, model=model, modality=modality, gamma=gamma,
+                                               segments=segments)
             if key:
                 cache.put(key, prediction)
         return prediction
 
-    def classify_api(self, video, labels_text, model=TRAINING_FREE, modality="both", gamma="") -> dict:
+    def classify_api(self, video, labels_text, model=TRAINING_FREE, modality="both", gamma="", segments=1) -> dict:
         """/classify: the ranking as JSON (Prediction.to_json()); bad input raises gr.Error with the reason."""
         try:
-            return self.predict(video, labels_text, model, modality, gamma).to_json()
+            return self.predict(video, labels_text, model, modality, gamma, segments).to_json()
         except Exception as e:  # noqa: BLE001 - turned into a message; never a stack trace in the client
             title, message = self._explain(e, video)
             raise gr.Error(message, title=title, print_exception=False) from None
 
-    def classify_page(self, video, labels_text, model, modality, gamma, session, cache=None) -> tuple:
-        """The Classify button: (session, raw JSON, *result values); a failure fills the panel with why."""
+    def classify_page(self, media_file, video, labels_text, model, modality, gamma, segments, session,
+                      cache=None) -> tuple:
+        """The Classify button: (session, raw JSON, *result values); a failure fills the panel with why.
+
+        media_file: a sound file or picture from the file box; it is used instead of the video when given."""
         session = session if isinstance(session, Session) else Session()
+        path = media_file or video
         try:
-            prediction = self.predict(video, labels_text, model, modality, gamma, cache)
+            prediction = self.predict(path, labels_text, model, modality, gamma, segments, cache)
         except Exception as e:  # noqa: BLE001
-            title, message = self._explain(e, video)
+            title, message = self._explain(e, path)
             gr.Warning(message, title=title)
             return (session, None, *failure(message))
-        session.remember(prediction, video)
+        session.remember(prediction, path)
         return (session, prediction.to_json(), *present(prediction))
 
-    def classify_example(self, video, labels_text, model, modality, gamma, session) -> tuple:
+    def classify_example(self, *inputs) -> tuple:
         """A click on an example: the same as the button, but results are kept for the next click on it."""
-        return self.classify_page(video, labels_text, model, modality, gamma, session, self.example_results)
+        return self.classify_page(*inputs, cache=self.example_results)
 
     def pick_example(self, text, evt: gr.SelectData):
-        """An example was clicked: load its video; keep the user's labels, or offer the example's suggested ones."""
+        """An example was clicked: load it (a video in the video box, a sound file in the file box); keep the
+        user's labels, or offer the example's suggested ones; a multi-scene clip is shown on a timeline."""
         example = self.thumbnails[evt.index][0]
         try:
             parse_labels(text or "")
         except LabelError:
             text = example.labels
-        return example.path, text
+        video, media_file = (example.path, None) if example.kind == "video" else (None, example.path)
+        moments = 8 if example.scenes > 1 else 1
+        return video, media_file, text, moments
+
+    @staticmethod
+    def forget_other_input(value):
+        """A new video replaces a sound file or picture given before (and the other way round)."""
+        return None if value else gr.update()
 
     @staticmethod
     def _explain(error: Exception, video) -> tuple[str, str]:

@@ -4,10 +4,11 @@
     launch(demo)                        # queue + launch with the app's limits and styling
 
 Events with stable API names (see `gradio_client.Client(url).view_api()`):
-    /classify   (video, labels_text, model="training-free", modality="both", gamma="") -> the ranking as JSON
+    /classify   (video, labels_text, model="training-free", modality="both", gamma="", segments=1) -> JSON
                 (model: a model id, i.e. "training-free" or a checkpoint folder name; gamma: a number, or ""
-                for the checkpoint's own calibration; result: Prediction.to_json(): ranking, per-modality
-                rankings, timings, warnings, ...). The page's button runs the same prediction.
+                for the checkpoint's own calibration; segments: 1 = the middle moment, N = N moments over the
+                whole video; result: Prediction.to_json(): ranking, per-segment and per-modality rankings,
+                timings, warnings, ...). The page's button runs the same prediction.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ MAX_FILE_SIZE = "200mb"  # uploads above this are refused by Gradio before they 
 CLASSIFY_CONCURRENCY = 1  # the encoders already use every core: one classification at a time, the rest queue
 QUEUE_SIZE = 64
 SESSION_SECONDS = 6 * 3600  # a visitor's videos and map points are forgotten this long after their last use
+MAX_MOMENTS = 32
 MODALITY_CHOICES = [("Sound + picture", "both"), ("Picture only", "visual"), ("Sound only", "audio")]
 SPACE_CHOICES = [("Learned joint space", "joint"), ("Input: picture (CLIP)", "visual"),
                  ("Input: sound (CLAP)", "audio"), ("All three side by side", "all")]
@@ -68,6 +70,8 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                         video = gr.Video(label="1. Your video", sources=["upload", "webcam"], include_audio=True,
                                          webcam_options=gr.WebcamOptions(mirror=False), height=340,
                                          elem_id="video-input")
+                        media_file = gr.File(label="…or a sound file or a picture (classified by that alone)",
+                                             file_types=["audio", "image"], height=110, elem_id="file-input")
                         labels = gr.Textbox(
                             label="2. Labels to choose from", lines=3, max_lines=12, elem_id="labels-input",
                             placeholder="dog barking, playing guitar, car engine",
@@ -77,6 +81,10 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                                             allow_custom_value=True,
                                             info="A trained checkpoint from checkpoints/, or no training at all.")
                         model_info = gr.Markdown(describe_model(service, TRAINING_FREE), elem_classes=["small-note"])
+                        moments = gr.Slider(1, MAX_MOMENTS, value=1, step=1, label="Moments over the whole video",
+                                            elem_id="moments-input",
+                                            info="1 = the middle moment only (as the papers do); more = moments spread "
+                                                 "over the whole video, ranked one by one on a timeline.")
                         with gr.Accordion("Options", open=False):
                             modality = gr.Radio(MODALITY_CHOICES, value="both", label="Use",
                                                 info="What the decision is based on.")
@@ -101,9 +109,14 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                         table = gr.Dataframe(pd.DataFrame(columns=TABLE_COLUMNS), label="All your labels, best first",
                                              interactive=False, wrap=True, max_height=320, elem_id="ranking-table")
                         gr.Markdown(HOW_TO_READ, elem_classes=["small-note"])
+                        with gr.Group(visible=False) as timeline_group:
+                            timeline = gr.Plot(show_label=False, elem_id="timeline")
+                            moment_frames = gr.Gallery(label="The moments (what CLIP saw at each)", columns=8,
+                                                       height=130, allow_preview=True, interactive=False,
+                                                       object_fit="contain", elem_id="moment-frames")
                         with gr.Accordion("What the model looked at and listened to", open=True):
                             with gr.Row():
-                                frame = gr.Image(label="Middle frame (what CLIP saw)", height=200, interactive=False)
+                                frame = gr.Image(label="The frame CLIP saw", height=200, interactive=False)
                                 with gr.Column():
                                     audio = gr.Audio(label="Sound (what CLAP heard)", interactive=False, elem_id="heard-audio")
                                     audio_note = gr.Markdown(elem_classes=["small-note"])
@@ -113,7 +126,8 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                         timings = gr.Markdown(elem_classes=["small-note"], elem_id="timings")
                         with gr.Accordion("Raw result (JSON, as returned by the /classify API)", open=False):
                             raw = gr.JSON(label="Prediction")
-                results = [top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings]  # RESULT_FIELDS
+                results = [top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings,
+                           timeline_group, timeline, moment_frames]  # RESULT_FIELDS
                 api_trigger = gr.Button(visible=False)  # carries the /classify API (see below)
 
             with gr.Tab("Explore the embedding maps", id="explore") as explore_tab:
@@ -128,15 +142,20 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                 map_status = gr.Markdown(elem_classes=["small-note"], elem_id="map-status")
                 plot = gr.Plot(label="Embedding map", show_label=False, elem_id="embedding-map")
 
-        form = [video, labels, model, modality, gamma]
+        form = [video, labels, model, modality, gamma, moments]
+        page_inputs = [media_file, *form, session]
         page_outputs = [session, raw, *results]
-        button.click(handlers.classify_page, inputs=[*form, session], outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
+        button.click(handlers.classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
                      scroll_to_output=False)
-        labels.submit(handlers.classify_page, inputs=[*form, session], outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
+        labels.submit(handlers.classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
         api_trigger.click(handlers.classify_api, inputs=form, outputs=[raw], api_name="classify", **ONE_AT_A_TIME)
-        if gallery is not None:  # a click loads the video, suggests labels if none are typed, then classifies
-            gallery.select(handlers.pick_example, inputs=[labels], outputs=[video, labels], **PRIVATE, queue=False).then(
-                handlers.classify_example, inputs=[*form, session], outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
+        for new_video in (video.upload, video.stop_recording):
+            new_video(handlers.forget_other_input, inputs=[video], outputs=[media_file], **PRIVATE, queue=False)
+        media_file.upload(handlers.forget_other_input, inputs=[media_file], outputs=[video], **PRIVATE, queue=False)
+        if gallery is not None:  # a click loads the example, suggests labels if none are typed, then classifies
+            gallery.select(handlers.pick_example, inputs=[labels], outputs=[video, media_file, labels, moments],
+                           **PRIVATE, queue=False).then(
+                handlers.classify_example, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
         model.change(handlers.on_model, inputs=[model], outputs=[model_info, gamma, checkpoint], **PRIVATE, queue=False)
         map_inputs = [checkpoint, space, method, show_mine, session]
         drawing = {"concurrency_limit": 1, "concurrency_id": "maps", "trigger_mode": "always_last", **PRIVATE}

@@ -22,7 +22,6 @@ from a stereo one, and mono and stereo files give what they always did.
 Bad inputs raise a `MediaError` subclass whose message names the file and is fit to show to a user.
 """
 
-import errno
 import itertools
 import logging
 import os

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from avzsl.cli import add_device_option, add_encoder_options, add_verbose_option, encoder_files, pick_device, setup_logging
 from avzsl.io import AvzslError
-from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, create_service, parse_labels
+from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, clock, create_service, parse_labels
 
 log = logging.getLogger("avzsl.predict")
 
@@ -143,13 +143,8 @@ def print_prediction(prediction) -> None:
         print("segments:")
         for seg in prediction.segments:
             best = seg.ranking[0]
-            print(f"  {_clock(seg.start_s)}-{_clock(seg.end_s)}  {best.label} ({100 * best.confidence:.0f} %)")
+            print(f"  {clock(seg.start_s)}-{clock(seg.end_s)}  {best.label} ({100 * best.confidence:.0f} %)")
     print("time: " + ", ".join(f"{k} {v:.0f} ms" for k, v in prediction.timings_ms.items()))
-
-
-def _clock(seconds: float) -> str:
-    minutes, s = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{s:02d}" if minutes >= 60 else f"{minutes}:{s:02d}"
 
 
 if __name__ == "__main__":

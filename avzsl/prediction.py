@@ -200,6 +200,12 @@ def pool_segments(distances: np.ndarray) -> np.ndarray:
     return distances.min(axis=0)
 
 
+def clock(seconds: float) -> str:
+    """Seconds as a clock reading: "1:05", or "1:02:05" from an hour on."""
+    minutes, s = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{s:02d}" if minutes >= 60 else f"{minutes}:{s:02d}"
+
+
 @dataclass
 class SegmentRanking:
     start_s: float

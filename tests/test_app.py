@@ -121,10 +121,11 @@ def test_api_offers_classify_with_defaults(client):
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/classify"]
     params = {p["parameter_name"]: p for p in api["named_endpoints"]["/classify"]["parameters"]}
-    assert list(params) == ["video", "labels_text", "model", "modality", "gamma"]
+    assert list(params) == ["video", "labels_text", "model", "modality", "gamma", "segments"]
     assert not params["video"]["parameter_has_default"] and not params["labels_text"]["parameter_has_default"]
     assert params["model"]["parameter_default"] == "training-free"
     assert params["modality"]["parameter_default"] == "both" and params["gamma"]["parameter_default"] == ""
+    assert params["segments"]["parameter_default"] == 1
 
 
 def test_app_limits_uploads_and_queues(app):
@@ -330,10 +331,13 @@ def test_map_of_a_checkpoint_of_other_encoders_leaves_out_the_users_points(servi
 
 
 def test_presentation_of_a_prediction(service):
-    from app.handlers import TABLE_COLUMNS, present, ranking_table
+    from app.handlers import RESULT_FIELDS, TABLE_COLUMNS, present, ranking_table
 
     prediction = service.classify(EXAMPLES / "aquarium.mp4", ["fish in an aquarium", "car engine", "dog barking"], MATCHING)
-    top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings = present(prediction)
+    values = dict(zip(RESULT_FIELDS, present(prediction)))
+    top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings = (
+        values[k] for k in ("top", "table", "warnings", "frame", "audio", "audio_note", "by_picture", "by_sound", "timings"))
+    assert values["timeline"] is None and values["moment_frames"] == []  # one moment: no timeline
     assert list(top) == [s.label for s in prediction.ranking] and sum(top.values()) == pytest.approx(1.0)
     assert list(table.columns) == TABLE_COLUMNS and list(table["Rank"]) == [1, 2, 3]
     assert set(ranking_table(prediction)["Seen in training?"]) <= {"seen", "unseen"}
@@ -361,3 +365,44 @@ def test_example_results_are_kept_per_file_labels_and_model(tmp_path):
     cache.put(("x",), 1)
     cache.put(("y",), 2)
     assert cache.get(key) is None and cache.get(("y",)) == 2  # oldest dropped beyond the size
+
+
+# --- the whole video on a timeline, sound files -------------------------------------------------------------
+
+
+def test_classify_api_ranks_moments_of_the_whole_video(client):
+    result = classify(client, EXAMPLES / "scenes.mp4", "bird chirping, car engine, playing piano", "training-free",
+                      "both", "", 4)
+    assert [round(s["start_s"]) for s in result["segments"]] == [0, 12, 24, 36]
+    assert all(len(s["ranking"]) == 3 for s in result["segments"])
+
+
+def test_timeline_shows_each_moment_and_label(service):
+    from app.handlers import RESULT_FIELDS, present
+
+    labels = ["bird chirping", "car engine", "playing drums", "playing piano"]
+    prediction = service.classify(EXAMPLES / "scenes.mp4", labels, segments=8)
+    values = dict(zip(RESULT_FIELDS, present(prediction)))
+    heat = values["timeline"].data[0]
+    assert heat.type == "heatmap" and np.asarray(heat.z).shape == (4, 8)
+    assert list(heat.y) == [s.label for s in prediction.ranking]  # rows in the overall order
+    expected = [[100 * {s.label: s.confidence for s in seg.ranking}[label] for seg in prediction.segments]
+                for label in heat.y]
+    np.testing.assert_allclose(np.asarray(heat.z), expected)
+    assert "confidence" in heat.hovertemplate and heat.customdata[0][1] == "0:06–0:12"
+    assert len(values["moment_frames"]) == 8 and values["moment_frames"][2][1] == "0:12"  # captioned by start time
+    assert values["timeline_group"]["visible"] is True
+
+
+def test_a_sound_file_through_the_page_handler(service):
+    from app.handlers import RESULT_FIELDS, PageHandlers
+
+    handlers = PageHandlers(service)
+    session, raw, *values = handlers.classify_page(str(EXAMPLES / "piano.mp3"), str(EXAMPLES / "bird.mp4"),
+                                                   "playing piano, bird chirping", "training-free", "both", "", 1, None)
+    values = dict(zip(RESULT_FIELDS, values))
+    assert raw["kind"] == "audio" and set(raw["modalities"]) == {"audio"}  # the file box wins over the video
+    assert values["frame"] is None and "sound file" in values["audio_note"] and values["by_picture"] == {}
+    assert session.history[-1].name == "piano.mp3"
+    session, raw, *values = handlers.classify_page(None, None, "a, b", "training-free", "both", "", 1, session)
+    assert raw is None and "Add a video first" in dict(zip(RESULT_FIELDS, values))["warnings"]

@@ -190,3 +190,28 @@ def test_record_with_the_webcam_and_classify(app_url, browser, tmp_path):
     finally:
         page.close()
         context.close()
+
+
+def test_whole_video_timeline_and_a_sound_file_in_a_browser(app_url, page, tmp_path):
+    """The multi-scene example is shown as a timeline of its moments; the sound-file example by its sound."""
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    page.locator("#examples").get_by_text("scenes", exact=True).click()
+    timeline = page.locator("#timeline .js-plotly-plot")
+    expect(timeline).to_be_visible(timeout=SLOW)
+    expect(page.locator("#moment-frames")).to_be_visible()
+    assert page.locator("#moment-frames img").count() == 8  # each moment's frame
+    page.wait_for_function(  # the heat map's rows are the labels
+        "() => [...document.querySelectorAll('#timeline svg text')].some(e => e.textContent === 'bird chirping')",
+        timeout=SLOW)
+    expect(page.locator("#timeline")).to_contain_text("What happens when: 8 moments")
+    timeline.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)
+
+    page.locator("#examples").get_by_text("piano.mp3", exact=True).click()
+    expect(page.locator("#warnings")).to_contain_text("classified by its sound alone", timeout=SLOW)
+    expect(page.locator("#timeline")).not_to_be_visible()
+    expect(page.get_by_text("A sound file", exact=True)).to_be_visible()  # the note under the player
+    page.screenshot(path=str(tmp_path / "sound-file.png"), full_page=True)
+    print(f"\nscreenshots: {tmp_path / 'timeline.png'}, {tmp_path / 'sound-file.png'}")
