@@ -64,3 +64,23 @@ def rank(labels: Sequence[str], distances: np.ndarray, temperature: float,
     order = np.argsort(distances, kind="stable")
     return [LabelScore(labels[i], r + 1, float(distances[i]), float(confidence[i]), seen[i])
             for r, i in enumerate(order)]
+
+
+def training_free_distances(audio, visual, text_visual, text_audio):
+    """(N, K) mean of the two cosine distances 1 − cos(v, t_visual) and 1 − cos(a, t_audio).
+
+    The features and text vectors must be unit rows of the same encoders (CLIP image | CLIP text, CLAP
+    audio | CLAP text): the training-free score, also what an open-vocabulary blend mixes in. Works on numpy
+    arrays and torch tensors alike.
+    """
+    return 1.0 - (visual @ text_visual.T + audio @ text_audio.T) / 2
+
+
+def blend(model_distances, free_distances, alpha: float, scale: float):
+    """Open-vocabulary blend: (1 − α) d_model + α · scale · d_free, both (..., K).
+
+    `scale` puts the training-free cosine distances on the spread of the model's distances (chosen with α on
+    validation, see training/calibration.py), so α is the share of weight each side gets. α = 0 returns the
+    model's distances unchanged (1 · d + 0 is d to the bit).
+    """
+    return (1 - alpha) * model_distances + (alpha * scale) * free_distances
