@@ -1,8 +1,15 @@
 """What the page's events do, over a `PredictionService`: each handler returns the page's new values.
 
-    handlers = PageHandlers(service, maps)
-    handlers.classify_api(video, "dog, cat")          # the /classify API: Prediction.to_json(), or gr.Error
-    handlers.classify_page(video, "dog, cat", ...)    # the same prediction, as the values of the result panel
+    >>> from avzsl.prediction import create_service
+    >>> handlers = PageHandlers(create_service("random"))
+    >>> handlers.classify_api("examples/bird.mp4", "dog, cat")["model"]   # the /classify API's JSON
+    'training-free'
+    >>> session, raw, *values = handlers.classify_page(   # the page: a sound file or picture, the video, the form
+    ...     None, "examples/bird.mp4", "dog, cat", "training-free", "both", "", 1, None)
+    >>> sorted(dict(zip(RESULT_FIELDS, values))["table"]["Label"])
+    ['cat', 'dog']
+    >>> session.history[-1].name
+    'bird.mp4'
 
 Both classify handlers share `predict`, so the API and the page can never disagree. The page handler shows
 a failure in the result panel (and as a pop-up) instead of raising, so no stale result stays on screen.

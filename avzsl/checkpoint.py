@@ -5,9 +5,14 @@
     <dir>/metrics.json        {"val": {S, U, HM, ZSL}, "test": {...}}; written last: it marks a finished run
     <dir>/atlas.safetensors + atlas.json   embedding atlas for the app's maps (see avzsl/atlas.py)
 
-    from avzsl.checkpoint import load_checkpoint
-    checkpoint = load_checkpoint("checkpoints/clipclap-ucf")
-    checkpoint.config.calibration.gamma, checkpoint.config.classes.train, checkpoint.config.encoders
+`load_checkpoint(folder)` gives the model and its `CheckpointConfig`; `read_config(folder)` the config
+alone (no weights read), e.g. `read_config("checkpoints/clipclap-ucf").calibration.gamma`. A config is
+plain typed data:
+
+    >>> classes = ClassNames(all=("ApplyEyeMakeup", "Archery"), prompt_names=("Apply Eye Makeup", "Archery"),
+    ...                      train=("ApplyEyeMakeup",), test_seen=(), test_unseen=("Archery",))
+    >>> classes.is_seen("apply eye makeup"), classes.is_seen("archery")   # class or prompt name, any case
+    (True, False)
 
 `config.json` holds each value once (schema 2). Schema-1 bundles (avzsl 0.1, where γ and the text parts
 were stored twice and the encoders in one of three shapes) are converted when read; see `_from_schema_1`.

@@ -1,7 +1,13 @@
 """Small I/O pieces every part of avzsl shares: the error base class, atomic writes and the cache folder.
 
-    from avzsl.io import atomic_write_json, cache_dir
-    atomic_write_json(cache_dir() / "example.json", {"a": 1})   # readers see the old file or the new one
+    >>> import json, tempfile
+    >>> from avzsl.io import atomic_write_json
+    >>> path = Path(tempfile.mkdtemp()) / "settings.json"
+    >>> atomic_write_json(path, {"a": 1})       # a reader sees the old file or the new one, never half of one
+    >>> json.loads(path.read_text())
+    {'a': 1}
+    >>> sorted(p.name for p in path.parent.iterdir())   # no temporary file left behind
+    ['settings.json']
 
 Atomic writes go to a new file beside the target (same file system, so the final `os.replace` is atomic)
 and are moved into place only when complete: an interrupted run never leaves half a file. The temporary

@@ -1,9 +1,16 @@
 """The prediction service: a video and free-text labels in, a ranking of the labels out.
 
-    from avzsl.prediction import create_service, parse_labels
-    service = create_service("random")                       # or "pretrained"; see encoders/ for the weights
-    prediction = service.classify("clip.mp4", parse_labels("dog barking, playing guitar"))
-    prediction.ranking[0].label, prediction.to_json()
+    >>> from avzsl.prediction import create_service, parse_labels
+    >>> service = create_service("random")           # or "pretrained" (see avzsl/encoders for the weights)
+    >>> labels = parse_labels("bird chirping, car engine,  Car Engine")   # split, trimmed, de-duplicated
+    >>> labels
+    ['bird chirping', 'car engine']
+    >>> prediction = service.classify("examples/bird.mp4", labels)
+    >>> sorted(s.label for s in prediction.ranking), prediction.model, prediction.kind
+    (['bird chirping', 'car engine'], 'training-free', 'video')
+    >>> whole = service.classify("examples/scenes.mp4", labels, segments=4)   # four moments on a timeline
+    >>> [(s.start_s, s.end_s) for s in whole.segments]
+    [(0.0, 12.0), (12.0, 24.0), (24.0, 36.0), (36.0, 48.0)]
 
 Used by the app, by `python -m avzsl.predict` and by the tests; the UI adds presentation only. A call goes
 through four steps, each a method below: decode and embed the file (`embed_media`), embed the labels

@@ -1,8 +1,13 @@
 """From distances to a ranking: calibrated stacking, confidences and ranks. Where every ranking is computed.
 
-    from avzsl.scoring import calibrate, rank
-    d = calibrate(distances, seen, gamma)         # (..., K) + γ on the seen columns
-    ranking = rank(labels, d, temperature=1.0, seen=seen)   # best first, with softmax confidences
+    >>> import numpy as np
+    >>> from avzsl.scoring import calibrate, rank
+    >>> seen = [True, False]                                 # "dog" is a training class, "wolf" is not
+    >>> d = calibrate(np.array([1.0, 1.3]), seen, gamma=0.5)  # γ on the seen column
+    >>> d.tolist()
+    [1.5, 1.3]
+    >>> [(s.rank, s.label, round(s.confidence, 3)) for s in rank(["dog", "wolf"], d, temperature=1.0, seen=seen)]
+    [(1, 'wolf', 0.55), (2, 'dog', 0.45)]
 
 The same `calibrate` serves the GZSL metrics (training/metrics.py) and the prediction service, so a
 ranking in the app is decided exactly as in evaluation.
