@@ -165,7 +165,7 @@ class Encoders:
 # Process-wide: the towers hold ~1.2 GB of weights and take seconds to build. The CLIP tower is keyed on
 # its own, so presets with the same visual encoder (both shipped presets) share one.
 _clip_towers: dict[tuple, ClipTower] = {}
-_audio_towers: dict[tuple, ClapTower | WavCapsTower] = {}
+_audio_towers: dict[tuple, ClapTower | WavCapsTower] = {}  # likewise for specs that differ only in frames
 _loaded: dict[tuple, Encoders] = {}
 _load_lock = threading.Lock()
 
@@ -223,10 +223,12 @@ def load_encoders(
         files = _resolve_files(preset, **given)
     identity = {name: file_identity(path) for name, path in files.items()}
     fingerprint = hashlib.sha256(json.dumps([spec.to_dict(), identity], sort_keys=True).encode()).hexdigest()[:16]
-    clip_key = (json.dumps(dataclasses.asdict(preset.visual), sort_keys=True), identity.get("clip"), spec.random,
-                spec.seed if spec.random else None, str(device))
-    audio_key = (fingerprint, str(device))
-    key = audio_key + (None if label_cache_dir is None else os.fspath(label_cache_dir),)
+    # Towers are keyed by what builds them, so specs that differ only in their frame convention, or presets
+    # with the same visual encoder, share them; the fingerprint (label cache keys) covers the whole spec.
+    weights = (spec.random, spec.seed if spec.random else None, str(device))
+    clip_key = (_json(preset.visual), identity.get("clip")) + weights
+    audio_key = (_json(preset.audio), tuple(sorted((k, v) for k, v in identity.items() if k != "clip"))) + weights
+    key = (fingerprint, str(device), None if label_cache_dir is None else os.fspath(label_cache_dir))
     with _load_lock:
         if key not in _loaded:  # another label cache folder shares the towers
             if clip_key not in _clip_towers:
@@ -294,6 +296,10 @@ def _build_audio(spec: EncoderSpec, preset: Preset, device: torch.device, files:
         logger.info("loading CLAP %s / %s from %s", audio.model, audio.checkpoint, files["clap"])
         tokenizer = RobertaBPETokenizer(files["vocab"], files["merges"])
     return ClapTower.build(audio.model, audio.checkpoint, files.get("clap"), tokenizer, seed=spec.seed, device=device)
+
+
+def _json(part) -> str:
+    return json.dumps(dataclasses.asdict(part), sort_keys=True)
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
