@@ -212,3 +212,31 @@ def test_release_weights_are_resolved_and_files_of_other_kinds_refused(tmp_path,
         load_encoders("clipclap-release", clap_weights=Path("630k-audioset-best.pt"))
     with pytest.raises(ValueError, match="random-weight"):
         load_encoders("clipclap-release:random", wavcaps_weights=Path("HTSAT_BERT_zero_shot.pt"))
+
+
+@pytest.mark.slow
+def test_release_real_mode_loads_the_files(release, tmp_path, monkeypatch):
+    """Real mode end to end from local files in the release's formats (random values, perturbed so they
+    differ from the seed-0 build): CLIP safetensors, a WavCaps training checkpoint, a BERT vocab.txt."""
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(5)
+    wavcaps = {k: v + 0.1 * torch.randn(v.shape, generator=g) if k.startswith("audio_proj") else v
+               for k, v in release.clap.model.state_dict().items()}
+    torch.save({"model": wavcaps, "epoch": 3}, tmp_path / "HTSAT_BERT_zero_shot.pt")
+    save_file(dict(release.clip.model.state_dict()), str(tmp_path / "clip.safetensors"))
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "dog", "barking"]) + "\n")
+    monkeypatch.setenv("AVZSL_CLIP_WEIGHTS", str(tmp_path / "clip.safetensors"))
+    monkeypatch.setenv("AVZSL_WAVCAPS_WEIGHTS", str(tmp_path / "HTSAT_BERT_zero_shot.pt"))
+    monkeypatch.setenv("AVZSL_BERT_DIR", str(tmp_path / "bert"))
+
+    real = load_encoders("clipclap-release")
+    assert not real.spec.random and real.clap is not release.clap and real.fingerprint != release.fingerprint
+    for name, value in real.clap.model.state_dict().items():
+        assert torch.equal(value, wavcaps[name]), name
+    audio = (0.3 * np.random.default_rng(2).standard_normal((1, 320_000))).astype(np.float32)
+    assert not np.allclose(real.embed_audio(audio), release.embed_audio(audio), atol=1e-3)  # the file's projection
+    assert real.clap.tokenizer(["Dog barking"]) == [[2, 5, 6, 3]]  # bert's tokenizer from AVZSL_BERT_DIR
+    labels = real.embed_labels(["dog barking"], "vggsound")
+    assert labels.clap.shape == (1, 1024) and np.isclose(np.linalg.norm(labels.clap), 1.0, atol=1e-5)

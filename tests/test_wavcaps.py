@@ -91,6 +91,7 @@ def test_module_tree_has_wavcaps_keys_and_shapes(tower):
     assert sum(p.numel() for p in tower.model.text_encoder.parameters()) == 109_482_240 - 590_592
 
 
+@pytest.mark.slow
 def test_wavcaps_checkpoint_loads_strictly(tower, tmp_path):
     """A file in HTSAT_BERT_zero_shot.pt's format (training dict, state dict under "model", the stale BERT
     position_ids an older transformers saved) loads strictly, and every tensor comes from the file."""

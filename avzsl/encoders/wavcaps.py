@@ -84,7 +84,10 @@ class _HTSATAudio(nn.Module):
 
     def __init__(self, audio: AudioEncoderSpec):
         super().__init__()
-        htsat = importlib.import_module("clap_module.htsat")  # clap.py's _clap_module() registered the package
+        from avzsl.encoders.clap import _clap_module
+
+        _clap_module()  # registers laion_clap's model package as "clap_module" without laion_clap's downloads
+        htsat = importlib.import_module("clap_module.htsat")
         cfg = SimpleNamespace(  # the fields laion_clap's HTS-AT reads from its audio config
             sample_rate=audio.sample_rate, window_size=audio.n_fft, hop_size=audio.hop,
             mel_bins=audio.n_mels, fmin=audio.fmin, fmax=audio.fmax, class_num=N_CLASSES,
@@ -157,9 +160,6 @@ class WavCapsTower:
     @classmethod
     def build(cls, audio: AudioEncoderSpec, weights: Path | None, tokenizer, *, seed: int, device: torch.device) -> WavCapsTower:
         """`weights` None -> random weights from `seed`; else a WavCaps checkpoint, loaded strictly."""
-        from avzsl.encoders.clap import _clap_module
-
-        _clap_module()  # registers laion_clap's model package as "clap_module" without laion_clap's downloads
         with initialisation(random=weights is None, seed=seed):
             model = WavCapsASE(audio)
         if weights is not None:
