@@ -397,7 +397,7 @@ class PredictionService:
 
         t0 = time.perf_counter()
         media = load_segments(path, segments, sample_rate=self.encoders.sample_rate,
-                              window_seconds=self.encoders.window_samples / self.encoders.sample_rate)
+                              window_seconds=self.encoders.window_seconds)
         timings = {"decode": _ms_since(t0)}
         visual = audio = None
         if media.frames is not None:

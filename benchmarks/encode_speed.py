@@ -23,6 +23,16 @@ Raw forwards, timed in the same rounds, under torch.inference_mode, without any 
                     (1, 480000) waveform tensor (HTSAT's STFT / log-mel are part of its forward)
 Target on 2 cores: warm predict <= 1.3 x (raw CLIP + raw CLAP + decode).
 
+Preset clipclap-release (ClipClap release's encoders: the same CLIP, WavCaps HTSAT-BERT audio at 32 kHz),
+in the same run, the same rounds:
+  decode            middle frame + centred 10 s of 32 kHz mono audio (load_middle_frame + load_audio_window)
+  CLIP image        Encoders.embed_images with the preset's "bgr" frame convention
+  WavCaps audio     Encoders.embed_audio on the (320000,) window
+  labels, new / cached (memory)   as above, through the WavCaps (BERT) text tower
+  raw WavCaps       model.audio_encoder (log-mel + HTS-AT) + model.audio_proj on a prepared (1, 320000) tensor
+The prediction service does not serve this preset yet, so it has no "predict (warm)" row; the sum of its
+wrapped stages (decode + image + audio + cached labels) is printed next to the raw forwards + decode.
+
 Extraction: --videos copies of the clip in 4 class folders (every file is decoded on its own), a random
 GZSL split, then avzsl.extraction.extract_shard with the random encoders, per batch size; the store is
 merged to check the result. Target: >= 2 videos/s. The class-name text embeddings that extract_shard
@@ -48,9 +58,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avzsl.encoders import Encoders, load_encoders  # noqa: E402
+from avzsl.encoders import EncoderSpec, Encoders, apply_frame_convention, load_encoders  # noqa: E402
 from avzsl.encoders.text_cache import LabelCache  # noqa: E402
-from avzsl.media import load_video  # noqa: E402
+from avzsl.media import load_audio_window, load_middle_frame, load_video  # noqa: E402
 from avzsl.synthetic_media import write_test_video  # noqa: E402
 from avzsl.zeroshot import ZERO_SHOT, ZeroShotService  # noqa: E402
 
@@ -109,6 +119,31 @@ class RawForwards:
     def clap(self) -> torch.Tensor:
         m = self.clap_model
         return m.audio_projection(m.audio_branch(self.audio_input, mixup_lambda=None, device=self.device)["embedding"])
+
+
+class RawClip:
+    """CLIP's image forward alone, on the preset's frame convention and transform applied once."""
+
+    def __init__(self, enc: Encoders, frame: np.ndarray):
+        self.model = enc.clip.model
+        with torch.inference_mode():
+            self.pixels = enc.clip.preprocess(apply_frame_convention(frame, enc.frames))[None].to(enc.device)  # (1, 3, 224, 224)
+
+    @torch.inference_mode()
+    def __call__(self) -> torch.Tensor:
+        return self.model.visual(self.pixels)  # (1, 512)
+
+
+class RawWavCaps:
+    """WavCaps' audio forward alone: log-mel + HTS-AT + projection on a prepared (1, 320000) tensor."""
+
+    def __init__(self, enc: Encoders, audio: np.ndarray):
+        self.model = enc.clap.model
+        self.audio = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None].to(enc.device)  # (1, 320000)
+
+    @torch.inference_mode()
+    def __call__(self) -> torch.Tensor:
+        return self.model.audio_proj(self.model.audio_encoder(self.audio))  # (1, 1024)
 
 
 def ms(seconds: list[float]) -> tuple[float, float]:
@@ -182,6 +217,53 @@ def predict_stages(args, tmp: Path, clip_path: str) -> None:
     print(f"load average after the rounds: {os.getloadavg()[0]:.2f}")
 
 
+def release_stages(args, tmp: Path, clip_path: str) -> None:
+    t = time.perf_counter()
+    enc = load_encoders(EncoderSpec("clipclap-release", random=True), label_cache_dir=tmp / "label-cache-release")
+    print(f"\nclipclap-release encoders built in {time.perf_counter() - t:.1f} s (random weights, real architectures; "
+          f"CLIP tower shared with laion-clap)")
+
+    def decode():
+        frame, _ = load_middle_frame(clip_path)
+        audio, _ = load_audio_window(clip_path, sample_rate=enc.sample_rate, seconds=enc.window_seconds)
+        return frame, audio
+
+    frame, audio = decode()
+    assert audio.shape == (enc.window_samples,), audio.shape
+    enc.embed_images([frame])  # warm-up
+    enc.embed_audio(audio[None])
+    enc.embed_labels(LABELS)
+    raw_clip, raw_audio = RawClip(enc, frame), RawWavCaps(enc, audio)
+    raw_clip(), raw_audio()
+
+    rows: dict[str, list[float]] = {name: [] for name in (
+        "decode (32 kHz)", "CLIP image (bgr)", "raw CLIP", "WavCaps audio", "raw WavCaps", "labels, new",
+        "labels, cached (memory)")}
+    for r in range(args.repeats):
+        rows["decode (32 kHz)"].append(timed(decode))
+        rows["CLIP image (bgr)"].append(timed(lambda: enc.embed_images([frame])))
+        rows["raw CLIP"].append(timed(raw_clip))
+        rows["WavCaps audio"].append(timed(lambda: enc.embed_audio(audio[None])))
+        rows["raw WavCaps"].append(timed(raw_audio))
+        new = fresh_labels(r)
+        rows["labels, new"].append(timed(lambda: enc.embed_labels(new)))
+        rows["labels, cached (memory)"].append(timed(lambda: enc.embed_labels(LABELS)))
+
+    print(f"clipclap-release, same clip, {len(LABELS)} labels; median (min) of {args.repeats} rounds, ms")
+    print(f"  {'stage':26}{'median':>9}{'min':>9}")
+    for name, seconds in rows.items():
+        median, low = ms(seconds)
+        print(f"  {name:26}{median:9.1f}{low:9.1f}")
+    med = {name: statistics.median(seconds) for name, seconds in rows.items()}
+    wrapped = med["decode (32 kHz)"] + med["CLIP image (bgr)"] + med["WavCaps audio"] + med["labels, cached (memory)"]
+    budget = med["raw CLIP"] + med["raw WavCaps"] + med["decode (32 kHz)"]
+    print(f"wrapper overhead over the raw forwards: CLIP image {1000 * (med['CLIP image (bgr)'] - med['raw CLIP']):+.1f} ms, "
+          f"WavCaps audio {1000 * (med['WavCaps audio'] - med['raw WavCaps']):+.1f} ms")
+    print(f"wrapped stages (decode + image + audio + cached labels) / (raw CLIP + raw WavCaps + decode) = "
+          f"{1000 * wrapped:.1f} / {1000 * budget:.1f} = {wrapped / budget:.2f}   (warm predict: not served yet)")
+    print(f"load average after the rounds: {os.getloadavg()[0]:.2f}")
+
+
 def extraction(args, tmp: Path, clip_path: str) -> None:
     from avzsl.extraction import ExtractionSettings, extract_shard, find_videos, merge_extraction, plan_random_split
 
@@ -222,6 +304,8 @@ def main(argv=None) -> None:
     parser.add_argument("--videos", type=int, default=16, help="clips for the extraction run")
     parser.add_argument("--batch-sizes", type=int, nargs="*", default=[8, 16], help="extract_shard batch sizes; none: skip")
     parser.add_argument("--decode-workers", type=int, nargs="+", default=[2], help="extract_shard decode threads")
+    parser.add_argument("--presets", nargs="+", choices=("laion-clap", "clipclap-release"),
+                        default=["laion-clap", "clipclap-release"], help="encoder presets to time (default: both)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*meshgrid.*")  # torchlibrosa, once per process
@@ -235,7 +319,10 @@ def main(argv=None) -> None:
         t = time.perf_counter()
         write_test_video(clip_path, seconds=10, width=640, height=360, fps=25, sample_rate=48_000)
         print(f"clip written in {time.perf_counter() - t:.1f} s")
-        predict_stages(args, tmp, clip_path)
+        if "laion-clap" in args.presets:
+            predict_stages(args, tmp, clip_path)
+        if "clipclap-release" in args.presets:
+            release_stages(args, tmp, clip_path)
         if args.batch_sizes:
             extraction(args, tmp, clip_path)
     print(f"\n{machine_line(args.threads)}")

@@ -86,8 +86,6 @@ class ClapTower:
     def dim(self) -> int:
         return self.model.joint_embed_shape
 
-    window_samples = CLIP_SAMPLES
-
     @torch.inference_mode()
     def embed_audio(self, waveforms: np.ndarray | Sequence[np.ndarray], batch_size: int = 8) -> torch.Tensor:
         """(N, 480000) float mono 48 kHz waveforms -> (N, D) unit rows. Deterministic: no cropping."""

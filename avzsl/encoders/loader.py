@@ -1,14 +1,20 @@
-"""Encoders: CLIP and CLAP behind one object, loaded once per process.
+"""Encoders: the visual ("CLIP") and audio ("CLAP") towers of one preset behind one object, loaded once per process.
 
-    enc = load_encoders()                                     # real weights (see weights.py for where from)
+    enc = load_encoders()                                     # preset laion-clap, real weights (weights.py: from where)
     enc = load_encoders("random")                             # same architectures, random weights, no files
-    v = enc.embed_images(frames)                              # (N, 512) CLIP image embeddings
-    a = enc.embed_audio(waveforms)                            # (N, 512) CLAP audio embeddings
+    enc = load_encoders("clipclap-release")                   # the ClipClap release's encoders (WavCaps audio)
+    enc = load_encoders(EncoderSpec("clipclap-release", frames="bgr-float255", random=True))
+    v = enc.embed_images(frames)                              # (N, 512) CLIP image embeddings (RGB frames in)
+    a = enc.embed_audio(waveforms)                            # (N, clap_dim) at enc.sample_rate, enc.window_samples long
     t = enc.embed_labels(["dog barking", "playing guitar"])   # prompt-ensembled CLIP and CLAP text, cached
+
+The audio side is called CLAP whatever its kind: laion_clap's model, or WavCaps' HTSAT-BERT, which the
+ClipClap paper also calls CLAP.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -21,20 +27,27 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from avzsl.encoders.frames import apply_frame_convention
+from avzsl.encoders.presets import Preset
 from avzsl.encoders.prompts import PromptSet, ensemble, fill, get_prompt_set
 from avzsl.encoders.spec import EncoderSpec
 from avzsl.encoders.text_cache import LabelCache, label_key
 from avzsl.encoders.weights import (
     WeightsNotFoundError,
     file_identity,
+    resolve_bert_files,
     resolve_clap_weights,
     resolve_clip_weights,
     resolve_roberta_files,
+    resolve_wavcaps_weights,
 )
 
 if TYPE_CHECKING:
     from avzsl.encoders.clap import ClapTower
     from avzsl.encoders.clip import ClipTower
+    from avzsl.encoders.wavcaps import WavCapsTower
+
+GREY = 128  # value of the stand-in frame's pixels (a mid-grey 224 x 224 frame)
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +56,7 @@ logger = logging.getLogger(__name__)
 class LabelEmbeddings:
     labels: list[str]
     clip: np.ndarray  # (K, D_clip) float32 unit rows, CLIP text prompt ensembles
-    clap: np.ndarray  # (K, D_clap) float32 unit rows, CLAP text prompt ensembles
+    clap: np.ndarray  # (K, D_clap) float32 unit rows, CLAP (laion_clap or WavCaps) text prompt ensembles
 
     @property
     def joined(self) -> np.ndarray:
@@ -52,25 +65,28 @@ class LabelEmbeddings:
 
 
 class Encoders:
-    def __init__(self, spec: EncoderSpec, clip: ClipTower, clap: ClapTower, *, fingerprint: str, label_cache: LabelCache):
+    def __init__(self, spec: EncoderSpec, clip: ClipTower, clap: ClapTower | WavCapsTower, *, fingerprint: str,
+                 label_cache: LabelCache):
         self.spec = spec
         self.clip = clip  # ClipTower: single-forward methods (encode_text, encode_text_reference, embed_images)
-        self.clap = clap  # ClapTower: likewise for CLAP (encode_text, encode_text_reference, embed_audio)
+        self.clap = clap  # ClapTower or WavCapsTower (by the preset's audio kind): encode_text(_reference), embed_audio
         self.fingerprint = fingerprint  # spec + identity of the files the weights and tokenizer came from
         self.label_cache = label_cache
-        self._silence = self._grey = None  # stand-in embeddings, computed on first use
+        self._stand_ins: dict[str, np.ndarray] = {}  # "silence" / "grey frame" -> (D,) embedding, computed once
+        self._stand_in_lock = threading.Lock()
+
+    @property
+    def preset(self) -> Preset:
+        return self.spec.spec
+
+    @property
+    def frames(self) -> str:
+        """Frame convention applied to every RGB frame before CLIP's transform (frames.py)."""
+        return self.spec.frames
 
     @property
     def device(self) -> torch.device:
         return self.clip.device
-
-    @property
-    def sample_rate(self) -> int:
-        return 48_000  # CLAP's audio rate
-
-    @property
-    def window_samples(self) -> int:
-        return self.clap.window_samples
 
     @property
     def clip_dim(self) -> int:
@@ -80,25 +96,50 @@ class Encoders:
     def clap_dim(self) -> int:
         return self.clap.dim
 
+    @property
+    def sample_rate(self) -> int:
+        """Hz of the waveforms embed_audio takes (48,000 for laion-clap, 32,000 for clipclap-release)."""
+        return self.preset.audio.sample_rate
+
+    @property
+    def window_seconds(self) -> float:
+        return self.preset.audio.window_seconds
+
+    @property
+    def window_samples(self) -> int:
+        """Length of the waveforms embed_audio takes: window_seconds at sample_rate (480,000 / 320,000)."""
+        return self.preset.audio.window_samples
+
+    @property
+    def text_parts(self) -> list[list]:
+        """The label-text layout [CLIP | CLAP] with sizes, as checkpoints record it: [["clip", 512], ["clap", D]]."""
+        return [["clip", self.clip_dim], ["clap", self.clap_dim]]
+
     def embed_images(self, frames: Sequence[np.ndarray]) -> np.ndarray:
-        """(H, W, 3) uint8 RGB frames (or PIL images) -> (N, clip_dim) float32 unit rows."""
-        return _numpy(self.clip.embed_images(frames))
+        """(H, W, 3) uint8 RGB frames (or PIL images) -> (N, clip_dim) float32 unit rows.
+
+        Each frame first goes through the spec's frame convention ("rgb" leaves it as it is)."""
+        return _numpy(self.clip.embed_images([apply_frame_convention(f, self.frames) for f in frames]))
 
     def embed_audio(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """(N, 480000) float32 mono 48 kHz waveforms (exactly 10 s) -> (N, clap_dim) float32 unit rows."""
+        """(N, window_samples) float32 mono waveforms at sample_rate (exactly 10 s) -> (N, clap_dim) float32 unit rows."""
         return _numpy(self.clap.embed_audio(waveforms))
 
     def silence_embedding(self) -> np.ndarray:
-        """(clap_dim,) embedding of 10 s of silence: the stand-in for a missing sound track."""
-        if self._silence is None:
-            self._silence = self.embed_audio(np.zeros((1, self.clap.window_samples), np.float32))[0]
-        return self._silence
+        """(clap_dim,) embedding of window_seconds of silence: the stand-in for a video without sound."""
+        return self._stand_in("silence", lambda: self.embed_audio(np.zeros((1, self.window_samples), np.float32))[0])
 
     def grey_frame_embedding(self) -> np.ndarray:
-        """(clip_dim,) embedding of a mid-grey 224x224 frame: the stand-in for a missing picture."""
-        if self._grey is None:
-            self._grey = self.embed_images([np.full((224, 224, 3), 128, np.uint8)])[0]
-        return self._grey
+        """(clip_dim,) embedding of a mid-grey 224 x 224 frame: the stand-in for a missing picture."""
+        return self._stand_in("grey frame", lambda: self.embed_images([np.full((224, 224, 3), GREY, np.uint8)])[0])
+
+    def _stand_in(self, name: str, compute) -> np.ndarray:
+        with self._stand_in_lock:
+            if name not in self._stand_ins:
+                x = np.array(compute(), dtype=np.float32)
+                x.flags.writeable = False  # shared by every caller
+                self._stand_ins[name] = x
+            return self._stand_ins[name]
 
     def embed_labels(self, labels: Sequence[str], templates: PromptSet | str | None = None) -> LabelEmbeddings:
         """Prompt-ensembled text embeddings of free-text labels (default prompt set: "free-text").
@@ -126,10 +167,15 @@ class Encoders:
         )
 
 
-# Process-wide: the towers hold ~1.2 GB of weights and take seconds to build.
-_towers: dict[tuple, tuple[ClipTower, ClapTower]] = {}
+# Process-wide: the towers hold ~1.2 GB of weights and take seconds to build. The CLIP tower is keyed on
+# its own, so presets with the same visual encoder (both shipped presets) share one.
+_clip_towers: dict[tuple, ClipTower] = {}
+_audio_towers: dict[tuple, ClapTower | WavCapsTower] = {}  # likewise for specs that differ only in frames
 _loaded: dict[tuple, Encoders] = {}
 _load_lock = threading.Lock()
+
+# Which weight-file arguments each audio kind reads (the CLIP file is read by every preset).
+_FILE_ARGUMENTS = {"laion-clap": ("clap_weights", "roberta_dir"), "wavcaps": ("wavcaps_weights", "bert_dir")}
 
 
 def load_encoders(
@@ -139,53 +185,79 @@ def load_encoders(
     clip_weights: str | os.PathLike | None = None,
     clap_weights: str | os.PathLike | None = None,
     roberta_dir: str | os.PathLike | None = None,
+    wavcaps_weights: str | os.PathLike | None = None,
+    bert_dir: str | os.PathLike | None = None,
     label_cache_dir: str | os.PathLike | None = None,
 ) -> Encoders:
-    """Build (once per process and set of arguments) the CLIP and CLAP encoders.
+    """Build (once per process and set of arguments) the encoders of a preset.
 
-    spec: an EncoderSpec, "pretrained" (the defaults) or "random" (same architectures, seeded random
-        weights, no files or network needed: for tests and smoke runs; results are meaningless).
+    spec: an EncoderSpec, or a shorthand (EncoderSpec.parse): "pretrained" / "random" (preset laion-clap,
+        real / seeded random weights), a preset name ("clipclap-release"), or "PRESET:random". Random
+        weights: same architectures, no files or network needed, for tests and smoke runs; results are
+        meaningless.
     device: default CPU.
-    clip_weights / clap_weights / roberta_dir: local files, overriding $AVZSL_CLIP_WEIGHTS /
-        $AVZSL_CLAP_WEIGHTS / $AVZSL_ROBERTA_DIR and the caches (see weights.py). Real mode only.
+    clip_weights: local open_clip file, overriding $AVZSL_CLIP_WEIGHTS and the caches (every preset).
+    clap_weights / roberta_dir: laion_clap checkpoint and roberta-base folder (presets of audio kind
+        laion-clap; else $AVZSL_CLAP_WEIGHTS / $AVZSL_ROBERTA_DIR and the caches).
+    wavcaps_weights / bert_dir: WavCaps checkpoint (HTSAT_BERT_zero_shot.pt) and bert-base-uncased folder
+        (vocab.txt) (audio kind wavcaps; else $AVZSL_WAVCAPS_WEIGHTS / $AVZSL_BERT_DIR and the caches).
+        Files for the other audio kind are refused rather than ignored. All files: real mode only.
     label_cache_dir: also keep label embeddings on disk there (e.g. text_cache.default_label_cache_dir());
         default: in memory only.
-    Raises WeightsNotFoundError (a FileNotFoundError) naming the missing file and how to provide it.
+    Raises WeightsNotFoundError (a FileNotFoundError) naming every missing file and how to provide it.
     """
     spec = EncoderSpec.parse(spec)
+    preset = spec.spec
     device = torch.device(device or "cpu")
+    given = {"clip_weights": clip_weights, "clap_weights": clap_weights, "roberta_dir": roberta_dir,
+             "wavcaps_weights": wavcaps_weights, "bert_dir": bert_dir}
+    given = {k: v for k, v in given.items() if v}
     if spec.random:
-        if clip_weights or clap_weights or roberta_dir:
-            raise ValueError("weight files were given for random-weight encoders; use spec 'pretrained' to load them")
+        if given:
+            raise ValueError("weight files were given for random-weight encoders; use real-weight encoders to load them")
         logger.warning(
-            "random-weight encoders: results are meaningless (%s + %s/roberta architectures, seed %d)",
-            spec.clip_model, spec.clap_model, spec.seed,
+            "random-weight encoders: results are meaningless (preset %s: %s + %s %s architectures, seed %d)",
+            spec.preset, preset.visual.open_clip_model, preset.audio.kind, preset.audio.model, spec.seed,
         )
         files = {}
     else:
-        files = _resolve_files(spec, clip_weights, clap_weights, roberta_dir)
+        wrong = sorted(set(given) - {"clip_weights", *_FILE_ARGUMENTS[preset.audio.kind]})
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} do not belong to preset {spec.preset!r} (audio kind "
+                             f"{preset.audio.kind}, which reads {', '.join(_FILE_ARGUMENTS[preset.audio.kind])})")
+        files = _resolve_files(preset, **given)
     identity = {name: file_identity(path) for name, path in files.items()}
     fingerprint = hashlib.sha256(json.dumps([spec.to_dict(), identity], sort_keys=True).encode()).hexdigest()[:16]
-    towers_key = (fingerprint, str(device))
-    key = towers_key + (None if label_cache_dir is None else os.fspath(label_cache_dir),)
+    # Towers are keyed by what builds them, so specs that differ only in their frame convention, or presets
+    # with the same visual encoder, share them; the fingerprint (label cache keys) covers the whole spec.
+    weights = (spec.random, spec.seed if spec.random else None, str(device))
+    clip_key = (_json(preset.visual), identity.get("clip")) + weights
+    audio_key = (_json(preset.audio), tuple(sorted((k, v) for k, v in identity.items() if k != "clip"))) + weights
+    key = (fingerprint, str(device), None if label_cache_dir is None else os.fspath(label_cache_dir))
     with _load_lock:
-        if towers_key not in _towers:
-            _towers[towers_key] = _build_towers(spec, device, files)
         if key not in _loaded:  # another label cache folder shares the towers
-            clip, clap = _towers[towers_key]
-            _loaded[key] = Encoders(spec, clip, clap, fingerprint=fingerprint, label_cache=LabelCache(directory=label_cache_dir))
+            if clip_key not in _clip_towers:
+                _clip_towers[clip_key] = _build_clip(spec, preset, device, files)
+            if audio_key not in _audio_towers:
+                _audio_towers[audio_key] = _build_audio(spec, preset, device, files)
+            _loaded[key] = Encoders(spec, _clip_towers[clip_key], _audio_towers[audio_key], fingerprint=fingerprint,
+                                    label_cache=LabelCache(directory=label_cache_dir))
         return _loaded[key]
 
 
-def _resolve_files(spec: EncoderSpec, clip_weights, clap_weights, roberta_dir) -> dict:
+def _resolve_files(preset: Preset, clip_weights=None, clap_weights=None, roberta_dir=None, wavcaps_weights=None,
+                   bert_dir=None) -> dict:
     """Every file real mode needs, found before any building: what is missing is reported at once, in
     milliseconds, rather than one file per attempt after seconds of building."""
     files, missing = {}, []
-    resolvers = {
-        "clip": lambda: resolve_clip_weights(spec.clip_model, spec.clip_pretrained, clip_weights),
-        "clap": lambda: resolve_clap_weights(spec.clap_pretrained, clap_weights),
-        "roberta": lambda: resolve_roberta_files(roberta_dir),
-    }
+    visual, audio = preset.visual, preset.audio
+    resolvers = {"clip": lambda: resolve_clip_weights(visual.open_clip_model, visual.open_clip_pretrained, clip_weights)}
+    if audio.kind == "laion-clap":
+        resolvers["clap"] = lambda: resolve_clap_weights(audio.checkpoint, clap_weights)
+        resolvers["roberta"] = lambda: resolve_roberta_files(roberta_dir)
+    else:
+        resolvers["wavcaps"] = lambda: resolve_wavcaps_weights(audio.checkpoint, wavcaps_weights)
+        resolvers["bert"] = lambda: resolve_bert_files(bert_dir)
     for name, resolve in resolvers.items():
         try:
             files[name] = resolve()
@@ -193,23 +265,46 @@ def _resolve_files(spec: EncoderSpec, clip_weights, clap_weights, roberta_dir) -
             missing.append(str(e))
     if missing:
         raise WeightsNotFoundError("\n\n".join(missing))
-    files["vocab"], files["merges"] = files.pop("roberta")
+    if "roberta" in files:
+        files["vocab"], files["merges"] = files.pop("roberta")
+    if "bert" in files:
+        (files["bert_vocab"],) = files.pop("bert")
     return files
 
 
-def _build_towers(spec: EncoderSpec, device: torch.device, files: dict) -> tuple[ClipTower, ClapTower]:
-    from avzsl.encoders.clap import ClapTower, OfflineTokenizer, RobertaBPETokenizer  # heavy imports, on first use
-    from avzsl.encoders.clip import ClipTower
+def _build_clip(spec: EncoderSpec, preset: Preset, device: torch.device, files: dict) -> ClipTower:
+    from avzsl.encoders.clip import ClipTower  # heavy import, on first use
+
+    visual = preset.visual
+    if not spec.random:
+        logger.info("loading CLIP %s / %s from %s", visual.open_clip_model, visual.open_clip_pretrained, files["clip"])
+    return ClipTower.build(visual.open_clip_model, visual.open_clip_pretrained, files.get("clip"), seed=spec.seed, device=device)
+
+
+def _build_audio(spec: EncoderSpec, preset: Preset, device: torch.device, files: dict) -> ClapTower | WavCapsTower:
+    audio = preset.audio
+    if audio.kind == "wavcaps":
+        from avzsl.encoders.wavcaps import BertWordPieceTokenizer, OfflineBertTokenizer, WavCapsTower
+
+        if spec.random:
+            tokenizer = OfflineBertTokenizer(audio.text_max_tokens)
+        else:
+            logger.info("loading WavCaps %s / %s from %s", audio.model, audio.checkpoint, files["wavcaps"])
+            tokenizer = BertWordPieceTokenizer(files["bert_vocab"], audio.text_max_tokens)
+        return WavCapsTower.build(audio, files.get("wavcaps"), tokenizer, seed=spec.seed, device=device)
+
+    from avzsl.encoders.clap import ClapTower, OfflineTokenizer, RobertaBPETokenizer
 
     if spec.random:
         tokenizer = OfflineTokenizer()
     else:
-        logger.info("loading CLIP %s / %s from %s", spec.clip_model, spec.clip_pretrained, files["clip"])
-        logger.info("loading CLAP %s / %s from %s", spec.clap_model, spec.clap_pretrained, files["clap"])
+        logger.info("loading CLAP %s / %s from %s", audio.model, audio.checkpoint, files["clap"])
         tokenizer = RobertaBPETokenizer(files["vocab"], files["merges"])
-    clip = ClipTower.build(spec.clip_model, spec.clip_pretrained, files.get("clip"), seed=spec.seed, device=device)
-    clap = ClapTower.build(spec.clap_model, spec.clap_pretrained, files.get("clap"), tokenizer, seed=spec.seed, device=device)
-    return clip, clap
+    return ClapTower.build(audio.model, audio.checkpoint, files.get("clap"), tokenizer, seed=spec.seed, device=device)
+
+
+def _json(part) -> str:
+    return json.dumps(dataclasses.asdict(part), sort_keys=True)
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:

@@ -27,12 +27,22 @@ logger = logging.getLogger(__name__)
 CLIP_WEIGHTS_ENV = "AVZSL_CLIP_WEIGHTS"
 CLAP_WEIGHTS_ENV = "AVZSL_CLAP_WEIGHTS"
 ROBERTA_DIR_ENV = "AVZSL_ROBERTA_DIR"
+WAVCAPS_WEIGHTS_ENV = "AVZSL_WAVCAPS_WEIGHTS"
+BERT_DIR_ENV = "AVZSL_BERT_DIR"
 
 # open_clip's default names inside a Hugging Face repo, safetensors first (see open_clip.constants).
 _OPEN_CLIP_HF_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 _CLAP_HF_REPO = "lukewys/laion_clap"  # where laion_clap's CLAP_Module.load_ckpt downloads from
 _ROBERTA_HF_REPOS = ("FacebookAI/roberta-base", "roberta-base")  # current and legacy repo id
 ROBERTA_FILES = ("vocab.json", "merges.txt")
+_BERT_HF_REPOS = ("google-bert/bert-base-uncased", "bert-base-uncased")  # current and legacy repo id
+BERT_FILES = ("vocab.txt",)  # BertTokenizer needs only the vocabulary; lower-casing is its default, as in bert-base-uncased
+# Where the WavCaps authors publish their retrieval checkpoints: the "Pretrained Models" Google Drive folder
+# linked from retrieval/README.md of github.com/XinhaoMei/WavCaps (not on the Hugging Face hub).
+WAVCAPS_DOWNLOAD = (
+    "HTSAT_BERT_zero_shot.pt from the WavCaps retrieval models (the 'Pretrained Models' Google Drive folder linked in "
+    "https://github.com/XinhaoMei/WavCaps/blob/master/retrieval/README.md)"
+)
 
 
 class WeightsNotFoundError(AvzslError, FileNotFoundError):
@@ -103,36 +113,69 @@ def resolve_clap_weights(pretrained: str = "630k-audioset-best", path: str | os.
 
 def resolve_roberta_files(path: str | os.PathLike | None = None) -> tuple[Path, Path]:
     """(vocab.json, merges.txt) of roberta-base's tokenizer, which CLAP's text tower needs in real mode."""
-    folder = path or os.environ.get(ROBERTA_DIR_ENV)
+    return _tokenizer_files(
+        "roberta-base tokenizer files (for CLAP's text tower)", "roberta-base", ROBERTA_FILES, _ROBERTA_HF_REPOS,
+        path, ROBERTA_DIR_ENV, "--roberta-dir",
+    )
+
+
+def resolve_bert_files(path: str | os.PathLike | None = None) -> tuple[Path]:
+    """(vocab.txt,) of bert-base-uncased's tokenizer, which WavCaps' text tower needs in real mode."""
+    return _tokenizer_files(
+        "bert-base-uncased tokenizer file (for the WavCaps text tower)", "bert-base-uncased", BERT_FILES, _BERT_HF_REPOS,
+        path, BERT_DIR_ENV, "--bert-dir",
+    )
+
+
+def resolve_wavcaps_weights(checkpoint: str = "HTSAT_BERT_zero_shot", path: str | os.PathLike | None = None) -> Path:
+    """The local WavCaps retrieval checkpoint `checkpoint` (e.g. "HTSAT_BERT_zero_shot" -> HTSAT_BERT_zero_shot.pt)."""
+    explicit = _explicit(path, WAVCAPS_WEIGHTS_ENV, "WavCaps weights")
+    if explicit:
+        return explicit
+    if os.path.isfile(checkpoint):
+        return Path(checkpoint)
+    name = checkpoint if checkpoint.endswith(".pt") else f"{checkpoint}.pt"
+    # No library caches it: the file is downloaded by hand. ClipClap's extraction expects it under
+    # WavCaps/retrieval/pretrained_models/audio_encoders/, a path relative to wherever that checkout is.
+    candidates = [("avzsl cache", cache_dir() / name), ("avzsl cache", cache_dir() / "wavcaps" / name)]
+    found = _first_file(candidates)
+    if found:
+        return found
+    raise _not_found(
+        f"WavCaps weights {checkpoint}", name, candidates, WAVCAPS_DOWNLOAD,
+        WAVCAPS_WEIGHTS_ENV, "--wavcaps-weights", cache_dir() / name,
+    )
+
+
+def _tokenizer_files(what, folder_name, names, hf_repos, path, env, flag) -> tuple[Path, ...]:
+    """A tokenizer's files: all from the given folder or $env, else all from one HF cache repo, else avzsl's cache."""
+    folder = path or os.environ.get(env)
     if folder:
-        files = tuple(Path(folder) / n for n in ROBERTA_FILES)
+        files = tuple(Path(folder) / n for n in names)
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
-            source = "the roberta folder" if path else f"{ROBERTA_DIR_ENV}={folder}"
-            raise WeightsNotFoundError(f"{source} lacks {', '.join(missing)}; it must hold {' and '.join(ROBERTA_FILES)}")
+            source = f"the {folder_name} folder" if path else f"{env}={folder}"
+            raise WeightsNotFoundError(f"{source} lacks {', '.join(missing)}; it must hold {' and '.join(names)}")
         return files
     candidates = []
-    for repo in _ROBERTA_HF_REPOS:
-        pair = [_hf_cached(repo, n) for n in ROBERTA_FILES]
-        candidates += pair
-        if all(p is not None and p.is_file() for _, p in pair):
-            return pair[0][1], pair[1][1]
-    own = [("avzsl cache", cache_dir() / "roberta-base" / n) for n in ROBERTA_FILES]
+    for repo in hf_repos:
+        found = [_hf_cached(repo, n) for n in names]
+        candidates += found
+        if all(p is not None and p.is_file() for _, p in found):
+            return tuple(p for _, p in found)
+    own = [("avzsl cache", cache_dir() / folder_name / n) for n in names]
     candidates += own
     if all(p.is_file() for _, p in own):
-        return own[0][1], own[1][1]
-    urls = " and ".join(f"https://huggingface.co/{_ROBERTA_HF_REPOS[0]}/resolve/main/{n}" for n in ROBERTA_FILES)
-    raise _not_found(
-        "roberta-base tokenizer files (for CLAP's text tower)", " + ".join(ROBERTA_FILES), candidates, urls,
-        ROBERTA_DIR_ENV, "--roberta-dir", cache_dir() / "roberta-base", is_folder=True,
-    )
+        return tuple(p for _, p in own)
+    urls = " and ".join(f"https://huggingface.co/{hf_repos[0]}/resolve/main/{n}" for n in names)
+    raise _not_found(what, " + ".join(names), candidates, urls, env, flag, cache_dir() / folder_name, is_folder=True)
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A plain state dict from a safetensors file or a torch file, without unpickling arbitrary objects.
 
-    Accepts a bare state dict or a training checkpoint {"state_dict": ..., ...}; strips DataParallel's
-    "module." prefix.
+    Accepts a bare state dict or a training checkpoint {"state_dict": ..., ...} (laion_clap) or
+    {"model": ..., "optimizer": ..., ...} (WavCaps); strips DataParallel's "module." prefix.
     """
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -148,8 +191,10 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                 "avzsl only loads plain state dicts (it never unpickles arbitrary objects): use the safetensors "
                 "or state-dict release of these weights."
             ) from e
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
+    for key in ("state_dict", "model"):  # laion_clap's training checkpoints / WavCaps' ({"model", "optimizer", ...})
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsFormatError(f"{path} does not hold a state dict (name -> tensor)")
     if all(k.startswith("module.") for k in obj):
