@@ -78,7 +78,7 @@ class MapMaker:
             return MapResult(empty_figure("No checkpoint with an embedding atlas: train one first."), "")
         spaces = [s for s in SPACES if s in spaces] or ["joint"]
         info = self.service.model_info(name)
-        encoder_parts = [["clip", self.service.encoders.clip_dim], ["clap", self.service.encoders.clap_dim]]
+        encoders = self.service.encoder_spec(name).describe()  # only features of these encoders fit its input maps
         panels, notes, fitted, placed_videos, placed_labels = [], [], [], set(), set()
         atlas = None
         for space in spaces:
@@ -87,7 +87,7 @@ class MapMaker:
             fitted.append((space, amap, was_cached))
             videos, labels = [], []
             if show_mine:
-                videos, labels = self._user_points(name, space, amap, history, info, encoder_parts)
+                videos, labels = self._user_points(name, space, amap, history, info, encoders)
                 placed_videos |= {v.name for v in videos}
                 placed_labels |= {p.name for p in labels}
             panels.append(MapPanel(
@@ -119,6 +119,9 @@ class MapMaker:
             if any(s != "joint" for s in spaces) and not info.usable:
                 notes.append("Your videos are not drawn on the input-feature maps: this checkpoint was trained on "
                              "features of other encoders.")
+            elif any(s != "joint" for s in spaces) and any(entry.encoders != encoders for entry in history):
+                notes.append("Videos classified with other encoders than this checkpoint's "
+                             f"({encoders}) are not drawn on its input-feature maps.")
         if info.synthetic:
             notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
                          "nothing about real videos.")
@@ -126,7 +129,7 @@ class MapMaker:
             notes.append("Random-weight encoders: where your videos land means nothing.")
         return MapResult(figure, " ".join(lines) + "".join(f"\n\n*{n}*" for n in notes))
 
-    def _user_points(self, name, space, amap, history, info, encoder_parts):
+    def _user_points(self, name, space, amap, history, info, encoders: str):
         """The session's videos and labels that belong on this map, placed on it."""
         dim = amap.space.dim
         video_rows, video_points, label_vectors = [], [], {}
@@ -136,9 +139,10 @@ class MapMaker:
                     continue
                 vector, labels = entry.features["joint"], entry.label_joint
             else:
-                if not info.usable or space not in entry.features:
+                if not info.usable or entry.encoders != encoders or space not in entry.features:
                     continue
-                vector, labels = entry.features[space], text_in_space(entry.label_text, space, dim, encoder_parts)
+                parts = [list(p) for p in self.service.checkpoint_config(name).dims.text_parts]
+                vector, labels = entry.features[space], text_in_space(entry.label_text, space, dim, parts)
             if vector.shape[-1] != dim:
                 continue
             video_rows.append(vector)

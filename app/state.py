@@ -22,6 +22,7 @@ class Classified:
     labels: list[str]  # the parsed labels, in typed order: the rows of the two arrays below
     label_text: np.ndarray | None  # (L, D_t) [visual text | audio text] of the labels
     label_joint: np.ndarray | None  # (L, D) labels in the checkpoint's joint space
+    encoders: str  # EncoderSpec.describe() of the encoders that made `features` and `label_text`
 
 
 @dataclass
@@ -32,5 +33,5 @@ class Session:
         best = prediction.ranking[0]
         entry = Classified(Path(str(video_path)).name, prediction.model, best.label, best.confidence,
                            dict(prediction.video_features), list(prediction.labels), prediction.label_text,
-                           prediction.label_joint)
+                           prediction.label_joint, prediction.encoders)
         self.history = [*self.history, entry][-MAX_REMEMBERED:]

@@ -100,9 +100,37 @@ class CheckpointConfig:
 
         return recipe_from_dict(self.recipe)
 
-    def compatible_with(self, encoders) -> str | None:
-        """Why the encoders of `encoders` (an EncoderSpec) cannot feed this model, or None when they can."""
-        return _encoders_problem(self.encoders, encoders, self.dims)
+    def feature_encoders(self):
+        """The EncoderSpec (real weights) of the encoders this model's features came from.
+
+        Features with no encoder record (SYNTHETIC data made at an encoder's sizes) are served by the preset
+        whose sizes they have, the default preset first.
+        """
+        from avzsl.encoders.presets import DEFAULT_PRESET, PRESETS
+        from avzsl.encoders.spec import EncoderSpec
+
+        if self.encoders:
+            try:
+                return dataclasses.replace(EncoderSpec.from_dict(self.encoders), random=False, seed=0)
+            except (ValueError, TypeError) as e:
+                raise CheckpointError(f"the encoder record of this checkpoint cannot be read: {e}") from None
+        for name in sorted(PRESETS, key=lambda n: n != DEFAULT_PRESET):
+            if preset_dims(PRESETS[name]) == self.dims:
+                return EncoderSpec(name)
+        raise CheckpointError(f"no encoder preset gives features of these sizes ({_describe_dims(self.dims)})")
+
+    def compatible_with(self, serving) -> str | None:
+        """Why encoders `serving` (an EncoderSpec) cannot feed this model, or None when they can."""
+        from avzsl.encoders.spec import serving_problem
+
+        if self.encoders:
+            problem = serving_problem(self.encoders, serving)
+            if problem:
+                return problem
+        if preset_dims(serving.spec) != self.dims:
+            return (f"this checkpoint was trained on features of other encoders ({_describe_dims(self.dims)}); "
+                    f"encoders {serving.describe()} give {_describe_dims(preset_dims(serving.spec))}")
+        return None
 
     def to_dict(self) -> dict:
         d = {"format": CHECKPOINT_FORMAT, "schema_version": CHECKPOINT_SCHEMA_VERSION}
@@ -136,7 +164,7 @@ def _from_schema_1(d: dict) -> dict:
     encoders as an EncoderSpec dict (schema 1 had a spec dict, {"synthetic": true}, or a description)."""
     return {
         **{k: d[k] for k in ("recipe", "input_dims", "dataset", "best_epoch", "seed", "created", "versions") if k in d},
-        "encoders": encoder_spec_dict(d.get("encoders")),
+        "encoders": encoder_spec_dict(d.get("encoders"), d.get("dataset")),
         "prompt_set": (d.get("prompt_templates") or {}).get("name"),
         "synthetic": bool(d.get("synthetic", False)),
         "classes": {**{k: d["classes"][k] for k in ("all", "train", "test_seen", "test_unseen")},
@@ -147,35 +175,37 @@ def _from_schema_1(d: dict) -> dict:
     }
 
 
-def encoder_spec_dict(encoders: dict | None) -> dict | None:
-    """The EncoderSpec dict in a data provenance's "encoders" entry, or None when it holds none."""
-    if encoders and "clip_model" in encoders:  # extracted by avzsl: an EncoderSpec
-        return encoders
-    return None  # {"synthetic": true} or a description of the release's encoders: not a spec
+def encoder_spec_dict(encoders: dict | None, dataset: str | None = None) -> dict | None:
+    """The EncoderSpec dict recorded in a data provenance's (or a schema-1 config's) "encoders" entry.
 
-
-def _encoders_problem(trained: dict | None, in_use, dims) -> str | None:
+    None when it records none: SYNTHETIC data, or a ClipClap release read by avzsl 0.1, which wrote a
+    description of the release's encoders, now the preset clipclap-release with the data set's frames.
+    """
+    from avzsl.encoders.presets import release_frames
     from avzsl.encoders.spec import EncoderSpec
 
-    ours = in_use.to_dict()
-    clip, clap = 512, 512  # the sizes of the default encoders
-    if (dims.audio, dims.visual, [list(p) for p in dims.text_parts]) != (clap, clip, [["clip", clip], ["clap", clap]]):
-        return (f"this checkpoint was trained on features of other encoders (audio {dims.audio}-d, visual "
-                f"{dims.visual}-d, text {[list(p) for p in dims.text_parts]}); the encoders in use give CLAP {clap}-d "
-                f"audio, CLIP {clip}-d visual and [clip {clip} | clap {clap}] text")
-    if trained is None:
+    if not encoders or encoders.get("synthetic"):
         return None
-    trained = EncoderSpec.from_dict(trained).to_dict()
-    keys = ("clip_model", "clip_pretrained", "clap_model", "clap_pretrained", "random")
-    if any(trained[k] != ours[k] for k in keys):
-        return f"this checkpoint was trained on features of {_describe(trained)}, but the encoders in use are {_describe(ours)}"
+    if "preset" in encoders or "clip_model" in encoders:  # an EncoderSpec, in its current or first shape
+        return EncoderSpec.from_dict(encoders).to_dict()
+    if "WavCaps" in str(encoders.get("audio", "")):
+        try:
+            frames = release_frames(dataset or "")
+        except ValueError:  # not one of the release's data sets: the preset's own convention
+            frames = None
+        return EncoderSpec("clipclap-release", frames).to_dict()
     return None
 
 
-def _describe(spec: dict) -> str:
-    kind = "random-weight " if spec.get("random") else ""
-    return (f"{kind}CLIP {spec.get('clip_model')}/{spec.get('clip_pretrained')} + "
-            f"CLAP {spec.get('clap_model')}/{spec.get('clap_pretrained')}")
+def preset_dims(preset):
+    """The InputDims of features made by an encoder preset: CLIP visual, the audio encoder, [CLIP | audio] text."""
+    from avzsl.models.base import InputDims
+
+    return InputDims(preset.audio.dim, preset.visual.dim, (("clip", preset.visual.dim), ("clap", preset.audio.dim)))
+
+
+def _describe_dims(dims) -> str:
+    return f"audio {dims.audio}-d, visual {dims.visual}-d, text {[list(p) for p in dims.text_parts]}"
 
 
 @dataclass

@@ -48,9 +48,17 @@ def add_encoder_options(parser: argparse.ArgumentParser, default: str = "pretrai
     parser.add_argument("--roberta-dir", type=Path,
                         help="local roberta-base folder (vocab.json, merges.txt) for CLAP's text tower "
                              "(else $AVZSL_ROBERTA_DIR, then the HF cache)")
+    parser.add_argument("--wavcaps-weights", type=Path,
+                        help="preset clipclap-release: local WavCaps HTSAT_BERT_zero_shot.pt (else "
+                             "$AVZSL_WAVCAPS_WEIGHTS, then the avzsl cache)")
+    parser.add_argument("--bert-dir", type=Path,
+                        help="preset clipclap-release: local bert-base-uncased folder (vocab.txt) for WavCaps' text "
+                             "tower (else $AVZSL_BERT_DIR, then the HF cache)")
+
+
+FILE_OPTIONS = ("clip_weights", "clap_weights", "roberta_dir", "wavcaps_weights", "bert_dir")
 
 
 def encoder_files(args: argparse.Namespace) -> dict:
     """The weight-file keyword arguments of `load_encoders` that the user gave."""
-    files = {"clip_weights": args.clip_weights, "clap_weights": args.clap_weights, "roberta_dir": args.roberta_dir}
-    return {k: v for k, v in files.items() if v is not None}
+    return {k: getattr(args, k) for k in FILE_OPTIONS if getattr(args, k, None) is not None}

@@ -36,7 +36,8 @@ from avzsl.cli import (
 from avzsl.data.errors import DataError
 from avzsl.io import AvzslError
 from avzsl.data.store import is_store
-from avzsl.encoders import PROMPT_SETS, load_encoders
+from avzsl.encoders import (DEFAULT_PRESET, FRAME_CONVENTIONS, PROMPT_SETS, EncoderSpec, list_presets,
+                            load_encoders)
 from avzsl.extraction import (
     ExtractionSettings,
     extract_shard,
@@ -73,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="data set name recorded in the store (default: the videos folder's name)")
     p.add_argument("--prompts", choices=sorted(PROMPT_SETS), default="free-text",
                    help="prompt templates of the class text embeddings (default: free-text)")
+    p.add_argument("--encoders-preset", choices=list_presets(), default=DEFAULT_PRESET,
+                   help=f"which encoders make the features (default {DEFAULT_PRESET}); clipclap-release puts your "
+                        "videos in the feature space of the ClipClap release, to train on both")
+    p.add_argument("--frames", choices=FRAME_CONVENTIONS,
+                   help="how frames are fed to CLIP (default: the preset's own; the release used bgr, and "
+                        "bgr-float255 for UCF)")
     p.add_argument("--no-audio", choices=NO_AUDIO_POLICIES, default="skip",
                    help="videos without sound: skip them (default) or embed 10 s of silence")
     p.add_argument("--batch-size", type=int, default=16, help="videos per encoder call (default 16)")
@@ -108,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             log.error("%s is already a finished feature store; choose another --out or delete it", args.out)
             return 2
         plan = _plan(args)
-        encoders = load_encoders(args.encoders, pick_device(args.device), **encoder_files(args))
+        spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
+        encoders = load_encoders(spec, pick_device(args.device), **encoder_files(args))
         counts = plan.counts()
         log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
                  ", ".join(f"{name} {n}" for name, n in counts.items()))

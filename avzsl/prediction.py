@@ -244,6 +244,7 @@ class Prediction:
     label_joint: np.ndarray | None = None  # (L, D) labels in the checkpoint's joint space
     label_text: np.ndarray | None = None  # (L, D_t) [visual text | audio text] label vectors
     segment_frames: list[np.ndarray | None] = field(default_factory=list)  # per segment, for the timeline
+    encoders: str = ""  # which encoders made the features (EncoderSpec.describe()): where they can be drawn
 
     def to_json(self) -> dict:
         return {
@@ -257,6 +258,7 @@ class Prediction:
             "gamma": self.gamma,
             "kind": self.kind,
             "has_audio": self.has_audio,
+            "encoders": self.encoders,
         }
 
 
@@ -264,19 +266,52 @@ class Prediction:
 
 
 class PredictionService:
-    """Encoders and checkpoints, loaded once per process; `classify` is safe to call from several threads."""
+    """Encoders and checkpoints, loaded once per process; `classify` is safe to call from several threads.
+
+    Each checkpoint is run with the encoders its features came from (its preset and frame convention),
+    loaded on first use and shared between checkpoints that need the same; the training-free mode uses
+    the default preset.
+    """
 
     def __init__(self, encoders, *, checkpoints_dir: str | Path = "checkpoints", device=None):
-        self.encoders = encoders  # of the training-free mode
+        """encoders: an EncoderPool, or one Encoders object (served for its own spec; others are loaded alike)."""
+        from avzsl.encoders import EncoderPool
+
+        self.pool = encoders if isinstance(encoders, EncoderPool) else EncoderPool.of(encoders)
+        self.default_spec = self.pool.spec() if isinstance(encoders, EncoderPool) else encoders.spec
         self.checkpoints_dir = Path(checkpoints_dir)
-        self.device = device or encoders.device
+        self.device = device or self.pool.device
         self._checkpoints: dict[str, Checkpoint] = {}
         self._atlases: dict = {}
         self._lock = threading.Lock()
 
     @property
+    def encoders(self):
+        """The encoders of the training-free mode (loaded on first use)."""
+        return self.pool.get(self.default_spec)
+
+    @property
     def random_encoders(self) -> bool:
-        return self.encoders.spec.random
+        return self.pool.random
+
+    def encoder_spec(self, model_id: str):
+        """The EncoderSpec a model is run with: the default one for the training-free mode, else the preset
+        and frame convention of its features (real or random weights as the service was started)."""
+        model_id = _resolve(model_id)
+        if model_id == TRAINING_FREE:
+            return self.default_spec
+        made_by = self.checkpoint_config(model_id).feature_encoders()
+        return self.pool.spec(made_by.preset, made_by.frames)
+
+    def encoders_for(self, model_id: str):
+        """The encoders a model needs, loaded on first use and shared by every model that needs the same."""
+        return self.pool.get(self.encoder_spec(model_id))
+
+    def warm_up(self) -> threading.Thread:
+        """Load the default encoders in a background thread, so the first classification need not wait."""
+        thread = threading.Thread(target=lambda: self.encoders, name="avzsl-encoders-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     # --- models ------------------------------------------------------------------------------------------
 
@@ -303,14 +338,20 @@ class PredictionService:
         model_id = _resolve(model_id)
         if model_id == TRAINING_FREE:
             return ModelInfo(TRAINING_FREE, TRAINING_FREE_NAME, None, None, False, None, (), {}, False,
-                             _describe_encoders(self.encoders.spec.to_dict()), None)
+                             _describe(self.default_spec), self.pool.missing(self.default_spec))
         path = self._path(model_id)
         config = read_config(path)
+        try:
+            spec = self.encoder_spec(model_id)
+            problem = config.compatible_with(spec) or self.pool.missing(spec)
+            encoders = _describe(spec)
+        except CheckpointError as e:
+            problem, encoders = str(e), "unknown"
         return ModelInfo(
             id=model_id, display_name=model_id, architecture=config.model_name, dataset=config.dataset,
             synthetic=config.synthetic, gamma=config.calibration.gamma, train_classes=config.classes.train,
-            metrics=read_metrics(path), has_atlas=(path / "atlas.safetensors").is_file(),
-            encoders=_describe_encoders(config.encoders), problem=config.compatible_with(self.encoders.spec),
+            metrics=read_metrics(path), has_atlas=(path / "atlas.safetensors").is_file(), encoders=encoders,
+            problem=problem,
         )
 
     def checkpoint_config(self, model_id: str) -> CheckpointConfig:
@@ -320,7 +361,7 @@ class PredictionService:
         with self._lock:
             if model_id not in self._checkpoints:
                 path = self._path(model_id)
-                problem = read_config(path).compatible_with(self.encoders.spec)
+                problem = read_config(path).compatible_with(self.encoder_spec(model_id))
                 if problem:
                     raise CheckpointError(f"{model_id}: {problem}")
                 self._checkpoints[model_id] = load_checkpoint(path, self.device)
@@ -358,19 +399,20 @@ class PredictionService:
         labels = parse_labels(labels)  # checks count and length; a parsed list comes back unchanged
         model = _resolve(model)
         checkpoint = None if model == TRAINING_FREE else self.checkpoint(model)  # fail before decoding
+        encoders = self.encoders_for(model)  # the explanations use the model's own encoders too
         began = time.perf_counter()
 
-        media = self.embed_media(path, segments)
+        media = self.embed_media(path, segments, encoders)
         warnings = _modality_warnings(media, modality)
         t0 = time.perf_counter()
-        text = self.embed_labels(labels, checkpoint)
+        text = self.embed_labels(labels, encoders, checkpoint)
         timings = {**media.timings_ms, "labels": _ms_since(t0)}
 
         t0 = time.perf_counter()
         if checkpoint is None:
             scores = TrainingFreeScorer().score(media, text, modality)
         else:
-            scores = CheckpointScorer(checkpoint, self.encoders).score(media, text, modality, gamma)
+            scores = CheckpointScorer(checkpoint, encoders).score(media, text, modality, gamma)
         distances = scores.calibrated()  # (N, L)
         ranking = rank(labels, pool_segments(distances), scores.temperature, scores.seen)
         timings["model"] = _ms_since(t0)
@@ -389,30 +431,31 @@ class PredictionService:
         return Prediction(ranking, per_segment, explanations, timings, media.media.kind, shown.frame, shown.audio,
                           media.media.sample_rate, media.has_audio, warnings + scores.warnings, model, modality,
                           scores.gamma, labels, features, scores.label_joint, text.joined,
-                          [seg.frame for seg in media.media])
+                          [seg.frame for seg in media.media], encoders.spec.describe())
 
-    def embed_media(self, path: str | Path, segments: int = 1) -> MediaEmbedding:
-        """Decode each segment's frame and audio window, and embed them in batches."""
+    @staticmethod
+    def embed_media(path: str | Path, segments: int, encoders) -> MediaEmbedding:
+        """Decode each segment's frame and audio window (at the encoders' sample rate), and embed them in batches."""
         from avzsl.media import load_segments
 
         t0 = time.perf_counter()
-        media = load_segments(path, segments, sample_rate=self.encoders.sample_rate,
-                              window_seconds=self.encoders.window_seconds)
+        media = load_segments(path, segments, sample_rate=encoders.sample_rate, window_seconds=encoders.window_seconds)
         timings = {"decode": _ms_since(t0)}
         visual = audio = None
         if media.frames is not None:
             t0 = time.perf_counter()
-            visual = self.encoders.embed_images(list(media.frames))  # (N, D_v)
+            visual = encoders.embed_images(list(media.frames))  # (N, D_v)
             timings["clip_image"] = _ms_since(t0)
         if media.has_audio:
             t0 = time.perf_counter()
-            audio = self.encoders.embed_audio(media.audio)  # (N, D_a)
+            audio = encoders.embed_audio(media.audio)  # (N, D_a)
             timings["clap_audio"] = _ms_since(t0)
         return MediaEmbedding(media, visual, audio, timings)
 
-    def embed_labels(self, labels: Sequence[str], checkpoint: Checkpoint | None = None):
+    @staticmethod
+    def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None):
         """LabelEmbeddings with the checkpoint's prompt set (the default free-text one without)."""
-        return self.encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None)
+        return encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None)
 
 
 def _modality_warnings(media: MediaEmbedding, modality: str) -> list[str]:
@@ -440,17 +483,21 @@ def _ms_since(t0: float) -> float:
     return 1000 * (time.perf_counter() - t0)
 
 
-def _describe_encoders(spec: dict | None) -> str:
-    if not spec:
-        return "encoders not recorded (features of the right sizes are accepted)"
-    kind = "random-weight " if spec.get("random") else ""
-    return (f"{kind}CLIP {spec.get('clip_model')}/{spec.get('clip_pretrained')} + "
-            f"CLAP {spec.get('clap_model')}/{spec.get('clap_pretrained')}")
+def _describe(spec) -> str:
+    return f"{spec.describe()}: {spec.spec.description}"
 
 
-def create_service(encoders="pretrained", checkpoints_dir: str | Path = "checkpoints", device=None,
-                   **encoder_files) -> PredictionService:
-    """Load the encoders (raises WeightsNotFoundError when real weights are missing) and build the service."""
-    from avzsl.encoders import load_encoders
+def create_service(encoders: str = "pretrained", checkpoints_dir: str | Path = "checkpoints", device=None, *,
+                   label_cache_dir=None, **encoder_files) -> PredictionService:
+    """A service whose encoders are loaded on first use: "pretrained" (real weights) or "random" (the same
+    architectures with random weights: a test mode). Raises WeightsNotFoundError at once, naming every file,
+    when the real weights of the default preset are missing; other presets' are checked per checkpoint."""
+    from avzsl.encoders import EncoderPool, WeightsNotFoundError
 
-    return PredictionService(load_encoders(encoders, device, **encoder_files), checkpoints_dir=checkpoints_dir, device=device)
+    if encoders not in ("pretrained", "random"):
+        raise ValueError(f"encoders must be 'pretrained' or 'random', not {encoders!r}")
+    pool = EncoderPool(encoders == "random", device, label_cache_dir=label_cache_dir, **encoder_files)
+    missing = pool.missing(pool.spec())
+    if missing:
+        raise WeightsNotFoundError(missing)
+    return PredictionService(pool, checkpoints_dir=checkpoints_dir, device=device)

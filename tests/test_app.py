@@ -40,13 +40,16 @@ def app_checkpoints(tmp_path_factory) -> Path:
         data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
         recipe = get_recipe("clipclap", data.name, training_overrides={"epochs": 1, "batches_per_epoch": 3})
         train(recipe, data, root / MATCHING, device=torch.device("cpu"), progress=False)
-        # Same weights, but the config says CLAP features were 1024-d: what a checkpoint trained on the
-        # ClipClap release looks like to these encoders. The service must refuse it with a clear message.
+        # Same weights, but the config says the default preset's features were 1024-d sound: no encoders give
+        # that. The service must refuse it with a clear message.
+        from avzsl.encoders import EncoderSpec
+
         other = root / OTHER_ENCODERS
         shutil.copytree(root / MATCHING, other)
         config = json.loads((other / "config.json").read_text())
         config["input_dims"]["audio"] = 1024
         config["input_dims"]["text_parts"] = [["clip", 512], ["clap", 1024]]
+        config["encoders"] = EncoderSpec("laion-clap").to_dict()
         (other / "config.json").write_text(json.dumps(config))
         _shared["checkpoints"] = root
     return _shared["checkpoints"]

@@ -104,7 +104,7 @@ def _text_file_named_mp4(tmp_path):
 
 
 BAD_INPUTS = {
-    "text file named .mp4": (_text_file_named_mp4, LABELS, "notes.mp4 is not a video file"),
+    "text file named .mp4": (_text_file_named_mp4, LABELS, "notes.mp4 is not a video, sound or picture file"),
     "empty labels": (lambda tmp_path: EXAMPLES / "bird.mp4", "", "Type at least one label"),
     "missing video": (lambda tmp_path: tmp_path / "nowhere.mp4", LABELS, "nowhere.mp4"),
 }

@@ -13,7 +13,7 @@ Importing this package is cheap; open_clip and laion_clap are imported when enco
 """
 
 from avzsl.encoders.frames import FRAME_CONVENTIONS, apply_frame_convention
-from avzsl.encoders.loader import Encoders, LabelEmbeddings, load_encoders
+from avzsl.encoders.loader import EncoderPool, Encoders, LabelEmbeddings, load_encoders
 from avzsl.encoders.presets import DEFAULT_PRESET, PRESETS, RELEASE_FRAMES, Preset, get_preset, list_presets, release_frames
 from avzsl.encoders.prompts import DEFAULT_PROMPT_SET, PROMPT_SETS, PromptSet, get_prompt_set
 from avzsl.encoders.spec import EncoderSpec, serving_problem
@@ -35,6 +35,7 @@ __all__ = [
     "PRESETS",
     "PROMPT_SETS",
     "RELEASE_FRAMES",
+    "EncoderPool",
     "EncoderSpec",
     "Encoders",
     "LabelEmbeddings",

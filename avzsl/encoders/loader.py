@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from avzsl.encoders.frames import apply_frame_convention
-from avzsl.encoders.presets import Preset
+from avzsl.encoders.presets import DEFAULT_PRESET, Preset
 from avzsl.encoders.prompts import PromptSet, ensemble, fill, get_prompt_set
 from avzsl.encoders.spec import EncoderSpec
 from avzsl.encoders.text_cache import LabelCache, label_key
@@ -309,3 +309,54 @@ def _json(part) -> str:
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().to("cpu", torch.float32).numpy()
+
+
+class EncoderPool:
+    """The encoders of whichever presets a process needs, each loaded once, on first use.
+
+    A prediction service serves checkpoints whose features came from different presets; the pool gives
+    each the encoders it needs, with the weights mode (real or random) and local files the process was
+    started with. `missing(spec)` says, in milliseconds and without building anything, why a preset's
+    real weights cannot be loaded here.
+    """
+
+    def __init__(self, random: bool = False, device: str | torch.device | None = None, *,
+                 label_cache_dir: str | os.PathLike | None = None, **files):
+        self.random = random
+        self.device = torch.device(device or "cpu")
+        self.label_cache_dir = label_cache_dir
+        self.files = {k: v for k, v in files.items() if v}  # load_encoders' file arguments, any audio kind
+        self._given: dict[EncoderSpec, Encoders] = {}
+
+    @classmethod
+    def of(cls, encoders: Encoders) -> EncoderPool:
+        """A pool that serves `encoders` for its own spec (and loads others like it)."""
+        pool = cls(encoders.spec.random, encoders.device)
+        pool._given[encoders.spec] = encoders
+        return pool
+
+    def spec(self, preset: str | None = None, frames: str | None = None) -> EncoderSpec:
+        """The spec this pool loads for a preset (default: the default preset) and frame convention."""
+        return EncoderSpec(preset or DEFAULT_PRESET, frames, random=self.random)
+
+    def get(self, spec: EncoderSpec) -> Encoders:
+        spec = dataclasses.replace(spec, random=self.random)
+        if spec in self._given:
+            return self._given[spec]
+        return load_encoders(spec, self.device, label_cache_dir=self.label_cache_dir, **self._files_for(spec.spec))
+
+    def missing(self, spec: EncoderSpec) -> str | None:
+        """Why the real weights of `spec`'s preset are not here (the not-found message), or None."""
+        if self.random or dataclasses.replace(spec, random=False) in self._given:
+            return None
+        try:
+            _resolve_files(spec.spec, **self._files_for(spec.spec))
+        except WeightsNotFoundError as e:
+            return str(e)
+        return None
+
+    def _files_for(self, preset: Preset) -> dict:
+        if self.random:
+            return {}  # random weights read no files
+        wanted = {"clip_weights", *_FILE_ARGUMENTS[preset.audio.kind]}
+        return {k: v for k, v in self.files.items() if k in wanted}

@@ -19,7 +19,7 @@ from avzsl.io import atomic_write_bytes
 from avzsl.encoders import get_prompt_set
 from avzsl.extraction.plan import ExtractionPlan
 from avzsl.extraction.worker import TEXT_FILE, chunk_files, read_chunk_index, read_work_record, work_dir
-from avzsl.media import AUDIO_WINDOW_SECONDS, DEFAULT_SAMPLE_RATE
+from avzsl.encoders.spec import EncoderSpec
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +86,16 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
 
     text = load_file(work / TEXT_FILE)
     settings = record["settings"]
+    spec = EncoderSpec.from_dict(settings["encoders"])
     prompts = get_prompt_set(settings["prompt_set"])
     provenance = {
         "synthetic": False,
         "encoders": settings["encoders"],
         "prompt_templates": {"name": prompts.name, "clip": list(prompts.clip_templates),
                              "clap": list(prompts.clap_templates)},
-        "media": {"visual": "CLIP embedding of the frame at duration / 2",
-                  "audio": f"CLAP embedding of the centred {AUDIO_WINDOW_SECONDS:g} s at {DEFAULT_SAMPLE_RATE} Hz, mono",
+        "media": {"visual": f"CLIP embedding of the frame at duration / 2 ({spec.frames} frames)",
+                  "audio": f"{spec.spec.audio.kind} embedding of the centred {spec.spec.audio.window_seconds:g} s at "
+                           f"{spec.spec.audio.sample_rate} Hz, mono",
                   "no_audio": settings["no_audio"]},
         "split": plan.source,
         "videos": {"planned": len(plan.videos), "extracted": len(rows), "failed": len(failures)},

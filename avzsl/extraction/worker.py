@@ -164,7 +164,7 @@ def extract_shard(
     bar = tqdm(total=len(videos), initial=skipped, unit="video", desc=f"shard {shard_index + 1}/{num_shards}",
                disable=not progress, dynamic_ncols=True)
     try:
-        for batch in _decoded_batches(Path(videos_dir), pending, batch_size, decode_workers):
+        for batch in _decoded_batches(Path(videos_dir), pending, batch_size, decode_workers, encoders):
             ok = []
             for video, decoded in batch:
                 if isinstance(decoded, Exception):
@@ -195,12 +195,14 @@ def extract_shard(
     return result
 
 
-def _decoded_batches(videos_dir: Path, videos: list[PlannedVideo], batch_size: int, workers: int):
-    """Batches of (video, DecodedVideo | MediaError), decoded ahead in threads (PyAV releases the GIL)."""
+def _decoded_batches(videos_dir: Path, videos: list[PlannedVideo], batch_size: int, workers: int, encoders: Encoders):
+    """Batches of (video, DecodedVideo | MediaError), decoded ahead in threads (PyAV releases the GIL), with
+    the audio window at the encoders' sample rate."""
 
     def decode(video: PlannedVideo) -> DecodedVideo | Exception:
         try:
-            return load_video(videos_dir / video.path)
+            return load_video(videos_dir / video.path, sample_rate=encoders.sample_rate,
+                              window_seconds=encoders.window_seconds)
         except (MediaError, OSError) as e:
             return e
 

@@ -75,7 +75,7 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
     config = CheckpointConfig(
         recipe=recipe.to_dict(),
         input_dims=data_dims(data).to_dict(),
-        encoders=encoder_spec_dict(data.provenance.get("encoders")),
+        encoders=encoder_spec_dict(data.provenance.get("encoders"), data.name),
         prompt_set=(data.provenance.get("prompt_templates") or {}).get("name"),
         dataset=data.name,
         synthetic=bool(data.provenance.get("synthetic", False)),
