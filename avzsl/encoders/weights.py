@@ -236,12 +236,12 @@ class _DrawPool:
         # Doubled, so that a window starting anywhere in the first copy never wraps. numpy does the filling:
         # single-threaded, it does not slow down on a shared machine the way torch's parallel ops do.
         self._pools = {
-            "uniform": torch.rand(self.SIZE, generator=self._generator).repeat(2).numpy(),  # U[0, 1)
+            "uniform": (2 * torch.rand(self.SIZE, generator=self._generator) - 1).repeat(2).numpy(),  # U[-1, 1)
             "normal": torch.randn(self.SIZE, generator=self._generator).repeat(2).numpy(),  # N(0, 1)
         }
 
     def fill(self, tensor: torch.Tensor, kind: str, loc: float, scale: float) -> torch.Tensor:
-        """tensor <- loc + scale * (a window of the `kind` pool), in place; returns tensor."""
+        """tensor <- loc + scale * (a window of the `kind` pool: U[-1, 1) or N(0, 1)), in place; returns tensor."""
         direct = tensor.device.type == "cpu" and tensor.dtype == torch.float32 and tensor.is_contiguous()
         values = tensor.detach() if direct else torch.empty(tensor.shape, dtype=torch.float32)
         flat = values.view(-1).numpy()
@@ -250,7 +250,8 @@ class _DrawPool:
         for begin in range(0, flat.size, self.SIZE):
             chunk = flat[begin : begin + self.SIZE]
             np.multiply(pool[start : start + chunk.size], np.float32(scale), out=chunk)
-            chunk += np.float32(loc)
+            if loc:  # zero-centred pools: most draws (symmetric bounds, zero means) need no second pass
+                chunk += np.float32(loc)
         if not direct:
             with torch.no_grad():
                 tensor.copy_(values)
@@ -267,7 +268,7 @@ def _pooled_uniform_(self, *args, generator=None, **kwargs):
     if pool is None or generator is not None or not self.is_floating_point():
         return torch._C.TensorBase.uniform_(self, *args, generator=generator, **kwargs)
     low, high = _arguments(args, kwargs, ("from", 0.0), ("to", 1.0))
-    return pool.fill(self, "uniform", low, high - low)  # from + (to - from) U[0, 1)
+    return pool.fill(self, "uniform", (low + high) / 2, (high - low) / 2)  # centre + half-width U[-1, 1)
 
 
 def _pooled_normal_(self, *args, generator=None, **kwargs):
@@ -286,7 +287,8 @@ def _pooled_factory(original, kind: str):
         if "size" in kwargs:
             size = (kwargs.pop("size"),)
         requires_grad = kwargs.pop("requires_grad", False)
-        return pool.fill(torch.empty(*size, **kwargs), kind, 0.0, 1.0).requires_grad_(requires_grad)
+        loc, scale = (0.5, 0.5) if kind == "uniform" else (0.0, 1.0)  # rand: U[0, 1); randn: N(0, 1)
+        return pool.fill(torch.empty(*size, **kwargs), kind, loc, scale).requires_grad_(requires_grad)
 
     draw.original = original
     return draw
