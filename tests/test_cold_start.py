@@ -119,6 +119,15 @@ def test_random_weights_are_the_same_in_another_process(enc):
     assert out.stdout.split() == [_digest(enc.clip.model), _digest(enc.clap.model)]
 
 
+def test_real_weights_builds_initialise_nothing_but_compute_buffers():
+    with initialisation(random=False, seed=0):
+        state = torch.random.get_rng_state()
+        layers = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Embedding(10, 8), torch.nn.LayerNorm(8))
+        layers.register_buffer("ids", torch.arange(6).expand(1, -1), persistent=False)
+        assert torch.equal(torch.random.get_rng_state(), state)  # not one random draw was made
+    assert torch.equal(layers.ids, torch.arange(6)[None])  # buffers are computed as usual
+
+
 def test_the_seed_decides_the_weights_and_the_callers_rng_is_untouched():
     def linear(seed):
         with initialisation(random=True, seed=seed):

@@ -340,7 +340,9 @@ class _SkipParameterWrites(TorchFunctionMode):
         self._parameter_storages: set[int] = set()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        target = args[0] if args else None
+        kwargs = kwargs or {}
+        # torch.nn.init's functions arrive with their tensor as a keyword argument
+        target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
         name = getattr(func, "__name__", "")
         if isinstance(target, torch.Tensor) and (name.endswith("_") and not name.endswith("__") or name == "__setitem__"):
             storage = target.untyped_storage().data_ptr()
@@ -348,7 +350,7 @@ class _SkipParameterWrites(TorchFunctionMode):
                 self._parameter_storages.add(storage)
             if storage in self._parameter_storages and storage != 0:
                 return target
-        return func(*args, **(kwargs or {}))
+        return func(*args, **kwargs)
 
 
 def file_identity(path: Path) -> str:
