@@ -6,6 +6,7 @@ modules' own initialisation with draws read from a seeded pool; same seed, same 
 """
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -113,8 +114,8 @@ def test_random_weights_are_the_same_in_another_process(enc):
         "print(_digest(ClipTower.build('ViT-B-32', 'openai', None, seed=0, device=cpu).model))\n"
         "print(_digest(ClapTower.build('HTSAT-tiny', '630k-audioset-best', None, OfflineTokenizer(), seed=0, device=cpu).model))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == [_digest(enc.clip.model), _digest(enc.clap.model)]
 
