@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
-from avzsl.encoders.weights import initialisation, load_state_dict
+from avzsl.encoders.weights import assign_state_dict, initialisation, load_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class ClapTower:
             state = load_state_dict(weights)
             own = model.state_dict()
             state = {k: v for k, v in state.items() if k in own or k not in _STALE_KEYS}
-            model.load_state_dict(state, strict=True)
+            assign_state_dict(model, state)
         return cls(model.to(device), tokenizer, device)
 
     @property

@@ -20,7 +20,7 @@ from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preproc
 from open_clip.transformer import text_global_pool
 from PIL import Image
 
-from avzsl.encoders.weights import WeightsFormatError, initialisation
+from avzsl.encoders.weights import WeightsFormatError, assign_state_dict, initialisation, load_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,13 @@ class ClipTower:
         # OpenAI's weights were trained with QuickGELU: random builds use it too, so both run the same network.
         quick_gelu = tag_cfg.get("quick_gelu", False)
         with initialisation(random=weights is None, seed=seed):
-            try:  # open_clip reads the file with safetensors or torch.load(weights_only=True), strictly
-                model = open_clip.create_model(name, pretrained=str(weights) if weights else None, force_quick_gelu=quick_gelu)
+            model = open_clip.create_model(name, pretrained=None, force_quick_gelu=quick_gelu)
+        if weights is not None:
+            try:  # read with safetensors or torch.load(weights_only=True), loaded strictly
+                assign_state_dict(model, _open_clip_state(model, load_state_dict(weights)))
+            except WeightsFormatError:
+                raise
             except Exception as e:
-                if weights is None:
-                    raise
                 raise WeightsFormatError(
                     f"cannot load CLIP weights {weights} into {name} (quick_gelu={quick_gelu}): {e}\n"
                     "avzsl loads open_clip state dicts (.safetensors, or .bin/.pt read with weights_only=True); for "
@@ -111,6 +113,26 @@ class ClipTower:
         if isinstance(m.text_projection, torch.nn.Linear):
             return m.text_projection(x)
         return x @ m.text_projection  # (B, D)
+
+
+def _open_clip_state(model: open_clip.CLIP, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The adjustments open_clip's `load_checkpoint` makes to a state dict before loading it (its own
+    loading copies into the model, which a model built without initialisation must not be given)."""
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
+
+    state = convert_state_dict(model, state)  # third-party layouts -> open_clip's
+    if "positional_embedding" in state and not hasattr(model, "positional_embedding"):
+        state = convert_to_custom_text_state_dict(state)
+    for key in ("logit_scale", "logit_bias"):  # scalar vs 1-element parameter
+        if key in state and getattr(model, key, None) is not None and model.get_parameter(key).ndim != state[key].ndim:
+            state[key] = state[key].reshape(model.get_parameter(key).shape)
+    if "logit_bias" not in state and getattr(model, "logit_bias", None) is not None:
+        state["logit_bias"] = torch.zeros_like(state["logit_scale"])
+    state.pop("text.transformer.embeddings.position_ids", None)  # a buffer newer transformers do not save
+    resize_pos_embed(state, model)
+    resize_text_pos_embed(state, model)
+    return state
 
 
 def _to_pil(frame: np.ndarray | Image.Image) -> Image.Image:

@@ -14,11 +14,13 @@ import importlib.util
 import logging
 import os
 import pickle
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 from avzsl.io import AvzslError, cache_dir
 
@@ -225,17 +227,174 @@ def _torch_load(path: Path):
 
 @contextmanager
 def initialisation(*, random: bool, seed: int):
-    """Context for building a model. Random weights: seeded, without disturbing the caller's RNG.
-    Real weights: initialisation skipped (it takes seconds), since a strict load then overwrites every tensor."""
-    if random:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-    else:
-        from transformers.modeling_utils import no_init_weights  # restores torch.nn.init on exit
+    """Context for building a model without paying for torch's per-element initialisation, which takes
+    seconds for CLIP + CLAP's ~250 M parameters. The caller's RNG state is untouched either way.
 
-        with no_init_weights():
-            yield
+    Real weights (random=False): every in-place write to a parameter made while building (nn.init,
+    trunc_normal_, `.data.normal_()`, fill_, ...) is skipped, so parameters hold uninitialised memory
+    until `assign_state_dict` replaces all of them with the file's tensors. Work on anything else runs as
+    usual, so buffers that no file carries (causal masks, position ids) are computed as always. Load after
+    the block: inside it a copy into a parameter would be skipped too.
+
+    Random weights (random=True, a test mode): the modules' own initialisation runs, but each random draw
+    it makes (Tensor.uniform_ / normal_, torch.rand / randn: what kaiming, xavier, trunc_normal_ and
+    roberta's init are built on) reads a window of a seeded pool (`_DrawPool`) instead of drawing every
+    element from torch's generator. Distribution families, scales, ones and zeros, and computed front ends
+    (STFT kernels, mel filters) stay the modules' own; the same seed gives the same weights in any process.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # what the pool does not serve (randint, randperm, ...) is seeded as before
+        if random:
+            with _pooled_draws(_DrawPool(seed)):
+                yield
+        else:
+            with _SkipParameterWrites():
+                yield
+
+
+def assign_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Strictly load `state` into a model built under `initialisation(random=False)`, by taking its tensors
+    as the parameters and buffers (`assign=True`) rather than copying them into uninitialised ones.
+
+    Tensors are cast to the model's dtype first (a float16 file gives the float32 model it would by copying).
+    Raises load_state_dict's own RuntimeError (missing / unexpected keys, shape mismatches).
+    """
+    own = model.state_dict(keep_vars=True)
+    state = {k: v.to(own[k].dtype) if k in own and v.dtype != own[k].dtype else v for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+
+
+class _DrawPool:
+    """Random numbers drawn once per build, from which every draw of that build is read.
+
+    A draw of n values reads positions start, start + 1, ... (cyclically) of a pool of P values, with
+    `start` seeded; P is prime and larger than any row, so the rows of a weight matrix are distinct
+    windows of the pool and no two rows are equal. Values within one tensor are not independent, which
+    a test mode does not need; filling costs a memory pass instead of a generator call per element.
+    """
+
+    SIZE = 1_048_573  # the largest prime below 2**20
+
+    def __init__(self, seed: int):
+        self._generator = torch.Generator().manual_seed(seed)
+        # Doubled, so that a window starting anywhere in the first copy never wraps. numpy does the filling:
+        # single-threaded, it does not slow down on a shared machine the way torch's parallel ops do.
+        self._pools = {
+            "uniform": (2 * torch.rand(self.SIZE, generator=self._generator) - 1).repeat(2).numpy(),  # U[-1, 1)
+            "normal": torch.randn(self.SIZE, generator=self._generator).repeat(2).numpy(),  # N(0, 1)
+        }
+
+    def fill(self, tensor: torch.Tensor, kind: str, loc: float, scale: float) -> torch.Tensor:
+        """tensor <- loc + scale * (a window of the `kind` pool: U[-1, 1) or N(0, 1)), in place; returns tensor."""
+        direct = tensor.device.type == "cpu" and tensor.dtype == torch.float32 and tensor.is_contiguous()
+        values = tensor.detach() if direct else torch.empty(tensor.shape, dtype=torch.float32)
+        flat = values.view(-1).numpy()
+        start = int(torch.randint(self.SIZE, (), generator=self._generator))
+        pool = self._pools[kind]
+        for begin in range(0, flat.size, self.SIZE):
+            chunk = flat[begin : begin + self.SIZE]
+            np.multiply(pool[start : start + chunk.size], np.float32(scale), out=chunk)
+            if loc:  # zero-centred pools: most draws (symmetric bounds, zero means) need no second pass
+                chunk += np.float32(loc)
+        if not direct:
+            with torch.no_grad():
+                tensor.copy_(values)
+        return tensor
+
+
+_build_state = threading.local()  # .pool: the pool of the build running on this thread, if any
+_patch_lock = threading.Lock()
+_patch_users = 0  # builds (on any thread) that need the pooled draws installed
+
+
+def _pooled_uniform_(self, *args, generator=None, **kwargs):
+    pool = getattr(_build_state, "pool", None)
+    if pool is None or generator is not None or not self.is_floating_point():
+        return torch._C.TensorBase.uniform_(self, *args, generator=generator, **kwargs)
+    low, high = _arguments(args, kwargs, ("from", 0.0), ("to", 1.0))
+    return pool.fill(self, "uniform", (low + high) / 2, (high - low) / 2)  # centre + half-width U[-1, 1)
+
+
+def _pooled_normal_(self, *args, generator=None, **kwargs):
+    pool = getattr(_build_state, "pool", None)
+    if pool is None or generator is not None or not self.is_floating_point():
+        return torch._C.TensorBase.normal_(self, *args, generator=generator, **kwargs)
+    mean, std = _arguments(args, kwargs, ("mean", 0.0), ("std", 1.0))
+    return pool.fill(self, "normal", mean, std)  # mean + std N(0, 1)
+
+
+def _pooled_factory(original, kind: str):
+    def draw(*size, generator=None, out=None, **kwargs):
+        pool = getattr(_build_state, "pool", None)
+        if pool is None or generator is not None or out is not None:
+            return original(*size, generator=generator, out=out, **kwargs)
+        if "size" in kwargs:
+            size = (kwargs.pop("size"),)
+        requires_grad = kwargs.pop("requires_grad", False)
+        loc, scale = (0.5, 0.5) if kind == "uniform" else (0.0, 1.0)  # rand: U[0, 1); randn: N(0, 1)
+        return pool.fill(torch.empty(*size, **kwargs), kind, loc, scale).requires_grad_(requires_grad)
+
+    draw.original = original
+    return draw
+
+
+@contextmanager
+def _pooled_draws(pool: _DrawPool):
+    """Route this thread's uniform_ / normal_ / rand / randn through `pool` while building.
+
+    The methods are replaced on torch.Tensor (Parameters inherit them) and on the torch module while any
+    build needs them; other threads, and calls with an explicit generator or `out`, get torch's own.
+    """
+    global _patch_users
+    if getattr(_build_state, "pool", None) is not None:  # nested build on this thread: the outer pool serves it
+        yield
+        return
+    with _patch_lock:
+        if _patch_users == 0:
+            torch.Tensor.uniform_, torch.Tensor.normal_ = _pooled_uniform_, _pooled_normal_
+            torch.rand, torch.randn = _pooled_factory(torch.rand, "uniform"), _pooled_factory(torch.randn, "normal")
+        _patch_users += 1
+    _build_state.pool = pool
+    try:
+        yield
+    finally:
+        _build_state.pool = None
+        with _patch_lock:
+            _patch_users -= 1
+            if _patch_users == 0:
+                del torch.Tensor.uniform_, torch.Tensor.normal_  # back to TensorBase's
+                torch.rand, torch.randn = torch.rand.original, torch.randn.original
+
+
+def _arguments(args: tuple, kwargs: dict, *names_and_defaults: tuple[str, float]) -> list[float]:
+    """Positional-or-keyword arguments of a torch method, e.g. normal_(0.0, std=0.02) -> [0.0, 0.02]."""
+    values = list(args) + [kwargs.get(name, default) for name, default in names_and_defaults[len(args):]]
+    return [float(v) for v in values]
+
+
+class _SkipParameterWrites(TorchFunctionMode):
+    """While building for real weights: in-place operations whose target is a parameter (or a `.data`
+    alias of one) do nothing, since a strict load replaces every parameter afterwards.
+
+    A torch-function mode is per thread, so other threads are unaffected.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._parameter_storages: set[int] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        # torch.nn.init's functions arrive with their tensor as a keyword argument
+        target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+        name = getattr(func, "__name__", "")
+        if isinstance(target, torch.Tensor) and (name.endswith("_") and not name.endswith("__") or name == "__setitem__"):
+            storage = target.untyped_storage().data_ptr()
+            if isinstance(target, torch.nn.Parameter):
+                self._parameter_storages.add(storage)
+            if storage in self._parameter_storages and storage != 0:
+                return target
+        return func(*args, **kwargs)
 
 
 def file_identity(path: Path) -> str:

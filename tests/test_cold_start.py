@@ -1,0 +1,171 @@
+"""Building the towers without paying for initialisation (avzsl.encoders.weights.initialisation).
+
+Real weights: parameters are left uninitialised and the file's tensors are assigned; the result must be
+exactly what the old way gives (initialise, then copy the file in). Random weights (a test mode): the
+modules' own initialisation with draws read from a seeded pool; same seed, same weights in any process.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avzsl.encoders import load_encoders
+from avzsl.encoders.weights import WeightsFormatError, initialisation
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return load_encoders("random")
+
+
+def _frames():
+    rng = np.random.default_rng(5)
+    return [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(3)]
+
+
+def _waveforms():
+    rng = np.random.default_rng(6)
+    return (0.1 * rng.standard_normal((2, 480_000))).astype(np.float32)
+
+
+def _digest(module: torch.nn.Module) -> str:
+    """sha256 over every parameter and buffer, by name."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _assert_same_tensors(new: torch.nn.Module, old: torch.nn.Module):
+    """Every parameter and buffer, persistent or not (masks, position ids, mel filters), is equal."""
+    new_tensors = dict(new.named_parameters()) | dict(new.named_buffers())
+    old_tensors = dict(old.named_parameters()) | dict(old.named_buffers())
+    assert new_tensors.keys() == old_tensors.keys()
+    for name, value in new_tensors.items():
+        assert value.device.type == "cpu" and value.dtype == old_tensors[name].dtype, name
+        assert torch.equal(value, old_tensors[name]), name
+
+
+def test_real_weights_clip_matches_loading_the_old_way(enc, tmp_path):
+    import open_clip
+    from safetensors.torch import save_file
+
+    from avzsl.encoders.clip import ClipTower
+
+    path = tmp_path / "clip.safetensors"
+    save_file({k: v.contiguous() for k, v in enc.clip.model.state_dict().items()}, str(path))
+    new = ClipTower.build("ViT-B-32", "openai", path, seed=0, device=CPU)
+    old = open_clip.create_model("ViT-B-32", pretrained=str(path), force_quick_gelu=True).eval()  # initialise + copy
+    _assert_same_tensors(new.model, old)
+    assert new.model.attn_mask is not None and torch.isinf(new.model.attn_mask).any()  # a real causal mask
+    frames = _frames()
+    np.testing.assert_array_equal(new.embed_images(frames).numpy(), enc.clip.embed_images(frames).numpy())
+    with torch.inference_mode():
+        tokens = new.tokenizer(["a dog barking", "x"])
+        expected = torch.nn.functional.normalize(old.encode_text(tokens), dim=-1)
+    np.testing.assert_array_equal(new.encode_text_reference(["a dog barking", "x"]).numpy(), expected.numpy())
+
+
+def test_real_weights_clap_matches_loading_the_old_way(enc, tmp_path):
+    from avzsl.encoders.clap import ClapTower, OfflineTokenizer, _clap_module, _offline_roberta
+
+    path = tmp_path / "clap.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in enc.clap.model.state_dict().items()}}, path)
+    new = ClapTower.build("HTSAT-tiny", "630k-audioset-best", path, OfflineTokenizer(), seed=0, device=CPU)
+    cm = _clap_module()
+    with _offline_roberta(cm.model):  # the old way: build initialised, then copy the weights in
+        old, _ = cm.create_model("HTSAT-tiny", "roberta", pretrained="", precision="fp32", enable_fusion=False)
+    old.load_state_dict(enc.clap.model.state_dict(), strict=True)
+    _assert_same_tensors(new.model, old.eval())
+    waves = _waveforms()
+    np.testing.assert_array_equal(new.embed_audio(waves).numpy(), enc.clap.embed_audio(waves).numpy())
+    prompts = ["the sound of a dog barking", "x"]
+    np.testing.assert_array_equal(new.encode_text(prompts).numpy(), enc.clap.encode_text(prompts).numpy())
+
+
+def test_strict_loading_still_names_the_missing_tensor(enc, tmp_path):
+    from safetensors.torch import save_file
+
+    from avzsl.encoders.clip import ClipTower
+
+    state = {k: v.contiguous() for k, v in enc.clip.model.state_dict().items() if k != "text_projection"}
+    save_file(state, str(tmp_path / "partial.safetensors"))
+    with pytest.raises(WeightsFormatError, match="text_projection"):
+        ClipTower.build("ViT-B-32", "openai", tmp_path / "partial.safetensors", seed=0, device=CPU)
+
+
+def test_random_weights_are_the_same_in_another_process(enc):
+    script = (
+        "import hashlib, torch\n"
+        "from avzsl.encoders.clip import ClipTower\n"
+        "from avzsl.encoders.clap import ClapTower, OfflineTokenizer\n"
+        "from tests.test_cold_start import _digest\n"
+        "cpu = torch.device('cpu')\n"
+        "print(_digest(ClipTower.build('ViT-B-32', 'openai', None, seed=0, device=cpu).model))\n"
+        "print(_digest(ClapTower.build('HTSAT-tiny', '630k-audioset-best', None, OfflineTokenizer(), seed=0, device=cpu).model))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [_digest(enc.clip.model), _digest(enc.clap.model)]
+
+
+def test_real_weights_builds_initialise_nothing_but_compute_buffers():
+    with initialisation(random=False, seed=0):
+        state = torch.random.get_rng_state()
+        layers = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Embedding(10, 8), torch.nn.LayerNorm(8))
+        layers.register_buffer("ids", torch.arange(6).expand(1, -1), persistent=False)
+        assert torch.equal(torch.random.get_rng_state(), state)  # not one random draw was made
+    assert torch.equal(layers.ids, torch.arange(6)[None])  # buffers are computed as usual
+
+
+def test_the_seed_decides_the_weights_and_the_callers_rng_is_untouched():
+    def linear(seed):
+        with initialisation(random=True, seed=seed):
+            return torch.nn.Linear(300, 200), torch.randn(50)
+
+    state = torch.random.get_rng_state()
+    (a, ra), (b, rb), (c, rc) = linear(1), linear(1), linear(2)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.equal(a.weight, b.weight) and torch.equal(ra, rb)
+    assert not torch.equal(a.weight, c.weight) and not torch.equal(ra, rc)
+    bound = 1 / 300**0.5  # nn.Linear's own scheme (kaiming_uniform, a=sqrt(5)) is kept
+    assert a.weight.abs().max() <= bound and a.weight.abs().max() > 0.99 * bound and a.weight.std() > 0.5 * bound
+    # After the block torch draws from its own generator again, and the methods are torch's.
+    assert "uniform_" not in torch.Tensor.__dict__ and "normal_" not in torch.Tensor.__dict__
+    torch.manual_seed(0)
+    x = torch.empty(5).uniform_()
+    torch.manual_seed(0)
+    assert torch.equal(x, torch.rand(5))
+
+
+def test_random_weights_keep_the_modules_own_scheme_and_are_not_degenerate(enc):
+    clip, clap = enc.clip.model, enc.clap.model
+    assert torch.equal(clip.ln_final.weight, torch.ones_like(clip.ln_final.weight))  # norms: ones / zeros
+    assert not clip.ln_final.bias.any()
+    emb = clip.token_embedding.weight  # (49408, 512), far more values than the pool: no two rows are equal
+    assert torch.unique(emb, dim=0).shape[0] == emb.shape[0]
+    assert 0.015 < float(emb.detach().std()) < 0.025  # open_clip's normal(std=0.02)
+    roberta = clap.text_branch.embeddings.word_embeddings.weight
+    assert 0.015 < float(roberta.detach().std()) < 0.025  # roberta's initializer_range
+    # Computed front ends are not random: the mel filters are non-negative triangles.
+    mel = clap.audio_branch.logmel_extractor.melW
+    assert (mel >= 0).all() and mel.sum() > 0
+
+    images = enc.embed_images(_frames())
+    audio = enc.embed_audio(_waveforms())
+    text = enc.embed_labels(["dog barking", "playing guitar", "car engine"])
+    for x in (images, audio, text.clip, text.clap):
+        assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+        cosines = x @ x.T
+        assert (cosines[~np.eye(len(x), dtype=bool)] < 0.9999).all()  # distinct inputs, distinct vectors
