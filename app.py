@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 
 from app.maps import MapMaker
 from app.ui import build_demo, build_missing_weights_page, launch
@@ -45,16 +46,31 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def create_app(args: argparse.Namespace):
-    """The page for these arguments: the full app, or the page explaining how to get the weights."""
+    """The page for these arguments: the full app, or the page explaining how to get the weights.
+
+    Nothing heavy happens here: the service only checks that the weight files exist (milliseconds); the
+    encoders are loaded and the maps prepared by `warm_up` once the page is served.
+    """
     try:
         service = create_service(args.encoders, args.checkpoints, device=args.device, **encoder_files(args))
     except WeightsNotFoundError as e:
         log.error("%s", e)
         return build_missing_weights_page(str(e), checkpoints_dir=args.checkpoints)
     maps = MapMaker(service, ProjectionCache(None if args.no_map_cache else cache_dir() / "maps"))
-    if not args.no_warm_up:
-        maps.warm_up_in_background()
     return build_demo(service, maps=maps)
+
+
+def warm_up(demo) -> None:
+    """In the background: load the encoders, then compile UMAP and fit the first checkpoint's map."""
+    maps = getattr(demo, "maps", None)
+    if maps is None:  # the missing-weights page
+        return
+
+    def run():
+        maps.service.encoders  # noqa: B018 - loads them: the first classification need not wait
+        maps.warm_up_in_background()
+
+    threading.Thread(target=run, name="avzsl-warm-up", daemon=True).start()
 
 
 def main(argv=None) -> int:
@@ -63,7 +79,10 @@ def main(argv=None) -> int:
     for name in ("avzsl", "app"):
         logging.getLogger(name).setLevel(logging.INFO)
     demo = create_app(args)
-    launch(demo, host=args.host, port=args.port, concurrency=args.concurrency)
+    launch(demo, host=args.host, port=args.port, concurrency=args.concurrency, prevent_thread_lock=True)
+    if not args.no_warm_up:
+        warm_up(demo)
+    demo.block_thread()
     return 0
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 from app.examples import ExampleCache, example_thumbnails, read_examples
 from app.maps import MapMaker
 from app.state import Session
-from app.figures import timeline_figure
+from app.figures import empty_figure, timeline_figure
 from app.text import TABLE_COLUMNS, TRAIN_HINT
 from avzsl.io import AvzslError
 from avzsl.media import MediaError
@@ -289,8 +289,13 @@ class PageHandlers:
                 gr.update(choices=atlas_names, value=atlas_names[0] if atlas_names else None), explore_note(atlas_names))
 
     def draw(self, name, space, method, show_mine, session):
+        """The Explore map (a generator: while the start-up warm-up still compiles UMAP, it says so first)."""
         session = session if isinstance(session, Session) else Session()
         spaces = list(SPACES) if space == "all" else [space or "joint"]
+        if self.maps.preparing:
+            yield (empty_figure("Preparing the maps…"),
+                   "*Preparing the maps: UMAP is being compiled at start-up (a minute at most); the map follows.*")
+            self.maps.warmed.wait(timeout=600)
         try:
             result = self.maps.draw(name, spaces, method or "umap", session.history, bool(show_mine))
         except (AvzslError, FileNotFoundError, ValueError) as e:
@@ -299,4 +304,4 @@ class PageHandlers:
             log.exception("map failed")
             raise gr.Error(f"Something went wrong while drawing the map ({type(e).__name__}). "
                            "The details are in the server log.", title="Internal error", print_exception=False) from None
-        return result.figure, result.status
+        yield result.figure, result.status

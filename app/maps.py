@@ -33,7 +33,8 @@ class MapMaker:
     def __init__(self, service, cache: ProjectionCache | None = None):
         self.service = service
         self.cache = cache or ProjectionCache()
-        self.warmed = threading.Event()
+        self.warmed = threading.Event()  # set once UMAP's numba code is compiled (see warm_up_in_background)
+        self._warming = False
 
     # --- which checkpoints can be mapped -----------------------------------------------------------------
 
@@ -60,9 +61,15 @@ class MapMaker:
             finally:
                 self.warmed.set()
 
+        self._warming = True
         thread = threading.Thread(target=run, name="avzsl-map-warm-up", daemon=True)
         thread.start()
         return thread
+
+    @property
+    def preparing(self) -> bool:
+        """The start-up warm-up is still compiling UMAP: a map asked for now would wait for it."""
+        return self._warming and not self.warmed.is_set()
 
     # --- maps -----------------------------------------------------------------------------------------------
 

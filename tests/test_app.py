@@ -409,3 +409,17 @@ def test_a_sound_file_through_the_page_handler(service):
     assert session.history[-1].name == "piano.mp3"
     session, raw, *values = handlers.classify_page(None, None, "a, b", "training-free", "both", "", 1, session)
     assert raw is None and "Add a video first" in dict(zip(RESULT_FIELDS, values))["warnings"]
+
+
+def test_explore_says_preparing_while_the_start_up_warm_up_runs(service):
+    from app.handlers import PageHandlers
+    from app.maps import MapMaker
+
+    maps = MapMaker(service)
+    maps._warming = True  # as if warm_up_in_background were still compiling UMAP
+    steps = PageHandlers(service, maps).draw(MATCHING, "joint", "tsne", True, None)
+    _, status = next(steps)
+    assert "Preparing the maps" in status
+    maps.warmed.set()  # the warm-up is done: the same request now draws the map
+    _, status = next(steps)
+    assert "test videos" in status
