@@ -20,6 +20,14 @@ and then the mean of left and right, so a sound on L and R comes out at the same
 from a stereo one, and mono and stereo files give what they always did.
 
 Bad inputs raise a `MediaError` subclass whose message names the file and is fit to show to a user.
+
+    >>> video = load_video("examples/bird.mp4")
+    >>> video.frame.shape, video.audio.shape              # the middle frame, 10 s at 48 kHz
+    ((240, 320, 3), (480000,))
+    >>> load_media("examples/piano.mp3", sample_rate=32_000).kind, load_media("examples/piano.mp3").frame
+    ('audio', None)
+    >>> [(s.start_s, s.end_s) for s in load_segments("examples/scenes.mp4", 2)]
+    [(0.0, 24.0), (24.0, 48.0)]
 """
 
 import itertools

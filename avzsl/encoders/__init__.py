@@ -1,11 +1,21 @@
 """CLIP and CLAP encoders of a preset: image, audio and prompt-ensembled label embeddings.
 
-    from avzsl.encoders import load_encoders
-    enc = load_encoders()            # preset laion-clap; load_encoders("random") for tests: no files, meaningless
-    enc = load_encoders("clipclap-release")   # the ClipClap release's encoders (WavCaps HTSAT-BERT audio, 1024-d)
-    enc.embed_images(frames)         # (N, 512) CLIP, middle frames as (H, W, 3) uint8 RGB
-    enc.embed_audio(waveforms)       # (N, clap_dim) CLAP, (N, enc.window_samples) mono float32 at enc.sample_rate
-    enc.embed_labels(["dog barking"], "free-text")   # LabelEmbeddings(labels, clip (K, 512), clap (K, clap_dim))
+`load_encoders()` loads preset laion-clap with real weights, `load_encoders("clipclap-release")` the
+ClipClap release's encoders (WavCaps HTSAT-BERT audio, 1024-d); "random" / "PRESET:random" build the same
+architectures with random weights (no files, meaningless results: a test mode):
+
+    >>> import numpy as np
+    >>> from avzsl.encoders import load_encoders
+    >>> enc = load_encoders("clipclap-release:random")
+    >>> enc.sample_rate, enc.window_samples, enc.clip_dim, enc.clap_dim
+    (32000, 320000, 512, 1024)
+    >>> enc.embed_images([np.zeros((240, 320, 3), np.uint8)]).shape     # (H, W, 3) uint8 RGB frames
+    (1, 512)
+    >>> enc.embed_audio(np.zeros((2, enc.window_samples), np.float32)).shape   # mono windows at sample_rate
+    (2, 1024)
+    >>> text = enc.embed_labels(["dog barking", "rain"], "free-text")   # prompt ensembles, cached
+    >>> text.clip.shape, text.clap.shape
+    ((2, 512), (2, 1024))
 
 Presets (presets.py) name the encoders; EncoderSpec (spec.py) = preset + frame convention + random mode,
 and `serving_problem(made_by, serving)` says whether features of one spec may be served by another.

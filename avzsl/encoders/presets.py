@@ -6,8 +6,12 @@ text tower on each side, the frame convention the visual encoder is fed, and the
 class name into text. Features made with one preset live in a different space from another's: a model
 trained on one must be served by the same preset (see spec.serving_problem).
 
-    get_preset("clipclap-release").audio.sample_rate   # 32000
-    list_presets()                                     # ["clipclap-release", "laion-clap"]
+    >>> get_preset("clipclap-release").audio.sample_rate, get_preset("clipclap-release").audio.dim
+    (32000, 1024)
+    >>> list_presets()
+    ['clipclap-release', 'laion-clap']
+    >>> release_frames("UCF"), get_preset("laion-clap").prompt_set_for("VGGSound")
+    ('bgr-float255', 'vggsound')
 
 Two presets ship:
 - `laion-clap` (the default): open_clip ViT-B-32/openai + laion_clap HTSAT-tiny 630k-audioset-best,
