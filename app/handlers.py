@@ -5,7 +5,7 @@
     >>> handlers.classify_api("examples/bird.mp4", "dog, cat")["model"]   # the /classify API's JSON
     'training-free'
     >>> session, raw, *values = handlers.classify_page(   # the page: a sound file or picture, the video, the form
-    ...     None, "examples/bird.mp4", "dog, cat", "training-free", "both", "", 1, None)
+    ...     None, "examples/bird.mp4", "dog, cat", "training-free", "both", "", 1, "", None)
     >>> sorted(dict(zip(RESULT_FIELDS, values))["table"]["Label"])
     ['cat', 'dog']
     >>> session.history[-1].name
@@ -76,6 +76,8 @@ def describe_model(service, model_id: str | None) -> str:
         parts.append(f"test HM {hm:.1f}")
     if info.gamma is not None:
         parts.append(f"calibration γ {info.gamma:.3g}")
+    if info.alpha:
+        parts.append(f"open-vocabulary blend α {info.alpha:.2g}")
     text = " · ".join(parts) + f".\n\nEncoders: {info.encoders}."
     if not info.usable:
         text += f"\n\n⚠ **Cannot be used with the encoders in use:** {info.problem}"
@@ -151,14 +153,14 @@ def failure(message: str) -> tuple:
             gr.update(visible=False), None, [])
 
 
-def parse_gamma(text) -> float | None:
-    """The γ box: empty means the checkpoint's own value."""
+def parse_setting(text, name: str = "Calibration γ", example: str = "0.2") -> float | None:
+    """A number box of a checkpoint setting (γ, α): empty means the checkpoint's own value."""
     if text is None or str(text).strip() == "":
         return None
     try:
         return float(str(text).strip())
     except ValueError:
-        raise LabelError(f"Calibration γ must be a number such as 0.2, or empty for the checkpoint's own value; "
+        raise LabelError(f"{name} must be a number such as {example}, or empty for the checkpoint's own value; "
                          f"got {str(text)[:20]!r}.") from None
 
 
@@ -190,32 +192,34 @@ class PageHandlers:
 
     # --- classification -------------------------------------------------------------------------------
 
-    def predict(self, video, labels_text, model, modality, gamma, segments=1, cache: ExampleCache | None = None):
+    def predict(self, video, labels_text, model, modality, gamma, segments=1, alpha="",
+                cache: ExampleCache | None = None):
         """The one prediction path of the page and the API; raises AvzslError subclasses for bad input."""
         if not video:
             raise LabelError("Add a video first: drop a file on the video box, record one with the webcam, "
                              "or click one of the examples (a sound file or a picture works too).")
         model, modality, segments = model or TRAINING_FREE, modality or "both", _whole_number(segments)
-        gamma = parse_gamma(gamma)
+        gamma, alpha = parse_setting(gamma), parse_setting(alpha, "The blend weight α", "0.3")
         labels = parse_labels(labels_text or "")
-        key = cache.key(video, labels, model, modality, gamma, segments) if cache is not None else None
+        key = cache.key(video, labels, model, modality, gamma, segments, alpha) if cache is not None else None
         prediction = cache.get(key) if key else None
         if prediction is None:
             prediction = self.service.classify(video, labels, model=model, modality=modality, gamma=gamma,
-                                               segments=segments)
+                                               segments=segments, alpha=alpha)
             if key:
                 cache.put(key, prediction)
         return prediction
 
-    def classify_api(self, video, labels_text, model=TRAINING_FREE, modality="both", gamma="", segments=1) -> dict:
+    def classify_api(self, video, labels_text, model=TRAINING_FREE, modality="both", gamma="", segments=1,
+                     alpha="") -> dict:
         """/classify: the ranking as JSON (Prediction.to_json()); bad input raises gr.Error with the reason."""
         try:
-            return self.predict(video, labels_text, model, modality, gamma, segments).to_json()
+            return self.predict(video, labels_text, model, modality, gamma, segments, alpha).to_json()
         except Exception as e:  # noqa: BLE001 - turned into a message; never a stack trace in the client
             title, message = self._explain(e, video)
             raise gr.Error(message, title=title, print_exception=False) from None
 
-    def classify_page(self, media_file, video, labels_text, model, modality, gamma, segments, session,
+    def classify_page(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
                       cache=None) -> tuple:
         """The Classify button: (session, raw JSON, *result values); a failure fills the panel with why.
 
@@ -223,7 +227,7 @@ class PageHandlers:
         session = session if isinstance(session, Session) else Session()
         path = media_file or video
         try:
-            prediction = self.predict(path, labels_text, model, modality, gamma, segments, cache)
+            prediction = self.predict(path, labels_text, model, modality, gamma, segments, alpha, cache)
         except Exception as e:  # noqa: BLE001
             title, message = self._explain(e, path)
             gr.Warning(message, title=title)
@@ -268,16 +272,19 @@ class PageHandlers:
     # --- models and maps ------------------------------------------------------------------------------
 
     def on_model(self, model_id):
-        """The model changed: its description, its γ in the options, and the Explore tab follows it."""
-        gamma = None
+        """The model changed: its description, its γ and α in the options, and the Explore tab follows it."""
+        gamma = alpha = None
         if model_id and model_id != TRAINING_FREE:
             try:
-                gamma = self.service.model_info(model_id).gamma
+                info = self.service.model_info(model_id)
+                gamma, alpha = info.gamma, info.alpha
             except AvzslError:
-                gamma = None
+                pass
+        trained = model_id not in (None, TRAINING_FREE)
         explore = gr.update(value=model_id) if model_id in self.maps.checkpoints() else gr.update()
         return (describe_model(self.service, model_id),
-                gr.update(value="" if gamma is None else f"{gamma:.4g}", interactive=model_id not in (None, TRAINING_FREE)),
+                gr.update(value="" if gamma is None else f"{gamma:.4g}", interactive=trained),
+                gr.update(value="" if alpha is None else f"{alpha:.4g}", interactive=trained),
                 explore)
 
     def refresh_models(self, current):

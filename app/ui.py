@@ -4,9 +4,9 @@
     launch(demo)                        # queue + launch with the app's limits and styling
 
 Events with stable API names (see `gradio_client.Client(url).view_api()`):
-    /classify   (video, labels_text, model="training-free", modality="both", gamma="", segments=1) -> JSON
+    /classify   (video, labels_text, model="training-free", modality="both", gamma="", segments=1, alpha="")
                 (model: a model id, i.e. "training-free" or a checkpoint folder name; gamma: a number, or ""
-                for the checkpoint's own calibration; segments: 1 = the middle moment, N = N moments over the
+                for the checkpoint's own calibration; alpha: likewise its open-vocabulary blend weight; segments: 1 = the middle moment, N = N moments over the
                 whole video; result: Prediction.to_json(): ranking, per-segment and per-modality rankings,
                 timings, warnings, ...). The page's button runs the same prediction.
 """
@@ -92,6 +92,12 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                                                placeholder="the checkpoint's own value", interactive=False,
                                                info="Added to the distance of seen labels; larger favours unseen "
                                                     "labels. Empty = the checkpoint's own value.")
+                            alpha = gr.Textbox(value="", label="Open-vocabulary blend α (trained models only)",
+                                               placeholder="the checkpoint's own value", interactive=False,
+                                               elem_id="alpha-input",
+                                               info="0 = the trained model alone, 1 = CLIP/CLAP alone; in between "
+                                                    "keeps CLIP/CLAP's open vocabulary for words the model never saw. "
+                                                    "Empty = the checkpoint's own value.")
                         button = gr.Button("Classify", variant="primary", elem_id="classify-button")
                         gallery = None
                         if handlers.thumbnails:
@@ -142,7 +148,7 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                 map_status = gr.Markdown(elem_classes=["small-note"], elem_id="map-status")
                 plot = gr.Plot(label="Embedding map", show_label=False, elem_id="embedding-map")
 
-        form = [video, labels, model, modality, gamma, moments]
+        form = [video, labels, model, modality, gamma, moments, alpha]
         page_inputs = [media_file, *form, session]
         page_outputs = [session, raw, *results]
         button.click(handlers.classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
@@ -156,7 +162,8 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
             gallery.select(handlers.pick_example, inputs=[labels], outputs=[video, media_file, labels, moments],
                            **PRIVATE, queue=False).then(
                 handlers.classify_example, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
-        model.change(handlers.on_model, inputs=[model], outputs=[model_info, gamma, checkpoint], **PRIVATE, queue=False)
+        model.change(handlers.on_model, inputs=[model], outputs=[model_info, gamma, alpha, checkpoint], **PRIVATE,
+                     queue=False)
         map_inputs = [checkpoint, space, method, show_mine, session]
         drawing = {"concurrency_limit": 1, "concurrency_id": "maps", "trigger_mode": "always_last", **PRIVATE}
         explore_tab.select(handlers.draw, inputs=map_inputs, outputs=[plot, map_status], **drawing)

@@ -61,9 +61,14 @@ class ClassNames:
 
 @dataclass(frozen=True)
 class Calibration:
-    """How the model's distances are turned into a GZSL decision (chosen on validation in stage 1)."""
+    """How the model's distances are turned into a GZSL decision (chosen on validation in stage 1).
+
+    d = (1 − α) d_model + α · blend_scale · d_training-free, then + γ on the seen classes (scoring.py).
+    """
 
     gamma: float  # calibrated stacking: added to the distance of every seen class (reference §7.2)
+    alpha: float = 0.0  # open-vocabulary blend weight of the training-free CLIP/CLAP distances; 0 = the model alone
+    blend_scale: float = 1.0  # puts the training-free distances on the spread of the model's (see training/calibration.py)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: training-free CLIP+CLAP ranking)")
     p.add_argument("--modality", choices=MODALITIES, default="both")
     p.add_argument("--gamma", type=float, help="calibration γ for seen labels (default: the checkpoint's)")
+    p.add_argument("--alpha", type=float, help="open-vocabulary blend weight α in [0, 1] of the training-free "
+                                               "CLIP/CLAP distances (default: the checkpoint's; 0 = the model alone)")
     p.add_argument("--segments", type=int, default=1, metavar="N",
                    help=f"rank N evenly spaced moments of the whole file (1-{MAX_SEGMENTS}; default 1: the middle)")
     p.add_argument("--csv", type=Path, metavar="OUT", help="for a folder: write one row per file to OUT.csv")
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             raise AvzslError("--csv is for a folder of files; for one file use --json")
         checkpoints_dir, model = (args.checkpoint.parent, args.checkpoint.name) if args.checkpoint else (Path("."), TRAINING_FREE)
         service = create_service(args.encoders, checkpoints_dir, pick_device(args.device), **encoder_files(args))
-        options = {"model": model, "modality": args.modality, "gamma": args.gamma, "segments": args.segments}
+        options = {"model": model, "modality": args.modality, "gamma": args.gamma, "alpha": args.alpha,
+                   "segments": args.segments}
         if args.path.is_dir():
             if model != TRAINING_FREE:
                 service.checkpoint(model)  # a checkpoint that cannot be used fails once, before the loop

@@ -44,7 +44,7 @@ import numpy as np
 
 from avzsl.checkpoint import CONFIG, WEIGHTS, Checkpoint, CheckpointConfig, CheckpointError, load_checkpoint, read_config, read_metrics
 from avzsl.io import AvzslError
-from avzsl.scoring import COSINE_TEMPERATURE, JOINT_TEMPERATURE, LabelScore, calibrate, rank
+from avzsl.scoring import COSINE_TEMPERATURE, JOINT_TEMPERATURE, LabelScore, blend, calibrate, rank
 
 if TYPE_CHECKING:
     from avzsl.media import MediaSegments
@@ -95,6 +95,7 @@ class ModelInfo:
     dataset: str | None
     synthetic: bool
     gamma: float | None  # the checkpoint's calibration γ
+    alpha: float | None  # its open-vocabulary blend weight α (0: the model alone)
     train_classes: tuple[str, ...]
     metrics: dict  # {"val": {...}, "test": {...}}
     has_atlas: bool
@@ -138,6 +139,7 @@ class Scores:
     joint: np.ndarray | None = None  # (N, D) the segments in the model's joint space
     label_joint: np.ndarray | None = None  # (L, D)
     warnings: list[str] = field(default_factory=list)
+    alpha: float | None = None  # applied open-vocabulary blend weight; None for the training-free mode
 
     def calibrated(self) -> np.ndarray:
         """(N, L) distances with calibrated stacking applied (as in evaluation)."""
@@ -161,7 +163,9 @@ class CheckpointScorer:
     def __init__(self, checkpoint: Checkpoint, encoders):
         self.checkpoint, self.encoders = checkpoint, encoders
 
-    def score(self, media: MediaEmbedding, text, modality: str, gamma: float | None = None) -> Scores:
+    def score(self, media: MediaEmbedding, text, modality: str, gamma: float | None = None,
+              alpha: float | None = None) -> Scores:
+        """gamma, alpha: override the checkpoint's calibration γ and blend weight α (None: its own)."""
         import torch
 
         warnings = []
@@ -183,9 +187,16 @@ class CheckpointScorer:
                                      torch.from_numpy(text.joined).to(device))
         if config.synthetic:
             warnings.append("This checkpoint was trained on SYNTHETIC features: its rankings are not meaningful.")
-        return Scores(out.distances.cpu().numpy(), [config.classes.is_seen(label) for label in text.labels],
-                      JOINT_TEMPERATURE, config.calibration.gamma if gamma is None else float(gamma),
-                      out.samples.cpu().numpy(), out.classes.cpu().numpy(), warnings)
+        calibration = config.calibration
+        alpha = calibration.alpha if alpha is None else float(alpha)
+        if not 0 <= alpha <= 1:
+            raise LabelError(f"The blend weight α must be between 0 and 1, not {alpha:g}.")
+        # Open-vocabulary blend with the training-free distances of the same encoders (scoring.blend).
+        free = TrainingFreeScorer().score(media, text, modality).distances  # (N, L)
+        distances = blend(out.distances.cpu().numpy(), free, alpha, calibration.blend_scale)
+        return Scores(distances, [config.classes.is_seen(label) for label in text.labels], JOINT_TEMPERATURE,
+                      calibration.gamma if gamma is None else float(gamma), out.samples.cpu().numpy(),
+                      out.classes.cpu().numpy(), warnings, alpha)
 
 
 def single_modality_distances(media: MediaEmbedding, text) -> dict[str, np.ndarray]:
@@ -239,6 +250,7 @@ class Prediction:
     model: str  # model id
     modality: str
     gamma: float | None
+    alpha: float | None  # open-vocabulary blend weight applied (checkpoints only)
     labels: list[str]  # in typed order: the rows of label_text and label_joint
     video_features: dict[str, np.ndarray] = field(default_factory=dict)  # "audio", "visual", "joint" of that segment
     label_joint: np.ndarray | None = None  # (L, D) labels in the checkpoint's joint space
@@ -256,6 +268,7 @@ class Prediction:
             "model": self.model,
             "modality": self.modality,
             "gamma": self.gamma,
+            "alpha": self.alpha,
             "kind": self.kind,
             "has_audio": self.has_audio,
             "encoders": self.encoders,
@@ -337,7 +350,7 @@ class PredictionService:
     def model_info(self, model_id: str) -> ModelInfo:
         model_id = _resolve(model_id)
         if model_id == TRAINING_FREE:
-            return ModelInfo(TRAINING_FREE, TRAINING_FREE_NAME, None, None, False, None, (), {}, False,
+            return ModelInfo(TRAINING_FREE, TRAINING_FREE_NAME, None, None, False, None, None, (), {}, False,
                              _describe(self.default_spec), self.pool.missing(self.default_spec))
         path = self._path(model_id)
         config = read_config(path)
@@ -349,7 +362,8 @@ class PredictionService:
             problem, encoders = str(e), "unknown"
         return ModelInfo(
             id=model_id, display_name=model_id, architecture=config.model_name, dataset=config.dataset,
-            synthetic=config.synthetic, gamma=config.calibration.gamma, train_classes=config.classes.train,
+            synthetic=config.synthetic, gamma=config.calibration.gamma, alpha=config.calibration.alpha,
+            train_classes=config.classes.train,
             metrics=read_metrics(path), has_atlas=(path / "atlas.safetensors").is_file(), encoders=encoders,
             problem=problem,
         )
@@ -384,8 +398,11 @@ class PredictionService:
     # --- prediction --------------------------------------------------------------------------------------
 
     def classify(self, path: str | Path, labels: Sequence[str], model: str = TRAINING_FREE,
-                 modality: str = "both", gamma: float | None = None, segments: int = 1) -> Prediction:
+                 modality: str = "both", gamma: float | None = None, segments: int = 1,
+                 alpha: float | None = None) -> Prediction:
         """Rank `labels` (already parsed, see `parse_labels`) for a video, sound file or picture.
+
+        gamma, alpha: a checkpoint's calibration γ and open-vocabulary blend weight α (None: its own).
 
         segments: N evenly spaced moments over the whole file, each ranked on its own; the overall
         ranking pools them (`pool_segments`). N = 1 is the middle frame and the centred audio window.
@@ -412,7 +429,7 @@ class PredictionService:
         if checkpoint is None:
             scores = TrainingFreeScorer().score(media, text, modality)
         else:
-            scores = CheckpointScorer(checkpoint, encoders).score(media, text, modality, gamma)
+            scores = CheckpointScorer(checkpoint, encoders).score(media, text, modality, gamma, alpha)
         distances = scores.calibrated()  # (N, L)
         ranking = rank(labels, pool_segments(distances), scores.temperature, scores.seen)
         timings["model"] = _ms_since(t0)
@@ -430,7 +447,7 @@ class PredictionService:
                     (("visual", media.visual), ("audio", media.audio), ("joint", scores.joint)) if rows is not None}
         return Prediction(ranking, per_segment, explanations, timings, media.media.kind, shown.frame, shown.audio,
                           media.media.sample_rate, media.has_audio, warnings + scores.warnings, model, modality,
-                          scores.gamma, labels, features, scores.label_joint, text.joined,
+                          scores.gamma, scores.alpha, labels, features, scores.label_joint, text.joined,
                           [seg.frame for seg in media.media], encoders.spec.describe())
 
     @staticmethod

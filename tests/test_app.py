@@ -124,7 +124,7 @@ def test_api_offers_classify_with_defaults(client):
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/classify"]
     params = {p["parameter_name"]: p for p in api["named_endpoints"]["/classify"]["parameters"]}
-    assert list(params) == ["video", "labels_text", "model", "modality", "gamma", "segments"]
+    assert list(params) == ["video", "labels_text", "model", "modality", "gamma", "segments", "alpha"]
     assert not params["video"]["parameter_has_default"] and not params["labels_text"]["parameter_has_default"]
     assert params["model"]["parameter_default"] == "training-free"
     assert params["modality"]["parameter_default"] == "both" and params["gamma"]["parameter_default"] == ""
@@ -402,12 +402,13 @@ def test_a_sound_file_through_the_page_handler(service):
 
     handlers = PageHandlers(service)
     session, raw, *values = handlers.classify_page(str(EXAMPLES / "piano.mp3"), str(EXAMPLES / "bird.mp4"),
-                                                   "playing piano, bird chirping", "training-free", "both", "", 1, None)
+                                                   "playing piano, bird chirping", "training-free", "both", "", 1, "",
+                                                   None)
     values = dict(zip(RESULT_FIELDS, values))
     assert raw["kind"] == "audio" and set(raw["modalities"]) == {"audio"}  # the file box wins over the video
     assert values["frame"] is None and "sound file" in values["audio_note"] and values["by_picture"] == {}
     assert session.history[-1].name == "piano.mp3"
-    session, raw, *values = handlers.classify_page(None, None, "a, b", "training-free", "both", "", 1, session)
+    session, raw, *values = handlers.classify_page(None, None, "a, b", "training-free", "both", "", 1, "", session)
     assert raw is None and "Add a video first" in dict(zip(RESULT_FIELDS, values))["warnings"]
 
 
@@ -423,3 +424,21 @@ def test_explore_says_preparing_while_the_start_up_warm_up_runs(service):
     maps.warmed.set()  # the warm-up is done: the same request now draws the map
     _, status = next(steps)
     assert "test videos" in status
+
+
+def test_open_vocabulary_blend_of_a_checkpoint(service):
+    from avzsl.prediction import LabelError
+
+    labels = ["bird chirping", "car engine", "playing drums", service.model_info(MATCHING).train_classes[0]]
+    video = EXAMPLES / "bird.mp4"
+    own = service.classify(video, labels, MATCHING)  # the checkpoint's own α, 0 when trained without the blend
+    zero = service.classify(video, labels, MATCHING, alpha=0.0)
+    assert own.alpha == 0.0 and [(s.label, s.distance) for s in own.ranking] == [(s.label, s.distance) for s in zero.ranking]
+    free = {s.label: s.distance for s in service.classify(video, labels).ranking}  # training-free
+    only_free = service.classify(video, labels, MATCHING, gamma=0.0, alpha=1.0)
+    assert {s.label: s.distance for s in only_free.ranking} == pytest.approx(free, abs=1e-6)  # blend_scale 1 here
+    model = {s.label: s.distance for s in service.classify(video, labels, MATCHING, gamma=0.0, alpha=0.0).ranking}
+    half = {s.label: s.distance for s in service.classify(video, labels, MATCHING, gamma=0.0, alpha=0.5).ranking}
+    assert half == pytest.approx({k: (model[k] + free[k]) / 2 for k in labels}, abs=1e-6)
+    with pytest.raises(LabelError, match="between 0 and 1"):
+        service.classify(video, labels, MATCHING, alpha=1.5)
