@@ -111,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.merge:
             return _merge(args.out, args.keep_work)
-        if is_store(args.out):
-            log.error("%s is already a finished feature store; choose another --out or delete it", args.out)
+        if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
+            hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
+                    "; --retry-failed tries its failed videos again")
+            log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
             return 2
         plan = _plan(args)
         spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")

@@ -40,8 +40,9 @@ def missing_videos(store: str | Path) -> list[str]:
 def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
     """Write `store.json` + `features.safetensors` from the work folder; every shard must be finished.
 
-    Videos that failed are left out and listed in `<store>/failed.csv`. Unless `keep_work`, the work folder
-    is deleted once the store is written.
+    Videos that failed are left out and listed in `<store>/failed.csv`. The work folder is deleted once the
+    store is written, unless `keep_work` or some videos failed: then it stays, so that `--retry-failed` can
+    try them again and merge a new store without extracting the others again.
     """
     store = Path(store)
     work = work_dir(store)
@@ -119,7 +120,7 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
     if failures:
         log.warning("%d of %d videos failed and are not in the store; see %s",
                     len(failures), len(plan.videos), store / FAILED_REPORT)
-    if not keep_work:
+    if not keep_work and not failures:
         shutil.rmtree(work)
     log.info("wrote the feature store %s: %s", store,
              ", ".join(f"{name} {len(f)}" for name, f in data.subsets.items()))
