@@ -88,3 +88,65 @@ def test_sorted_keys_alignment_on_activitynet_through_train_and_evaluate(tmp_pat
     expected = json.loads((out / "metrics.json").read_text())["test"]
     for key in ("S", "U", "HM", "ZSL"):
         assert result["test"][key] == pytest.approx(expected[key], abs=1e-6)
+
+
+# --- predict's text output and extract's flags, through the command lines only ------------------------------
+
+@pytest.mark.slow
+def test_predict_text_output_lists_every_label_in_the_json_ranking_order(capsys):
+    from avzsl.predict import main as predict_main
+    from tests.test_coge import EXAMPLES
+
+    labels = "bird chirping, car engine, playing drums"
+    argv = [str(EXAMPLES / "bird.mp4"), "--labels", labels, "--encoders", "random", "--device", "cpu"]
+    assert predict_main([*argv, "--json"]) == 0
+    ranking = [s["label"] for s in json.loads(capsys.readouterr().out)["ranking"]]
+    assert predict_main(argv) == 0
+    text = capsys.readouterr().out
+    assert "{" not in text  # a human-readable listing, not JSON
+    positions = [text.find(label) for label in ranking]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), text  # best first, as in JSON
+
+
+@pytest.mark.slow
+def test_extract_cli_with_labels_csv_no_audio_silence_and_retry_failed(tmp_path, caplog):
+    from avzsl.data.store import read_store
+    from avzsl.extract import main as extract_main
+    from avzsl.synthetic_media import write_test_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    rows = []
+    for c, name in enumerate(("dog barking", "rain", "playing drums", "car engine")):
+        for i in range(3):
+            path = f"{c}_{i}.mp4"
+            write_test_video(videos / path, seconds=1.0, width=32, height=24, fps=5, audio_hz=200 + 150 * c + 20 * i,
+                             frame_fn=lambda k, t, s=30 * c + 10 * i: np.full((24, 32, 3), s, np.uint8))
+            rows.append(f"{path},{name}")
+    write_test_video(videos / "silent.mp4", seconds=1.0, width=32, height=24, fps=5, audio_hz=None)
+    (videos / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 cut short")
+    rows += ["silent.mp4,rain", "broken.mp4,rain"]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    common = [str(videos), "--labels", str(tmp_path / "labels.csv"), "--random-split", "0", "--encoders", "random",
+              "--device", "cpu", "--no-progress"]
+
+    assert extract_main([*common, "--out", str(tmp_path / "kept"), "--no-audio", "silence"]) == 0
+    kept = read_store(tmp_path / "kept")
+    ids = {i for f in kept.subsets.values() for i in f.video_ids}
+    assert any("silent" in i for i in ids) and not any("broken" in i for i in ids)
+    assert "broken" in (tmp_path / "kept" / "failed.csv").read_text()
+
+    assert extract_main([*common, "--out", str(tmp_path / "skipped")]) == 0  # default: silent videos are skipped
+    failed = (tmp_path / "skipped" / "failed.csv").read_text()
+    assert "silent" in failed and "broken" in failed
+    write_test_video(videos / "broken.mp4", seconds=1.0, width=32, height=24, fps=5)  # the user repairs it
+    # README: "--retry-failed tries the failed files again". Once every video was attempted the store is merged
+    # and finished, and the CLI refuses to touch it (exit 2, "already a finished feature store"), so the
+    # documented retry only works on an unfinished extraction. Kept as a strict xfail until avzsl.extract
+    # (not owned by this change) accepts --retry-failed on a finished store.
+    code = extract_main([*common, "--out", str(tmp_path / "skipped"), "--retry-failed"])
+    if code != 0:
+        assert "already a finished feature store" in caplog.text
+        pytest.xfail("extract --retry-failed is refused on a finished store (see comment)")
+    repaired = read_store(tmp_path / "skipped")
+    assert any("broken" in i for f in repaired.subsets.values() for i in f.video_ids)
