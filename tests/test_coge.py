@@ -3,6 +3,7 @@ CoGe checkpoint bundle in the prediction service and the app (model dropdown, ra
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,21 @@ def test_pseudo_mask_size_follows_fraction(dim, fraction, k):
     assert mask.sum(dim=1).tolist() == [k] * 4
 
 
-def test_mask_loss_uses_top_k_of_the_classification_gradient_wrt_raw_inputs():
+def test_drop_reading_masks_the_top_k_and_zero_means_no_masking():
+    grad = torch.tensor([[0.1, -0.9, 0.3, 0.05, -0.2, 0.7, 0.0, -0.4, 0.25, 0.01]])
+    assert pseudo_mask(grad, 0.3, "drop")[0].tolist() == [1, 0, 1, 1, 1, 0, 1, 0, 1, 1]  # dims 1, 5, 7 masked
+    assert pseudo_mask(grad, 0.0, "drop").eq(1).all()  # the paper's sweep starts at p = 0: nothing masked
+    assert CoGe(dataclasses.replace(SMALL, mask_fraction=0.0), SMALL_DIMS) is not None
+    with pytest.raises(ValueError):  # under the "keep" reading p = 0 would mask every dimension
+        CoGe(dataclasses.replace(SMALL, mask_fraction=0.0, mask_reading="keep"), SMALL_DIMS)
+    assert CoGeConfig().mask_reading == "drop" and CoGeConfig().mask_loss_norm == "l2"
+
+
+@pytest.mark.parametrize("reading, norm", [("drop", "l2"), ("keep", "l2"), ("drop", "rms")])
+def test_mask_loss_uses_top_k_of_the_classification_gradient_wrt_raw_inputs(reading, norm):
     torch.manual_seed(0)
-    model = CoGe(SMALL, SMALL_DIMS).eval()  # eval: no dropout / batch statistics, so two passes agree
+    config = dataclasses.replace(SMALL, mask_reading=reading, mask_loss_norm=norm)
+    model = CoGe(config, SMALL_DIMS).eval()  # eval: no dropout / batch statistics, so two passes agree
     batch, class_text = small_batch()
     losses = model.training_losses(batch, class_text)
 
@@ -65,7 +78,9 @@ def test_mask_loss_uses_top_k_of_the_classification_gradient_wrt_raw_inputs():
     # The plain BCE formula (the model's log-space form must agree with it away from saturation).
     l_cls = torch.nn.functional.binary_cross_entropy(log_p.exp(), one_hot, reduction="sum") / len(batch.target)
     grad_a, grad_v = torch.autograd.grad(l_cls, [audio, visual])
-    expected = sum(torch.linalg.vector_norm(pseudo_mask(g, 0.25) - m, dim=1).mean() / m.shape[1] ** 0.5
+    # The paper's L_M: per-sample L2 norm of (pseudo-mask − mask), batch mean; "rms" divides it by √D.
+    scale = {"l2": lambda d: 1.0, "rms": lambda d: d ** -0.5}[norm]
+    expected = sum(torch.linalg.vector_norm(pseudo_mask(g, 0.25, reading) - m, dim=1).mean() * scale(m.shape[1])
                    for g, m in ((grad_a, m_a), (grad_v, m_v)))
     assert torch.allclose(losses["cls"], l_cls) and torch.allclose(losses["mask"], expected)
 
@@ -97,10 +112,13 @@ def test_log1m_softmax_is_exact_and_finite_when_one_class_saturates():
 
 # --- each loss term on its own ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("term", ["cls", "kd", "mask"])
-def test_each_loss_term_decreases_when_trained_alone(term):
+# Under the "drop" reading the target is ones except on the k dimensions of largest gradient, which move from
+# step to step, so a mask trained alone settles at a floor near ‖ones − m̃‖ (measured: 4.5 -> 3.7), not at half.
+@pytest.mark.parametrize("term, reading, factor", [("cls", "drop", 0.5), ("kd", "drop", 0.5), ("mask", "keep", 0.5),
+                                                    ("mask", "drop", 0.85)])
+def test_each_loss_term_decreases_when_trained_alone(term, reading, factor):
     torch.manual_seed(0)
-    model = CoGe(SMALL, SMALL_DIMS)
+    model = CoGe(dataclasses.replace(SMALL, mask_reading=reading), SMALL_DIMS)
     batch, class_text = small_batch()
     # lr 1e-2: the mask term chases a target that moves with the gradient, so it needs a brisker pace.
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -112,7 +130,7 @@ def test_each_loss_term_decreases_when_trained_alone(term):
         optimizer.step()
         values.append(value.item())
     assert np.isfinite(values).all()
-    assert np.mean(values[-5:]) < 0.5 * values[0], (term, values[0], values[-5:])
+    assert np.mean(values[-5:]) < factor * values[0], (term, values[0], values[-5:])
 
 
 # --- shapes and size -------------------------------------------------------------------------------------
@@ -158,7 +176,7 @@ def test_recipe_mask_fraction_per_dataset():
 # --- the protocol on synthetic data ----------------------------------------------------------------------
 
 def test_two_stage_run_on_synthetic_data_transfers_to_unseen_classes():
-    data = make_synthetic(SyntheticSpec(scale=0.2, seed=1))
+    data = make_synthetic(SyntheticSpec(kind="linear", scale=0.2, seed=1))  # the easy generator: a short run transfers
     # The recipe's architecture with narrower hidden layers and a short schedule, to keep the test fast.
     recipe = get_recipe("coge", "UCF", config_overrides={"d_mask_hidden": 128, "d_hidden": 128},
                         training_overrides={"epochs": 3, "batches_per_epoch": 30, "batch_size": 64})

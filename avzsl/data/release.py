@@ -24,7 +24,7 @@ import numpy as np
 
 from avzsl.data.errors import DataError
 from avzsl.data.features import SAMPLE_SUBSETS, TEXT_ALIGNMENTS, ClassText, Features, GZSLData
-from avzsl.data.splits import ClassSplit, load_class_split
+from avzsl.data.splits import _PROMPT_NAME_COLUMNS, ClassSplit, _prompt_names, load_class_split
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +101,7 @@ def read_release(root: str | Path, dataset: str | None = None, *, text_alignment
         raise DataError(f"text alignment must be one of {TEXT_ALIGNMENTS}, not {text_alignment!r}")
     if not (root / "class-split").is_dir():
         raise DataError(f"{root} is not a ClipClap release data set root (no class-split/ folder)")
-    split = load_class_split(root / "class-split")
-    if dataset is not None and dataset != split.dataset:
-        split = ClassSplit(dataset, split.class_names, split.prompt_names, split.lists)
+    split = _release_split(root / "class-split", dataset)
     features_root = root / "features" / FEATURE_METHOD
     if not features_root.is_dir():
         raise DataError(f"missing feature folder {features_root}")
@@ -124,6 +122,26 @@ def read_release(root: str | Path, dataset: str | None = None, *, text_alignment
         "text_alignment": text_alignment,
     }
     return GZSLData(split, text, subsets, provenance)
+
+
+def _release_split(split_dir: Path, dataset: str | None) -> ClassSplit:
+    """The class split of a release, with the benchmark decided by `dataset`, else by the name CSV present.
+
+    `load_class_split` guesses the benchmark from folder names, so a root named e.g. `data/ucf-gzsl` came out
+    as data set "class-split" with the raw class names as prompts, and even `--dataset UCF` then looked up
+    'ApplyEyeMakeup' in a text table keyed 'Apply Eye Makeup'. Which name CSV and column give the prompts
+    (reference §3.1) is a property of the benchmark, so it is re-read for the benchmark decided here.
+    """
+    split = load_class_split(split_dir)
+    if dataset is None:
+        present = [name for name, (csv_name, _) in _PROMPT_NAME_COLUMNS.items() if (split_dir / csv_name).is_file()]
+        dataset = split.dataset if split.dataset in _PROMPT_NAME_COLUMNS or len(present) != 1 else present[0]
+    if dataset == split.dataset:
+        return split
+    if dataset in _PROMPT_NAME_COLUMNS and not (split_dir / _PROMPT_NAME_COLUMNS[dataset][0]).is_file():
+        raise DataError(f"{split_dir} has no {_PROMPT_NAME_COLUMNS[dataset][0]}, the class-name file of {dataset} "
+                        "(reference §2.1): without it the class text cannot be matched to the classes")
+    return ClassSplit(dataset, split.class_names, _prompt_names(split_dir, dataset, split.class_names), split.lists)
 
 
 def _read_subset(features_root: Path, subset: str, split: ClassSplit) -> Features:

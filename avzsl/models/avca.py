@@ -16,6 +16,15 @@ Choices where the reference is silent or odd, kept faithful unless said:
   not in the optimiser there); it is a non-trainable parameter so it is saved with the weights.
 - W_enc is one FC block 1536 -> 300 (its dropout is r_enc): that is what gives the paper's ~2.4M
   parameters. The reconstruction target of l_rec is the 300-d encoding w, since the raw text has another size.
+- BatchNorm side passes (`bn_side_passes`, on by default; issue 11). The reference runs train-mode forwards
+  whose outputs no loss uses: D(θ_w⁻) next to the other decoder calls, the projections of the
+  reconstructions (A_proj(A_rec(θ_a)), V_proj(V_rec(θ_v))), and, after each optimiser step, the embeddings
+  of the positive batch (`after_step`). Their only effect is on BatchNorm running statistics (and the
+  dropout random stream), but with momentum m = 0.99 a BN's running statistics are in effect those of its
+  *last* train-mode call, so these passes decide the statistics used at evaluation: without them
+  V_proj's come from the negative batch before the step, with them from the positive batch after it.
+  They run without gradient. Their order inside a step is not documented; the one here (positive
+  a, v, w, then negatives, then the reconstructions' projections) is inferred.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ class AVCAConfig:
     decoder_dropout: float = 0.5  # r_dec (W_proj, D, A_rec, V_rec)
     bn_momentum: float = 0.99  # m: momentum of the second BN of every two-layer block
     triplet_margin: float = 1.0
+    bn_side_passes: bool = True  # replicate the reference's extra train-mode forwards (BN statistics only)
 
 
 def two_layer(d_in: int, d_hidden: int, d_out: int, dropout: float, bn_momentum: float) -> nn.Sequential:
@@ -104,6 +114,13 @@ class AVCA(GZSLModel):
     def embed_text(self, text):
         return self.W_proj(self.W_enc(text))  # (K, 64)
 
+    @torch.no_grad()
+    def after_step(self, batch: Batch) -> None:
+        """The reference's post-step train-mode embedding of the positive batch (BN statistics only)."""
+        if self.config.bn_side_passes and self.training:
+            self._encode_video(batch.audio, batch.visual)
+            self.embed_text(batch.text)
+
     def training_losses(self, batch: Batch, class_text: torch.Tensor) -> dict[str, torch.Tensor]:
         triplet = nn.TripletMarginLoss(margin=self.config.triplet_margin)
         mse = F.mse_loss
@@ -124,4 +141,9 @@ class AVCA(GZSLModel):
         l_r = (mse(self.V_rec(theta_v), phi_v) + mse(self.A_rec(theta_a), phi_a)
                + mse(theta_v, theta_w) + mse(theta_a, theta_w))
         total = l_rec + l_ct + l_w + l_t + l_r
+        if self.config.bn_side_passes:
+            with torch.no_grad():  # outputs unused: BatchNorm running statistics only (module docstring)
+                self.D(neg_theta_w)
+                self.A_proj(self.A_rec(theta_a))
+                self.V_proj(self.V_rec(theta_v))
         return {"loss": total, "triplet": l_t, "rec": l_rec, "cross_triplet": l_ct, "text_triplet": l_w, "reg": l_r}

@@ -11,12 +11,27 @@ No code was released; this follows the paper's description, on CLIP/CLAP feature
     L = L_CLS + λ1 L_KD + λ2 L_M
     L_CLS = Σ_classes BCE(p, one-hot)                     mean over the batch
     L_KD  = ½ (KL(p_v ‖ p_a) + KL(p_a ‖ p_v))              mutual distillation of the two branches
-    L_M   = ‖m̃_v − m_v‖ + ‖m̃_a − m_a‖                     m̃ = 1 on the top-k of |∂L_CLS/∂input|
+    L_M   = ‖m̃_v − m_v‖ + ‖m̃_a − m_a‖                     m̃ from the top-k of |∂L_CLS/∂input|
 
 Prediction is the class of largest p. `class_distances` returns −log p, so the protocol's calibrated
 stacking (+γ on seen columns) divides the seen classes' p by e^γ: a multiplicative penalty that acts at
 every confidence level, where an additive one on p itself would vanish next to saturated probabilities
 (argmin −log p = argmax p, so uncalibrated predictions are exactly the paper's).
+
+Readings of the paper (issue 11), each selectable, the default first:
+- "Proportion of masked elements" p (0.1 UCF/ActivityNet, 0.2 VGGSound): `mask_reading="drop"` reads it
+  literally, the k = round(p · D) dimensions of largest |gradient| are *masked* (m̃ = 0 there, 1
+  elsewhere), so the network is pushed off the few dimensions it leans on hardest and p = 0 means no
+  masking, where the paper's sweep starts. `"keep"` is the earlier reading, m̃ = 1 on the top k only,
+  under which p = 0 would mask everything (and is refused).
+- L_M strength: `mask_loss_norm="l2"` is the paper's per-sample L2 norm, averaged over the batch, so
+  λ2 = 0.5 weighs it as the paper does. `"rms"` divides by √D (the earlier choice), which at D = 512-1024
+  made L_M 20-30× weaker than the paper's.
+- ZSL scores: the softmaxes of p_v and p_a are taken over the unseen classes only. The protocol asks
+  every model for its distances to the unseen classes alone when it scores ZSL
+  (`avzsl.training.protocol.evaluate`); for CoGe that is what renormalises both branches over the unseen
+  classes before they are mixed (taking seen columns out of an all-class p would keep the seen classes'
+  share in each branch's normaliser, and change the β-mix).
 
 Choices where the paper is silent:
 - Pseudo-mask gradient: taken w.r.t. the raw (unmasked) inputs a and v, through the whole graph (the
@@ -25,9 +40,7 @@ Choices where the paper is silent:
   per sample, k = round(mask_fraction · D). m̃ is a constant target (no gradient flows through top-k).
 - That gradient comes from `torch.autograd.grad`, which returns it without accumulating anything into
   parameter `.grad`s; parameters get their gradient once, from the caller's `loss.backward()`.
-- L_M uses the per-sample L2 norm divided by √D (an RMS error in [0, 1]), averaged over the batch: with
-  the raw norm the 1024-d CLAP mask alone would start near 16 and swamp L_CLS (≈ 4), and λ2 = 0.5 would
-  mean something else for each feature size. Masks themselves are not renormalised.
+- Masks themselves are not renormalised.
 - L_KD lets gradients flow into both branches (the formula as written), not the detached-teacher form.
 - L_CLS is computed in log space, log(1 − p) included (`log1m_softmax`): the naive 1 − p rounds to 0 for a
   confidently wrong class, BCE's gradient p / (p(1 − p)) then reaches 1e12 and training diverged on
@@ -72,11 +85,22 @@ class CoGeConfig:
     beta: float = 0.5  # weight of the visual branch in p (paper: 0.5)
     lambda_kd: float = 1.0  # λ1, mutual distillation (paper: 1)
     lambda_mask: float = 0.5  # λ2, mask loss (paper: 0.5)
-    mask_fraction: float = 0.1  # share of dimensions a pseudo-mask keeps (0.1 UCF/ActivityNet, 0.2 VGGSound)
+    mask_fraction: float = 0.1  # p: proportion of masked elements (0.1 UCF/ActivityNet, 0.2 VGGSound)
+    mask_reading: str = "drop"  # "drop": top-k |grad| dims are masked (p = 0: none); "keep": only they are kept
+    mask_loss_norm: str = "l2"  # "l2": the paper's ‖m̃ − m‖; "rms": divided by √D (20-30× weaker at D = 512)
 
 
-def pseudo_mask(grad: torch.Tensor, fraction: float) -> torch.Tensor:
-    """(B, D) gradient -> (B, D) {0, 1} mask with ones on each row's k largest |grad|, k = round(fraction · D)."""
+def pseudo_mask(grad: torch.Tensor, fraction: float, reading: str = "keep") -> torch.Tensor:
+    """(B, D) gradient -> (B, D) {0, 1} mask over each row's k largest |grad|, k = round(fraction · D).
+
+    "keep": ones on those k (at least one); "drop": zeros on those k, ones elsewhere (k may be 0).
+    """
+    if reading == "drop":
+        k = round(fraction * grad.shape[1])
+        mask = torch.ones_like(grad)
+        if k == 0:
+            return mask
+        return mask.scatter_(1, grad.abs().topk(k, dim=1).indices, 0.0)
     k = max(1, round(fraction * grad.shape[1]))
     top = grad.abs().topk(k, dim=1).indices  # (B, k)
     return torch.zeros_like(grad).scatter_(1, top, 1.0)
@@ -110,7 +134,9 @@ class CoGe(GZSLModel):
 
     def __init__(self, config: CoGeConfig, dims: InputDims):
         super().__init__()
-        if not 0.0 < config.mask_fraction <= 1.0 or not 0.0 <= config.beta <= 1.0 or config.temperature <= 0:
+        lowest = 0.0 if config.mask_reading == "drop" else 1e-12  # "keep" with p = 0 would mask everything
+        if (not lowest <= config.mask_fraction <= 1.0 or not 0.0 <= config.beta <= 1.0 or config.temperature <= 0
+                or config.mask_reading not in ("drop", "keep") or config.mask_loss_norm not in ("l2", "rms")):
             raise ValueError(f"invalid CoGe config {config}")
         self.config, self.dims = config, dims
         c = config
@@ -152,6 +178,11 @@ class CoGe(GZSLModel):
         _, _, e_a, e_v = self._embed_video(audio, visual)
         return -self._log_probs(e_a, e_v, self.embed_text(text))[2]  # (N, K) = −log p
 
+    def mask_loss(self, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """‖m̃ − m‖ per sample (B, D) -> mean over the batch; divided by √D for mask_loss_norm "rms"."""
+        loss = torch.linalg.vector_norm(target - mask, dim=1).mean()
+        return loss / mask.shape[1] ** 0.5 if self.config.mask_loss_norm == "rms" else loss
+
     def training_losses(self, batch: Batch, class_text: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
         # Fresh leaves that require grad, so L_CLS can be differentiated w.r.t. the inputs; the caller's
@@ -172,9 +203,9 @@ class CoGe(GZSLModel):
         # Pseudo-masks: input dimensions L_CLS is most sensitive to. retain_graph keeps the graph for the
         # caller's backward of the total loss.
         grad_a, grad_v = torch.autograd.grad(l_cls, [audio, visual], retain_graph=True)
-        target_a, target_v = pseudo_mask(grad_a, c.mask_fraction), pseudo_mask(grad_v, c.mask_fraction)
-        l_mask = (torch.linalg.vector_norm(target_v - m_v, dim=1).mean() / m_v.shape[1] ** 0.5
-                  + torch.linalg.vector_norm(target_a - m_a, dim=1).mean() / m_a.shape[1] ** 0.5)
+        target_a = pseudo_mask(grad_a, c.mask_fraction, c.mask_reading)  # (B, D_a)
+        target_v = pseudo_mask(grad_v, c.mask_fraction, c.mask_reading)  # (B, D_v)
+        l_mask = self.mask_loss(target_v, m_v) + self.mask_loss(target_a, m_a)
 
         total = l_cls + c.lambda_kd * l_kd + c.lambda_mask * l_mask
         return {"loss": total, "cls": l_cls, "kd": l_kd, "mask": l_mask}

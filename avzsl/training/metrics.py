@@ -48,10 +48,14 @@ def gzsl_metrics(
     seen_classes: np.ndarray,
     unseen_classes: np.ndarray,
     gammas: np.ndarray | float,
+    zsl_distances: torch.Tensor | np.ndarray | None = None,
 ) -> GZSLMetrics:
     """Metrics of a (N, K_eval) distance matrix whose columns are `eval_classes` (sorted global ids).
 
     With several `gammas` the first γ of highest HM is kept (as the reference does); with one it is applied.
+    `zsl_distances` (N, K_unseen), columns = sorted `unseen_classes`, are the model's distances when it is
+    asked about the unseen classes alone; ZSL uses them when given, else the unseen columns of `distances`
+    (the same thing for models whose distance to a class does not depend on the other classes).
     """
     distances = torch.as_tensor(distances, dtype=torch.float32)
     eval_classes = np.asarray(eval_classes)
@@ -70,8 +74,12 @@ def gzsl_metrics(
             best = (s, u, hm, float(gamma))
 
     # ZSL: restrict to unseen columns; independent of γ.
-    unseen_only = distances.masked_fill(~unseen_column, float("inf"))
-    predicted = eval_classes[torch.argmin(unseen_only, dim=1).cpu().numpy()]
+    if zsl_distances is not None:
+        zsl_distances = torch.as_tensor(zsl_distances, dtype=torch.float32)
+        predicted = np.sort(np.asarray(unseen_classes))[torch.argmin(zsl_distances, dim=1).cpu().numpy()]
+    else:
+        unseen_only = distances.masked_fill(~unseen_column, float("inf"))
+        predicted = eval_classes[torch.argmin(unseen_only, dim=1).cpu().numpy()]
     zsl = mean_per_class_accuracy(predicted, labels, np.asarray(unseen_classes))
     s, u, hm, gamma = best
     return GZSLMetrics(100 * s, 100 * u, 100 * hm, 100 * zsl, gamma)

@@ -143,6 +143,9 @@ class StageTrainer:
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
             optimizer.step()
+            after_step = getattr(model, "after_step", None)  # e.g. AVCA's reference BN side pass
+            if after_step is not None:
+                after_step(batch)
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value.detach()
         return {name: float(total) / cfg.batches_per_epoch for name, total in totals.items()}
@@ -195,10 +198,17 @@ def class_distances(model: GZSLModel, features: Features, text: torch.Tensor, cl
 
 
 def evaluate(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas) -> GZSLMetrics:
+    """S, U, HM (with the γ search over `gammas`) and ZSL of `model` on the stage's evaluation set.
+
+    ZSL asks the model about the unseen classes alone: a model whose scores are normalised over the classes
+    it is given (CoGe's softmaxes) then normalises over the unseen classes, as zero-shot scoring means.
+    """
     classes = stage_data.eval_classes
-    distances = class_distances(model, stage_data.eval, text, classes)
+    distances = class_distances(model, stage_data.eval, text, classes)  # (N, K_eval)
+    unseen = np.sort(stage_data.unseen_classes)
+    zsl_distances = class_distances(model, stage_data.eval, text, unseen)  # (N, K_unseen)
     return gzsl_metrics(distances, stage_data.eval.labels, classes, stage_data.seen_classes,
-                        stage_data.unseen_classes, gammas)
+                        stage_data.unseen_classes, gammas, zsl_distances=zsl_distances)
 
 
 # --- resumable state -----------------------------------------------------------------------------------
