@@ -238,17 +238,21 @@ def library_versions() -> dict:
             "python": platform.python_version()}
 
 
+METRIC_SETS = ("val", "test", "val_model_only", "test_model_only")  # *_model_only: without the blend
+
+
 def read_metrics(path: str | Path) -> dict:
-    """{"val": {S, U, HM, ZSL}, "test": {...}} of a finished bundle; {} when it has none."""
+    """{"val": {S, U, HM, ZSL}, "test": {...}} of a finished bundle, scored with its calibration; trained
+    with the open-vocabulary blend also "val_model_only" / "test_model_only" (α = 0). {} when it has none."""
     file = Path(path) / METRICS
     if not file.is_file():
         return {}
     metrics = read_json(file, CheckpointError, "metrics file")
-    return {k: v for k, v in metrics.items() if k in ("val", "test")}  # schema 1 also repeated γ here
+    return {k: v for k, v in metrics.items() if k in METRIC_SETS}  # schema 1 also repeated γ here
 
 
 def save_metrics(path: str | Path, metrics: dict) -> None:
-    atomic_write_json(Path(path) / METRICS, {k: metrics[k] for k in ("val", "test")})
+    atomic_write_json(Path(path) / METRICS, {k: metrics[k] for k in METRIC_SETS if k in metrics})
 
 
 def save_checkpoint(path: Path, model, config: CheckpointConfig) -> None:

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="avzsl feature store or ClipClap release data set root")
     p.add_argument("--dataset", help="benchmark name when it cannot be detected from the path")
     p.add_argument("--gamma", type=float, help="calibration γ (default: the checkpoint's)")
+    p.add_argument("--alpha", type=float, help="open-vocabulary blend weight α (default: the checkpoint's; 0 = the "
+                                               "model alone)")
     add_device_option(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_verbose_option(p)
@@ -46,20 +48,23 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = load_checkpoint(args.checkpoint, device)
         data = open_data(args.data, args.dataset, text_alignment=checkpoint.config.text_alignment)
         check_data_fits(checkpoint, data_dims(data))
-        gamma = checkpoint.config.calibration.gamma if args.gamma is None else args.gamma
-        test = data.stage(2)
-        metrics = evaluate(checkpoint.model, test, torch.from_numpy(data.text.embeddings).to(device), np.array([gamma]))
+        calibration = checkpoint.config.calibration
+        gamma = calibration.gamma if args.gamma is None else args.gamma
+        alpha = calibration.alpha if args.alpha is None else args.alpha
+        metrics = evaluate(checkpoint.model, data.stage(2), torch.from_numpy(data.text.embeddings).to(device),
+                           np.array([gamma]), alpha=alpha, blend_scale=calibration.blend_scale, dims=data_dims(data))
     except AvzslError as e:
         log.error("%s", e)
         return 2
-    result = {"test": {k: v for k, v in metrics.to_dict().items() if k != "gamma"}, "gamma": gamma,
+    result = {"test": metrics.scores(), "gamma": gamma, "alpha": alpha,
               "checkpoint": str(args.checkpoint), "data": str(args.data),
               "synthetic": bool(data.provenance.get("synthetic", False))}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         t = result["test"]
-        print(f"{data.name} test (γ = {gamma:.4f}): S {t['S']:.2f}  U {t['U']:.2f}  HM {t['HM']:.2f}  ZSL {t['ZSL']:.2f}"
+        blend = f", α = {alpha:g}" if alpha else ""
+        print(f"{data.name} test (γ = {gamma:.4f}{blend}): S {t['S']:.2f}  U {t['U']:.2f}  HM {t['HM']:.2f}  ZSL {t['ZSL']:.2f}"
               + ("  [SYNTHETIC data]" if result["synthetic"] else ""))
     return 0
 

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="batch size (default: the reference's)")
     p.add_argument("--seed", type=int, help="random seed (default 42)")
     add_device_option(p)
+    p.add_argument("--blend", action="store_true",
+                   help="beyond the papers: also choose on validation an open-vocabulary blend weight α of the "
+                        "training-free CLIP/CLAP distances (with its own γ); stored in the checkpoint and used by "
+                        "evaluate, predict and the app. The model and its α = 0 numbers are unchanged")
     p.add_argument("--text-alignment", choices=TEXT_ALIGNMENTS, default="by-name",
                    help="release data only: match class text to classes by name (correct) or in the "
                         "reference implementations' sorted-keys order (reproduces the published numbers)")
@@ -62,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     device = pick_device(args.device)
     overrides = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
-                                   "seed": args.seed, "batches_per_epoch": args.batches_per_epoch}.items() if v is not None}
+                                   "seed": args.seed, "batches_per_epoch": args.batches_per_epoch,
+                                   "blend": args.blend or None}.items() if v is not None}
     try:
         if args.synthetic:
             log.warning("training on SYNTHETIC data: the numbers show the pipeline works, nothing about real videos")

@@ -25,6 +25,8 @@ import numpy as np
 from avzsl.data.errors import DataError
 from avzsl.data.features import SAMPLE_SUBSETS, TEXT_ALIGNMENTS, ClassText, Features, GZSLData
 from avzsl.data.splits import _PROMPT_NAME_COLUMNS, ClassSplit, _prompt_names, load_class_split
+from avzsl.encoders.presets import release_frames
+from avzsl.encoders.spec import EncoderSpec
 
 log = logging.getLogger(__name__)
 
@@ -112,16 +114,19 @@ def read_release(root: str | Path, dataset: str | None = None, *, text_alignment
     provenance = {
         "source": {"kind": "clipclap-release", "path": str(root)},
         "synthetic": synthetic,
-        "encoders": {
-            "visual": "CLIP ViT-B/32 (OpenAI) image embedding of the middle frame",
-            "audio": "WavCaps HTSAT-BERT CLAP audio embedding of the centred 10 s",
-            "text": "CLIP ViT-B/32 text | WavCaps CLAP text prompt ensembles",
-        }
-        if not synthetic
-        else {"synthetic": True},
+        # The release's extractor, with the frame convention it fed CLIP for this data set (reference §4.1).
+        # SYNTHETIC stand-ins in this layout have its sizes, and are served by the same encoders.
+        "encoders": EncoderSpec("clipclap-release", _release_frames(split.dataset)).to_dict(),
         "text_alignment": text_alignment,
     }
     return GZSLData(split, text, subsets, provenance)
+
+
+def _release_frames(dataset: str) -> str | None:
+    try:
+        return release_frames(dataset)
+    except ValueError:  # a data set the release does not have: the preset's own convention
+        return None
 
 
 def _release_split(split_dir: Path, dataset: str | None) -> ClassSplit:

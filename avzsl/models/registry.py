@@ -30,6 +30,7 @@ class TrainingConfig:
     batch_size: int = 64  # class-balanced batches, drawn with replacement
     batches_per_epoch: int = 300  # an "epoch" is a fixed number of batches, independent of data size
     gamma_grid: tuple[float, float, int] = (0.0, 5.0, 76)  # calibrated-stacking γ: linspace(start, stop, num)
+    blend: bool = False  # also choose an open-vocabulary blend weight α with γ on validation (not in the papers)
     seed: int = 42  # re-applied at the start of each stage
     lr_factor: float = 0.1  # ReduceLROnPlateau on validation HM
     lr_patience: int = 3

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from avzsl.scoring import calibrate
+
 EPS = float(np.finfo(np.float64).eps)
 
 
@@ -23,9 +25,15 @@ class GZSLMetrics:
     HM: float
     ZSL: float
     gamma: float
+    alpha: float = 0.0  # open-vocabulary blend weight the scores were computed with (0: the model alone)
+    blend_scale: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def scores(self) -> dict:
+        """S, U, HM and ZSL alone (percent)."""
+        return {"S": self.S, "U": self.U, "HM": self.HM, "ZSL": self.ZSL}
 
 
 def mean_per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:
@@ -65,7 +73,7 @@ def gzsl_metrics(
 
     best = None
     for gamma in np.atleast_1d(np.asarray(gammas, dtype=np.float64)):
-        column = torch.argmin(distances + float(gamma) * seen_column, dim=1).cpu().numpy()
+        column = torch.argmin(calibrate(distances, seen_column, gamma), dim=1).cpu().numpy()
         predicted = eval_classes[column]
         s = mean_per_class_accuracy(predicted, labels, np.asarray(seen_classes))
         u = mean_per_class_accuracy(predicted, labels, np.asarray(unseen_classes))

@@ -14,6 +14,7 @@ last finished epoch and ends with exactly the same numbers as an uninterrupted o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -23,18 +24,20 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from avzsl.data.features import Features, GZSLData, StageData
-from avzsl.io import atomic_write_json
+from avzsl.io import atomic_save_tensors, atomic_write_json
 from avzsl.models.base import Batch, GZSLModel, InputDims
 from avzsl.models.registry import Recipe
+from avzsl.scoring import blend, training_free_distances
 from avzsl.training.metrics import GZSLMetrics, gzsl_metrics
 
 log = logging.getLogger(__name__)
 
 EVAL_CHUNK = 8192  # samples per forward pass when evaluating
+BLEND_ALPHAS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))  # the open-vocabulary blend's grid: 0, 0.1, ..., 1
 
 
 def seed_everything(seed: int) -> None:
@@ -54,6 +57,7 @@ class EpochRecord:
     val: dict  # GZSLMetrics.to_dict() on the validation set
     lr: float
     seconds: float
+    val_blend: dict | None = None  # with the open-vocabulary blend searched (TrainingConfig.blend), else None
 
 
 @dataclass
@@ -62,6 +66,7 @@ class StageResult:
     best_epoch: int
     best_val: GZSLMetrics
     history: list[EpochRecord] = field(default_factory=list)
+    best_val_blend: GZSLMetrics | None = None  # the blend search at the best epoch (which is chosen without it)
 
 
 class BalancedBatches:
@@ -163,12 +168,16 @@ class StageTrainer:
             began = time.perf_counter()
             losses = self.train_epoch(model, optimizer, epoch)
             val = evaluate(model, self.validation, self.text, gammas)
+            # The blend is a scoring setting searched on the side: epochs, the LR schedule and every number
+            # of the model alone stay exactly those of the reference protocol.
+            searched = self.training.blend and self.stage == 1  # stage 2 reuses stage 1's choice
+            blended = search_blend(model, self.validation, self.text, gammas, self.dims) if searched else None
             scheduler.step(val.HM / 100)  # the reference steps on HM in [0, 1]
             # The first epoch is always kept; later ones only if strictly better (reference §7.4).
             if result.best_val is None or val.HM > result.best_val.HM:
-                result.best_epoch, result.best_val = epoch, val
+                result.best_epoch, result.best_val, result.best_val_blend = epoch, val, blended
             record = EpochRecord(self.stage, epoch, losses, val.to_dict(), optimizer.param_groups[0]["lr"],
-                                 time.perf_counter() - began)
+                                 time.perf_counter() - began, blended.to_dict() if blended else None)
             result.history.append(record)
             log.info(
                 "stage %d epoch %2d/%d  loss %.4f  val S %5.2f U %5.2f HM %5.2f ZSL %5.2f (γ %.3f)  lr %.1e  %.1fs",
@@ -197,18 +206,70 @@ def class_distances(model: GZSLModel, features: Features, text: torch.Tensor, cl
     return torch.cat(parts)
 
 
-def evaluate(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas) -> GZSLMetrics:
+def evaluate(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas, *, alpha: float = 0.0,
+             blend_scale: float = 1.0, dims: InputDims | None = None) -> GZSLMetrics:
     """S, U, HM (with the γ search over `gammas`) and ZSL of `model` on the stage's evaluation set.
 
     ZSL asks the model about the unseen classes alone: a model whose scores are normalised over the classes
     it is given (CoGe's softmaxes) then normalises over the unseen classes, as zero-shot scoring means.
+    alpha > 0 blends in the training-free distances (scoring.blend; `dims` says where the text parts are).
     """
-    classes = stage_data.eval_classes
-    distances = class_distances(model, stage_data.eval, text, classes)  # (N, K_eval)
-    unseen = np.sort(stage_data.unseen_classes)
-    zsl_distances = class_distances(model, stage_data.eval, text, unseen)  # (N, K_unseen)
-    return gzsl_metrics(distances, stage_data.eval.labels, classes, stage_data.seen_classes,
-                        stage_data.unseen_classes, gammas, zsl_distances=zsl_distances)
+    distances, zsl_distances = _eval_distances(model, stage_data, text)
+    if alpha:
+        free, free_zsl = _free_distances(stage_data, text, dims)
+        distances, zsl_distances = (blend(distances, free, alpha, blend_scale),
+                                    blend(zsl_distances, free_zsl, alpha, blend_scale))
+    metrics = gzsl_metrics(distances, stage_data.eval.labels, stage_data.eval_classes, stage_data.seen_classes,
+                           stage_data.unseen_classes, gammas, zsl_distances=zsl_distances)
+    return dataclasses.replace(metrics, alpha=float(alpha), blend_scale=float(blend_scale))
+
+
+def search_blend(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas, dims: InputDims) -> GZSLMetrics:
+    """The open-vocabulary blend weight α in BLEND_ALPHAS and γ in `gammas` of highest HM (the first on ties).
+
+    The training-free distances are first put on the spread of the model's (blend_scale = std of the
+    model's distances / std of the training-free ones, on this evaluation set), so that α is the share of
+    weight each side gets whatever the scale of the model's joint space.
+    """
+    distances, zsl_distances = _eval_distances(model, stage_data, text)
+    free, free_zsl = _free_distances(stage_data, text, dims)
+    scale = float(distances.std() / free.std().clamp_min(1e-12))
+    best = None
+    for alpha in BLEND_ALPHAS:
+        metrics = gzsl_metrics(blend(distances, free, alpha, scale), stage_data.eval.labels, stage_data.eval_classes,
+                               stage_data.seen_classes, stage_data.unseen_classes, gammas,
+                               zsl_distances=blend(zsl_distances, free_zsl, alpha, scale))
+        if best is None or metrics.HM > best.HM:
+            best = dataclasses.replace(metrics, alpha=float(alpha), blend_scale=scale)
+    return best
+
+
+def _eval_distances(model: GZSLModel, stage_data: StageData, text: torch.Tensor):
+    """The model's (N, K_eval) distances and its (N, K_unseen) distances when asked about the unseen alone."""
+    distances = class_distances(model, stage_data.eval, text, stage_data.eval_classes)
+    zsl_distances = class_distances(model, stage_data.eval, text, np.sort(stage_data.unseen_classes))
+    return distances, zsl_distances
+
+
+def _free_distances(stage_data: StageData, text: torch.Tensor, dims: InputDims | None):
+    """Training-free (N, K_eval) and (N, K_unseen) distances: picture to the visual text, sound to the audio text.
+
+    Needs features and text parts of the same encoders (visual = the "clip" part's size, audio = "clap"'s)."""
+    if dims is None:
+        raise ValueError("the open-vocabulary blend needs the data's text parts (dims)")
+    visual_part, audio_part = dims.text_slice("clip"), dims.text_slice("clap")
+    if (visual_part.stop - visual_part.start, audio_part.stop - audio_part.start) != (dims.visual, dims.audio):
+        raise ValueError(f"the open-vocabulary blend needs text of the features' own encoders; the data has visual "
+                         f"{dims.visual}-d and audio {dims.audio}-d features but text parts {list(dims.text_parts)}")
+    device = text.device
+    audio = torch.from_numpy(stage_data.eval.audio).to(device)  # (N, D_a)
+    visual = torch.from_numpy(stage_data.eval.visual).to(device)  # (N, D_v)
+
+    def free(classes):
+        t = text[torch.from_numpy(np.asarray(classes)).to(device)]  # (K, D_t)
+        return training_free_distances(audio, visual, t[:, visual_part], t[:, audio_part])
+
+    return free(stage_data.eval_classes), free(np.sort(stage_data.unseen_classes))
 
 
 # --- resumable state -----------------------------------------------------------------------------------
@@ -226,14 +287,13 @@ def save_stage_state(state_dir: Path, stage: int, epochs_done: int, result: Stag
         for i, state in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda{i}"] = state
     state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / f".stage{stage}.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    tmp.replace(state_dir / f"stage{stage}.safetensors")
+    atomic_save_tensors(state_dir / f"stage{stage}.safetensors", tensors)
     scheduler_state = {k: v for k, v in scheduler.state_dict().items() if k != "optimizer"}
     atomic_write_json(state_dir / f"stage{stage}.json", {
         "epochs_done": epochs_done,
         "best_epoch": result.best_epoch,
         "best_val": result.best_val.to_dict(),
+        "best_val_blend": result.best_val_blend.to_dict() if result.best_val_blend else None,
         "history": [r.__dict__ for r in result.history],
         "param_groups": optim_state["param_groups"],
         "scheduler": scheduler_state,
@@ -259,8 +319,9 @@ def load_stage_state(state_dir: Path, stage: int, model: GZSLModel, optimizer, s
             torch.cuda.set_rng_state_all(states)
     kind, keys, pos, has_gauss, cached = meta["numpy_rng"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    blended = meta.get("best_val_blend")
     result = StageResult(stage, meta["best_epoch"], GZSLMetrics(**meta["best_val"]),
-                         [EpochRecord(**r) for r in meta["history"]])
+                         [EpochRecord(**r) for r in meta["history"]], GZSLMetrics(**blended) if blended else None)
     return meta["epochs_done"], result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -68,9 +69,17 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
     model, result2 = stage2.run(best_epoch + 1, state_dir, on_epoch_end)
     test = evaluate(model, stage2.stage_data, stage2.text, np.array([gamma]))
     log.info("test: S %.2f  U %.2f  HM %.2f  ZSL %.2f", test.S, test.U, test.HM, test.ZSL)
-
-    val_scores = {k: v for k, v in result1.best_val.to_dict().items() if k != "gamma"}
-    test_scores = {k: v for k, v in test.to_dict().items() if k != "gamma"}
+    metrics = {"val": result1.best_val.scores(), "test": test.scores()}
+    calibration = Calibration(gamma=gamma)
+    blended = result1.best_val_blend
+    if blended is not None:  # the open-vocabulary blend: the same model, scored with α and its own γ
+        calibration = Calibration(gamma=blended.gamma, alpha=blended.alpha, blend_scale=blended.blend_scale)
+        test_blend = evaluate(model, stage2.stage_data, stage2.text, np.array([blended.gamma]), alpha=blended.alpha,
+                              blend_scale=blended.blend_scale, dims=stage2.dims)
+        log.info("with the blend (α %.1f, γ %.4f): val HM %.2f, test S %.2f  U %.2f  HM %.2f  ZSL %.2f", blended.alpha,
+                 blended.gamma, blended.HM, test_blend.S, test_blend.U, test_blend.HM, test_blend.ZSL)
+        metrics = {"val": blended.scores(), "test": test_blend.scores(),
+                   "val_model_only": metrics["val"], "test_model_only": metrics["test"]}
     split = data.split
     config = CheckpointConfig(
         recipe=recipe.to_dict(),
@@ -86,7 +95,7 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
             test_seen=tuple(split.names(stage2.stage_data.seen_classes)),
             test_unseen=tuple(split.names(stage2.stage_data.unseen_classes)),
         ),
-        calibration=Calibration(gamma=gamma),
+        calibration=calibration,
         best_epoch=best_epoch,
         seed=recipe.training.seed,
         text_alignment=data.text.alignment,
@@ -97,6 +106,6 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
     with open(out / "train_log.jsonl", "w", encoding="utf-8") as f:
         for record in result1.history + result2.history:
             f.write(json.dumps(record.__dict__) + "\n")
-    save_metrics(out, {"val": val_scores, "test": test_scores})  # written last: it marks a finished run
+    save_metrics(out, metrics)  # written last: it marks a finished run
     shutil.rmtree(state_dir, ignore_errors=True)
-    return {"val": val_scores, "test": test_scores, "gamma": gamma, "best_epoch": best_epoch}
+    return {**metrics, **dataclasses.asdict(calibration), "best_epoch": best_epoch}
