@@ -140,13 +140,7 @@ def test_extract_cli_with_labels_csv_no_audio_silence_and_retry_failed(tmp_path,
     failed = (tmp_path / "skipped" / "failed.csv").read_text()
     assert "silent" in failed and "broken" in failed
     write_test_video(videos / "broken.mp4", seconds=1.0, width=32, height=24, fps=5)  # the user repairs it
-    # README: "--retry-failed tries the failed files again". Once every video was attempted the store is merged
-    # and finished, and the CLI refuses to touch it (exit 2, "already a finished feature store"), so the
-    # documented retry only works on an unfinished extraction. Kept as a strict xfail until avzsl.extract
-    # (not owned by this change) accepts --retry-failed on a finished store.
-    code = extract_main([*common, "--out", str(tmp_path / "skipped"), "--retry-failed"])
-    if code != 0:
-        assert "already a finished feature store" in caplog.text
-        pytest.xfail("extract --retry-failed is refused on a finished store (see comment)")
+    # README: "--retry-failed tries the failed files again", also once the store is finished.
+    assert extract_main([*common, "--out", str(tmp_path / "skipped"), "--retry-failed"]) == 0
     repaired = read_store(tmp_path / "skipped")
     assert any("broken" in i for f in repaired.subsets.values() for i in f.video_ids)
