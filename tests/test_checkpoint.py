@@ -58,7 +58,7 @@ def test_config_round_trips_and_stores_each_value_once(old_bundle, tmp_path):
     raw = json.loads((tmp_path / "new" / CONFIG).read_text())
     assert raw["schema_version"] == 2
     assert "gamma" not in raw and "text" not in raw and "metrics" not in raw  # γ in calibration, parts in input_dims
-    assert raw["calibration"] == {"gamma": checkpoint.config.calibration.gamma}
+    assert raw["calibration"] == {"gamma": checkpoint.config.calibration.gamma, "alpha": 0.0, "blend_scale": 1.0}
     again = read_config(tmp_path / "new")
     assert again.to_dict() | {"created": "", "versions": {}} == checkpoint.config.to_dict() | {"created": "", "versions": {}}
 

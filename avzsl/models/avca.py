@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avzsl.models.base import Batch, GZSLModel, InputDims, fc_block
+from avzsl.models.base import Batch, GZSLModel, InputDims
+from avzsl.models.layers import PairAttention, fc_block
 
 
 @dataclass(frozen=True)
@@ -55,28 +56,6 @@ class AVCAConfig:
 
 def two_layer(d_in: int, d_hidden: int, d_out: int, dropout: float, bn_momentum: float) -> nn.Sequential:
     return nn.Sequential(fc_block(d_in, d_hidden, dropout), fc_block(d_hidden, d_out, dropout, bn_momentum))
-
-
-class PairAttention(nn.Module):
-    """One pre-norm transformer block over the (audio, visual) token pair (reference §6.1)."""
-
-    def __init__(self, dim: int, heads: int, ff_hidden: int, dropout: float):
-        super().__init__()
-        self.heads = heads
-        self.norm_attn = nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
-        self.out = nn.Sequential(nn.Linear(dim, dim), nn.Dropout(dropout))
-        self.norm_ff = nn.LayerNorm(dim)
-        self.ff = nn.Sequential(
-            nn.Linear(dim, ff_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_hidden, dim), nn.Dropout(dropout)
-        )
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        b, t, d = tokens.shape  # (B, 2, 300)
-        q, k, v = self.qkv(self.norm_attn(tokens)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v)  # (B, heads, 2, 100), scale 1/sqrt(100)
-        tokens = tokens + self.out(attended.transpose(1, 2).reshape(b, t, d))
-        return tokens + self.ff(self.norm_ff(tokens))
 
 
 class AVCA(GZSLModel):

@@ -62,13 +62,6 @@ class JointScores:
     classes: torch.Tensor  # (K, D) joint embeddings of the class texts
 
 
-def fc_block(d_in: int, d_out: int, dropout: float, bn_momentum: float = 0.1) -> nn.Sequential:
-    """Linear -> BatchNorm -> ReLU -> Dropout, the building block of ClipClap and AVCA (reference §5.1)."""
-    return nn.Sequential(
-        nn.Linear(d_in, d_out), nn.BatchNorm1d(d_out, momentum=bn_momentum), nn.ReLU(), nn.Dropout(dropout)
-    )
-
-
 class GZSLModel(nn.Module):
     """Base class; subclasses set `name`, `Config` and implement the three methods below."""
 

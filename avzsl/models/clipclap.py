@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avzsl.models.base import Batch, GZSLModel, InputDims, fc_block
+from avzsl.models.base import Batch, GZSLModel, InputDims
+from avzsl.models.layers import fc_block
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avzsl.models.avca import PairAttention
-from avzsl.models.base import Batch, GZSLModel, InputDims, fc_block
+from avzsl.models.base import Batch, GZSLModel, InputDims, JointScores
+from avzsl.models.layers import PairAttention, fc_block
 
 
 @dataclass(frozen=True)
@@ -174,9 +174,12 @@ class CoGe(GZSLModel):
     def embed_text(self, text):
         return self.f_w(text)  # (K, 64)
 
-    def class_distances(self, audio, visual, text):
+    def joint_scores(self, audio, visual, text):
+        """Distances are −log p (p: the β-mix of the branches' softmaxes over the classes of `text`)."""
         _, _, e_a, e_v = self._embed_video(audio, visual)
-        return -self._log_probs(e_a, e_v, self.embed_text(text))[2]  # (N, K) = −log p
+        e_w = self.embed_text(text)  # (K, 64)
+        samples = self.config.beta * e_v + (1 - self.config.beta) * e_a  # (N, 64), as embed_samples
+        return JointScores(-self._log_probs(e_a, e_v, e_w)[2], samples, e_w)  # (N, K) = −log p
 
     def mask_loss(self, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """‖m̃ − m‖ per sample (B, D) -> mean over the batch; divided by √D for mask_loss_norm "rms"."""
