@@ -44,7 +44,8 @@ import numpy as np
 
 from avzsl.checkpoint import CONFIG, WEIGHTS, Checkpoint, CheckpointConfig, CheckpointError, load_checkpoint, read_config, read_metrics
 from avzsl.io import AvzslError
-from avzsl.scoring import COSINE_TEMPERATURE, JOINT_TEMPERATURE, LabelScore, blend, calibrate, rank
+from avzsl.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, LabelScore, blend, calibrate, rank,
+                            training_free_distances)
 
 if TYPE_CHECKING:
     from avzsl.media import MediaSegments
@@ -152,9 +153,10 @@ class TrainingFreeScorer:
     """Mean cosine distance of the picture to the labels' visual text and of the sound to their audio text."""
 
     def score(self, media: MediaEmbedding, text, modality: str) -> Scores:
-        per_modality = single_modality_distances(media, text)
-        used = [d for m, d in per_modality.items() if modality in ("both", m)]
-        return Scores(np.mean(used, axis=0), [None] * len(text.labels), COSINE_TEMPERATURE, None)
+        audio = media.audio if modality in ("both", "audio") else None
+        visual = media.visual if modality in ("both", "visual") else None
+        distances = training_free_distances(audio, visual, text.clip, text.clap)  # (N, L)
+        return Scores(distances, [None] * len(text.labels), COSINE_TEMPERATURE, None)
 
 
 class CheckpointScorer:
@@ -203,9 +205,9 @@ def single_modality_distances(media: MediaEmbedding, text) -> dict[str, np.ndarr
     """Training-free (N, L) cosine distances per modality the file has: "visual" (CLIP), "audio" (CLAP)."""
     out = {}
     if media.visual is not None:
-        out["visual"] = 1.0 - media.visual @ text.clip.T
+        out["visual"] = training_free_distances(None, media.visual, text.clip, text.clap)
     if media.audio is not None:
-        out["audio"] = 1.0 - media.audio @ text.clap.T
+        out["audio"] = training_free_distances(media.audio, None, text.clip, text.clap)
     return out
 
 

@@ -72,13 +72,17 @@ def rank(labels: Sequence[str], distances: np.ndarray, temperature: float,
 
 
 def training_free_distances(audio, visual, text_visual, text_audio):
-    """(N, K) mean of the two cosine distances 1 − cos(v, t_visual) and 1 − cos(a, t_audio).
+    """(N, K) mean of the cosine distances 1 − cos(v, t_visual) and 1 − cos(a, t_audio) of the modalities
+    given (audio or visual may be None: the other one alone).
 
     The features and text vectors must be unit rows of the same encoders (CLIP image | CLIP text, CLAP
     audio | CLAP text): the training-free score, also what an open-vocabulary blend mixes in. Works on numpy
     arrays and torch tensors alike.
     """
-    return 1.0 - (visual @ text_visual.T + audio @ text_audio.T) / 2
+    terms = [1.0 - x @ t.T for x, t in ((visual, text_visual), (audio, text_audio)) if x is not None]
+    if not terms:
+        raise ValueError("the training-free score needs the picture, the sound or both")
+    return sum(terms) / len(terms)
 
 
 def blend(model_distances, free_distances, alpha: float, scale: float):

@@ -11,7 +11,9 @@ fit is on train ∪ val, and the test split is scored once with the chosen γ.
   to the [CLIP | CLAP] text vector of each video's class; a video's distance to class c is the cosine
   distance between X W and t_c. Closed form, so it shows how far a linear map gets on this data.
 - **Training-free**: the cosine distances of the visual features to the classes' CLIP text and of the audio
-  features to their CLAP text, averaged (as avzsl.zeroshot's training-free mode does); no learning at all.
+  features to their CLAP text, averaged (as the prediction service's training-free mode does); no learning.
+- **--blend**: the models are trained with the open-vocabulary blend searched on validation (train --blend):
+  the same model gives the "model alone" numbers (exactly those of a run without it) and the blended ones.
 
 "One modality" for the models means the other modality's features are replaced by zeros everywhere
 (training, validation, test), the same ablation for every model, so the table compares like with like.
@@ -31,7 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from avzsl import scoring  # noqa: E402
 from avzsl.data.features import Features, GZSLData  # noqa: E402
+from avzsl.models.base import InputDims  # noqa: E402
 from avzsl.training.metrics import gzsl_metrics  # noqa: E402
 
 MODALITIES = ("both", "audio", "visual")
@@ -78,17 +82,13 @@ def ridge_baseline(data: GZSLData, modality: str = "both", lambdas=RIDGE_LAMBDAS
 
 
 def training_free_distances(features: Features, text: np.ndarray, parts, modality: str = "both") -> np.ndarray:
-    """(N, K) mean cosine distance of visual to CLIP text and audio to CLAP text (K rows of `text`)."""
-    offsets, start = {}, 0
-    for name, dim in parts:
-        offsets[name] = slice(start, start + dim)
-        start += dim
-    terms = []
-    if modality in ("both", "visual"):
-        terms.append(cosine_distances(features.visual, text[:, offsets["clip"]]))
-    if modality in ("both", "audio"):
-        terms.append(cosine_distances(features.audio, text[:, offsets["clap"]]))
-    return sum(terms) / len(terms)
+    """(N, K) mean cosine distance of visual to CLIP text and audio to CLAP text (K rows of `text`), as
+    the prediction service scores (avzsl.scoring.training_free_distances), or of one modality."""
+    dims = InputDims(features.audio.shape[1], features.visual.shape[1], tuple(parts))
+    return scoring.training_free_distances(
+        features.audio if modality in ("both", "audio") else None,
+        features.visual if modality in ("both", "visual") else None,
+        text[:, dims.text_slice("clip")], text[:, dims.text_slice("clap")])
 
 
 def training_free(data: GZSLData, modality: str = "both") -> dict:
@@ -151,6 +151,7 @@ def main(argv=None) -> int:
                    help="schedule override, e.g. avca:epochs=3 (repeatable; default: the reference's)")
     p.add_argument("--config", action="append", default=[], metavar="MODEL:KEY=VALUE",
                    help="architecture override, e.g. coge:mask_reading=keep (repeatable)")
+    p.add_argument("--blend", action="store_true", help="also choose and report the open-vocabulary blend α")
     p.add_argument("--json", type=Path, help="also write all results here")
     args = p.parse_args(argv)
 
@@ -166,17 +167,23 @@ def main(argv=None) -> int:
         results[f"training-free/{modality}"] = training_free(data, modality)
     for model in args.models:
         training, config = _overrides(args.training, model), _overrides(args.config, model)
+        if args.blend:
+            training["blend"] = True
         for modality in args.modalities:
             results[f"{model}/{modality}"] = run_model(data, model, modality, training, config)
             r = results[f"{model}/{modality}"]
             print(f"{model}/{modality}: test {fmt(r['test'])}  best epoch {r['best_epoch']}  {r['seconds']:.0f} s", flush=True)
             if args.json:  # after every run, so a long benchmark leaves its partial results
                 args.json.write_text(json.dumps(results, indent=2, default=str))
-    print("\n| method | modality | test S / U / HM / ZSL | val HM |")
-    print("|---|---|---|---|")
+    print("\n| method | modality | test S / U / HM / ZSL | val HM |" + (" with the blend: α, test S / U / HM / ZSL |" if args.blend else ""))
+    print("|---|---|---|---|" + ("---|" if args.blend else ""))
     for key, r in results.items():
         method, modality = key.split("/")
-        print(f"| {method} | {modality} | {fmt(r['test'])} | {r['val']['HM']:.2f} |")
+        alone = r.get("test_model_only", r["test"]), r.get("val_model_only", r["val"])
+        row = f"| {method} | {modality} | {fmt(alone[0])} | {alone[1]['HM']:.2f} |"
+        if args.blend:
+            row += f" {r['alpha']:.1f}, {fmt(r['test'])} |" if "test_model_only" in r else " — |"
+        print(row)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0
