@@ -72,6 +72,9 @@ class GZSLModel(nn.Module):
         """Loss terms of a batch; "loss" is the total. `class_text` (K_train, D_t) rows in target order."""
         raise NotImplementedError
 
+    def after_step(self, batch: Batch) -> None:
+        """Called after each optimiser step (AVCA replays the reference's BatchNorm-only passes); default none."""
+
     def embed_samples(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
         """(N, D_a), (N, D_v) -> (N, D) joint embeddings of videos."""
         raise NotImplementedError

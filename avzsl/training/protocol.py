@@ -148,9 +148,7 @@ class StageTrainer:
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
             optimizer.step()
-            after_step = getattr(model, "after_step", None)  # e.g. AVCA's reference BN side pass
-            if after_step is not None:
-                after_step(batch)
+            model.after_step(batch)  # e.g. AVCA's reference BatchNorm side passes
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value.detach()
         return {name: float(total) / cfg.batches_per_epoch for name, total in totals.items()}
