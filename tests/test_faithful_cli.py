@@ -144,3 +144,46 @@ def test_extract_cli_with_labels_csv_no_audio_silence_and_retry_failed(tmp_path,
     assert extract_main([*common, "--out", str(tmp_path / "skipped"), "--retry-failed"]) == 0
     repaired = read_store(tmp_path / "skipped")
     assert any("broken" in i for f in repaired.subsets.values() for i in f.video_ids)
+
+
+@pytest.mark.slow
+def test_extract_cli_with_a_split_folder(tmp_path, caplog):
+    """--splits DIR: the class roles come from the folder's lists, not from a random draw."""
+    from avzsl.data.store import read_store
+    from avzsl.extract import main as extract_main
+    from avzsl.synthetic_media import write_test_video
+
+    roles = {"Archery": "seen", "Bowling": "seen", "Diving": "val-unseen", "Surfing": "test-unseen"}
+    videos = tmp_path / "videos"
+    for c, name in enumerate(roles):
+        (videos / name).mkdir(parents=True)
+        for i in range(4):
+            write_test_video(videos / name / f"{i}.mp4", seconds=1.0, width=32, height=24, fps=5,
+                             audio_hz=220 + 110 * c + 10 * i,
+                             frame_fn=lambda k, t, s=40 * c + 5 * i: np.full((24, 32, 3), s, np.uint8))
+    split = tmp_path / "class-split"
+    split.mkdir()
+    seen = [n for n, r in roles.items() if r == "seen"]
+    lists = {
+        "all_class": [*roles, "Unused"],  # a class of the split without videos is allowed
+        "stage_1_train": seen, "stage_1_val_seen": seen, "stage_1_val_unseen": ["Diving"],
+        "stage_2_train": [*seen, "Diving"], "stage_2_test_seen": [*seen, "Diving"], "stage_2_test_unseen": ["Surfing"],
+    }
+    for name, classes in lists.items():
+        (split / f"{name}.txt").write_text("\n".join(classes) + "\n")
+    common = ["--splits", str(split), "--encoders", "random", "--device", "cpu", "--no-progress"]
+
+    assert extract_main([str(videos), "--out", str(tmp_path / "store"), *common]) == 0
+    data = read_store(tmp_path / "store")
+    names = data.split.class_names
+    assert [names[c] for c in data.split.lists["stage_2_test_unseen"]] == ["Surfing"]
+    assert [names[c] for c in data.split.lists["stage_1_val_unseen"]] == ["Diving"]
+    test_unseen = data.subsets["stage_2_test_unseen"]
+    assert {names[c] for c in test_unseen.labels} == {"Surfing"} and len(test_unseen) == 4
+    assert {names[c] for c in data.subsets["stage_1_train"].labels} == set(seen)
+
+    (videos / "Cycling").mkdir()  # a class the split folder does not know: a clear error, nothing written
+    write_test_video(videos / "Cycling" / "0.mp4", seconds=1.0, width=32, height=24, fps=5)
+    assert extract_main([str(videos), "--out", str(tmp_path / "other"), *common]) == 2
+    assert "not in" in caplog.text and "all_class.txt" in caplog.text and "Cycling" in caplog.text
+    assert not (tmp_path / "other" / "store.json").exists()
