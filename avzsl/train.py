@@ -17,6 +17,7 @@ from pathlib import Path
 
 from avzsl.cli import add_device_option, add_verbose_option, pick_device, setup_logging
 from avzsl.io import AvzslError
+from avzsl.data.combine import combine
 from avzsl.data.features import TEXT_ALIGNMENTS
 from avzsl.data.loading import open_data
 from avzsl.data.splits import BENCHMARKS
@@ -36,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=list_models(), default="clipclap")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="avzsl feature store or ClipClap release data set root")
+    source.add_argument("--data", type=Path, action="append",
+                        help="avzsl feature store or ClipClap release data set root; repeat it to train on several "
+                             "of one feature space together (e.g. the release and your videos extracted with "
+                             "--encoders-preset clipclap-release); --dataset then names the first")
     source.add_argument("--synthetic", action="store_true",
                         help="train on a small generated SYNTHETIC data set (real UCF class split, fake features)")
     p.add_argument("--dataset", choices=BENCHMARKS, help="benchmark the data belongs to (default: detected); "
@@ -75,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
             data = make_synthetic(SyntheticSpec(scale=SYNTHETIC_SCALE, seed=overrides.get("seed", 0), **ENCODER_DIMS))
             overrides = {**SYNTHETIC_SCHEDULE, **overrides}
         else:
-            data = open_data(args.data, args.dataset, text_alignment=args.text_alignment)
-        recipe = get_recipe(args.model, data.name, training_overrides=overrides)
+            first, *more = args.data
+            data = combine([open_data(first, args.dataset, text_alignment=args.text_alignment),
+                            *(open_data(path, text_alignment=args.text_alignment) for path in more)])
+        recipe = get_recipe(args.model, args.dataset or data.name, training_overrides=overrides)
         out = args.out or Path("checkpoints") / f"{args.model}-{data.name.lower()}{'-synthetic' if args.synthetic else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
         log.info("%s on %s (%s): audio %d-d, visual %d-d, text %s; writing to %s", args.model, data.name,
                  "SYNTHETIC" if data.provenance.get("synthetic") else "real features", data.audio_dim,

@@ -6,8 +6,8 @@
 Each round starts, one after the other:
 - the bare `python -c "import torch, open_clip, transformers, av"` (the floor: what any avzsl run imports),
 - `python -m avzsl.predict examples/bird.mp4 --labels "a, b" --encoders random` (start to exit),
-- `python app.py` with AVZSL_ENCODERS=random on a free port, timed from start until GET / answers 200,
-  then stopped.
+- `python app.py --encoders random --port P` on a free port P, timed from start until GET / answers 200
+  (the page is served before the encoders load, in the background), then stopped.
 With --compare, predict and the app are also run from that checkout (e.g. the code before a change), in
 the same rounds, so both sides see the same machine load. Ratios are to the bare import's median.
 Targets (issue 12, item 5, 2 idle cores): predict <= 1.5x the bare import; the app's first page <= 20 s.
@@ -64,9 +64,13 @@ def timed_run(cmd: list[str], tree: Path) -> tuple[float, float]:
 def app_first_page(tree: Path) -> float:
     """Seconds from starting `python app.py` until http://127.0.0.1:PORT/ answers 200."""
     port = free_port()
+    # AVZSL_ENCODERS / GRADIO_SERVER_* as well, for an older checkout whose app.py takes no such options
     env = _env(tree, AVZSL_ENCODERS="random", GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1")
+    cmd = [sys.executable, "app.py", "--no-map-cache"]
+    if _takes_option(tree, "--encoders"):
+        cmd += ["--encoders", "random", "--port", str(port)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py", "--no-map-cache"], cwd=tree, env=env,
+    proc = subprocess.Popen(cmd, cwd=tree, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         while time.perf_counter() - t0 < APP_TIMEOUT_S:
@@ -87,6 +91,14 @@ def app_first_page(tree: Path) -> float:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _takes_option(tree: Path, option: str) -> bool:
+    """Whether the checkout's app.py mentions a command-line option (it is given only when it does)."""
+    try:
+        return option in (tree / "app.py").read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def load() -> str:

@@ -1,0 +1,91 @@
+"""Several feature data sets of one feature space as one benchmark: e.g. the ClipClap release + your videos.
+
+    python -m avzsl.extract my_videos --out stores/mine --random-split 0 --encoders-preset clipclap-release \\
+        --frames bgr-float255 --prompts ucf-activitynet
+    python -m avzsl.train --data data/UCF --data stores/mine --out checkpoints/ucf-and-mine
+
+The classes are the union of the parts' classes (a class is the same class when its name is), each split
+list the union of the parts' lists, each subset the videos of all parts. Refused, with the reason: parts made
+by other encoders (other preset, frame convention or sizes), a class that is seen in one part and unseen in
+another, or a class whose text differs between parts (other prompt templates).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from avzsl.data.errors import DataError
+from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
+from avzsl.data.splits import SPLIT_LISTS, ClassSplit
+
+TEXT_TOLERANCE = 1e-4  # the same class text computed twice (float32, other batching) agrees to about 1e-6
+
+
+def combine(parts: list[GZSLData]) -> GZSLData:
+    """One GZSLData holding every part; with one part, that part unchanged."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    for part in parts[1:]:
+        _check_same_space(first, part)
+    names = sorted({n for p in parts for n in p.split.class_names})
+    index = {n: i for i, n in enumerate(names)}
+    prompts, text = {}, {}
+    for p in parts:
+        for i, name in enumerate(p.split.class_names):
+            row = p.text.embeddings[i]
+            if name in text and np.abs(text[name] - row).max() > TEXT_TOLERANCE:
+                raise DataError(f"class {name!r} has other text in {p.name} than in an earlier part (other prompt "
+                                "templates?); extract with the same --prompts as the other data")
+            text.setdefault(name, row)
+            prompts.setdefault(name, p.split.prompt_names[i])
+    lists = {}
+    for list_name in SPLIT_LISTS:
+        members = {n for p in parts for n in p.split.names(p.split.lists[list_name])}
+        lists[list_name] = tuple(sorted(index[n] for n in members))
+    _check_roles(names, lists)
+    split = ClassSplit("+".join(p.name for p in parts), tuple(names), tuple(prompts[n] for n in names), lists)
+    subsets = {}
+    for subset in SAMPLE_SUBSETS:
+        pieces = [p.subsets[subset] for p in parts]
+        relabel = [np.array([index[n] for n in p.split.class_names], dtype=np.int64) for p in parts]
+        subsets[subset] = Features(np.concatenate([f.audio for f in pieces]), np.concatenate([f.visual for f in pieces]),
+                                   np.concatenate([r[f.labels] for r, f in zip(relabel, pieces)]),
+                                   [v for f in pieces for v in f.video_ids])
+    provenance = {
+        "synthetic": any(p.provenance.get("synthetic", False) for p in parts),
+        "encoders": first.provenance.get("encoders"),
+        "source": {"kind": "combined", "parts": [p.provenance.get("source", {}) for p in parts]},
+        "prompt_templates": first.provenance.get("prompt_templates"),
+    }
+    return GZSLData(split, ClassText(np.stack([text[n] for n in names]), first.text.parts, first.text.alignment),
+                    subsets, provenance)
+
+
+def _check_same_space(a: GZSLData, b: GZSLData) -> None:
+    from avzsl.checkpoint import encoder_spec_dict
+    from avzsl.encoders.spec import serving_problem
+
+    if (a.audio_dim, a.visual_dim, a.text.parts) != (b.audio_dim, b.visual_dim, b.text.parts):
+        raise DataError(f"{b.name} has features of other sizes (audio {b.audio_dim}, visual {b.visual_dim}, text "
+                        f"{list(b.text.parts)}) than {a.name} (audio {a.audio_dim}, visual {a.visual_dim}, text "
+                        f"{list(a.text.parts)}): they come from other encoders")
+    spec_a = encoder_spec_dict(a.provenance.get("encoders"), a.name)
+    spec_b = encoder_spec_dict(b.provenance.get("encoders"), b.name)
+    if spec_a and spec_b:
+        problem = serving_problem(spec_a, spec_b)
+        if problem:
+            raise DataError(f"{a.name} and {b.name} are not in one feature space: {problem}")
+    if a.text.alignment != b.text.alignment:
+        raise DataError(f"{a.name} aligns class text {a.text.alignment}, {b.name} {b.text.alignment}")
+
+
+def _check_roles(names: list[str], lists: dict[str, tuple[int, ...]]) -> None:
+    """A class cannot be trained on in a stage where it must be unseen (reference §8)."""
+    pairs = (("stage_1_train", "stage_1_val_unseen"), ("stage_1_train", "stage_2_test_unseen"),
+             ("stage_2_train", "stage_2_test_unseen"))
+    for train_list, unseen_list in pairs:
+        both = set(lists[train_list]) & set(lists[unseen_list])
+        if both:
+            raise DataError(f"{len(both)} class(es) are training classes in one data set and unseen in another "
+                            f"({train_list} and {unseen_list}), e.g. {[names[i] for i in sorted(both)][:3]}")
