@@ -6,8 +6,6 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
-
 
 def setup_logging(verbose: bool = False) -> None:
     """avzsl's own messages at INFO (DEBUG with -v); other libraries' only from WARNING up (open_clip and
@@ -17,8 +15,10 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger("avzsl").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-def pick_device(name: str | None) -> torch.device:
-    """`auto` (or None) = CUDA when present, else CPU."""
+def pick_device(name: str | None):
+    """`auto` (or None) = CUDA when present, else CPU: a torch.device."""
+    import torch  # here, so that `--help` answers without importing torch
+
     if name in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)

@@ -26,22 +26,14 @@ from avzsl.models.registry import get_recipe
 from avzsl.training.run import train
 from tests.test_faithful_models import DIMS, TINY
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 SCHEDULE = {"epochs": 3, "batches_per_epoch": 12, "batch_size": 32, "lr": 1e-3}
 GOLDEN: dict[str, dict] = {  # regenerate as the module docstring says
 'avca': {'test': {'S': 8.333333333333332, 'U': 0.0, 'HM': 0.0, 'ZSL': 19.047619047619047}, 'val': {'S': 8.333333333333332, 'U': 5.555555555555555, 'HM': 6.666666666666655, 'ZSL': 12.5}, 'gamma': 0.0, 'best_epoch': 2, 'last_loss': 12.606993357340494},
     'clipclap': {'test': {'S': 3.571428571428571, 'U': 4.761904761904762, 'HM': 4.081632653061213, 'ZSL': 19.047619047619047}, 'val': {'S': 3.3333333333333335, 'U': 6.944444444444444, 'HM': 4.504504504504494, 'ZSL': 6.944444444444444}, 'gamma': 0.26666666666666666, 'best_epoch': 2, 'last_loss': 4.9654795328776045},
     'coge': {'test': {'S': 4.761904761904762, 'U': 0.0, 'HM': 0.0, 'ZSL': 11.904761904761903}, 'val': {'S': 6.666666666666667, 'U': 0.0, 'HM': 0.0, 'ZSL': 2.7777777777777777}, 'gamma': 0.0, 'best_epoch': 0, 'last_loss': 7.066464742024739},
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: CPU results depend on the thread count (reduction order), and these figures must be
-    the same on every machine (measured: the golden AVCA run and the modality margins moved with 2 threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

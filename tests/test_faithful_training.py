@@ -20,19 +20,11 @@ from avzsl.training.metrics import gzsl_metrics
 from avzsl.training.run import train
 from benchmarks.baselines import drop_modality, ridge_baseline, training_free
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 CPU = torch.device("cpu")
 # ClipClap's reference architecture and learning-rate ratio, a short schedule: 4 x 60 batches of 64.
 CLIPCLAP_QUICK = {"epochs": 4, "batches_per_epoch": 60, "lr": 5e-4}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: CPU results depend on the thread count (reduction order), and these figures must be
-    the same on every machine (measured: the golden AVCA run and the modality margins moved with 2 threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
