@@ -215,10 +215,6 @@ def load_encoders(
     if spec.random:
         if given:
             raise ValueError("weight files were given for random-weight encoders; use real-weight encoders to load them")
-        logger.warning(
-            "random-weight encoders: results are meaningless (preset %s: %s + %s %s architectures, seed %d)",
-            spec.preset, preset.visual.open_clip_model, preset.audio.kind, preset.audio.model, spec.seed,
-        )
         files = {}
     else:
         wrong = sorted(set(given) - {"clip_weights", *_FILE_ARGUMENTS[preset.audio.kind]})
@@ -236,6 +232,11 @@ def load_encoders(
     key = (fingerprint, str(device), None if label_cache_dir is None else os.fspath(label_cache_dir))
     with _load_lock:
         if key not in _loaded:  # another label cache folder shares the towers
+            if spec.random:  # said once per spec, when they are first built
+                logger.warning(
+                    "random-weight encoders: results are meaningless (preset %s: %s + %s %s architectures, seed %d)",
+                    spec.preset, preset.visual.open_clip_model, preset.audio.kind, preset.audio.model, spec.seed,
+                )
             if clip_key not in _clip_towers:
                 _clip_towers[clip_key] = _build_clip(spec, preset, device, files)
             if audio_key not in _audio_towers:
