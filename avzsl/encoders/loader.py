@@ -174,6 +174,8 @@ _audio_towers: dict[tuple, ClapTower | WavCapsTower] = {}  # likewise for specs 
 _loaded: dict[tuple, Encoders] = {}
 _load_lock = threading.Lock()
 
+RANDOM_WEIGHTS_SCHEME = "seeded-pool-1"  # weights.initialisation's random mode; change it when that changes
+
 # Which weight-file arguments each audio kind reads (the CLIP file is read by every preset).
 _FILE_ARGUMENTS = {"laion-clap": ("clap_weights", "roberta_dir"), "wavcaps": ("wavcaps_weights", "bert_dir")}
 
@@ -223,7 +225,10 @@ def load_encoders(
                              f"{preset.audio.kind}, which reads {', '.join(_FILE_ARGUMENTS[preset.audio.kind])})")
         files = _resolve_files(preset, **given)
     identity = {name: file_identity(path) for name, path in files.items()}
-    fingerprint = hashlib.sha256(json.dumps([spec.to_dict(), identity], sort_keys=True).encode()).hexdigest()[:16]
+    # Random weights are identified by how they are drawn too: label texts cached under an older scheme's
+    # weights must not be served for these.
+    made_from = identity if not spec.random else {"random_weights": RANDOM_WEIGHTS_SCHEME}
+    fingerprint = hashlib.sha256(json.dumps([spec.to_dict(), made_from], sort_keys=True).encode()).hexdigest()[:16]
     # Towers are keyed by what builds them, so specs that differ only in their frame convention, or presets
     # with the same visual encoder, share them; the fingerprint (label cache keys) covers the whole spec.
     weights = (spec.random, spec.seed if spec.random else None, str(device))
