@@ -217,6 +217,10 @@ def load_encoders(
     if spec.random:
         if given:
             raise ValueError("weight files were given for random-weight encoders; use real-weight encoders to load them")
+        logger.warning(
+            "random-weight encoders: results are meaningless (preset %s: %s + %s %s architectures, seed %d)",
+            spec.preset, preset.visual.open_clip_model, preset.audio.kind, preset.audio.model, spec.seed,
+        )
         files = {}
     else:
         wrong = sorted(set(given) - {"clip_weights", *_FILE_ARGUMENTS[preset.audio.kind]})
@@ -237,11 +241,6 @@ def load_encoders(
     key = (fingerprint, str(device), None if label_cache_dir is None else os.fspath(label_cache_dir))
     with _load_lock:
         if key not in _loaded:  # another label cache folder shares the towers
-            if spec.random:  # said once per spec, when they are first built
-                logger.warning(
-                    "random-weight encoders: results are meaningless (preset %s: %s + %s %s architectures, seed %d)",
-                    spec.preset, preset.visual.open_clip_model, preset.audio.kind, preset.audio.model, spec.seed,
-                )
             if clip_key not in _clip_towers:
                 _clip_towers[clip_key] = _build_clip(spec, preset, device, files)
             if audio_key not in _audio_towers:
@@ -347,9 +346,10 @@ class EncoderPool:
 
     def get(self, spec: EncoderSpec) -> Encoders:
         spec = dataclasses.replace(spec, random=self.random)
-        if spec in self._given:
-            return self._given[spec]
-        return load_encoders(spec, self.device, label_cache_dir=self.label_cache_dir, **self._files_for(spec.spec))
+        if spec not in self._given:  # load_encoders shares towers process-wide; kept here so it is asked once
+            self._given[spec] = load_encoders(spec, self.device, label_cache_dir=self.label_cache_dir,
+                                              **self._files_for(spec.spec))
+        return self._given[spec]
 
     def missing(self, spec: EncoderSpec) -> str | None:
         """Why the real weights of `spec`'s preset are not here (the not-found message), or None."""
