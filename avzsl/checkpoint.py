@@ -22,6 +22,7 @@ Loading rebuilds the model from the recipe and refuses weights that do not fit i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 import time
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ class ClassNames:
         """A typed label is seen when it names a training class by class name or prompt name, in any case."""
         return label.lower() in self._seen_names
 
-    @property
+    @functools.cached_property  # computed once per config: every typed label is looked up in it
     def _seen_names(self) -> frozenset[str]:
         train = set(self.train)
         prompts = {p for name, p in zip(self.all, self.prompt_names) if name in train}
@@ -218,14 +219,6 @@ class Checkpoint:
     path: Path
     model: object  # models.base.GZSLModel, in eval mode on its device
     config: CheckpointConfig
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def metrics(self) -> dict:
-        return read_metrics(self.path)
 
 
 def library_versions() -> dict:

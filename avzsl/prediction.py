@@ -322,12 +322,6 @@ class PredictionService:
         """The encoders a model needs, loaded on first use and shared by every model that needs the same."""
         return self.pool.get(self.encoder_spec(model_id))
 
-    def warm_up(self) -> threading.Thread:
-        """Load the default encoders in a background thread, so the first classification need not wait."""
-        thread = threading.Thread(target=lambda: self.encoders, name="avzsl-encoders-warm-up", daemon=True)
-        thread.start()
-        return thread
-
     # --- models ------------------------------------------------------------------------------------------
 
     def model_ids(self) -> list[str]:
