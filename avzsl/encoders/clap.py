@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
+from avzsl.encoders.frontend import light_front_end
 from avzsl.encoders.weights import assign_state_dict, initialisation, load_state_dict
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class ClapTower:
                 "(630k-audioset-best, 630k-best): fusion needs torchaudio mel features"
             )
         cm = _clap_module()
-        with _offline_roberta(cm.model), initialisation(random=weights is None, seed=seed):
+        with _offline_roberta(cm.model), light_front_end(), initialisation(random=weights is None, seed=seed):
             model, _ = cm.create_model(audio_model, "roberta", pretrained="", precision="fp32", enable_fusion=False)
         if weights is not None:
             state = load_state_dict(weights)

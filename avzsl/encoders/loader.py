@@ -174,7 +174,9 @@ _audio_towers: dict[tuple, ClapTower | WavCapsTower] = {}  # likewise for specs 
 _loaded: dict[tuple, Encoders] = {}
 _load_lock = threading.Lock()
 
-RANDOM_WEIGHTS_SCHEME = "seeded-pool-1"  # weights.initialisation's random mode; change it when that changes
+# How random-mode weights come about (weights.initialisation's pool, frontend's STFT and mel filters);
+# change it when either changes: label texts cached under an older scheme are then not served.
+RANDOM_WEIGHTS_SCHEME = "seeded-pool-2"
 
 # Which weight-file arguments each audio kind reads (the CLIP file is read by every preset).
 _FILE_ARGUMENTS = {"laion-clap": ("clap_weights", "roberta_dir"), "wavcaps": ("wavcaps_weights", "bert_dir")}

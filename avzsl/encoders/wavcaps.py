@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel, BertTokenizer
 
+from avzsl.encoders.frontend import light_front_end
 from avzsl.encoders.presets import AudioEncoder as AudioEncoderSpec
 from avzsl.encoders.weights import WeightsFormatError, initialisation, load_state_dict
 
@@ -160,7 +161,7 @@ class WavCapsTower:
     @classmethod
     def build(cls, audio: AudioEncoderSpec, weights: Path | None, tokenizer, *, seed: int, device: torch.device) -> WavCapsTower:
         """`weights` None -> random weights from `seed`; else a WavCaps checkpoint, loaded strictly."""
-        with initialisation(random=weights is None, seed=seed):
+        with light_front_end(), initialisation(random=weights is None, seed=seed):
             model = WavCapsASE(audio)
         if weights is not None:
             _load_strict(model, weights)

@@ -1,0 +1,85 @@
+"""The HTS-AT front end built without librosa (avzsl/encoders/frontend.py) gives librosa's values, and
+building an audio tower no longer imports librosa's numba-compiled modules."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from avzsl.encoders import frontend
+from avzsl.encoders.presets import PRESETS
+
+# (sr, n_fft, n_mels, fmin, fmax): both presets' audio front ends, plus librosa's defaults and a small one
+MEL_SETTINGS = sorted({(p.audio.sample_rate, p.audio.n_fft, p.audio.n_mels, p.audio.fmin, p.audio.fmax)
+                       for p in PRESETS.values()}) + [(22_050, 2048, 128, 0.0, None),
+                                                                                   (16_000, 512, 40, 20.0, 8000.0)]
+
+
+@pytest.mark.parametrize("sr,n_fft,n_mels,fmin,fmax", MEL_SETTINGS)
+def test_mel_filters_match_librosa(sr, n_fft, n_mels, fmin, fmax):
+    librosa = pytest.importorskip("librosa")
+    expected = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax if fmax else sr / 2)
+    ours = frontend.slaney_mel_filters(sr, n_fft, n_mels, fmin, fmax)
+    assert ours.shape == expected.shape and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-8)  # float32 rounding of values up to ~0.04
+
+
+def test_mel_scale_is_slaney():
+    librosa = pytest.importorskip("librosa")
+    hz = np.array([0.0, 60.0, 999.0, 1000.0, 1001.0, 4000.0, 14_000.0, 24_000.0])
+    np.testing.assert_allclose(frontend.hz_to_mel(hz), librosa.hz_to_mel(hz), rtol=1e-12)
+    np.testing.assert_allclose(frontend.mel_to_hz(frontend.hz_to_mel(hz)), hz, rtol=1e-12)
+
+
+def test_window_padding_and_dft_match_torchlibrosa_originals():
+    librosa = pytest.importorskip("librosa")
+    import torchlibrosa.stft as stft
+
+    np.testing.assert_array_equal(frontend.periodic_window("hann", 1024),
+                                  librosa.filters.get_window("hann", 1024, fftbins=True))
+    for n, size in [(5, 10), (6, 10), (10, 10)]:
+        data = np.arange(1.0, n + 1)
+        np.testing.assert_array_equal(frontend.pad_center(data, size), librosa.util.pad_center(data, size=size))
+    with pytest.raises(ValueError):
+        frontend.pad_center(np.ones(11), 10)
+    original = stft.DFTBase().dft_matrix(1024)
+    np.testing.assert_allclose(frontend.dft_matrix(1024), original, rtol=0, atol=1e-9)
+
+
+def test_torchlibrosa_modules_built_inside_equal_those_built_outside_and_the_swap_is_undone():
+    pytest.importorskip("librosa")
+    import torchlibrosa.stft as stft
+
+    def build():
+        spectrogram = stft.Spectrogram(n_fft=1024, hop_length=480, win_length=1024, window="hann")
+        mel = stft.LogmelFilterBank(sr=48_000, n_fft=1024, n_mels=64, fmin=50, fmax=14_000)
+        return spectrogram.stft.conv_real.weight, spectrogram.stft.conv_imag.weight, mel.melW
+
+    librosa_module, dft_method = stft.librosa, stft.DFTBase.dft_matrix
+    with frontend.light_front_end():
+        assert stft.librosa is not librosa_module
+        light = build()
+    assert stft.librosa is librosa_module and stft.DFTBase.dft_matrix is dft_method
+    for ours, theirs in zip(light, build()):
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=0, atol=1e-6)
+        assert ours.abs().max() > 0
+
+
+def test_building_the_audio_towers_does_not_import_librosas_compiled_modules():
+    # In a fresh process: what was imported is the point (numba compiles librosa.util on import: ~2 s a
+    # start with a warm cache, ~20 s after installing).
+    script = textwrap.dedent("""
+        import sys, torch
+        from avzsl.encoders.loader import load_encoders
+        for preset in ("laion-clap:random", "clipclap-release:random"):
+            enc = load_encoders(preset)
+            assert enc.embed_audio(torch.zeros(1, enc.window_samples).numpy()).shape[0] == 1
+        heavy = [m for m in ("numba", "librosa.filters", "librosa.util", "librosa.core") if m in sys.modules]
+        print("imported:", heavy)
+        sys.exit(1 if heavy else 0)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
