@@ -84,7 +84,7 @@ def test_real_weights_clap_matches_loading_the_old_way(enc, tmp_path):
     new = ClapTower.build("HTSAT-tiny", "630k-audioset-best", path, OfflineTokenizer(), seed=0, device=CPU)
     cm = _clap_module()
     with _offline_roberta(cm.model):  # the old way: build initialised, then copy the weights in
-        old, _ = cm.create_model("HTSAT-tiny", "roberta", pretrained="", precision="fp32", enable_fusion=False)
+        old, _ = cm.factory.create_model("HTSAT-tiny", "roberta", pretrained="", precision="fp32", enable_fusion=False)
     old.load_state_dict(enc.clap.model.state_dict(), strict=True)
     _assert_same_tensors(new.model, old.eval())
     waves = _waveforms()

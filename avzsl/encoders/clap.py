@@ -75,7 +75,7 @@ class ClapTower:
             )
         cm = _clap_module()
         with _offline_roberta(cm.model), light_front_end(), initialisation(random=weights is None, seed=seed):
-            model, _ = cm.create_model(audio_model, "roberta", pretrained="", precision="fp32", enable_fusion=False)
+            model, _ = cm.factory.create_model(audio_model, "roberta", pretrained="", precision="fp32", enable_fusion=False)
         if weights is not None:
             state = load_state_dict(weights)
             own = model.state_dict()
@@ -184,21 +184,25 @@ def _quantise(w: np.ndarray) -> np.ndarray:
 
 
 def _clap_module() -> ModuleType:
-    """laion_clap's model package, imported without laion_clap/__init__.py (which downloads tokenizers)."""
+    """laion_clap's model package, with its `factory` and `model` modules imported, without running
+    laion_clap/__init__.py (which downloads tokenizers) or the package's own __init__.py (whose only
+    import avzsl does not need, its BPE tokenizer, costs 0.13 s a start)."""
     for name in ("clap_module", "laion_clap.clap_module"):
-        if name in sys.modules:
+        if name in sys.modules and hasattr(sys.modules[name], "factory"):
             return sys.modules[name]
     package = importlib.util.find_spec("laion_clap")
     if package is None or package.origin is None:
         raise ImportError("laion_clap is not installed: pip install laion-clap==1.1.7")
     folder = Path(package.origin).parent / "clap_module"
-    spec = importlib.util.spec_from_file_location("clap_module", folder / "__init__.py", submodule_search_locations=[str(folder)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["clap_module"] = module  # its submodules import each other relatively through this name
+    module = ModuleType("clap_module")
+    module.__path__ = [str(folder)]  # a package: its submodules import each other relatively through this name
+    module.__package__ = "clap_module"
+    sys.modules["clap_module"] = module
     try:
-        spec.loader.exec_module(module)
+        importlib.import_module("clap_module.factory")  # imports clap_module.model, htsat, ... in turn
     except BaseException:
-        del sys.modules["clap_module"]
+        for name in [n for n in sys.modules if n == "clap_module" or n.startswith("clap_module.")]:
+            del sys.modules[name]
         raise
     return module
 

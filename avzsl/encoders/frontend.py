@@ -5,8 +5,8 @@ torchlibrosa computes its STFT kernels and mel filters when a tower is built, th
 and `librosa.util`. Importing those compiles librosa's numba functions: about 2 s on every start with a
 warm numba cache, and about 20 s on the first start after installing. While a tower is built,
 `light_front_end()` gives torchlibrosa the three functions it calls (`filters.get_window`, `util.pad_center`,
-`filters.mel`) from scipy and numpy instead, and an STFT matrix from one `np.exp` instead of a complex
-`np.power` (0.4 s). The values agree with librosa's to float32 rounding (tests/test_frontend.py compares
+`filters.mel`) from scipy and numpy instead, and an STFT matrix from the n roots of unity instead of n * n
+complex powers (0.4 s). The values agree with librosa's to float32 rounding (tests/test_frontend.py compares
 them); with real weights they are replaced by the checkpoint's tensors in any case.
 
     >>> mel = slaney_mel_filters(sr=48_000, n_fft=1024, n_mels=64, fmin=50, fmax=14_000)
@@ -75,10 +75,10 @@ def pad_center(data: np.ndarray, size: int) -> np.ndarray:
 
 
 def dft_matrix(n: int) -> np.ndarray:
-    """(n, n) complex DFT matrix, W[j, k] = exp(-2 pi i j k / n), with j k reduced mod n so the angle
-    stays small (as exact as the powers of one root of unity)."""
-    jk = np.outer(np.arange(n), np.arange(n)) % n
-    return np.exp(-2j * np.pi * jk / n)
+    """(n, n) complex DFT matrix, W[j, k] = exp(-2 pi i j k / n): the n-th roots of unity, gathered by
+    j k mod n (n complex exponentials instead of n * n complex powers)."""
+    roots = np.exp(-2j * np.pi * np.arange(n) / n)  # (n,)
+    return roots[np.outer(np.arange(n), np.arange(n)) % n]
 
 
 _LIBROSA_STANDIN = SimpleNamespace(
