@@ -69,8 +69,8 @@ def test_torchlibrosa_modules_built_inside_equal_those_built_outside_and_the_swa
 
 
 def test_building_the_audio_towers_does_not_import_librosas_compiled_modules():
-    # In a fresh process: what was imported is the point (numba compiles librosa.util on import: ~2 s a
-    # start with a warm cache, ~20 s after installing).
+    # In a fresh process: what was imported is the point (numba and librosa.util's compiled functions
+    # cost about 2 s a start).
     script = textwrap.dedent("""
         import sys, torch
         from avzsl.encoders.loader import load_encoders

@@ -2,8 +2,8 @@
 built without importing librosa.
 
 torchlibrosa computes its STFT kernels and mel filters when a tower is built, through `librosa.filters`
-and `librosa.util`. Importing those compiles librosa's numba functions: about 2 s on every start with a
-warm numba cache, and about 20 s on the first start after installing. While a tower is built,
+and `librosa.util`. Importing those loads numba and librosa's numba-compiled functions: about 2 s on
+every start (2 idle cores), for a few small arrays. While a tower is built,
 `light_front_end()` gives torchlibrosa the three functions it calls (`filters.get_window`, `util.pad_center`,
 `filters.mel`) from scipy and numpy instead, and an STFT matrix from the n roots of unity instead of n * n
 complex powers (0.4 s). The values agree with librosa's to float32 rounding (tests/test_frontend.py compares
