@@ -54,11 +54,18 @@ def add_encoder_options(parser: argparse.ArgumentParser, default: str = "pretrai
     parser.add_argument("--bert-dir", type=Path,
                         help="preset clipclap-release: local bert-base-uncased folder (vocab.txt) for WavCaps' text "
                              "tower (else $AVZSL_BERT_DIR, then the HF cache)")
+    add_offline_option(parser)
+
+
+def add_offline_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--offline", action="store_true", default=None,
+                        help="never touch the network: weights missing from the caches are an error instead of being "
+                             "fetched from the Hugging Face hub on first use (same as HF_HUB_OFFLINE=1)")
 
 
 FILE_OPTIONS = ("clip_weights", "clap_weights", "roberta_dir", "wavcaps_weights", "bert_dir")
 
 
 def encoder_files(args: argparse.Namespace) -> dict:
-    """The weight-file keyword arguments of `load_encoders` that the user gave."""
-    return {k: getattr(args, k) for k in FILE_OPTIONS if getattr(args, k, None) is not None}
+    """The weight-file keyword arguments of `load_encoders` that the user gave, and `offline` if set."""
+    return {k: getattr(args, k) for k in (*FILE_OPTIONS, "offline") if getattr(args, k, None) is not None}

@@ -28,12 +28,16 @@ import numpy as np
 import torch
 
 from avzsl.encoders.frames import apply_frame_convention
+from avzsl.io import AvzslError
 from avzsl.encoders.presets import DEFAULT_PRESET, Preset
 from avzsl.encoders.prompts import PromptSet, ensemble, fill, get_prompt_set
 from avzsl.encoders.spec import EncoderSpec
+from avzsl.encoders.hub import is_offline
 from avzsl.encoders.text_cache import LabelCache, label_key
 from avzsl.encoders.weights import (
+    WeightsFormatError,
     WeightsNotFoundError,
+    check_weights_file,
     file_identity,
     resolve_bert_files,
     resolve_clap_weights,
@@ -192,6 +196,7 @@ def load_encoders(
     wavcaps_weights: str | os.PathLike | None = None,
     bert_dir: str | os.PathLike | None = None,
     label_cache_dir: str | os.PathLike | None = None,
+    offline: bool | None = None,
 ) -> Encoders:
     """Build (once per process and set of arguments) the encoders of a preset.
 
@@ -208,7 +213,10 @@ def load_encoders(
         Files for the other audio kind are refused rather than ignored. All files: real mode only.
     label_cache_dir: also keep label embeddings on disk there (e.g. text_cache.default_label_cache_dir());
         default: in memory only.
-    Raises WeightsNotFoundError (a FileNotFoundError) naming every missing file and how to provide it.
+    offline: never fetch missing files from the Hugging Face hub (default: $HF_HUB_OFFLINE); online, files
+        found nowhere else are fetched into its cache on first use (hub.py).
+    Raises WeightsNotFoundError (a FileNotFoundError) naming every missing file and how to provide it,
+    HubUnreachableError when a fetch fails, WeightsFormatError for a damaged file.
     """
     spec = EncoderSpec.parse(spec)
     preset = spec.spec
@@ -229,7 +237,7 @@ def load_encoders(
         if wrong:
             raise ValueError(f"{', '.join(wrong)} do not belong to preset {spec.preset!r} (audio kind "
                              f"{preset.audio.kind}, which reads {', '.join(_FILE_ARGUMENTS[preset.audio.kind])})")
-        files = _resolve_files(preset, **given)
+        files = _resolve_files(preset, offline=offline, **given)
     identity = {name: file_identity(path) for name, path in files.items()}
     # Random weights are identified by how they are drawn too: label texts cached under an older scheme's
     # weights must not be served for these.
@@ -252,26 +260,40 @@ def load_encoders(
         return _loaded[key]
 
 
-def _resolve_files(preset: Preset, clip_weights=None, clap_weights=None, roberta_dir=None, wavcaps_weights=None,
-                   bert_dir=None) -> dict:
-    """Every file real mode needs, found before any building: what is missing is reported at once, in
-    milliseconds, rather than one file per attempt after seconds of building."""
+def _resolve_files(preset: Preset, *, offline: bool | None = None, **given) -> dict:
+    """Every file real mode needs, found (and checked) before any building: what is missing is reported at
+    once, in milliseconds, rather than one file per attempt after seconds of building. Online, files that
+    only the hub has are fetched, once it is clear that nothing else is missing."""
+    try:
+        return _find_files(preset, offline=True, **given)
+    except WeightsNotFoundError as e:
+        if is_offline(offline) or not e.fetchable:
+            raise
+    return _find_files(preset, offline=False, **given)
+
+
+def _find_files(preset: Preset, *, offline: bool, clip_weights=None, clap_weights=None, roberta_dir=None,
+                wavcaps_weights=None, bert_dir=None) -> dict:
     files, missing = {}, []
     visual, audio = preset.visual, preset.audio
-    resolvers = {"clip": lambda: resolve_clip_weights(visual.open_clip_model, visual.open_clip_pretrained, clip_weights)}
+    resolvers = {"clip": lambda: resolve_clip_weights(visual.open_clip_model, visual.open_clip_pretrained, clip_weights,
+                                                      offline=offline)}
     if audio.kind == "laion-clap":
-        resolvers["clap"] = lambda: resolve_clap_weights(audio.checkpoint, clap_weights)
-        resolvers["roberta"] = lambda: resolve_roberta_files(roberta_dir)
+        resolvers["clap"] = lambda: resolve_clap_weights(audio.checkpoint, clap_weights, offline=offline)
+        resolvers["roberta"] = lambda: resolve_roberta_files(roberta_dir, offline=offline)
     else:
         resolvers["wavcaps"] = lambda: resolve_wavcaps_weights(audio.checkpoint, wavcaps_weights)
-        resolvers["bert"] = lambda: resolve_bert_files(bert_dir)
+        resolvers["bert"] = lambda: resolve_bert_files(bert_dir, offline=offline)
     for name, resolve in resolvers.items():
         try:
             files[name] = resolve()
         except WeightsNotFoundError as e:
-            missing.append(str(e))
+            missing.append(e)
     if missing:
-        raise WeightsNotFoundError("\n\n".join(missing))
+        raise WeightsNotFoundError("\n\n".join(map(str, missing)), fetchable=all(e.fetchable for e in missing))
+    for found in files.values():
+        for path in found if isinstance(found, tuple) else (found,):
+            check_weights_file(path)
     if "roberta" in files:
         files["vocab"], files["merges"] = files.pop("roberta")
     if "bert" in files:
@@ -328,12 +350,14 @@ class EncoderPool:
     """
 
     def __init__(self, random: bool = False, device: str | torch.device | None = None, *,
-                 label_cache_dir: str | os.PathLike | None = None, **files):
+                 label_cache_dir: str | os.PathLike | None = None, offline: bool | None = None, **files):
         self.random = random
         self.device = torch.device(device or "cpu")
         self.label_cache_dir = label_cache_dir
+        self.offline = is_offline(offline)  # False: weights the hub has are fetched on first use
         self.files = {k: v for k, v in files.items() if v}  # load_encoders' file arguments, any audio kind
         self._given: dict[EncoderSpec, Encoders] = {}
+        self.last_error: str | None = None  # why the latest get() failed (a fetch, a damaged file), for the app
 
     @classmethod
     def of(cls, encoders: Encoders) -> EncoderPool:
@@ -349,17 +373,29 @@ class EncoderPool:
     def get(self, spec: EncoderSpec) -> Encoders:
         spec = dataclasses.replace(spec, random=self.random)
         if spec not in self._given:  # load_encoders shares towers process-wide; kept here so it is asked once
-            self._given[spec] = load_encoders(spec, self.device, label_cache_dir=self.label_cache_dir,
-                                              **self._files_for(spec.spec))
+            try:
+                self._given[spec] = load_encoders(spec, self.device, label_cache_dir=self.label_cache_dir,
+                                                  offline=self.offline, **self._files_for(spec.spec))
+            except AvzslError as e:
+                self.last_error = str(e)
+                raise
+            self.last_error = None
         return self._given[spec]
 
+    def is_loaded(self, spec: EncoderSpec) -> bool:
+        """Whether get(spec) answers at once (no fetching or building left to do)."""
+        return dataclasses.replace(spec, random=self.random) in self._given
+
     def missing(self, spec: EncoderSpec) -> str | None:
-        """Why the real weights of `spec`'s preset are not here (the not-found message), or None."""
+        """Why the real weights of `spec`'s preset cannot be had here (the not-found or damaged-file message),
+        or None. Looks only on this machine, in milliseconds: online, files the hub has count as found."""
         if self.random or dataclasses.replace(spec, random=False) in self._given:
             return None
         try:
-            _resolve_files(spec.spec, **self._files_for(spec.spec))
+            _find_files(spec.spec, offline=True, **self._files_for(spec.spec))
         except WeightsNotFoundError as e:
+            return None if e.fetchable and not self.offline else str(e)
+        except WeightsFormatError as e:
             return str(e)
         return None
 

@@ -2,19 +2,26 @@
 
 Each resolver tries, in order: the explicit path (argument, i.e. a command-line flag), its environment
 variable, the standard caches of the library the weights belong to, then avzsl's own cache folder
-(`$AVZSL_CACHE_DIR`, default `~/.cache/avzsl`). Nothing is downloaded: when every place is empty a
-`WeightsNotFoundError` names the file, the places looked in, and how to provide it.
+(`$AVZSL_CACHE_DIR`, default `~/.cache/avzsl`), and last fetches the file from the Hugging Face hub into
+its cache (hub.py). Offline (`offline=True`, or $HF_HUB_OFFLINE) nothing is fetched: when every place is
+empty a `WeightsNotFoundError` names the file, the places looked in, and how to provide it. The WavCaps
+checkpoint is not on the hub, so it is never fetched.
 
-Files are read with safetensors or `torch.load(weights_only=True)`; arbitrary pickled objects are refused.
+`check_weights_file` checks a found file's structure in milliseconds (a damaged cache file is named,
+with how to fetch it again); files are read with safetensors or `torch.load(weights_only=True)`, and
+arbitrary pickled objects are refused.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import pickle
+import struct
 import threading
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +29,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
+from avzsl.encoders.hub import HubFile, fetch, is_offline
 from avzsl.io import AvzslError, cache_dir
 
 logger = logging.getLogger(__name__)
@@ -48,24 +56,23 @@ WAVCAPS_DOWNLOAD = (
 
 
 class WeightsNotFoundError(AvzslError, FileNotFoundError):
-    """Encoder weights (or tokenizer files) are not on this machine. The message says how to provide them."""
+    """Encoder weights (or tokenizer files) are not on this machine. The message says how to provide them.
+
+    `fetchable`: the hub has them, so a run that is not offline fetches them instead of failing."""
+
+    def __init__(self, message: str, *, fetchable: bool = False):
+        super().__init__(message)
+        self.fetchable = fetchable
 
 
 class WeightsFormatError(AvzslError, ValueError):
-    """A weights file exists but is not a plain state dict avzsl is willing to load."""
+    """A weights file exists but is not a plain state dict avzsl is willing to load (or it is damaged)."""
 
 
-
-
-def resolve_clip_weights(model: str = "ViT-B-32", pretrained: str = "openai", path: str | os.PathLike | None = None) -> Path:
-    """The local file holding open_clip weights `pretrained` for architecture `model`."""
+def clip_hub_files(model: str = "ViT-B-32", pretrained: str = "openai") -> tuple[str, tuple[str, ...], str]:
+    """(hub repo or "", file names there, safetensors first; download URL) of an open_clip weights tag."""
     import open_clip  # heavy; only needed here for the tag registry
 
-    explicit = _explicit(path, CLIP_WEIGHTS_ENV, "CLIP weights")
-    if explicit:
-        return explicit
-    if os.path.isfile(pretrained):
-        return Path(pretrained)
     cfg = open_clip.get_pretrained_cfg(model, pretrained)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(model)
@@ -77,6 +84,18 @@ def resolve_clip_weights(model: str = "ViT-B-32", pretrained: str = "openai", pa
     if cfg.get("hf_hub"):
         repo, name = os.path.split(cfg["hf_hub"])  # "org/repo/" means open_clip's default file names
         names = _OPEN_CLIP_HF_FILES if not name else (str(Path(name).with_suffix(".safetensors")), name)
+    return repo, names, url
+
+
+def resolve_clip_weights(model: str = "ViT-B-32", pretrained: str = "openai", path: str | os.PathLike | None = None,
+                         *, offline: bool | None = None) -> Path:
+    """The local file holding open_clip weights `pretrained` for architecture `model` (fetched if need be)."""
+    explicit = _explicit(path, CLIP_WEIGHTS_ENV, "CLIP weights")
+    if explicit:
+        return explicit
+    if os.path.isfile(pretrained):
+        return Path(pretrained)
+    repo, names, url = clip_hub_files(model, pretrained)
     candidates = [_hf_cached(repo, n) for n in names]
     if url and not repo:  # open_clip downloads from its URL only without a HF copy (OpenAI's URL: TorchScript)
         candidates.append(("open_clip URL cache", Path.home() / ".cache" / "clip" / os.path.basename(url)))
@@ -85,15 +104,20 @@ def resolve_clip_weights(model: str = "ViT-B-32", pretrained: str = "openai", pa
     found = _first_file(candidates)
     if found:
         return found
+    hub = HubFile(repo, names[0]) if repo else None
+    if hub and not is_offline(offline):
+        return fetch(hub)
     download = f"https://huggingface.co/{repo}/resolve/main/{names[0]}" if repo else url
     raise _not_found(
         f"CLIP weights {model} / {pretrained}", names[0] if names else os.path.basename(url), candidates,
-        download, CLIP_WEIGHTS_ENV, "--clip-weights", cache_dir() / own[0],
+        download, CLIP_WEIGHTS_ENV, "--clip-weights", cache_dir() / own[0], fetchable=hub is not None,
     )
 
 
-def resolve_clap_weights(pretrained: str = "630k-audioset-best", path: str | os.PathLike | None = None) -> Path:
-    """The local file holding laion_clap checkpoint `pretrained` (e.g. "630k-audioset-best" -> 630k-audioset-best.pt)."""
+def resolve_clap_weights(pretrained: str = "630k-audioset-best", path: str | os.PathLike | None = None, *,
+                         offline: bool | None = None) -> Path:
+    """The local file holding laion_clap checkpoint `pretrained` (e.g. "630k-audioset-best" -> 630k-audioset-best.pt),
+    fetched from the hub if need be."""
     explicit = _explicit(path, CLAP_WEIGHTS_ENV, "CLAP weights")
     if explicit:
         return explicit
@@ -107,26 +131,36 @@ def resolve_clap_weights(pretrained: str = "630k-audioset-best", path: str | os.
     found = _first_file(candidates)
     if found:
         return found
+    if not is_offline(offline):
+        return fetch(clap_hub_file(name))
     raise _not_found(
         f"CLAP weights {pretrained}", name, candidates, f"https://huggingface.co/{_CLAP_HF_REPO}/resolve/main/{name}",
-        CLAP_WEIGHTS_ENV, "--clap-weights", cache_dir() / name,
+        CLAP_WEIGHTS_ENV, "--clap-weights", cache_dir() / name, fetchable=True,
     )
 
 
-def resolve_roberta_files(path: str | os.PathLike | None = None) -> tuple[Path, Path]:
+def clap_hub_file(pretrained: str = "630k-audioset-best") -> HubFile:
+    return HubFile(_CLAP_HF_REPO, pretrained if pretrained.endswith(".pt") else f"{pretrained}.pt")
+
+
+def resolve_roberta_files(path: str | os.PathLike | None = None, *, offline: bool | None = None) -> tuple[Path, Path]:
     """(vocab.json, merges.txt) of roberta-base's tokenizer, which CLAP's text tower needs in real mode."""
     return _tokenizer_files(
         "roberta-base tokenizer files (for CLAP's text tower)", "roberta-base", ROBERTA_FILES, _ROBERTA_HF_REPOS,
-        path, ROBERTA_DIR_ENV, "--roberta-dir",
+        path, ROBERTA_DIR_ENV, "--roberta-dir", offline,
     )
 
 
-def resolve_bert_files(path: str | os.PathLike | None = None) -> tuple[Path]:
+def resolve_bert_files(path: str | os.PathLike | None = None, *, offline: bool | None = None) -> tuple[Path]:
     """(vocab.txt,) of bert-base-uncased's tokenizer, which WavCaps' text tower needs in real mode."""
     return _tokenizer_files(
         "bert-base-uncased tokenizer file (for the WavCaps text tower)", "bert-base-uncased", BERT_FILES, _BERT_HF_REPOS,
-        path, BERT_DIR_ENV, "--bert-dir",
+        path, BERT_DIR_ENV, "--bert-dir", offline,
     )
+
+
+ROBERTA_HUB_FILES = tuple(HubFile(_ROBERTA_HF_REPOS[0], n) for n in ROBERTA_FILES)
+BERT_HUB_FILES = tuple(HubFile(_BERT_HF_REPOS[0], n) for n in BERT_FILES)
 
 
 def resolve_wavcaps_weights(checkpoint: str = "HTSAT_BERT_zero_shot", path: str | os.PathLike | None = None) -> Path:
@@ -149,8 +183,9 @@ def resolve_wavcaps_weights(checkpoint: str = "HTSAT_BERT_zero_shot", path: str 
     )
 
 
-def _tokenizer_files(what, folder_name, names, hf_repos, path, env, flag) -> tuple[Path, ...]:
-    """A tokenizer's files: all from the given folder or $env, else all from one HF cache repo, else avzsl's cache."""
+def _tokenizer_files(what, folder_name, names, hf_repos, path, env, flag, offline) -> tuple[Path, ...]:
+    """A tokenizer's files: all from the given folder or $env, else all from one HF cache repo, else avzsl's
+    cache, else all fetched from the hub's current repo."""
     folder = path or os.environ.get(env)
     if folder:
         files = tuple(Path(folder) / n for n in names)
@@ -169,8 +204,58 @@ def _tokenizer_files(what, folder_name, names, hf_repos, path, env, flag) -> tup
     candidates += own
     if all(p.is_file() for _, p in own):
         return tuple(p for _, p in own)
+    if not is_offline(offline):
+        return tuple(fetch(HubFile(hf_repos[0], n)) for n in names)
     urls = " and ".join(f"https://huggingface.co/{hf_repos[0]}/resolve/main/{n}" for n in names)
-    raise _not_found(what, " + ".join(names), candidates, urls, env, flag, cache_dir() / folder_name, is_folder=True)
+    raise _not_found(what, " + ".join(names), candidates, urls, env, flag, cache_dir() / folder_name, is_folder=True,
+                     fetchable=True)
+
+
+def check_weights_file(path: str | os.PathLike) -> Path:
+    """`path`, after a structural check that takes milliseconds: a safetensors header that accounts for the
+    file's size, a torch zip archive's directory, a JSON vocabulary that parses, a text file that decodes.
+    The full read (and its weights_only check) happens when the weights are loaded.
+
+    Raises WeightsFormatError naming the file and, for a file in the Hugging Face cache, how to fetch it again.
+    """
+    path = Path(path)
+    try:
+        problem = _structure_problem(path)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # unreadable, undecodable, malformed header
+        problem = f"{type(e).__name__}: {e}"
+    if problem:
+        real = path.resolve()
+        again = (f"; fetch it again with `python -m avzsl.download --force` (or delete {real} and run again)"
+                 if "huggingface" in str(real) else "; replace it with a complete copy")
+        raise WeightsFormatError(f"{path} is damaged: {problem}{again}")
+    return path
+
+
+def _structure_problem(path: Path) -> str | None:
+    size = path.stat().st_size
+    if path.suffix == ".safetensors":  # u64 header length, JSON header, then the data its offsets describe
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"{size} bytes is too short for a safetensors file"
+            (n,) = struct.unpack("<Q", head)
+            if 8 + n > size:
+                return f"its safetensors header claims {n} bytes but the file has {size}"
+            header = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end != size:
+            return f"its safetensors header describes {8 + n + end} bytes but the file has {size}"
+    elif path.suffix in (".pt", ".bin", ".pth"):  # torch.save's zip archive: its directory sits at the end
+        if not zipfile.is_zipfile(path):
+            return "not a complete torch archive (its zip directory is missing: a partial or damaged file)"
+        with zipfile.ZipFile(path) as archive:
+            if not any(name.endswith("data.pkl") for name in archive.namelist()):
+                return "a zip archive without torch's data.pkl"
+    elif path.suffix == ".json":
+        json.loads(path.read_text(encoding="utf-8"))
+    elif path.suffix == ".txt":
+        path.read_text(encoding="utf-8")
+    return None
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -430,7 +515,8 @@ def _first_file(candidates: list[tuple[str, Path | None]]) -> Path | None:
     return None
 
 
-def _not_found(what, filename, candidates, url, env, flag, destination, *, is_folder=False) -> WeightsNotFoundError:
+def _not_found(what, filename, candidates, url, env, flag, destination, *, is_folder=False,
+               fetchable=False) -> WeightsNotFoundError:
     looked = "\n".join(f"  - {desc}" + (f": {p}" if p is not None and "Hugging Face" not in desc else "") for desc, p in candidates)
     target = "the folder" if is_folder else "PATH"
     return WeightsNotFoundError(
@@ -439,5 +525,7 @@ def _not_found(what, filename, candidates, url, env, flag, destination, *, is_fo
         "Provide them by one of:\n"
         f"  - download {url} on a connected machine, then pass {flag} {target} or set {env}={target}\n"
         f"  - put the download at {destination}\n"
-        "  - for a smoke test only, use random-weight encoders (encoders='random'); their results are meaningless"
+        + (f"  - or go online (no --offline, HF_HUB_OFFLINE unset): it is then fetched on first use\n" if fetchable else "")
+        + "  - for a smoke test only, use random-weight encoders (encoders='random'); their results are meaningless",
+        fetchable=fetchable,
     )

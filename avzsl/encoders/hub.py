@@ -1,0 +1,218 @@
+"""Weights fetched from the Hugging Face hub on first use, into the standard Hugging Face cache.
+
+    path = fetch(HubFile("lukewys/laion_clap", "630k-audioset-best.pt"))   # ~/.cache/huggingface/hub/...
+    is_offline()                                    # True under HF_HUB_OFFLINE=1 (or a CLI's --offline)
+    [f.describe() for f in FETCHES.active()]        # what is being fetched now: file, size, progress
+
+`huggingface_hub.hf_hub_download` does the transfer, as for open_clip and transformers: it honours
+HF_ENDPOINT and HF_HOME, writes into `<blob>.incomplete` and moves the blob into place only once its size
+is checked (so a partial download is never loaded, and the next run resumes it with a Range request),
+and holds a file lock per blob, so processes starting together fetch each file once. It draws a progress
+bar on the terminal. This module adds the offline switch, a one-line error naming the file and the host
+when the hub cannot be reached, and `FETCHES`, a record of the transfers in progress that the app shows.
+
+weights.py decides when to fetch: only after the explicit path, its variable and the caches are empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from avzsl.io import AvzslError
+
+logger = logging.getLogger(__name__)
+
+OFFLINE_ENV = "HF_HUB_OFFLINE"
+POLL_SECONDS = 0.5  # how often a transfer's progress is read from the size of its .incomplete file
+LOG_SECONDS = 10.0  # how often it is logged (the terminal's progress bar needs a TTY; a Space's log has none)
+
+
+class HubUnreachableError(AvzslError, ConnectionError):
+    """A file could not be fetched from the hub (no network, hub down, file not there). One line."""
+
+
+@dataclass(frozen=True)
+class HubFile:
+    repo: str  # "owner/name" of a model repository
+    filename: str  # path of the file inside it
+
+    def url(self) -> str:
+        from huggingface_hub import hf_hub_url
+
+        return hf_hub_url(self.repo, self.filename)
+
+
+def is_offline(flag: bool | None = None) -> bool:
+    """The offline switch: `flag` when given (a CLI's --offline), else $HF_HUB_OFFLINE."""
+    if flag is not None:
+        return bool(flag)
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_OFFLINE or os.environ.get(OFFLINE_ENV, "").upper() in ("1", "ON", "YES", "TRUE")
+
+
+def hub_host() -> str:
+    """Host of the hub in use ($HF_ENDPOINT, default huggingface.co)."""
+    from huggingface_hub import constants
+
+    return urlparse(constants.ENDPOINT).netloc or constants.ENDPOINT
+
+
+@dataclass
+class Fetch:
+    """One transfer in progress (or just ended), as the app and the log show it."""
+
+    file: HubFile
+    host: str
+    size: int | None  # bytes, from the hub's answer
+    done: int = 0  # bytes on disk so far (resumed bytes included)
+    finished: bool = False
+    error: str | None = None
+
+    def describe(self) -> str:
+        """'630k-audioset-best.pt (1.9 GB) from huggingface.co: 45%'."""
+        size = f" ({human_size(self.size)})" if self.size else ""
+        if self.error:
+            return f"{self.file.filename}{size}: failed: {self.error}"
+        if self.finished:
+            return f"{self.file.filename}{size}: fetched"
+        share = f"{100 * self.done / self.size:.0f}%" if self.size else human_size(self.done)
+        return f"{self.file.filename}{size} from {self.host}: {share}"
+
+
+class Fetches:
+    """Process-wide record of the transfers this process started, for progress displays."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._items: dict[HubFile, Fetch] = {}
+
+    def start(self, fetch: Fetch) -> None:
+        with self._lock:
+            self._items[fetch.file] = fetch
+
+    def active(self) -> list[Fetch]:
+        with self._lock:
+            return [f for f in self._items.values() if not f.finished and f.error is None]
+
+    def failed(self) -> list[Fetch]:
+        with self._lock:
+            return [f for f in self._items.values() if f.error is not None]
+
+
+FETCHES = Fetches()
+
+
+def fetch(file: HubFile, *, force: bool = False, local_dir: str | os.PathLike | None = None) -> Path:
+    """Download `file` into the Hugging Face cache (or `local_dir`), resuming a partial download; the path.
+
+    force: fetch again even when the cache has it (a damaged file). Raises HubUnreachableError.
+    """
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download
+
+    host, record = hub_host(), None
+    try:
+        meta = get_hf_file_metadata(file.url())  # size and blob name, for the log and the progress record
+        record = Fetch(file, host, meta.size)
+        where = local_dir or constants.HF_HUB_CACHE
+        logger.info("fetching %s (%s) from %s/%s into %s (first use only)", file.filename, human_size(meta.size),
+                    host, file.repo, where)
+        FETCHES.start(record)
+        incomplete = None if local_dir else _blob_path(file.repo, meta.etag).with_suffix(".incomplete")
+        watcher = _Watcher(record, incomplete)
+        try:
+            path = Path(hf_hub_download(file.repo, file.filename, force_download=force, local_dir=local_dir))
+        finally:
+            watcher.stop()
+    except Exception as e:  # noqa: BLE001 - every transfer failure becomes one line; the cause stays chained
+        message = _failure(file, host, e)
+        if message is None:
+            raise
+        if record is not None:
+            record.error = message
+        raise HubUnreachableError(message) from e
+    record.done, record.finished = record.size or 0, True
+    return path
+
+
+def _blob_path(repo: str, etag: str) -> Path:
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    return Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo, repo_type="model") / "blobs" / etag
+
+
+class _Watcher:
+    """Reads the size of a transfer's .incomplete file into its record while hf_hub_download writes it."""
+
+    def __init__(self, record: Fetch, incomplete: Path | None):
+        self.record, self.incomplete = record, incomplete
+        self._stop = threading.Event()
+        if incomplete is not None:
+            threading.Thread(target=self._run, name="avzsl-fetch-progress", daemon=True).start()
+
+    def _run(self):
+        logged = time.monotonic()
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                self.record.done = self.incomplete.stat().st_size
+            except OSError:  # not created yet, or already moved into place
+                continue
+            if time.monotonic() - logged >= LOG_SECONDS:
+                logged = time.monotonic()
+                logger.info("%s", self.record.describe())
+
+    def stop(self):
+        self._stop.set()
+
+
+def _failure(file: HubFile, host: str, error: Exception) -> str | None:
+    """The one-line message for a failed transfer, or None for an error that is not about the transfer."""
+    import requests
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+                                        RepositoryNotFoundError)
+
+    where = f"{file.filename} ({file.repo}) from {host}"
+    if isinstance(error, OfflineModeIsEnabled):
+        return f"cannot fetch {where}: {OFFLINE_ENV} is set, so nothing is fetched; unset it to fetch"
+    advice = ("check the connection and run again (a partial download resumes), or work offline with --offline "
+              f"or {OFFLINE_ENV}=1 after copying the files over (python -m avzsl.download --to DIR on a connected machine)")
+    if isinstance(error, (EntryNotFoundError, RepositoryNotFoundError)):
+        return f"could not fetch {where}: the hub has no such file (HTTP {_status(error)}); {advice}"
+    if isinstance(error, (requests.RequestException, HfHubHTTPError, LocalEntryNotFoundError)):
+        cause = error.__cause__ if isinstance(error, LocalEntryNotFoundError) and error.__cause__ else error
+        return f"could not fetch {where}: {_short(cause)}; {advice}"
+    if isinstance(error, OSError) and "Consistency check failed" in str(error):  # the transfer ended early
+        return f"could not fetch {where}: the transfer ended before the whole file came; {advice}"
+    return None
+
+
+def _status(error) -> str:
+    response = getattr(error, "response", None)
+    return str(getattr(response, "status_code", "?"))
+
+
+def _short(error: BaseException) -> str:
+    """A transfer error in a few words: 'ConnectionError: ... Connection refused'."""
+    text = " ".join(str(error).split())
+    if "Connection refused" in text:
+        text = "connection refused"
+    elif len(text) > 160:
+        text = text[:157] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "size unknown"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
