@@ -1,6 +1,7 @@
 """The avzsl web app: `python app.py`, then open http://127.0.0.1:7860.
 
-    python app.py                           # real CLIP + CLAP weights (the page explains how to get them if missing)
+    python app.py                           # real CLIP + CLAP weights, fetched on first start (about 1.2 GB)
+    python app.py --offline                 # or HF_HUB_OFFLINE=1: never fetch (the page explains what is missing)
     python app.py --encoders random         # or AVZSL_ENCODERS=random: random weights, meaningless results, a test mode
     python app.py --checkpoints DIR --port 8000 --host 0.0.0.0
 
@@ -20,7 +21,7 @@ from app.maps import MapMaker
 from app.ui import build_demo, build_missing_weights_page, launch
 from avzsl.cli import add_encoder_options, encoder_files
 from avzsl.encoders import WeightsNotFoundError
-from avzsl.io import cache_dir
+from avzsl.io import AvzslError, cache_dir
 from avzsl.projection import ProjectionCache
 from avzsl.prediction import create_service
 
@@ -48,8 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def create_app(args: argparse.Namespace):
     """The page for these arguments: the full app, or the page explaining how to get the weights.
 
-    Nothing heavy happens here: the service only checks that the weight files exist (milliseconds); the
-    encoders are loaded and the maps prepared by `warm_up` once the page is served.
+    Nothing heavy happens here: the service only checks that the weight files exist or can be fetched
+    (milliseconds); the encoders are fetched and loaded, and the maps prepared, by `warm_up` once the page
+    is served (the page shows the fetch's progress).
     """
     try:
         service = create_service(args.encoders, args.checkpoints, device=args.device, **encoder_files(args))
@@ -67,7 +69,11 @@ def warm_up(demo) -> None:
         return
 
     def run():
-        maps.service.encoders  # noqa: B018 - loads them: the first classification need not wait
+        try:
+            maps.service.encoders  # noqa: B018 - fetches and loads them: the first classification need not wait
+        except AvzslError as e:  # a failed fetch or a damaged file: one line here, the reason on the page
+            log.error("%s", e)
+            return
         maps.warm_up_in_background()
 
     threading.Thread(target=run, name="avzsl-warm-up", daemon=True).start()

@@ -29,6 +29,7 @@ from app.maps import MapMaker
 from app.state import Session
 from app.figures import empty_figure, timeline_figure
 from app.text import TABLE_COLUMNS, TRAIN_HINT
+from avzsl.encoders.hub import FETCHES
 from avzsl.io import AvzslError
 from avzsl.media import MediaError
 from avzsl.prediction import TRAINING_FREE, LabelError, clock, parse_labels
@@ -171,6 +172,21 @@ def _whole_number(value) -> int:
         raise LabelError(f"segments must be a whole number, not {str(value)[:20]!r}") from None
 
 
+def encoders_status(service) -> str:
+    """What the encoders of the training-free mode are waiting for (a fetch, their loading, a failure);
+    "" once they are ready, or in random mode."""
+    pool = service.pool
+    if pool.random or pool.is_loaded(service.default_spec):
+        return ""
+    fetching = FETCHES.active()
+    if fetching:
+        return ("⏳ **Fetching the encoders' weights** (first start only; they are kept in the Hugging Face cache): "
+                + "; ".join(f.describe() for f in fetching) + ". Classify waits for them.")
+    if pool.last_error:
+        return f"⚠ **The encoders could not be loaded:** {pool.last_error}"
+    return "⏳ **Loading the CLIP and CLAP encoders…** Classify waits for them."
+
+
 def explore_note(atlas_names: list[str]) -> str:
     if atlas_names:
         return "The maps of the first checkpoint are prepared at start-up; others take a few seconds the first time."
@@ -198,6 +214,9 @@ class PageHandlers:
         if not video:
             raise LabelError("Add a video first: drop a file on the video box, record one with the webcam, "
                              "or click one of the examples (a sound file or a picture works too).")
+        if encoders_status(self.service):
+            gr.Info("The encoders are still being fetched or loaded (first start only): this classification starts "
+                    "as soon as they are ready.", title="One moment")
         model, modality, segments = model or TRAINING_FREE, modality or "both", _whole_number(segments)
         gamma, alpha = parse_setting(gamma), parse_setting(alpha, "The blend weight α", "0.3")
         labels = parse_labels(labels_text or "")
@@ -218,6 +237,15 @@ class PageHandlers:
         except Exception as e:  # noqa: BLE001 - turned into a message; never a stack trace in the client
             title, message = self._explain(e, video)
             raise gr.Error(message, title=title, print_exception=False) from None
+
+    def weights_status(self) -> str:
+        """/weights_status: encoders_status() of the service ("" once the encoders are ready)."""
+        return encoders_status(self.service)
+
+    def status_tick(self) -> tuple:
+        """The page's status line, polled until the encoders are ready: (text, timer still active?)."""
+        status = self.weights_status()
+        return status, gr.Timer(active=bool(status) and not self.service.pool.last_error)
 
     def classify_page(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
                       cache=None) -> tuple:

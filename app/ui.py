@@ -58,6 +58,9 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                 "The app was started with `--encoders random` (or `AVZSL_ENCODERS=random`) to check that it "
                 "works without the CLIP and CLAP weights. For real answers, provide the weights and run "
                 "`python app.py` (see docs/app.md).", elem_classes=["banner", "banner-warn"], elem_id="random-banner")
+        status = handlers.weights_status()  # fetching / loading the encoders; "" once ready
+        weights_status = gr.Markdown(status, elem_id="weights-status")
+        status_timer = gr.Timer(1.0, active=bool(status))
         if len(models) == 1:
             gr.Markdown(f"ℹ No trained model in `{service.checkpoints_dir}/` yet — the training-free CLIP+CLAP mode "
                         f"works without one. To train a model: {TRAIN_HINT}.", elem_classes=["banner", "banner-info"],
@@ -169,6 +172,9 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
         explore_tab.select(handlers.draw, inputs=map_inputs, outputs=[plot, map_status], **drawing)
         for control in (checkpoint, space, method, show_mine):
             control.input(handlers.draw, inputs=map_inputs, outputs=[plot, map_status], **drawing)
+        status_timer.tick(handlers.status_tick, outputs=[weights_status, status_timer], **PRIVATE, queue=False)
+        status_api = gr.Button(visible=False)  # carries the /weights_status API
+        status_api.click(handlers.weights_status, outputs=[weights_status], api_name="weights_status", queue=False)
         demo.load(handlers.refresh_models, inputs=[model], outputs=[model, model_info, checkpoint, explore_note_box],
                   **PRIVATE, queue=False)
     demo.maps = maps  # for tests and app.py
@@ -182,11 +188,14 @@ def build_missing_weights_page(problem: str, *, checkpoints_dir: str | Path = "c
         gr.Markdown(INTRO, elem_classes=["subtitle"])
         gr.Markdown(
             "⚠ **The CLIP and CLAP weights are not on this machine, so nothing can be classified yet.** "
-            "Nothing is downloaded automatically; the details are below.",
+            "They are fetched on first start only when the app runs online; the details below say what is missing and "
+            "where it was looked for.",
             elem_classes=["banner", "banner-warn"], elem_id="weights-missing")
         gr.Markdown(
             "**To get going:**\n\n"
-            "1. Download the files named below on a connected machine and pass them with the flags shown "
+            "1. Start the app without `--offline` (and with `HF_HUB_OFFLINE` unset) on a connected machine: the "
+            "weights are fetched on first start. Or run `python -m avzsl.download --to models` on a connected machine, "
+            "copy `models/` here and pass the files with the flags shown "
             "(`python app.py --clip-weights PATH --clap-weights PATH --roberta-dir DIR`), set the environment "
             "variables shown, or put them in the cache folders listed; then restart the app.\n"
             "2. Or try the whole app right now with **random-weight encoders** (results are meaningless, the page "

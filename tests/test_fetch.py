@@ -1,0 +1,226 @@
+"""Weights fetched on first use, through a stand-in hub on 127.0.0.1 (tests/stand_in_hub.py): never the network.
+
+Each test is a first-time user: the commands run in child processes whose environment has empty caches
+(HF_HOME, AVZSL_CACHE_DIR under tmp_path), HF_ENDPOINT at the stand-in, and no offline switch. The
+stand-in's files have random weights in exactly the real files' formats; they are built once per session.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.stand_in_hub import StandInHub, build, read_manifest, user_environment
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = "bird chirping, car engine, dog barking"
+CLIP = ("timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors")
+CLAP = ("lukewys/laion_clap", "630k-audioset-best.pt")
+ROBERTA = [("FacebookAI/roberta-base", "vocab.json"), ("FacebookAI/roberta-base", "merges.txt")]
+_built: dict = {}
+
+
+@pytest.fixture(scope="session")
+def hub_files(tmp_path_factory) -> dict:
+    """The stand-in's files (written by a child process, so this one does not keep the encoders)."""
+    if "manifest" not in _built:
+        folder = tmp_path_factory.mktemp("stand-in-hub")
+        subprocess.run([sys.executable, "-m", "tests.stand_in_hub", "build", str(folder)], check=True, cwd=ROOT,
+                       env=user_environment("http://unused", folder))
+        _built["manifest"] = read_manifest(folder)
+    return _built["manifest"]
+
+
+@pytest.fixture
+def hub(hub_files):
+    server = StandInHub(hub_files).start()
+    yield server
+    server.stop()
+
+
+def run(env, *argv, check=False, timeout=600) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def one_line_error(result) -> str:
+    """The error a command printed: it failed, with no traceback."""
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return result.stderr
+
+
+def cached_blob(env, repo, filename) -> Path:
+    folder = Path(env["HF_HOME"]) / "hub" / f"models--{repo.replace('/', '--')}" / "blobs"
+    return next(p for p in folder.iterdir() if not p.name.endswith(".incomplete"))
+
+
+def ranking(result) -> dict[str, float]:
+    answer = json.loads(result.stdout)
+    return {s["label"]: s["confidence"] for s in answer["ranking"]}
+
+
+def test_first_run_fetches_and_classifies_then_runs_offline_from_the_cache(hub, tmp_path):
+    env = user_environment(hub.url, tmp_path)
+    first = run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--json", check=True)
+    assert sorted(ranking(first)) == sorted(LABELS.split(", "))
+    assert "Random-weight" not in first.stdout  # real mode: the fetched files were loaded
+    for repo, name in [CLIP, CLAP, *ROBERTA]:
+        assert hub.gets[(repo, name)] == 1, (repo, name)
+        assert f"fetching {name}" in first.stderr
+    hub.stop()  # the second run must not need the hub at all
+    second = run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--json", "--offline", check=True)
+    assert ranking(second) == pytest.approx(ranking(first), abs=1e-4)
+    assert "fetching" not in second.stderr
+
+
+def test_offline_with_an_empty_cache_lists_where_it_looked(hub, tmp_path):
+    env = user_environment(hub.url, tmp_path)
+    by_flag = one_line_error(run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--offline"))
+    by_variable = one_line_error(run({**env, "HF_HUB_OFFLINE": "1"}, "-m", "avzsl.predict", "examples/bird.mp4",
+                                     "--labels", LABELS))
+    for message in (by_flag, by_variable):
+        for part in ("open_clip_model.safetensors", "630k-audioset-best.pt", "vocab.json", "Looked in",
+                     "AVZSL_CLIP_WEIGHTS", "fetched on first use"):
+            assert part in message
+    assert hub.requests == 0
+
+
+def test_server_dying_mid_file_is_one_line_and_the_rerun_resumes(hub_files, tmp_path):
+    dying = StandInHub(hub_files, die_after=100_000_000).start()
+    env = user_environment(dying.url, tmp_path)
+    failed = one_line_error(run(env, "-m", "avzsl.download"))
+    assert "could not fetch open_clip_model.safetensors" in failed and dying.url.split("//")[1] in failed
+    assert "--offline" in failed and "HF_HUB_OFFLINE=1" in failed
+    blobs = Path(env["HF_HOME"]) / "hub" / "models--timm--vit_base_patch32_clip_224.openai" / "blobs"
+    (partial,) = blobs.glob("*.incomplete")
+    fetched = partial.stat().st_size
+    assert 0 < fetched <= 100_000_000 < hub_files_size(hub_files, CLIP)  # kept, whole chunks of what came
+    # The partial file is never taken for the weights: offline, the file is still missing.
+    offline = one_line_error(run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--offline"))
+    assert "CLIP weights ViT-B-32 / openai not found" in offline
+
+    again = StandInHub(hub_files).start()
+    try:
+        run({**env, "HF_ENDPOINT": again.url}, "-m", "avzsl.download", check=True)
+        assert dict(again.ranges)["open_clip_model.safetensors"] == fetched  # only the rest was sent
+        blob = cached_blob(env, *CLIP)
+        assert blob.name == again.etags[CLIP]
+        assert blob.read_bytes() == Path(hub_files[CLIP[0]][CLIP[1]]).read_bytes()
+    finally:
+        again.stop()
+
+
+def hub_files_size(manifest, key) -> int:
+    return Path(manifest[key[0]][key[1]]).stat().st_size
+
+
+def test_two_processes_starting_together_fetch_each_file_once(hub, tmp_path):
+    env = user_environment(hub.url, tmp_path)
+    both = [subprocess.Popen([sys.executable, "-m", "avzsl.download"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in both]
+    assert [p.returncode for p in both] == [0, 0], outputs
+    for repo, name in [CLIP, CLAP, *ROBERTA]:
+        assert hub.gets[(repo, name)] == 1, (repo, name)
+        for stdout, _ in outputs:
+            assert f"{repo}/{name}" in stdout
+
+
+def test_a_damaged_cache_file_is_named_with_how_to_fetch_it_again(hub, tmp_path):
+    env = user_environment(hub.url, tmp_path)
+    run(env, "-m", "avzsl.download", check=True)
+    blob = cached_blob(env, *CLAP)
+    with blob.open("r+b") as f:  # a disk or copy that lost the end of the file
+        f.truncate(blob.stat().st_size // 2)
+    for argv in (["-m", "avzsl.download"], ["-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--offline"]):
+        message = one_line_error(run(env, *argv))
+        assert "630k-audioset-best.pt is damaged" in message and "python -m avzsl.download --force" in message
+        assert str(blob) in message
+    run(env, "-m", "avzsl.download", "--force", check=True)
+    assert blob.read_bytes() == hub.files[CLAP].read_bytes()
+
+
+def test_download_to_a_folder_for_an_offline_machine(hub, tmp_path):
+    env = user_environment(hub.url, tmp_path)
+    done = run(env, "-m", "avzsl.download", "--to", str(tmp_path / "models"), check=True)
+    exports = dict(line[len("export "):].split("=", 1) for line in done.stdout.splitlines() if line.startswith("export "))
+    assert exports == {
+        "AVZSL_CLIP_WEIGHTS": str(tmp_path / "models" / "clip" / "open_clip_model.safetensors"),
+        "AVZSL_CLAP_WEIGHTS": str(tmp_path / "models" / "clap" / "630k-audioset-best.pt"),
+        "AVZSL_ROBERTA_DIR": str(tmp_path / "models" / "roberta-base"),
+    }
+    assert not (Path(env["HF_HOME"]) / "hub" / "models--lukewys--laion_clap").exists()  # not into the cache
+    release = run(env, "-m", "avzsl.download", "--preset", "clipclap-release", "--to", str(tmp_path / "models"))
+    assert release.returncode == 1 and "Traceback" not in release.stderr
+    assert "google-bert/bert-base-uncased/vocab.txt" in release.stdout
+    assert "HTSAT_BERT_zero_shot.pt" in release.stderr and "not on the Hugging Face hub" in release.stderr
+
+
+def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(hub_files, tmp_path):
+    from gradio_client import Client, handle_file
+
+    gate = threading.Event()  # holds every file body after its first megabyte: the fetch is seen in progress
+    hub = StandInHub(hub_files, gate=gate).start()
+    env = user_environment(hub.url, tmp_path)
+    port = _free_port()
+    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--checkpoints", str(tmp_path / "none")],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        client = _connect(f"http://127.0.0.1:{port}/", app)
+        status = _wait_for(lambda: client.predict(api_name="/weights_status"), "open_clip_model.safetensors")
+        assert "Fetching" in status and "605.1 MB" in status  # the page says what is being fetched
+        gate.set()
+        answer = client.predict(handle_file(str(ROOT / "examples" / "bird.mp4")), LABELS, api_name="/classify")
+        assert sorted(s["label"] for s in answer["ranking"]) == sorted(LABELS.split(", "))
+        assert not any("Random-weight" in w for w in answer["warnings"])
+        assert client.predict(api_name="/weights_status") == ""  # nothing left to say once the encoders are ready
+        for repo, name in [CLIP, CLAP, *ROBERTA]:
+            assert hub.gets[(repo, name)] == 1
+    finally:
+        gate.set()
+        app.terminate()
+        log = app.communicate(timeout=60)[0]
+        hub.stop()
+    assert "fetching open_clip_model.safetensors (605.1 MB)" in log  # the terminal shows it too
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _connect(url: str, app: subprocess.Popen, timeout: float = 180):
+    from gradio_client import Client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if app.poll() is not None:
+            raise AssertionError(f"the app exited: {app.stdout.read()[-3000:]}")
+        try:
+            return Client(url, verbose=False)
+        except Exception:  # noqa: BLE001 - not up yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _wait_for(read, text: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if text in value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
