@@ -19,7 +19,7 @@ import threading
 
 from app.maps import MapMaker
 from app.ui import build_demo, build_missing_weights_page, launch
-from avzsl.cli import add_encoder_options, encoder_files
+from avzsl.cli import add_encoder_options, encoder_files, quiet_hub_retries
 from avzsl.encoders import WeightsNotFoundError
 from avzsl.io import AvzslError, cache_dir
 from avzsl.projection import ProjectionCache
@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in ("avzsl", "app"):
         logging.getLogger(name).setLevel(logging.INFO)
+    quiet_hub_retries()
     demo = create_app(args)
     launch(demo, host=args.host, port=args.port, concurrency=args.concurrency, prevent_thread_lock=True)
     if not args.no_warm_up:

@@ -13,6 +13,12 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("avzsl").setLevel(logging.DEBUG if verbose else logging.INFO)
+    quiet_hub_retries()
+
+
+def quiet_hub_retries() -> None:
+    """huggingface_hub warns at every retry of a failed request; avzsl reports the failure once, in one line."""
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
 
 
 def pick_device(name: str | None):

@@ -203,6 +203,8 @@ def _short(error: BaseException) -> str:
     text = " ".join(str(error).split())
     if "Connection refused" in text:
         text = "connection refused"
+    elif "IncompleteRead" in text or "Connection broken" in text:
+        text = "the connection broke before the whole file came"
     elif len(text) > 160:
         text = text[:157] + "..."
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
