@@ -331,3 +331,21 @@ def test_arbitrary_pickles_are_refused(tmp_path):
     torch.save({"state_dict": {"w": torch.ones(2)}, "args": argparse.Namespace(lr=0.1)}, tmp_path / "args.pt")
     with pytest.raises(WeightsFormatError, match="argparse.Namespace"):
         load_state_dict(tmp_path / "args.pt")
+
+
+def test_damaged_files_are_named_before_loading(tmp_path):
+    """A file cut short (a partial copy, a full disk) is refused by a structural check that reads no weights."""
+    from safetensors.torch import save_file
+
+    from avzsl.encoders.weights import WeightsFormatError, check_weights_file
+
+    save_file({"w": torch.ones(1000)}, str(tmp_path / "w.safetensors"))
+    torch.save({"state_dict": {"w": torch.ones(1000)}, "epoch": 3}, tmp_path / "w.pt")
+    (tmp_path / "vocab.json").write_text(json.dumps({"<s>": 0, "dog": 1}))
+    for name in ("w.safetensors", "w.pt", "vocab.json"):
+        path = tmp_path / name
+        assert check_weights_file(path) == path
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        with pytest.raises(WeightsFormatError, match=f"{name} is damaged"):
+            check_weights_file(path)
