@@ -100,7 +100,7 @@ def user_folder(root: Path) -> Path:
         (folder / name).symlink_to(ROOT / name)
     write_release(make_synthetic(SyntheticSpec(scale=0.05)), folder / "data" / "UCF")
     rows = ["video,class"]
-    for clip in ("bird", "car", "drums", "aquarium"):
+    for clip in ("bird", "car", "drums", "piano"):  # the example clips with sound
         (folder / "my_videos" / clip).mkdir(parents=True)
         for i in range(3):
             shutil.copy(ROOT / "examples" / f"{clip}.mp4", folder / "my_videos" / clip / f"{clip}-{i}.mp4")
