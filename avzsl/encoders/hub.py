@@ -119,12 +119,14 @@ def fetch(file: HubFile, *, force: bool = False, local_dir: str | os.PathLike | 
     host, record = hub_host(), None
     try:
         meta = get_hf_file_metadata(file.url())  # size and blob name, for the log and the progress record
+        blob = None if local_dir else _blob_path(file.repo, meta.etag)
+        if blob is not None and blob.is_file() and not force:  # cached (e.g. by `avzsl.download`): nothing to fetch
+            return Path(hf_hub_download(file.repo, file.filename))
         record = Fetch(file, host, meta.size)
-        where = local_dir or constants.HF_HUB_CACHE
         logger.info("fetching %s (%s) from %s/%s into %s (first use only)", file.filename, human_size(meta.size),
-                    host, file.repo, where)
+                    host, file.repo, local_dir or constants.HF_HUB_CACHE)
         FETCHES.start(record)
-        incomplete = None if local_dir else _blob_path(file.repo, meta.etag).with_suffix(".incomplete")
+        incomplete = None if blob is None else blob.with_name(blob.name + ".incomplete")
         watcher = _Watcher(record, incomplete)
         try:
             path = Path(hf_hub_download(file.repo, file.filename, force_download=force, local_dir=local_dir))
