@@ -173,7 +173,7 @@ def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(hub
 
     gate = threading.Event()  # holds every file body after its first megabyte: the fetch is seen in progress
     hub = StandInHub(hub_files, gate=gate).start()
-    env = user_environment(hub.url, tmp_path)
+    env = {**user_environment(hub.url, tmp_path), "HF_HUB_DOWNLOAD_TIMEOUT": "600"}  # a held body is no timeout
     port = _free_port()
     app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--checkpoints", str(tmp_path / "none")],
                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
