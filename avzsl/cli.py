@@ -17,8 +17,11 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def quiet_hub_retries() -> None:
-    """huggingface_hub warns at every retry of a failed request; avzsl reports the failure once, in one line."""
-    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    """huggingface_hub warns at every retry of a failed request; avzsl reports the failure once, in one line.
+    (Through its own setter: importing huggingface_hub resets its logger's level.)"""
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
 
 
 def pick_device(name: str | None):

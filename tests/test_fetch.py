@@ -122,6 +122,17 @@ def test_server_dying_mid_file_is_one_line_and_the_rerun_resumes(hub_files, tmp_
         again.stop()
 
 
+def test_an_unreachable_hub_is_one_line_naming_the_file_and_the_host(tmp_path):
+    port = _free_port()  # nothing listens there
+    env = user_environment(f"http://127.0.0.1:{port}", tmp_path)
+    result = run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS)
+    message = one_line_error(result)
+    lines = [line for line in message.splitlines() if line.strip()]
+    assert len(lines) == 1, message  # huggingface_hub's warnings at each retry are not shown
+    assert f"could not fetch open_clip_model.safetensors (timm/vit_base_patch32_clip_224.openai) from 127.0.0.1:{port}" in lines[0]
+    assert "connection refused" in lines[0] and "--offline" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
+
+
 def hub_files_size(manifest, key) -> int:
     return Path(manifest[key[0]][key[1]]).stat().st_size
 
