@@ -91,3 +91,8 @@ class GZSLModel(nn.Module):
     def class_distances(self, audio: torch.Tensor, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """(N, K) distances, lower = more likely; calibrated stacking adds γ to the seen columns."""
         return self.joint_scores(audio, visual, text).distances
+
+    def branch_distances(self, audio: torch.Tensor, visual: torch.Tensor, text: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{"audio": (N, K), "visual": (N, K)} distances of each modality's own branch, for models whose decision
+        mixes one per modality (CoGe); {} for models that decide on both together (the evaluation report)."""
+        return {}

@@ -181,6 +181,12 @@ class CoGe(GZSLModel):
         samples = self.config.beta * e_v + (1 - self.config.beta) * e_a  # (N, 64), as embed_samples
         return JointScores(-self._log_probs(e_a, e_v, e_w)[2], samples, e_w)  # (N, K) = −log p
 
+    def branch_distances(self, audio, visual, text):
+        """−log p_a and −log p_v, each branch's own softmax (N, K): what the β-mix is made of."""
+        _, _, e_a, e_v = self._embed_video(audio, visual)
+        z_a, z_v, _ = self._log_probs(e_a, e_v, self.embed_text(text))
+        return {"audio": -F.log_softmax(z_a, dim=1), "visual": -F.log_softmax(z_v, dim=1)}
+
     def mask_loss(self, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """‖m̃ − m‖ per sample (B, D) -> mean over the batch; divided by √D for mask_loss_norm "rms"."""
         loss = torch.linalg.vector_norm(target - mask, dim=1).mean()
