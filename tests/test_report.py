@@ -200,3 +200,34 @@ def test_report_page_loads_offline_with_its_figures_in_a_browser(runs, store, tm
     assert not crashes, crashes
     assert all(url.startswith(("file:", "data:", "blob:")) for url in requests), requests
     print(f"\nscreenshot: {tmp_path / 'report.png'}")
+
+
+def test_explore_tab_draws_the_stored_report_without_the_data_set(tmp_path_factory, tmp_path):
+    """The app's report panel: every figure of the report training stored, for a checkpoint of the app's folder."""
+    import shutil
+
+    from app.report_panel import FIGURE_CHOICES, report_figure
+    from tests.test_app import MATCHING, app_checkpoints, random_service
+
+    checkpoints = app_checkpoints(tmp_path_factory)
+    service = random_service(checkpoints)
+    stored = load_report(checkpoints / MATCHING)
+    assert stored is not None and stored.metrics == read_metrics(checkpoints / MATCHING)["test"]
+    for _, key in FIGURE_CHOICES:
+        figure, status = report_figure(service, MATCHING, key)
+        if key == "alpha":  # trained without --blend
+            assert "no open-vocabulary blend" in figure.layout.annotations[0].text
+            continue
+        assert len(figure.data) >= 1, key
+        assert f"HM {stored.metrics['HM']:.1f}" in status and "SYNTHETIC" in status
+    figure, _ = report_figure(service, MATCHING, "class-accuracy")
+    assert stored.classes[0].name in [name for trace in figure.data for name in trace.y]
+
+    # A checkpoint trained before reports were stored says how to make one; a name outside the folder is refused.
+    older = tmp_path / "checkpoints"
+    shutil.copytree(checkpoints / MATCHING, older / "older")
+    (older / "older" / "report.json").unlink()
+    _, status = report_figure(random_service(older), "older", "gamma")
+    assert "python -m avzsl.evaluate --checkpoint checkpoints/older" in status
+    _, status = report_figure(service, "../older", "gamma")
+    assert "no checkpoint named" in status
