@@ -173,8 +173,8 @@ def build_report(checkpoint: Checkpoint, data: GZSLData, *, gamma: float | None 
     scorings += _branch_scorings(model, stage, text, gamma, config.model_name)
     try:
         scorings += _free_scorings(stage, text, dims)
-    except ValueError as e:
-        notes.append(f"No training-free floor: {e}.")
+    except (ValueError, KeyError) as e:  # features and text of other encoders, or no CLIP / CLAP text part
+        notes.append(f"No training-free floor: {e.args[0] if e.args else e}.")
 
     return CheckpointReport(
         name=name or checkpoint.path.name, model=config.model_name, dataset=data.name, synthetic=config.synthetic,
