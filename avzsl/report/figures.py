@@ -59,7 +59,7 @@ def unseen_outcome_figure(report: CheckpointReport, cap: int = MAX_CLASSES) -> g
     shown = "" if len(report.unseen) <= cap else f" (the {cap} lowest of {len(report.unseen)})"
     _bars_layout(fig, names, f"Unseen classes: where their videos go{shown}", "share of the class's videos (%)",
                  [0, 100])
-    fig.update_layout(barmode="stack")
+    fig.update_layout(barmode="stack", legend_traceorder="normal")
     return fig
 
 
