@@ -97,7 +97,8 @@ def confusion_figure(report: CheckpointReport, rows: int = MAX_CONFUSION_ROWS,
                                showarrow=False, text=f"<b>{text}</b>", font=dict(size=11, color=SEEN if start == 0 else UNSEEN))
     for c in classes:  # the text neighbours, next to each row
         fig.add_annotation(x=1.0, xref="paper", y=c.name, yref="y", xanchor="left", xshift=95, showarrow=False,
-                           text=html.escape(", ".join(c.neighbours[:3])), font=dict(size=10, color="#555"))
+                           text=html.escape(", ".join(_short(n, 22) for n in c.neighbours[:3])),
+                           font=dict(size=10, color="#555"))
     fig.add_annotation(x=1.0, xref="paper", y=1.0, yref="paper", yanchor="bottom", xanchor="left", xshift=95,
                        showarrow=False, text="<b>nearest by text embedding</b>", font=dict(size=11, color="#555"))
     fig.update_xaxes(tickangle=-40, tickvals=list(range(len(order))), ticktext=ticks, title="taken for")
