@@ -131,6 +131,7 @@ def embedding_net(d_in: int, d_hidden: int, d_out: int, dropout: float) -> nn.Se
 class CoGe(GZSLModel):
     name = "coge"
     Config = CoGeConfig
+    branches = ("audio", "visual")
 
     def __init__(self, config: CoGeConfig, dims: InputDims):
         super().__init__()

@@ -258,12 +258,10 @@ def _alpha_curve(model, stage: StageData, text, dims, gamma: float, alpha: float
 def _branch_scorings(model, stage: StageData, text, gamma: float, model_name: str) -> list[ScoringResult]:
     """Each modality's own branch of a model that has them (CoGe), at the model's γ."""
     results = []
-    for branch, label in (("audio", "sound branch"), ("visual", "picture branch")):
-        try:
-            d = class_distances(model, stage.eval, text, stage.eval_classes, branch=branch)
-            zsl = class_distances(model, stage.eval, text, np.sort(stage.unseen_classes), branch=branch)
-        except KeyError:  # the model decides on both modalities together: no branch to show
-            return []
+    for branch in model.branches:
+        label = {"audio": "sound branch", "visual": "picture branch"}.get(branch, f"{branch} branch")
+        d = class_distances(model, stage.eval, text, stage.eval_classes, branch=branch)
+        zsl = class_distances(model, stage.eval, text, np.sort(stage.unseen_classes), branch=branch)
         results.append(ScoringResult(f"model-{branch}", f"{model_name}, {label} alone", **_metrics(stage, d, zsl, gamma),
                                      gamma=gamma))
     return results
