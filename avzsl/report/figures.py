@@ -33,14 +33,16 @@ def class_accuracy_figure(report: CheckpointReport, cap: int = MAX_CLASSES) -> g
         fig.add_trace(go.Bar(
             y=[c.name for c in part], x=[c.accuracy for c in part], orientation="h", name=name, marker_color=colour,
             text=[f"{c.accuracy:.0f} %" for c in part], textposition="outside", cliponaxis=False,
+            textfont=dict(color=colour),  # in the class's colour: a bar of 0 % still says seen or unseen
             customdata=[[c.videos, _taken_for(c, 3), ", ".join(c.neighbours[:3])] for c in part],
             hovertemplate="<b>%{y}</b><br>%{x:.1f} % of %{customdata[0]} videos recognised<br>"
                           "taken for: %{customdata[1]}<br>text nearest: %{customdata[2]}<extra></extra>"))
     shown = "" if len(report.classes) <= cap else f" (the {cap} lowest of {len(report.classes)})"
     _bars_layout(fig, [c.name for c in rows], f"Per-class accuracy on the test split{shown}",
                  "accuracy (%)", [0, 109])
-    _reference_line(fig, report.metrics["S"], SEEN, f"S {report.metrics['S']:.1f}")
-    _reference_line(fig, report.metrics["U"], UNSEEN, f"U {report.metrics['U']:.1f}")
+    # S's label right of its line, U's left of its own: they stay apart when S and U are close.
+    _reference_line(fig, report.metrics["S"], SEEN, f"S {report.metrics['S']:.1f}", "top right")
+    _reference_line(fig, report.metrics["U"], UNSEEN, f"U {report.metrics['U']:.1f}", "top left")
     return fig
 
 
@@ -199,9 +201,9 @@ def _bars_layout(fig: go.Figure, names: list[str], title: str, axis: str, x_rang
     fig.update_layout(**LAYOUT, height=160 + 22 * len(names), title=dict(text=title), bargap=0.25)
 
 
-def _reference_line(fig: go.Figure, x: float, colour: str, text: str) -> None:
+def _reference_line(fig: go.Figure, x: float, colour: str, text: str, position: str) -> None:
     fig.add_vline(x=x, line=dict(color=colour, width=1.5, dash="dot"), annotation_text=text,
-                  annotation_position="top", annotation_font=dict(color=colour, size=11))
+                  annotation_position=position, annotation_font=dict(color=colour, size=11))
 
 
 def _mark(fig: go.Figure, x: float, text: str, dash: str, position: str) -> None:
