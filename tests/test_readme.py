@@ -10,7 +10,8 @@ repository's SYNTHETIC example clips (and `labels.csv` listing them), `my_video.
 - weights: `python app.py` and `avzsl.download` fetch from the stand-in hub, as on a connected machine;
   predict, extract and the app with the release checkpoint get `--encoders random` (the release's WavCaps
   checkpoint is not on any hub, and real-format loads are covered by tests/test_fetch.py).
-- training: `--epochs 1 --batches-per-epoch 3` (the reference schedules take minutes to an hour).
+- training: `--epochs 1 --batches-per-epoch 3` (the reference schedules take minutes to an hour);
+  evaluation runs as written, on the checkpoints the commands before it trained.
 - the app: started with $GRADIO_SERVER_PORT set to a free port, asked one /classify, then stopped.
 - `export VAR=PATH`: the path must exist once the commands before it ran (the WavCaps file excepted: it is
   downloaded by hand).
@@ -72,6 +73,8 @@ def rule(argv: list[str]) -> str:
         return "skip:" + NOT_RUN["pytest"]
     if argv[:3] == ["python", "-m", "avzsl.train"]:
         return "train"
+    if argv[:3] == ["python", "-m", "avzsl.evaluate"]:
+        return "run"
     if argv[:3] in (["python", "-m", "avzsl.extract"], ["python", "-m", "avzsl.predict"]):
         return "random"
     if argv[:3] == ["python", "-m", "avzsl.download"]:
@@ -86,7 +89,7 @@ def rule(argv: list[str]) -> str:
 def test_every_readme_command_has_a_rule():
     commands = readme_commands((ROOT / "README.md").read_text())
     kinds = {rule(argv) for _, argv in commands}
-    assert {"train", "random", "hub", "serve", "export"} <= kinds  # the parser found the blocks
+    assert {"train", "run", "random", "hub", "serve", "export"} <= kinds  # the parser found the blocks
     assert any(argv[:2] == ["python", "app.py"] and not env for env, argv in commands)  # the run command
 
 
@@ -129,7 +132,7 @@ def test_readme_commands_run(hub_files, tmp_path):  # noqa: F811 - the fixture
                 random = prefix.get("AVZSL_ENCODERS") == "random" or "--checkpoints" in argv
                 serve(argv + (RANDOM if "--checkpoints" in argv else []), {**env, **prefix}, folder, random)
             else:
-                extra = {"train": SHORT, "random": RANDOM, "hub": []}[how]
+                extra = {"train": SHORT, "random": RANDOM, "hub": [], "run": []}[how]
                 result = subprocess.run([sys.executable, *argv[1:], *extra], cwd=folder, env={**env, **prefix},
                                         capture_output=True, text=True, timeout=600)
                 wavcaps = "clipclap-release" in argv and how == "hub"  # the hand-downloaded file is missing
