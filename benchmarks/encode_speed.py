@@ -9,7 +9,7 @@ architectures as the real ones, so the times are the real times; the outputs are
 
 Stages, each through the avzsl API, medians over --repeats runs after a warm-up, run round-robin (one of
 each stage per round) so that a change in the machine's load hits every row alike:
-  decode            avzsl.media.load_segments(clip, 1): middle frame + centred 10 s of 48 kHz mono audio
+  decode            avzsl.media.load_media(clip): middle frame + centred 10 s of 48 kHz mono audio
                     (what the service decodes for one segment)
   CLIP image        Encoders.embed_images on the decoded frame (PIL conversion, open_clip's transform, forward)
   CLAP audio        Encoders.embed_audio on the decoded audio (int16 round trip, laion_clap's forward)
@@ -37,7 +37,7 @@ in the same run, the same rounds. The service runs this preset only for a checkp
 features, so a tiny SYNTHETIC ClipClap checkpoint ("release-ck": make_synthetic(scale 0.05) written in the
 release layout, read back with read_release(..., "UCF"), trained 1 epoch of 3 batches) is trained first in
 the temporary folder; its config records preset clipclap-release with the UCF release's frame convention.
-  decode (32 kHz)   load_segments(clip, 1, sample_rate=32000): middle frame + centred 10 s of 32 kHz audio
+  decode (32 kHz)   load_media(clip, sample_rate=32000): middle frame + centred 10 s of 32 kHz audio
   CLIP image        Encoders.embed_images with the preset's frame convention
   WavCaps audio     Encoders.embed_audio on the (320000,) window
   labels, new / cached (memory)   as above, through the WavCaps (BERT) text tower
@@ -75,7 +75,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avzsl.encoders import Encoders, apply_frame_convention, load_encoders  # noqa: E402
 from avzsl.encoders.text_cache import LabelCache  # noqa: E402
-from avzsl.media import load_segments  # noqa: E402
+from avzsl.media import load_media  # noqa: E402
 from avzsl.prediction import TRAINING_FREE, PredictionService, create_service  # noqa: E402
 from avzsl.synthetic_media import write_test_video  # noqa: E402
 
@@ -169,7 +169,7 @@ def ms(seconds: list[float]) -> tuple[float, float]:
 
 def decode_one(path: str, enc: Encoders):
     """What the service decodes for one segment: the middle frame and the centred window at enc's rate."""
-    media = load_segments(path, 1, sample_rate=enc.sample_rate, window_seconds=enc.window_seconds)
+    media = load_media(path, sample_rate=enc.sample_rate, window_seconds=enc.window_seconds)
     return media.frames[0], media.audio[0]
 
 

@@ -57,9 +57,9 @@ def test_one_segment_is_the_middle_moment(capsys, service):
     result = run_json(capsys, EXAMPLES / "bird.mp4")
     assert len(result["segments"]) == 1 and result["segments"][0]["ranking"] == result["ranking"]
     prediction = service.classify(EXAMPLES / "bird.mp4", LABELS.split(", "))
-    from avzsl.media import load_video
+    from avzsl.media import load_media
 
-    np.testing.assert_array_equal(prediction.frame, load_video(EXAMPLES / "bird.mp4").frame)
+    np.testing.assert_array_equal(prediction.frame, load_media(EXAMPLES / "bird.mp4")[0].frame)
 
 
 def test_pooling_takes_each_labels_best_segment():
