@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-audio", choices=NO_AUDIO_POLICIES, default="skip",
                    help="videos without sound: skip them (default) or embed 10 s of silence")
     p.add_argument("--batch-size", type=int, default=16, help="videos per encoder call (default 16)")
+    p.add_argument("--chunk-size", type=int, default=256,
+                   help="videos per work file: what an interruption can lose at most (default 256)")
     p.add_argument("--decode-workers", type=int, default=2, help="--engine local: threads decoding ahead (default 2)")
     p.add_argument("--retry-failed", action="store_true", help="try the videos that failed in earlier runs again")
     engine = p.add_argument_group("engine")
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
                  ", ".join(f"{name} {n}" for name, n in counts.items()))
         settings = ExtractionSettings(args.prompts, args.no_audio)
-        options = dict(batch_size=args.batch_size, retry_failed=args.retry_failed, progress=not args.no_progress)
+        options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, retry_failed=args.retry_failed,
+                       progress=not args.no_progress)
         if args.engine == "ray":
             from avzsl.extraction.ray_engine import extract_with_ray  # Ray is imported for this engine only
 

@@ -45,11 +45,15 @@ def encoders():
 
 @pytest.fixture(scope="module")
 def video_folder(tmp_path_factory) -> Path:
-    """4 classes x 4 one-second clips (each a different picture and tone), one damaged file, one silent clip."""
-    root = tmp_path_factory.mktemp("videos")
+    return write_video_folder(tmp_path_factory.mktemp("videos"), per_class=4)
+
+
+def write_video_folder(root: Path, per_class: int) -> Path:
+    """4 classes x `per_class` one-second clips (each a different picture and tone), one damaged file, one
+    silent clip."""
     for c, name in enumerate(CLASSES):
         (root / name).mkdir()
-        for i in range(4):
+        for i in range(per_class):
             shade = 40 * c + 10 * i
             write_test_video(root / name / f"{name[:3]}_{i}.mp4", seconds=1.0, width=64, height=48, fps=5,
                              audio_hz=200 + 150 * c + 20 * i,

@@ -63,6 +63,8 @@ def extract_with_ray(
     joined). workers: embedding actors (default: one per GPU with gpus_per_worker, else one).
     encoder_files: the weight-file arguments of load_encoders, as paths every node can read."""
     began = time.perf_counter()
+    if address not in (None, "auto"):
+        _check_answers(address)  # before any work: a wrong address is one clear error, at once
     # absolute paths: Ray's workers need not start in this folder
     encoder_files = {name: str(Path(path).resolve()) for name, path in (encoder_files or {}).items()}
     videos_dir = Path(videos_dir).resolve()
@@ -118,8 +120,8 @@ def extract_with_ray(
 
 
 def _connect(address: str | None):
-    """Ray, joined to the cluster at `address` (checked first: Ray itself retries a dead address for
-    minutes), or started here; a Ray this process already joined is used as it is."""
+    """Ray, joined to the cluster at `address` (a HOST:PORT one checked first by _check_answers: Ray itself
+    retries a dead address for minutes), or started here; a Ray this process already joined is used as it is."""
     import ray
 
     if ray.is_initialized():
@@ -129,8 +131,6 @@ def _connect(address: str | None):
         ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
                  _node_ip_address="127.0.0.1")
         return ray
-    if address != "auto":
-        _check_answers(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except ConnectionError as e:
