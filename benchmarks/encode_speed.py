@@ -47,9 +47,9 @@ the temporary folder; its config records preset clipclap-release with the UCF re
 Target on 2 cores: warm predict <= 1.3 x (raw CLIP + raw WavCaps + decode (32 kHz)).
 
 Extraction: --videos copies of the clip in 4 class folders (every file is decoded on its own), a random
-GZSL split, then avzsl.extraction.extract_shard with the random encoders, per batch size; the store is
-merged to check the result. Target: >= 2 videos/s. The class-name text embeddings that extract_shard
-computes first are embedded beforehand (a long extraction amortises them; ShardResult.seconds counts them).
+GZSL split, then avzsl.extraction.extract_local with the random encoders, per batch size; the store is
+merged to check the result. Target: >= 2 videos/s. The class-name text embeddings that extract_local
+computes first are embedded beforehand (a long extraction amortises them; ExtractionResult.seconds counts them).
 """
 
 from __future__ import annotations
@@ -351,7 +351,7 @@ def release_stages(args, tmp: Path, clip_path: str, service: PredictionService) 
 
 
 def extraction(args, tmp: Path, clip_path: str) -> None:
-    from avzsl.extraction import ExtractionSettings, extract_shard, find_videos, merge_extraction, plan_random_split
+    from avzsl.extraction import ExtractionSettings, extract_local, find_videos, merge_extraction, plan_random_split
 
     videos_dir = tmp / "videos"
     for i in range(args.videos):
@@ -365,13 +365,13 @@ def extraction(args, tmp: Path, clip_path: str) -> None:
     enc.embed_labels(list(plan.split.prompt_names), settings.prompt_set)  # see the docstring
 
     print(f"\nextraction: {len(videos)} SYNTHETIC 10 s 640x360 clips in {len(CLASSES)} class folders, "
-          f"random split, extract_shard (1 shard)")
+          f"random split, extract_local")
     print(f"  {'batch':>5}{'decode threads':>15}{'videos/s':>10}{'s/video':>9}{'wall (s)':>10}{'merge (s)':>11}"
           f"   load avg   target >= {EXTRACTION_TARGET:.0f}/s")
     for batch_size, workers in itertools.product(args.batch_sizes, args.decode_workers):
         store = tmp / f"store-b{batch_size}-w{workers}"
         started = time.perf_counter()
-        result = extract_shard(store, videos_dir, plan, settings, enc, batch_size=batch_size,
+        result = extract_local(store, videos_dir, plan, settings, enc, batch_size=batch_size,
                                decode_workers=workers, progress=False)
         wall = time.perf_counter() - started
         assert result.extracted == len(videos) and result.failed == 0, result
@@ -388,8 +388,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds of every stage (medians reported)")
     parser.add_argument("--videos", type=int, default=16, help="clips for the extraction run")
-    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[8, 16], help="extract_shard batch sizes; none: skip")
-    parser.add_argument("--decode-workers", type=int, nargs="+", default=[2], help="extract_shard decode threads")
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[8, 16], help="extract_local batch sizes; none: skip")
+    parser.add_argument("--decode-workers", type=int, nargs="+", default=[2], help="extract_local decode threads")
     parser.add_argument("--presets", nargs="+", choices=("laion-clap", "clipclap-release"),
                         default=["laion-clap", "clipclap-release"], help="encoder presets to time (default: both)")
     parser.add_argument("--long-minutes", type=float, default=20,

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +36,9 @@ from avzsl.extraction import (
     plan_random_split,
 )
 from avzsl.media import load_media
-from avzsl.synthetic_media import write_test_video
+from avzsl.synthetic_media import DEMO_CLASSES, write_labelled_folder, write_test_video
 
-CLASSES = ("dog_barking", "playing drums", "Car engine", "rain")
+CLASSES = DEMO_CLASSES
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +54,7 @@ def video_folder(tmp_path_factory) -> Path:
 def write_video_folder(root: Path, per_class: int) -> Path:
     """4 classes x `per_class` one-second clips (each a different picture and tone), one damaged file, one
     silent clip."""
-    for c, name in enumerate(CLASSES):
-        (root / name).mkdir()
-        for i in range(per_class):
-            shade = 40 * c + 10 * i
-            write_test_video(root / name / f"{name[:3]}_{i}.mp4", seconds=1.0, width=64, height=48, fps=5,
-                             audio_hz=200 + 150 * c + 20 * i,
-                             frame_fn=lambda k, t, s=shade: np.full((48, 64, 3), s, np.uint8))
+    write_labelled_folder(root, CLASSES, per_class)
     (root / "rain" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this file was cut short")
     write_test_video(root / "rain" / "silent.mp4", seconds=1.0, width=64, height=48, fps=5, audio_hz=None)
     return root
@@ -353,3 +350,18 @@ def _assert_same_store(a: Path, b: Path) -> None:
         np.testing.assert_allclose(x.subsets[name].audio, y.subsets[name].audio, atol=1e-5)
         np.testing.assert_allclose(x.subsets[name].visual, y.subsets[name].visual, atol=1e-5)
     assert (a / FAILED_REPORT).read_text() == (b / FAILED_REPORT).read_text()
+
+
+def test_ray_is_imported_only_by_the_ray_engine():
+    """Cold start: predicting, the app's service and local extraction never import Ray (seconds a start)."""
+    script = textwrap.dedent("""
+        import sys
+        import avzsl.extract, avzsl.extraction, avzsl.featurize, avzsl.predict, avzsl.prediction
+        print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
+        sys.exit(1 if "ray" in sys.modules else 0)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    engine = subprocess.run([sys.executable, "-c", "import sys, avzsl.extraction.ray_engine; "
+                             "sys.exit(0 if 'ray' in sys.modules else 1)"], capture_output=True, timeout=300)
+    assert engine.returncode == 0  # the check can see an import of Ray when there is one

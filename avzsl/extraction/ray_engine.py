@@ -23,6 +23,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
+import ray
+import ray.data
 from tqdm.auto import tqdm
 
 from avzsl.encoders import EncoderSpec, load_encoders
@@ -74,9 +76,7 @@ def extract_with_ray(
     if not pending:
         return writer.result(skipped, time.perf_counter() - began)
 
-    ray = _connect(address)
-    import ray.data
-
+    _connect(address)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # ours below counts videos
     context.enable_fallback_to_arrow_object_ext_type = True  # MediaSegments travel as Python objects, quietly
@@ -119,23 +119,20 @@ def extract_with_ray(
     return writer.result(skipped, time.perf_counter() - began)
 
 
-def _connect(address: str | None):
+def _connect(address: str | None) -> None:
     """Ray, joined to the cluster at `address` (a HOST:PORT one checked first by _check_answers: Ray itself
     retries a dead address for minutes), or started here; a Ray this process already joined is used as it is."""
-    import ray
-
     if ray.is_initialized():
-        return ray
+        return
     if address is None:
         # on loopback: a Ray of this machine alone needs no other address
         ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
                  _node_ip_address="127.0.0.1")
-        return ray
+        return
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except ConnectionError as e:
         raise RayConnectionError(f"no Ray cluster at --address {address}: {e}") from e
-    return ray
 
 
 def _check_answers(address: str) -> None:
@@ -171,8 +168,6 @@ class _Embedder:
     """A Ray actor: the encoders, loaded once, on the GPU Ray gave it (else the CPU)."""
 
     def __init__(self, spec: dict, files: dict, no_audio: str):
-        import ray
-
         device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.encoders = load_encoders(EncoderSpec.from_dict(spec), device, **files)
         self.no_audio = no_audio
