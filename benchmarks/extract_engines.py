@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="runs of each engine, alternating (default 2)")
     p.add_argument("--batch-size", type=int, default=16, help="videos per encoder call, both engines (default 16)")
     p.add_argument("--decode-workers", type=int, default=2, help="local engine's decode threads (default 2)")
+    p.add_argument("--gpus-per-worker", type=float, default=0,
+                   help="the Ray engine's embedding actor on a GPU (default 0: CPU); where a GPU is lent")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "avzsl-extract-engines")
     args = p.parse_args(argv)
 
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "local": lambda out: extract_local(out, videos_dir, plan, settings, encoders, batch_size=args.batch_size,
                                            decode_workers=args.decode_workers, progress=False),
         "ray": lambda out: extract_with_ray(out, videos_dir, plan, settings, spec, batch_size=args.batch_size,
-                                            progress=False),
+                                            gpus_per_worker=args.gpus_per_worker, progress=False),
     }
     stores = Path(tempfile.mkdtemp(prefix="stores-", dir=args.workdir))  # this run's own: runs may overlap
     seconds: dict[str, list[float]] = {name: [] for name in engines}

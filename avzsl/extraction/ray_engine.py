@@ -77,8 +77,9 @@ def extract_with_ray(
         return writer.result(skipped, time.perf_counter() - began)
 
     _connect(address)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its plan and per-run lines; our bar counts videos
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # ours below counts videos
+    context.enable_progress_bars = False
     context.enable_fallback_to_arrow_object_ext_type = True  # MediaSegments travel as Python objects, quietly
     cluster = ray.cluster_resources()
     gpus = int(cluster.get("GPU", 0))
