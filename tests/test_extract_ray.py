@@ -67,7 +67,7 @@ def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, local_store, t
     [first] = chunk_files(work_dir(out))
     kept = first.read_bytes()
     done, failures = read_chunk_index(first)
-    assert len(done) + len(failures) == 4  # one batch
+    assert 0 < len(done) + len(failures) < 14  # some videos, not all
 
     assert _run(video_folder, out, "--engine", "ray", "--keep-work") == 0
     assert first.read_bytes() == kept  # not written again
