@@ -205,12 +205,12 @@ def load_media(
         return MediaSegments(path, "image", 0.0, sample_rate, window_seconds, (only,))
     moments = [(2 * i + 1, 2 * count) for i in range(count)]  # t_i / D as exact fractions
     frames = [(None, None)] * count
-    notes: list[str] = []  # warnings about how the file was read
+    cut: list[tuple[float, float]] = []  # (seconds that play, seconds stated) of each stream cut short
     if kind == "video":
-        frames, duration = _frames_at(path, moments, keyframes_only, notes)
+        frames, duration = _frames_at(path, moments, keyframes_only, cut)
     # A second open (about a millisecond) keeps the audio decode independent of where the video one left
     # the demuxer, and lets files whose video cannot seek still give their audio.
-    windows, audio_duration = _audio_windows(path, moments, sample_rate, window_seconds, notes)
+    windows, audio_duration = _audio_windows(path, moments, sample_rate, window_seconds, cut)
     if kind == "audio":
         if windows[0][0] is None:
             raise EmptyVideoError(f"{path}: the sound file contains no audio samples")
@@ -229,9 +229,13 @@ def load_media(
         )
         for i, ((frame, frame_time), (audio, audio_start, audio_seconds)) in enumerate(zip(frames, windows))
     )
-    for note in notes:
-        logger.warning("%s: %s", path, note)
-    return MediaSegments(path, kind, duration, sample_rate, window_seconds, parts, tuple(notes))
+    notes = ()
+    if cut:
+        plays, stated = min(p for p, _ in cut), max(s for _, s in cut)
+        notes = (f"The file is cut short (a download or upload that stopped early?): it plays for {plays:.1f} s "
+                 f"of {stated:.1f} s, and only that part was used.",)
+        logger.warning("%s: %s", path, notes[0])
+    return MediaSegments(path, kind, duration, sample_rate, window_seconds, parts, notes)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -332,12 +336,12 @@ Moment = tuple[int, int]  # (p, q): the moment p / q of the way through the stre
 
 
 def _frames_at(
-    path: str, moments: Sequence[Moment], keyframes_only: bool = False, notes: list[str] | None = None
+    path: str, moments: Sequence[Moment], keyframes_only: bool = False, cut: list | None = None
 ) -> tuple[list[tuple[np.ndarray, float]], float]:
     """([(frame (H, W, 3) uint8 RGB, its time in s)] on screen at each moment, video duration in s), from
     one open of the file. `moments` must be in increasing order. keyframes_only: see _FrameCursor. A file
-    whose frames stop before its stated duration (cut short) is read over the part that plays, and a line
-    saying so is added to `notes`."""
+    whose frames stop before its stated duration (cut short) is read over the part that plays, and (seconds
+    that play, seconds stated) is added to `cut`."""
     with _open(path) as container:
         streams = _video_streams(container)
         if not streams:
@@ -358,8 +362,8 @@ def _frames_at(
                 # but decodes nothing.
                 end, count = _scan_packets(path, stream.index)
                 if end and (not trusted or end < duration):
-                    if trusted and notes is not None:
-                        notes.append(_cut_short("picture", end, duration))
+                    if trusted and cut is not None:
+                        cut.append((end, duration))
                     duration = end
                     cursor = _FrameCursor(container, stream, keyframes_only)
                     frames = [cursor.at(duration * p / q) for p, q in moments]
@@ -465,11 +469,6 @@ def _nth_frames(path: str, index: int, wanted: Sequence[int]) -> list[av.VideoFr
     return [found.get(i) for i in wanted]
 
 
-def _cut_short(what: str, plays: float, stated: float) -> str:
-    return (f"The file is cut short (a download or upload that stopped early?): its {what} plays for "
-            f"{plays:.1f} s of {stated:.1f} s, and only that part was used.")
-
-
 def _stream_duration(stream: av.stream.Stream) -> float | None:
     if stream.duration:
         return float(stream.duration * stream.time_base)
@@ -502,14 +501,14 @@ AudioWindow = tuple[np.ndarray | None, float | None, float]  # (audio (n,), star
 
 def _audio_windows(
     path: str, moments: Sequence[Moment], sample_rate: int, window_seconds: float,
-    notes: list[str] | None = None, plays_for: float | None = None,
+    cut: list | None = None, plays_for: float | None = None,
 ) -> tuple[list[AudioWindow], float | None]:
     """([(audio (n,) float32 mono, start s, real seconds)] for the window centred on each moment of the
     audio track, track duration in s), from one open of the file; [(None, None, 0.0)] * len(moments) and
     None without an audio track. n = round(window_seconds * sample_rate); the window is shifted to stay
     inside the track and a track shorter than it is zero-padded at the end (see load_media). A track that
     stops before its stated duration (a file cut short) is read again over the part that plays (`plays_for`
-    seconds, found from its packets), with a line saying so added to `notes`."""
+    seconds, found from its packets), and (seconds that play, seconds stated) is added to `cut`."""
     n = round(window_seconds * sample_rate)
     if sample_rate < 1 or n < 1:
         raise ValueError(f"the audio window must hold samples: {window_seconds} s at {sample_rate} Hz")
@@ -534,8 +533,8 @@ def _audio_windows(
                     if len(audio) < n - sample_rate // 20 and plays_for is None:  # 50 ms short: cut short?
                         end, _ = _scan_packets(path, stream.index)
                         if end and end < duration:
-                            if notes is not None:
-                                notes.append(_cut_short("sound", end, duration))
+                            if cut is not None:
+                                cut.append((end, duration))
                             return _audio_windows(path, moments, sample_rate, window_seconds, plays_for=end)
                     if len(audio) == 0:
                         raise CorruptVideoError(

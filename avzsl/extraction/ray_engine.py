@@ -78,6 +78,7 @@ def extract_with_ray(
 
     _connect(address)
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its plan and per-run lines; our bar counts videos
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.enable_fallback_to_arrow_object_ext_type = True  # MediaSegments travel as Python objects, quietly
