@@ -85,7 +85,7 @@ def extract_with_ray(
     cluster = ray.cluster_resources()
     gpus = int(cluster.get("GPU", 0))
     if workers is None:
-        workers = max(1, gpus // max(1, round(gpus_per_worker))) if gpus_per_worker else 1
+        workers = max(1, int(gpus // gpus_per_worker)) if gpus_per_worker else 1
     if gpus_per_worker * workers > gpus:
         raise AvzslError(f"{workers} workers with {gpus_per_worker:g} GPU each need {gpus_per_worker * workers:g} "
                          f"GPUs; the Ray cluster has {gpus}")
