@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0  # a cluster that does not answer in this long is not there
 RAY_CLIENT_PORT = 10001  # Ray Client's port, when a ray:// address names none
+DECODE_TASK_MEMORY = 256 * 2**20  # bytes a decode task reserves
 
 
 class RayConnectionError(AvzslError, ConnectionError):
@@ -98,8 +99,10 @@ def extract_with_ray(
     rows = [{"index": i, "path": str(videos_dir / v.path)} for i, v in enumerate(pending)]
     embedded = (
         ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // batch_size))
+        # A decode task holds a batch of frames and 10 s windows (about 2.6 MB a video at 48 kHz). Other
+        # resources than the actors' also keep Ray from fusing the two steps: decoding stays in CPU tasks.
         .map_batches(_decode_batch, fn_kwargs={"audio": spec.spec.audio}, batch_size=batch_size, num_cpus=1,
-                     max_retries=3)  # other remote arguments than the actors': decoding stays in its own tasks
+                     memory=DECODE_TASK_MEMORY)
         .map_batches(_Embedder, fn_constructor_kwargs={"spec": spec.to_dict(), "files": encoder_files,
                                                        "no_audio": settings.no_audio},
                      batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers),
