@@ -23,6 +23,7 @@ import pandas as pd
 from app.examples import EXAMPLES_DIR
 from app.handlers import PageHandlers, describe_model, explore_note, model_choices
 from app.maps import MapMaker
+from app.report_panel import build_report_panel
 from app.state import Session
 from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT
 from avzsl.prediction import MAX_LABEL_CHARS, MAX_LABELS, TRAINING_FREE
@@ -147,6 +148,7 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                     show_mine = gr.Checkbox(value=True, label="Show my videos and labels", scale=1)
                 map_status = gr.Markdown(elem_classes=["small-note"], elem_id="map-status")
                 plot = gr.Plot(label="Embedding map", show_label=False, elem_id="embedding-map")
+                build_report_panel(service, checkpoint, explore_tab)
 
         form = [video, labels, model, modality, gamma, moments, alpha]
         page_inputs = [media_file, *form, session]
