@@ -11,7 +11,7 @@ repository's SYNTHETIC example clips (and `labels.csv` listing them), `my_video.
   predict, extract and the app with the release checkpoint get `--encoders random` (the release's WavCaps
   checkpoint is not on any hub, and real-format loads are covered by tests/test_fetch.py).
 - training: `--epochs 1 --batches-per-epoch 3` (the reference schedules take minutes to an hour);
-  evaluation runs as written, on the checkpoints the commands before it trained.
+  evaluation, and the SYNTHETIC demo videos' generator, run as written.
 - the app: started with $GRADIO_SERVER_PORT set to a free port, asked one /classify, then stopped.
 - `export VAR=PATH`: the path must exist once the commands before it ran (the WavCaps file excepted: it is
   downloaded by hand).
@@ -73,7 +73,7 @@ def rule(argv: list[str]) -> str:
         return "skip:" + NOT_RUN["pytest"]
     if argv[:3] == ["python", "-m", "avzsl.train"]:
         return "train"
-    if argv[:3] == ["python", "-m", "avzsl.evaluate"]:
+    if argv[:3] in (["python", "-m", "avzsl.evaluate"], ["python", "-m", "avzsl.synthetic_media"]):
         return "run"
     if argv[:3] in (["python", "-m", "avzsl.extract"], ["python", "-m", "avzsl.predict"]):
         return "random"
