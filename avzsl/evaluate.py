@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avzsl.cli import add_device_option, add_verbose_option, pick_device, setup_logging
+from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, setup_logging
 from avzsl.checkpoint import check_data_fits, load_checkpoint
 from avzsl.data.loading import open_data
-from avzsl.io import AvzslError
 from avzsl.training.protocol import data_dims, evaluate
 
 log = logging.getLogger("avzsl.evaluate")
@@ -40,22 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     device = pick_device(args.device)
-    try:
-        checkpoint = load_checkpoint(args.checkpoint, device)
-        data = open_data(args.data, args.dataset, text_alignment=checkpoint.config.text_alignment)
-        check_data_fits(checkpoint, data_dims(data))
-        calibration = checkpoint.config.calibration
-        gamma = calibration.gamma if args.gamma is None else args.gamma
-        alpha = calibration.alpha if args.alpha is None else args.alpha
-        metrics = evaluate(checkpoint.model, data.stage(2), torch.from_numpy(data.text.embeddings).to(device),
-                           np.array([gamma]), alpha=alpha, blend_scale=calibration.blend_scale, dims=data_dims(data))
-    except AvzslError as e:
-        log.error("%s", e)
-        return 2
+    checkpoint = load_checkpoint(args.checkpoint, device)
+    data = open_data(args.data, args.dataset, text_alignment=checkpoint.config.text_alignment)
+    check_data_fits(checkpoint, data_dims(data))
+    calibration = checkpoint.config.calibration
+    gamma = calibration.gamma if args.gamma is None else args.gamma
+    alpha = calibration.alpha if args.alpha is None else args.alpha
+    metrics = evaluate(checkpoint.model, data.stage(2), torch.from_numpy(data.text.embeddings).to(device),
+                       np.array([gamma]), alpha=alpha, blend_scale=calibration.blend_scale, dims=data_dims(data))
     result = {"test": metrics.scores(), "gamma": gamma, "alpha": alpha,
               "checkpoint": str(args.checkpoint), "data": str(args.data),
               "synthetic": bool(data.provenance.get("synthetic", False))}

@@ -30,11 +30,11 @@ from avzsl.cli import (
     add_encoder_options,
     add_verbose_option,
     encoder_files,
+    entry_point,
     pick_device,
     setup_logging,
 )
 from avzsl.data.errors import DataError
-from avzsl.io import AvzslError
 from avzsl.data.store import is_store
 from avzsl.encoders import (DEFAULT_PRESET, FRAME_CONVENTIONS, PROMPT_SETS, EncoderSpec, list_presets,
                             load_encoders)
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -108,33 +109,29 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("choose the class split: --splits DIR or --random-split SEED")
         if not 0 <= args.shard_index < args.num_shards:
             parser.error(f"--shard-index must be in [0, {args.num_shards})")
-    try:
-        if args.merge:
-            return _merge(args.out, args.keep_work)
-        if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
-            hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
-                    "; --retry-failed tries its failed videos again")
-            log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
-            return 2
-        plan = _plan(args)
-        spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
-        encoders = load_encoders(spec, pick_device(args.device), **encoder_files(args))
-        counts = plan.counts()
-        log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
-                 ", ".join(f"{name} {n}" for name, n in counts.items()))
-        extract_shard(args.out, args.videos, plan, ExtractionSettings(args.prompts, args.no_audio), encoders,
-                      shard_index=args.shard_index, num_shards=args.num_shards, batch_size=args.batch_size,
-                      decode_workers=args.decode_workers, retry_failed=args.retry_failed,
-                      progress=not args.no_progress)
-        missing = missing_videos(args.out)
-        if missing:
-            log.info("%d videos of other shards are still to be extracted; when every shard has finished, run: "
-                     "python -m avzsl.extract --merge --out %s", len(missing), args.out)
-            return 0
+    if args.merge:
         return _merge(args.out, args.keep_work)
-    except AvzslError as e:
-        log.error("%s", e)
+    if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
+        hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
+                "; --retry-failed tries its failed videos again")
+        log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
         return 2
+    plan = _plan(args)
+    spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
+    encoders = load_encoders(spec, pick_device(args.device), **encoder_files(args))
+    counts = plan.counts()
+    log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
+             ", ".join(f"{name} {n}" for name, n in counts.items()))
+    extract_shard(args.out, args.videos, plan, ExtractionSettings(args.prompts, args.no_audio), encoders,
+                  shard_index=args.shard_index, num_shards=args.num_shards, batch_size=args.batch_size,
+                  decode_workers=args.decode_workers, retry_failed=args.retry_failed,
+                  progress=not args.no_progress)
+    missing = missing_videos(args.out)
+    if missing:
+        log.info("%d videos of other shards are still to be extracted; when every shard has finished, run: "
+                 "python -m avzsl.extract --merge --out %s", len(missing), args.out)
+        return 0
+    return _merge(args.out, args.keep_work)
 
 
 def _plan(args):
