@@ -30,7 +30,7 @@ from avzsl.data.errors import DataError
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.splits import ClassSplit
 from avzsl.io import atomic_save_tensors, atomic_write_json, read_json
-from avzsl.validation import check_finite, check_store_manifest, check_tensor, safetensors_header
+from avzsl.validation import check_finite, check_object, check_store_manifest, check_tensor, safetensors_header
 
 STORE_FORMAT = "avzsl-feature-store"
 STORE_SCHEMA_VERSION = 1
@@ -73,8 +73,8 @@ def read_manifest(path: str | Path) -> dict:
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise DataError(f"{path} is not an avzsl feature store (no {MANIFEST})")
-    manifest = read_json(manifest_path, DataError, "feature store manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
+    manifest = check_object(read_json(manifest_path, DataError, "feature store manifest"), str(manifest_path), DataError)
+    if manifest.get("format") != STORE_FORMAT:
         raise DataError(f"{manifest_path} is not an avzsl feature store manifest")
     version = manifest.get("schema_version")
     if version != STORE_SCHEMA_VERSION:
