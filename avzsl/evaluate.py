@@ -18,8 +18,10 @@ import torch
 
 from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, setup_logging
 from avzsl.checkpoint import check_data_fits, load_checkpoint
+from avzsl.data.errors import DataError
 from avzsl.data.loading import open_data
 from avzsl.training.protocol import data_dims, evaluate
+from avzsl.validation import check_finite_features
 
 log = logging.getLogger("avzsl.evaluate")
 
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = load_checkpoint(args.checkpoint, device)
     data = open_data(args.data, args.dataset, text_alignment=checkpoint.config.text_alignment)
     check_data_fits(checkpoint, data_dims(data))
+    check_finite_features(data, DataError)
     calibration = checkpoint.config.calibration
     gamma = calibration.gamma if args.gamma is None else args.gamma
     alpha = calibration.alpha if args.alpha is None else args.alpha

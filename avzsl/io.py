@@ -21,6 +21,7 @@ every file avzsl writes has the mode of the JSON beside it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -74,7 +75,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2).encode("utf-8") + b"\n")
+    atomic_write_bytes(path, strict_json(obj, indent=2).encode("utf-8") + b"\n")
+
+
+def strict_json(obj, **dumps_options) -> str:
+    """json.dumps, but strict JSON: a NaN or infinite float is written null (Python would write a bare NaN,
+    which no other JSON reader accepts)."""
+    return json.dumps(_finite(obj), allow_nan=False, **dumps_options)
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def atomic_save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:

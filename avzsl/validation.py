@@ -299,3 +299,12 @@ def check_finite(values, name: str, where: str, error: type[Exception], *, rows:
         raise error(f"{where}: {name} has non-finite values (NaN or infinity) in {len(bad_rows)} of {len(bad)} "
                     f"{rows}s, the first {rows} {int(bad_rows[0])}")
     raise error(f"{where}: {name} has {int(bad.sum())} non-finite values (NaN or infinity)")
+
+
+def check_finite_features(data, error: type[Exception]) -> None:
+    """Every feature row and class text of a GZSLData set is finite (one NaN row makes every loss NaN)."""
+    where = f"data set {data.name} ({data.provenance.get('source', {}).get('path', 'in memory')})"
+    check_finite(data.text.embeddings, "the class text", where, error, rows="class")
+    for name, features in data.subsets.items():
+        for modality in ("audio", "visual"):
+            check_finite(getattr(features, modality), f"the {modality} features of {name}", where, error)
