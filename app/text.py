@@ -1,6 +1,28 @@
 """What the page says: titles, explanations, styling. Plain constants, so the layout reads as layout."""
 
+import html
+import re
+
 import gradio as gr
+
+# --- text from a file or a user, shown as itself ------------------------------------------------------------
+
+
+def escape_html(text) -> str:
+    """For HTML that the page renders (toasts, plotly's labels and hover text): tags shown as text; "%{"
+    would start a plotly template variable."""
+    return html.escape(str(text), quote=False).replace("%{", "% {")
+
+
+MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]#|~])")  # what starts emphasis, code, links, images, tables
+
+
+def escape_markdown(text) -> str:
+    """For gr.Markdown: a checkpoint's `dataset` of `<img src=x>` or a file named `**x**.mp4` shows as typed
+    (HTML escaped, Markdown punctuation backslash-escaped, on one line: no list or heading can start), never
+    as an image or formatting."""
+    return MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
+
 
 TITLE = "avzsl · what is happening in this video?"
 TRAIN_HINT = ("`python -m avzsl.train --model clipclap --data FEATURES --out checkpoints/NAME` "

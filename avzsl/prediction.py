@@ -35,6 +35,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,12 +65,16 @@ class LabelError(AvzslError, ValueError):
 
 
 def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_chars: int = MAX_LABEL_CHARS) -> list[str]:
-    """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins)."""
+    """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins).
+
+    A label with no visible character (only zero-width spaces, byte-order marks, control characters) is
+    empty: it would be ranked as a label nobody can read.
+    """
     parts = re.split(r"[,\n]", text or "") if isinstance(text, str) else list(text)
     labels, seen = [], set()
     for part in parts:
         label = " ".join(str(part).split())
-        if label and label.lower() not in seen:
+        if has_visible_character(label) and label.lower() not in seen:
             seen.add(label.lower())
             labels.append(label)
     if not labels:
@@ -81,6 +86,12 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
         raise LabelError(f"Labels can be at most {max_chars} characters long; this one has {len(too_long[0])}: "
                          f"{too_long[0][:40]!r}...")
     return labels
+
+
+def has_visible_character(text: str) -> bool:
+    """Any character that is not a control or format character (Cc, Cf: \\x00, \\u200b, \\ufeff, ...), a separator
+    or a combining mark on its own."""
+    return any(unicodedata.category(c)[0] not in "CZM" for c in text)
 
 
 # --- what a model is, for the app and the CLI ---------------------------------------------------------------
