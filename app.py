@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860))
     p.add_argument("--device", default=None, help="torch device for the encoders and models (default: cpu)")
-    p.add_argument("--concurrency", type=int, default=2, help="events run at once (classification is always one at a time)")
+    p.add_argument("--concurrency", type=int, default=2, help="events run at once (classifications: up to 4, sharing the encoders in turns)")
     p.add_argument("--no-map-cache", action="store_true", help="keep embedding maps in memory only, not under the avzsl cache")
     p.add_argument("--no-warm-up", action="store_true", help="do not compile UMAP and prepare the first map at start-up")
     add_debug_option(p)

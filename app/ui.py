@@ -31,7 +31,9 @@ from avzsl.projection import METHOD_NAMES, METHODS
 log = logging.getLogger(__name__)
 
 MAX_FILE_SIZE = "200mb"  # uploads above this are refused by Gradio before they reach the service
-CLASSIFY_CONCURRENCY = 1  # the encoders already use every core: one classification at a time, the rest queue
+# Classifications run side by side: the service shares the encoders between them in turns (its media and
+# label lanes, avzsl/turns.py), so a 2-label request is not stuck behind a 200-label one. More than this wait.
+CLASSIFY_CONCURRENCY = 4
 QUEUE_SIZE = 64
 SESSION_SECONDS = 6 * 3600  # a visitor's videos and map points are forgotten this long after their last use
 MAX_MOMENTS = 32

@@ -45,6 +45,7 @@ import numpy as np
 
 from avzsl.checkpoint import CONFIG, WEIGHTS, Checkpoint, CheckpointConfig, CheckpointError, load_checkpoint, read_config, read_metrics
 from avzsl.io import AvzslError
+from avzsl.turns import Turns
 from avzsl.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, LabelScore, blend, calibrate, rank,
                             training_free_distances)
 
@@ -310,6 +311,10 @@ class PredictionService:
         self._checkpoints: dict[str, Checkpoint] = {}
         self._atlases: dict = {}
         self._lock = threading.Lock()
+        # Two lanes, each served in arrival order (turns.py): a small request never waits for all of a large
+        # one. Media: decoding and the CLIP image / CLAP audio forwards of one request at a time. Labels: new
+        # label texts, LABELS_PER_TURN per turn. Labels found in the cache need neither.
+        self._media_lane, self._label_lane = Turns(), Turns()
 
     @property
     def encoders(self):
@@ -426,10 +431,11 @@ class PredictionService:
         encoders = self.encoders_for(model)  # the explanations use the model's own encoders too
         began = time.perf_counter()
 
-        media = self.embed_media(path, segments, encoders)
+        with self._media_lane:
+            media = self.embed_media(path, segments, encoders)
         warnings = _modality_warnings(media, modality)
         t0 = time.perf_counter()
-        text = self.embed_labels(labels, encoders, checkpoint)
+        text = self.embed_labels(labels, encoders, checkpoint, turns=self._label_lane)
         timings = {**media.timings_ms, "labels": _ms_since(t0)}
 
         t0 = time.perf_counter()
@@ -477,9 +483,10 @@ class PredictionService:
         return MediaEmbedding(media, visual, audio, timings)
 
     @staticmethod
-    def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None):
-        """LabelEmbeddings with the checkpoint's prompt set (the default free-text one without)."""
-        return encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None)
+    def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None, turns=None):
+        """LabelEmbeddings with the checkpoint's prompt set (the default free-text one without); `turns`: a
+        lock held per piece of new labels (Encoders.embed_labels)."""
+        return encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None, turns=turns)
 
 
 def _modality_warnings(media: MediaEmbedding, modality: str) -> list[str]:

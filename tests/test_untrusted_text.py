@@ -85,7 +85,7 @@ def test_map_status_legend_and_hover_show_checkpoint_and_user_text_as_text(hosti
 def test_banner_with_a_hostile_checkpoints_folder_is_text(tmp_path):
     from app.ui import build_demo
 
-    folder = tmp_path / "<img src=x>`x`"
+    folder = tmp_path / "x`<img src=x>"  # one backtick: it would end a code span around the folder
     demo = build_demo(random_service(folder))
     banner = next(b.value for b in demo.blocks.values() if getattr(b, "elem_id", None) == "no-checkpoints-banner")
     assert "<img" not in rendered(banner) and "&lt;img src=x&gt;" in rendered(banner)
