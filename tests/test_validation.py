@@ -40,15 +40,14 @@ def good_bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def bundle(good_bundle, tmp_path) -> Path:
-    folder = tmp_path / "bundle"
-    shutil.copytree(good_bundle, folder)
-    return folder
+    return shutil.copytree(good_bundle, tmp_path / "bundle")
 
 
-def edit_config(folder: Path, change) -> None:
-    config = json.loads((folder / CONFIG).read_text())
-    config = change(config) or config
-    (folder / CONFIG).write_text(json.dumps(config))
+def edit_json(path: Path, change) -> None:
+    """Rewrite a JSON file with `change(data)`: its return value, or the data it changed in place."""
+    data = json.loads(path.read_text())
+    data = change(data) or data
+    path.write_text(json.dumps(data))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -65,7 +64,7 @@ def edit_config(folder: Path, change) -> None:
     (lambda d: d["recipe"]["training"].update(gamma_grid="fine"), "field recipe.training.gamma_grid must be a list"),
 ])
 def test_every_config_field_is_typed_and_named_in_the_error(bundle, change, message):
-    edit_config(bundle, change)
+    edit_json(bundle / CONFIG, change)
     with pytest.raises(CheckpointError, match="^" + _regex(f"{bundle / CONFIG}: {message}")):
         read_config(bundle)
 
@@ -78,7 +77,7 @@ def _regex(text: str) -> str:
 
 def test_a_config_asking_for_a_4_tb_layer_is_refused_before_any_allocation(bundle):
     # d_hidden 10^6: a 10^6 x 10^6 float32 layer, 4 TB. Built for real this would fail only after trying to allocate.
-    edit_config(bundle, lambda d: d["recipe"]["config"].update(d_hidden=1_000_000))
+    edit_json(bundle / CONFIG, lambda d: d["recipe"]["config"].update(d_hidden=1_000_000))
     with pytest.raises(CheckpointError, match=r"config\.json: the recipe asks for a model of [\d,]+ parameters "
                                               r"\([\d,.]+ GB\); avzsl refuses more than"):
         load_checkpoint(bundle)
@@ -139,9 +138,7 @@ def good_store(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def store(good_store, tmp_path) -> Path:
-    folder = tmp_path / "store"
-    shutil.copytree(good_store, folder)
-    return folder
+    return shutil.copytree(good_store, tmp_path / "store")
 
 
 def rewrite_tensors(store: Path, change) -> None:
@@ -173,9 +170,7 @@ def test_store_tensors_are_present_with_shapes_dtypes_and_finite_values(store, c
     (lambda m: m["split"].update(class_names=None), "field split.class_names must be a list of texts, not null"),
 ])
 def test_store_manifest_fields_are_typed(store, change, message):
-    manifest = json.loads((store / MANIFEST).read_text())
-    manifest = change(manifest) or manifest
-    (store / MANIFEST).write_text(json.dumps(manifest))
+    edit_json(store / MANIFEST, change)
     with pytest.raises(DataError, match=_regex(message)):
         read_store(store)
 
