@@ -281,7 +281,10 @@ def load_checkpoint(path: str | Path, device="cpu") -> Checkpoint:
 
     path = Path(path)
     config = read_config(path)
-    build = lambda: config.build_recipe().build(config.dims)  # noqa: E731
+
+    def build():
+        return config.build_recipe().build(config.dims)
+
     expected = check_model_size(build, str(path / CONFIG), CheckpointError).state_dict()  # meta tensors: no memory
     check_weights_fit(path, safetensors_header(path / WEIGHTS, CheckpointError), expected)
     weights = load_file(str(path / WEIGHTS))

@@ -152,9 +152,9 @@ class Encoders:
         """Prompt-ensembled text embeddings of free-text labels (default prompt set: "free-text").
 
         Labels already embedded with the same templates and encoders come from the cache; the rest are
-        encoded LABELS_PER_TURN at a time, all prompts of those labels in one batched forward per tower.
-        turns: a lock (avzsl.turns.Turns) held for each such piece only, so that other requests' work gets
-        in between the pieces of a long one.
+        encoded together, all prompts of all labels in a few batched forwards per tower. With `turns` (a
+        lock, avzsl.turns.Turns) they are encoded LABELS_PER_TURN at a time, holding the lock for each
+        piece only, so that other requests' work gets in between the pieces of a long one.
         """
         prompts = get_prompt_set(templates)
         labels = list(labels)
@@ -164,8 +164,9 @@ class Encoders:
         keys = {label: label_key(label, prompts, self.fingerprint) for label in labels}
         found = {label: self.label_cache.get(key) for label, key in keys.items()}
         missing = [label for label, entry in found.items() if entry is None]
-        for start in range(0, len(missing), LABELS_PER_TURN):
-            piece = missing[start:start + LABELS_PER_TURN]
+        step = LABELS_PER_TURN if turns is not None else max(len(missing), 1)
+        for start in range(0, len(missing), step):
+            piece = missing[start:start + step]
             with turns or contextlib.nullcontext():
                 clip = ensemble(self.clip.encode_text(fill(prompts.clip_templates, piece)), len(prompts.clip_templates))
                 clap = ensemble(self.clap.encode_text(fill(prompts.clap_templates, piece)), len(prompts.clap_templates))
