@@ -24,6 +24,12 @@ def escape_markdown(text) -> str:
     return MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
 
 
+def code_span(text) -> str:
+    """`text` as inline code, shown as typed (a code span renders HTML and Markdown literally); text holding
+    a backtick, which would end the span early, is escaped instead."""
+    return f"`{text}`" if "`" not in str(text) and "\n" not in str(text) else escape_markdown(text)
+
+
 TITLE = "avzsl · what is happening in this video?"
 TRAIN_HINT = ("`python -m avzsl.train --model clipclap --data FEATURES --out checkpoints/NAME` "
               "(features from `python -m avzsl.extract`), or `python -m avzsl.train --synthetic --out "

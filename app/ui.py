@@ -23,8 +23,9 @@ import pandas as pd
 from app.examples import EXAMPLES_DIR
 from app.handlers import PageHandlers, describe_model, explore_note, model_choices
 from app.maps import MapMaker
+from app.report_panel import build_report_panel
 from app.state import Session
-from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT, escape_markdown
+from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT, code_span
 from avzsl.prediction import MAX_LABEL_CHARS, MAX_LABELS, TRAINING_FREE
 from avzsl.projection import METHOD_NAMES, METHODS
 
@@ -61,7 +62,7 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                 "works without the CLIP and CLAP weights. For real answers, provide the weights and run "
                 "`python app.py` (see docs/app.md).", elem_classes=["banner", "banner-warn"], elem_id="random-banner")
         if len(models) == 1:
-            gr.Markdown(f"ℹ No trained model in {escape_markdown(service.checkpoints_dir)}/ yet — the training-free CLIP+CLAP mode "
+            gr.Markdown(f"ℹ No trained model in {code_span(f"{service.checkpoints_dir}/")} yet — the training-free CLIP+CLAP mode "
                         f"works without one. To train a model: {TRAIN_HINT}.", elem_classes=["banner", "banner-info"],
                         elem_id="no-checkpoints-banner")
 
@@ -149,6 +150,7 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                     show_mine = gr.Checkbox(value=True, label="Show my videos and labels", scale=1)
                 map_status = gr.Markdown(elem_classes=["small-note"], elem_id="map-status")
                 plot = gr.Plot(label="Embedding map", show_label=False, elem_id="embedding-map")
+                build_report_panel(service, checkpoint, explore_tab)
 
         form = [video, labels, model, modality, gamma, moments, alpha]
         page_inputs = [media_file, *form, session]
@@ -193,7 +195,7 @@ def build_missing_weights_page(problem: str, *, checkpoints_dir: str | Path = "c
             "variables shown, or put them in the cache folders listed; then restart the app.\n"
             "2. Or try the whole app right now with **random-weight encoders** (results are meaningless, the page "
             "says so): `python app.py --encoders random` or `AVZSL_ENCODERS=random python app.py`.\n\n"
-            f"Trained checkpoints are read from {escape_markdown(checkpoints_dir)}/. See docs/app.md.")
+            f"Trained checkpoints are read from {code_span(f"{checkpoints_dir}/")}. See docs/app.md.")
         gr.Code(problem, language=None, label="What is missing, and where it was looked for", interactive=False)
     return demo
 
