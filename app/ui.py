@@ -62,7 +62,7 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                 "works without the CLIP and CLAP weights. For real answers, provide the weights and run "
                 "`python app.py` (see docs/app.md).", elem_classes=["banner", "banner-warn"], elem_id="random-banner")
         if len(models) == 1:
-            gr.Markdown(f"ℹ No trained model in {code_span(f"{service.checkpoints_dir}/")} yet — the training-free CLIP+CLAP mode "
+            gr.Markdown(f"ℹ No trained model in {code_span(str(service.checkpoints_dir) + '/')} yet — the training-free CLIP+CLAP mode "
                         f"works without one. To train a model: {TRAIN_HINT}.", elem_classes=["banner", "banner-info"],
                         elem_id="no-checkpoints-banner")
 
@@ -195,7 +195,7 @@ def build_missing_weights_page(problem: str, *, checkpoints_dir: str | Path = "c
             "variables shown, or put them in the cache folders listed; then restart the app.\n"
             "2. Or try the whole app right now with **random-weight encoders** (results are meaningless, the page "
             "says so): `python app.py --encoders random` or `AVZSL_ENCODERS=random python app.py`.\n\n"
-            f"Trained checkpoints are read from {code_span(f"{checkpoints_dir}/")}. See docs/app.md.")
+            f"Trained checkpoints are read from {code_span(str(checkpoints_dir) + '/')}. See docs/app.md.")
         gr.Code(problem, language=None, label="What is missing, and where it was looked for", interactive=False)
     return demo
 
