@@ -50,7 +50,7 @@ from avzsl.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, LabelScore, bl
                             training_free_distances)
 
 if TYPE_CHECKING:
-    from avzsl.media import MediaSegments
+    from avzsl.featurize import MediaEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -124,24 +124,6 @@ class ModelInfo:
 
 
 @dataclass
-class MediaEmbedding:
-    """What the encoders made of a media file: one row per segment (one segment = today's middle moment)."""
-
-    media: MediaSegments  # the decoded frames and audio windows, with their times
-    visual: np.ndarray | None  # (N, D_v) unit rows; None for a sound file
-    audio: np.ndarray | None  # (N, D_a) unit rows; None without sound
-    timings_ms: dict[str, float]
-
-    @property
-    def has_audio(self) -> bool:
-        return self.audio is not None
-
-    @property
-    def has_picture(self) -> bool:
-        return self.visual is not None
-
-
-@dataclass
 class Scores:
     """A scorer's answer for each segment: distances (before calibration) and what the maps need."""
 
@@ -182,18 +164,7 @@ class CheckpointScorer:
         """gamma, alpha: override the checkpoint's calibration γ and blend weight α (None: its own)."""
         import torch
 
-        warnings = []
-        n = len(media.media)
-        audio = media.audio
-        if modality == "visual" or audio is None:
-            if audio is not None:
-                warnings.append("Picture only: the sound was replaced by the encoders' embedding of silence.")
-            audio = np.tile(self.encoders.silence_embedding(), (n, 1))  # (N, D_a)
-        visual = media.visual
-        if modality == "audio" or visual is None:
-            if visual is not None:
-                warnings.append("Sound only: the picture was replaced by the encoders' embedding of a grey frame.")
-            visual = np.tile(self.encoders.grey_frame_embedding(), (n, 1))  # (N, D_v)
+        audio, visual, warnings = media.complete(self.encoders, modality)  # (N, D_a), (N, D_v), stand-ins
         config, model = self.checkpoint.config, self.checkpoint.model
         device = next(model.parameters()).device
         with torch.inference_mode():
@@ -433,7 +404,7 @@ class PredictionService:
 
         with self._media_lane:
             media = self.embed_media(path, segments, encoders)
-        warnings = _modality_warnings(media, modality)
+        warnings = [*media.media.warnings, *_modality_warnings(media, modality)]
         t0 = time.perf_counter()
         text = self.embed_labels(labels, encoders, checkpoint, turns=self._label_lane)
         timings = {**media.timings_ms, "labels": _ms_since(t0)}
@@ -466,21 +437,9 @@ class PredictionService:
     @staticmethod
     def embed_media(path: str | Path, segments: int, encoders) -> MediaEmbedding:
         """Decode each segment's frame and audio window (at the encoders' sample rate), and embed them in batches."""
-        from avzsl.media import load_segments
+        from avzsl.featurize import embed_file
 
-        t0 = time.perf_counter()
-        media = load_segments(path, segments, sample_rate=encoders.sample_rate, window_seconds=encoders.window_seconds)
-        timings = {"decode": _ms_since(t0)}
-        visual = audio = None
-        if media.frames is not None:
-            t0 = time.perf_counter()
-            visual = encoders.embed_images(list(media.frames))  # (N, D_v)
-            timings["clip_image"] = _ms_since(t0)
-        if media.has_audio:
-            t0 = time.perf_counter()
-            audio = encoders.embed_audio(media.audio)  # (N, D_a)
-            timings["clap_audio"] = _ms_since(t0)
-        return MediaEmbedding(media, visual, audio, timings)
+        return embed_file(path, encoders, segments)
 
     @staticmethod
     def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None, turns=None):

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))  # app.py
 # module, the function main() calls first (replaced here to raise), arguments main accepts
 ENTRY_POINTS = [("avzsl.train", "build_parser", ["--synthetic"]), ("avzsl.evaluate", "build_parser", []),
                 ("avzsl.predict", "build_parser", []), ("avzsl.extract", "build_parser", []),
-                ("app", "parse_args", [])]
+                ("avzsl.synthetic_media", "write_labelled_folder", ["out"]), ("app", "parse_args", [])]
 
 
 def raising(error):
