@@ -141,3 +141,24 @@ def test_train_onto_a_full_disk_prints_one_line_and_resumes_when_run_again(data,
     assert json.loads((out / "metrics.json").read_text()) == {k: expected[k] for k in ("val", "test")}
     a, b = load_checkpoint(straight).model.state_dict(), load_checkpoint(out).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_real_failed_safetensors_write_is_an_os_error_and_leaves_no_file(tmp_path):
+    """A child process with a 1 KB file-size limit (EFBIG, as the kernel reports a write it cannot make):
+    safetensors' own error becomes the OSError it stands for, which the CLIs print as one line."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, signal, numpy as np, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+        "from avzsl.io import atomic_save_tensors\n"
+        "try:\n"
+        f"    atomic_save_tensors({str(tmp_path / 'big.safetensors')!r}, {{'a': np.zeros(10000, np.float32)}})\n"
+        "except OSError as e:\n"
+        "    print(type(e).__name__, e.errno, e.filename)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["OSError", str(errno.EFBIG), str(tmp_path / "big.safetensors")], result.stderr
+    assert list(tmp_path.iterdir()) == []
