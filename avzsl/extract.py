@@ -29,10 +29,10 @@ from avzsl.cli import (
     add_encoder_options,
     add_verbose_option,
     encoder_files,
+    entry_point,
     pick_device,
     setup_logging,
 )
-from avzsl.io import AvzslError
 from avzsl.data.store import is_store
 from avzsl.encoders import (DEFAULT_PRESET, FRAME_CONVENTIONS, PROMPT_SETS, EncoderSpec, list_presets,
                             load_encoders)
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -114,36 +115,32 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("choose the class split: --splits DIR or --random-split SEED")
     if args.engine == "local" and (args.address or args.workers or args.gpus_per_worker):
         parser.error("--address, --workers and --gpus-per-worker are options of --engine ray")
-    try:
-        if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
-            hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
-                    "; --retry-failed tries its failed videos again")
-            log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
-            return 2
-        plan = _plan(args)
-        spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
-        counts = plan.counts()
-        log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
-                 ", ".join(f"{name} {n}" for name, n in counts.items()))
-        settings = ExtractionSettings(args.prompts, args.no_audio)
-        options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, retry_failed=args.retry_failed,
-                       progress=not args.no_progress)
-        if args.engine == "ray":
-            from avzsl.extraction.ray_engine import extract_with_ray  # Ray is imported for this engine only
-
-            extract_with_ray(args.out, args.videos, plan, settings, spec, encoder_files=encoder_files(args),
-                             address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                             **options)
-        else:
-            encoders = load_encoders(spec, pick_device(args.device), **encoder_files(args))
-            extract_local(args.out, args.videos, plan, settings, encoders, decode_workers=args.decode_workers,
-                          **options)
-        merge_extraction(args.out, keep_work=args.keep_work)
-        print(f"feature store written to {args.out}; train on it with: python -m avzsl.train --data {args.out}")
-        return 0
-    except AvzslError as e:
-        log.error("%s", e)
+    if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
+        hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
+                "; --retry-failed tries its failed videos again")
+        log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
         return 2
+    plan = _plan(args)
+    spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
+    counts = plan.counts()
+    log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
+             ", ".join(f"{name} {n}" for name, n in counts.items()))
+    settings = ExtractionSettings(args.prompts, args.no_audio)
+    options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, retry_failed=args.retry_failed,
+                   progress=not args.no_progress)
+    if args.engine == "ray":
+        from avzsl.extraction.ray_engine import extract_with_ray  # Ray is imported for this engine only
+
+        extract_with_ray(args.out, args.videos, plan, settings, spec, encoder_files=encoder_files(args),
+                         address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                         **options)
+    else:
+        encoders = load_encoders(spec, pick_device(args.device), **encoder_files(args))
+        extract_local(args.out, args.videos, plan, settings, encoders, decode_workers=args.decode_workers,
+                      **options)
+    merge_extraction(args.out, keep_work=args.keep_work)
+    print(f"feature store written to {args.out}; train on it with: python -m avzsl.train --data {args.out}")
+    return 0
 
 
 def _plan(args):

@@ -20,7 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import add_device_option, add_encoder_options, add_verbose_option, encoder_files, pick_device, setup_logging
+from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, encoder_files, entry_point,
+                       pick_device, setup_logging)
 from avzsl.io import AvzslError
 from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, clock, create_service, parse_labels
 
@@ -52,27 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    try:
-        labels = parse_labels(args.labels)
-        if args.path.is_dir():
-            files = media_files(args.path)
-        elif args.csv:
-            raise AvzslError("--csv is for a folder of files; for one file use --json")
-        checkpoints_dir, model = (args.checkpoint.parent, args.checkpoint.name) if args.checkpoint else (Path("."), TRAINING_FREE)
-        service = create_service(args.encoders, checkpoints_dir, pick_device(args.device), **encoder_files(args))
-        options = {"model": model, "modality": args.modality, "gamma": args.gamma, "alpha": args.alpha,
-                   "segments": args.segments}
-        if args.path.is_dir():
-            if model != TRAINING_FREE:
-                service.checkpoint(model)  # a checkpoint that cannot be used fails once, before the loop
-            return predict_folder(service, args.path, files, labels, options, args.csv, args.json)
-        prediction = service.classify(args.path, labels, **options)
-    except AvzslError as e:
-        log.error("%s", e)
-        return 2
+    labels = parse_labels(args.labels)
+    if args.path.is_dir():
+        files = media_files(args.path)
+    elif args.csv:
+        raise AvzslError("--csv is for a folder of files; for one file use --json")
+    checkpoints_dir, model = (args.checkpoint.parent, args.checkpoint.name) if args.checkpoint else (Path("."), TRAINING_FREE)
+    service = create_service(args.encoders, checkpoints_dir, pick_device(args.device), **encoder_files(args))
+    options = {"model": model, "modality": args.modality, "gamma": args.gamma, "alpha": args.alpha,
+               "segments": args.segments}
+    if args.path.is_dir():
+        if model != TRAINING_FREE:
+            service.checkpoint(model)  # a checkpoint that cannot be used fails once, before the loop
+        return predict_folder(service, args.path, files, labels, options, args.csv, args.json)
+    prediction = service.classify(args.path, labels, **options)
     if args.json:
         print(json.dumps(prediction.to_json(), indent=2))
     else:

@@ -35,6 +35,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ import numpy as np
 
 from avzsl.checkpoint import CONFIG, WEIGHTS, Checkpoint, CheckpointConfig, CheckpointError, load_checkpoint, read_config, read_metrics
 from avzsl.io import AvzslError
+from avzsl.turns import Turns
 from avzsl.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, LabelScore, blend, calibrate, rank,
                             training_free_distances)
 
@@ -64,12 +66,16 @@ class LabelError(AvzslError, ValueError):
 
 
 def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_chars: int = MAX_LABEL_CHARS) -> list[str]:
-    """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins)."""
+    """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins).
+
+    A label with no visible character (only zero-width spaces, byte-order marks, control characters) is
+    empty: it would be ranked as a label nobody can read.
+    """
     parts = re.split(r"[,\n]", text or "") if isinstance(text, str) else list(text)
     labels, seen = [], set()
     for part in parts:
         label = " ".join(str(part).split())
-        if label and label.lower() not in seen:
+        if has_visible_character(label) and label.lower() not in seen:
             seen.add(label.lower())
             labels.append(label)
     if not labels:
@@ -81,6 +87,12 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
         raise LabelError(f"Labels can be at most {max_chars} characters long; this one has {len(too_long[0])}: "
                          f"{too_long[0][:40]!r}...")
     return labels
+
+
+def has_visible_character(text: str) -> bool:
+    """Any character that is not a control or format character (Cc, Cf: \\x00, \\u200b, \\ufeff, ...), a separator
+    or a combining mark on its own."""
+    return any(unicodedata.category(c)[0] not in "CZM" for c in text)
 
 
 # --- what a model is, for the app and the CLI ---------------------------------------------------------------
@@ -270,6 +282,10 @@ class PredictionService:
         self._checkpoints: dict[str, Checkpoint] = {}
         self._atlases: dict = {}
         self._lock = threading.Lock()
+        # Two lanes, each served in arrival order (turns.py): a small request never waits for all of a large
+        # one. Media: decoding and the CLIP image / CLAP audio forwards of one request at a time. Labels: new
+        # label texts, LABELS_PER_TURN per turn. Labels found in the cache need neither.
+        self._media_lane, self._label_lane = Turns(), Turns()
 
     @property
     def encoders(self):
@@ -386,10 +402,11 @@ class PredictionService:
         encoders = self.encoders_for(model)  # the explanations use the model's own encoders too
         began = time.perf_counter()
 
-        media = self.embed_media(path, segments, encoders)
+        with self._media_lane:
+            media = self.embed_media(path, segments, encoders)
         warnings = [*media.media.warnings, *_modality_warnings(media, modality)]
         t0 = time.perf_counter()
-        text = self.embed_labels(labels, encoders, checkpoint)
+        text = self.embed_labels(labels, encoders, checkpoint, turns=self._label_lane)
         timings = {**media.timings_ms, "labels": _ms_since(t0)}
 
         t0 = time.perf_counter()
@@ -425,9 +442,10 @@ class PredictionService:
         return embed_file(path, encoders, segments)
 
     @staticmethod
-    def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None):
-        """LabelEmbeddings with the checkpoint's prompt set (the default free-text one without)."""
-        return encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None)
+    def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None, turns=None):
+        """LabelEmbeddings with the checkpoint's prompt set (the default free-text one without); `turns`: a
+        lock held per piece of new labels (Encoders.embed_labels)."""
+        return encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None, turns=turns)
 
 
 def _modality_warnings(media: MediaEmbedding, modality: str) -> list[str]:

@@ -14,6 +14,8 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from avzsl.cli import add_debug_option, entry_point
+
 FrameFn = Callable[[int, float], np.ndarray]  # (frame index, seconds) -> (H, W, 3) uint8 RGB
 AudioFn = Callable[[np.ndarray], np.ndarray]  # (n,) seconds -> (n,) samples in [-1, 1]
 
@@ -118,11 +120,13 @@ def write_labelled_folder(root: str | os.PathLike, classes: tuple[str, ...] = DE
     return root
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m avzsl.synthetic_media",
                                 description="Write a SYNTHETIC labelled video folder to try extraction on.")
     p.add_argument("out", type=Path, help="folder to write (one sub-folder per class)")
     p.add_argument("--per-class", type=int, default=4, help="clips per class (default 4)")
+    add_debug_option(p)
     args = p.parse_args(argv)
     write_labelled_folder(args.out, per_class=args.per_class)
     print(f"wrote {len(DEMO_CLASSES)} classes x {args.per_class} SYNTHETIC clips to {args.out}")
