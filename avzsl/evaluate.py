@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = {"test": metrics.scores(), "gamma": gamma, "alpha": alpha,
               "checkpoint": str(args.checkpoint), "data": str(args.data),
-              "synthetic": bool(data.provenance.get("synthetic", False))}
+              "synthetic": data.provenance.synthetic}
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -29,7 +29,7 @@ regression solves it almost perfectly (test HM ≈ 98), so it only shows that a 
 The class split is a real one (the benchmark's class lists and names) or any `ClassSplit`; sample counts
 follow the benchmark's sizes (reference §1.4) times `scale`. `write_release` writes the result in the
 ClipClap release layout so that the release reader is tested end to end; the data set root then carries
-a `SYNTHETIC.txt` marker that the reader turns into `provenance["synthetic"] = True`.
+a `SYNTHETIC.txt` marker that the reader turns into `provenance.synthetic`.
 """
 
 from __future__ import annotations
@@ -41,9 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
+from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.release import FEATURE_METHOD, SYNTHETIC_MARKER
 from avzsl.data.splits import SPLIT_LISTS, ClassSplit, load_class_split
+from avzsl.dims import TEXT_PART_OF_SPACE
 
 # Videos per subset in the benchmarks' cls splits (reference §1.4); stage_2_test_unseen is cls.
 BENCHMARK_SIZES = {
@@ -113,12 +115,13 @@ def make_synthetic(spec: SyntheticSpec = SyntheticSpec(), split: ClassSplit | No
         ids = [f"synthetic-{subset}-{split.class_names[c].replace(' ', '_')}-{i:05d}" for i, c in enumerate(labels)]
         subsets[subset] = Features(audio, visual, labels, ids)
 
-    provenance = {
-        "synthetic": True,
-        "source": {"kind": "synthetic", "spec": {**spec.__dict__, "text_parts": [list(p) for p in spec.text_parts]}},
-        "encoders": {"synthetic": True},
-        "text_alignment": "by-name",
-    }
+    provenance = Provenance(
+        encoders=None,  # made at some encoders' sizes, by none of them
+        prompt_set=None,
+        synthetic=True,
+        source={"kind": "synthetic", "spec": {**spec.__dict__, "text_parts": [list(p) for p in spec.text_parts]}},
+        details={"text_alignment": "by-name"},
+    )
     return GZSLData(split, text, subsets, provenance)
 
 
@@ -181,7 +184,7 @@ def _draw_discriminative(spec: SyntheticSpec, split: ClassSplit, rng: np.random.
         text_rows.append(_unit(g(z) + spec.text_noise * rng.standard_normal((k_all, d)).astype(np.float32)))
     parts = dict(zip([p for p, _ in spec.text_parts], text_rows))
     # Which text vector each modality is partly aligned with: its own encoder's, when the sizes allow.
-    aligned = {"audio": parts.get("clap"), "visual": parts.get("clip")}
+    aligned = {space: parts.get(part) for space, part in TEXT_PART_OF_SPACE.items()}
     f_a = _tanh_net(rng, dim, spec.audio_dim, spec.nonlinearity)
     f_v = _tanh_net(rng, dim, spec.visual_dim, spec.nonlinearity)
 
