@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly import colors
 from plotly.subplots import make_subplots
 
-from avzsl.prediction import clock
+from avzsl.result import clock
 
 PALETTE = colors.qualitative.Dark24 + colors.qualitative.Light24 + colors.qualitative.Alphabet
 SYMBOL = {"seen": "circle", "unseen": "diamond", "class": "square", "video": "star", "label": "cross"}

@@ -31,7 +31,8 @@ from app.figures import empty_figure, timeline_figure
 from app.text import TABLE_COLUMNS, TRAIN_HINT
 from avzsl.io import AvzslError
 from avzsl.media import MediaError
-from avzsl.prediction import TRAINING_FREE, LabelError, clock, parse_labels
+from avzsl.prediction import TRAINING_FREE, LabelError, parse_labels
+from avzsl.result import clock
 from avzsl.projection import SPACES
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ def model_choices(service) -> list[tuple[str, str]]:
         if info.id == TRAINING_FREE:
             choices.append((info.display_name, info.id))
             continue
+        if not info.readable:
+            choices.append((f"{info.display_name} (⚠ unavailable: its files cannot be read)", info.id))
+            continue
         what = f"{info.architecture} on {info.dataset or '?'}"
         if info.synthetic:
             what += ", SYNTHETIC data"
@@ -67,6 +71,8 @@ def describe_model(service, model_id: str | None) -> str:
         info = service.model_info(model_id)
     except AvzslError as e:
         return f"⚠ This checkpoint cannot be read: {e}"
+    if not info.readable:
+        return f"⚠ **This checkpoint cannot be used:** {info.problem}"
     parts = [f"**{info.architecture}** trained on {info.dataset or 'unknown data'}"]
     if info.synthetic:
         parts.append("**SYNTHETIC features** — its rankings are not meaningful")

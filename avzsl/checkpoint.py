@@ -272,11 +272,12 @@ def read_config(path: str | Path) -> CheckpointConfig:
     return CheckpointConfig.from_dict(read_json(path / CONFIG, CheckpointError, "checkpoint config"), str(path / CONFIG))
 
 
-def load_checkpoint(path: str | Path, device="cpu") -> Checkpoint:
+def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig | None = None) -> Checkpoint:
+    """The model with its weights. config: the folder's config when already read (avzsl/catalog.py)."""
     from safetensors.torch import load_file
 
     path = Path(path)
-    config = read_config(path)
+    config = config or read_config(path)
     try:
         model = config.recipe.build(config.input_dims)
     except (KeyError, TypeError, ValueError) as e:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from avzsl.cli import add_device_option, add_encoder_options, add_verbose_option, encoder_files, pick_device, setup_logging
 from avzsl.io import AvzslError
-from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, clock, create_service, parse_labels
+from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, create_service, parse_labels
+from avzsl.result import clock
 
 log = logging.getLogger("avzsl.predict")
 
@@ -61,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             files = media_files(args.path)
         elif args.csv:
             raise AvzslError("--csv is for a folder of files; for one file use --json")
-        checkpoints_dir, model = (args.checkpoint.parent, args.checkpoint.name) if args.checkpoint else (Path("."), TRAINING_FREE)
-        service = create_service(args.encoders, checkpoints_dir, pick_device(args.device), **encoder_files(args))
+        service = create_service(args.encoders, None, pick_device(args.device), **encoder_files(args))
+        model = service.catalog.add(args.checkpoint) if args.checkpoint else TRAINING_FREE
         options = {"model": model, "modality": args.modality, "gamma": args.gamma, "alpha": args.alpha,
                    "segments": args.segments}
         if args.path.is_dir():

@@ -20,3 +20,57 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# --- checkpoints shared by the app, CLI, CoGe and browser tests: trained once per test session -----------------
+
+
+@pytest.fixture(scope="session")
+def app_checkpoints(tmp_path_factory):
+    """A checkpoints folder: a tiny ClipClap that fits the random encoders (with atlas), folder MATCHING, and a
+    copy whose config claims features no encoders give (1024-d sound from the default preset), OTHER_ENCODERS:
+    the service must refuse that one with a clear message."""
+    import json
+    import shutil
+
+    import torch
+
+    from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
+    from avzsl.encoders import EncoderSpec
+    from avzsl.models.registry import get_recipe
+    from avzsl.training.run import train
+    from tests.helpers import MATCHING, OTHER_ENCODERS
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
+    recipe = get_recipe("clipclap", data.name, training_overrides={"epochs": 1, "batches_per_epoch": 3})
+    train(recipe, data, root / MATCHING, device=torch.device("cpu"), progress=False)
+    other = root / OTHER_ENCODERS
+    shutil.copytree(root / MATCHING, other)
+    config = json.loads((other / "config.json").read_text())
+    config["input_dims"]["audio"] = 1024
+    config["input_dims"]["text_parts"] = [["clip", 512], ["clap", 1024]]
+    config["encoders"] = EncoderSpec("laion-clap").to_dict()
+    (other / "config.json").write_text(json.dumps(config))
+    return root
+
+
+@pytest.fixture(scope="session")
+def coge_checkpoints(tmp_path_factory):
+    """A checkpoints folder holding one tiny CoGe bundle (folder COGE), trained by the same `train` that
+    `python -m avzsl.train --model coge` runs, on SYNTHETIC features of the random encoders' sizes (CLAP 512-d,
+    CLIP 512-d)."""
+    import torch
+
+    from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
+    from avzsl.models.registry import get_recipe
+    from avzsl.training.run import train
+    from tests.helpers import COGE
+
+    root = tmp_path_factory.mktemp("coge-checkpoints")
+    data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
+    # Narrow hidden layers and small batches keep it to seconds; every CoGe code path is still exercised.
+    recipe = get_recipe("coge", data.name, config_overrides={"d_mask_hidden": 64, "d_feature": 30, "d_hidden": 64},
+                        training_overrides={"epochs": 1, "batches_per_epoch": 3, "batch_size": 32})
+    train(recipe, data, root / COGE, device=torch.device("cpu"), progress=False)
+    return root

@@ -17,7 +17,7 @@ from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
 from avzsl.predict import main as predict_main
 from avzsl.prediction import create_service
 from avzsl.train import main as train_main
-from tests.test_app import EXAMPLES, running_app
+from tests.helpers import EXAMPLES, running_app
 
 pytestmark = pytest.mark.slow
 

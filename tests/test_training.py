@@ -14,7 +14,7 @@ from avzsl.models.registry import get_recipe
 from avzsl.atlas import load_atlas
 from avzsl.checkpoint import CheckpointError, load_checkpoint, read_config
 from avzsl.training.run import train
-from tests.test_coge import EXAMPLES
+from tests.helpers import EXAMPLES
 
 QUICK = ["--epochs", "4", "--batches-per-epoch", "40", "--no-progress", "--device", "cpu"]
 
