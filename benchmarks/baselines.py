@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avzsl import scoring  # noqa: E402
 from avzsl.data.features import Features, GZSLData  # noqa: E402
-from avzsl.models.base import InputDims  # noqa: E402
+from avzsl.dims import InputDims  # noqa: E402
 from avzsl.training.metrics import gzsl_metrics  # noqa: E402
 
 MODALITIES = ("both", "audio", "visual")

@@ -24,6 +24,16 @@ def one_torch_thread():
 
 # --- checkpoints shared by the app, CLI, CoGe and browser tests: trained once per test session -----------------
 
+SLOW_FIXTURES = {"app_checkpoints", "coge_checkpoints"}  # a test using one trains a model (or waits for it)
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs a trained checkpoint is slow, marked or not, so `-m "not slow"` leaves it out."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 
 @pytest.fixture(scope="session")
 def app_checkpoints(tmp_path_factory):
