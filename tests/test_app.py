@@ -241,6 +241,32 @@ def test_the_app_with_broken_checkpoints_lists_the_good_one_and_classifies_with_
             classify(client, EXAMPLES / "bird.mp4", "bird chirping, car engine", "garbage-weights")
 
 
+def test_a_checkpoint_config_is_read_once_and_again_when_it_changes(checkpoints, tmp_path, monkeypatch):
+    import json
+    import os
+
+    import avzsl.catalog
+
+    reads = []
+    real = avzsl.catalog.read_config
+    monkeypatch.setattr(avzsl.catalog, "read_config", lambda path: reads.append(path) or real(path))
+    shutil.copytree(checkpoints / MATCHING, tmp_path / "ck" / MATCHING)
+    service = random_service(tmp_path / "ck")
+    service.models()
+    gamma = service.model_info(MATCHING).gamma
+    for _ in range(2):
+        service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], MATCHING)
+    service.encoder_spec(MATCHING)
+    assert len(reads) == 1
+    config_file = tmp_path / "ck" / MATCHING / "config.json"
+    config = json.loads(config_file.read_text())
+    config["calibration"]["gamma"] = gamma + 1.0
+    config_file.write_text(json.dumps(config))
+    os.utime(config_file, ns=(1, 1))  # another modification time, even on a coarse clock
+    assert service.model_info(MATCHING).gamma == gamma + 1.0 and len(reads) == 2
+    assert service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], MATCHING).gamma == gamma + 1.0
+
+
 def test_checkpoint_choices_say_what_each_is(checkpoints):
     from app.handlers import model_choices
 
