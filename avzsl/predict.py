@@ -20,7 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import add_device_option, add_encoder_options, add_verbose_option, encoder_files, pick_device, setup_logging
+from avzsl.cli import (add_device_option, add_encoder_options, add_threads_option, add_verbose_option, encoder_files,
+                       pick_device, set_threads, setup_logging)
 from avzsl.io import AvzslError
 from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, create_service, parse_labels
 from avzsl.result import clock
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, metavar="OUT", help="for a folder: write one row per file to OUT.csv")
     add_encoder_options(p)
     add_device_option(p)
+    add_threads_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON (a folder: one JSON object per line)")
     add_verbose_option(p)
     return p
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    set_threads(args.threads)
     try:
         labels = parse_labels(args.labels)
         if args.path.is_dir():
