@@ -20,6 +20,7 @@ from plotly import colors
 from plotly.subplots import make_subplots
 
 from avzsl.result import clock
+from avzsl.report.figures import message_figure as empty_figure  # noqa: F401 - the app's name for it
 
 PALETTE = colors.qualitative.Dark24 + colors.qualitative.Light24 + colors.qualitative.Alphabet
 SYMBOL = {"seen": "circle", "unseen": "diamond", "class": "square", "video": "star", "label": "cross"}
@@ -95,15 +96,6 @@ def map_figure(panels: list[MapPanel], *, class_names: list[str], seen_classes, 
         legend=dict(title=dict(text="Classes (click to hide)"), itemsizing="constant", font=dict(size=11),
                     groupclick="togglegroup", tracegroupgap=0),
     )
-    return fig
-
-
-def empty_figure(message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font=dict(size=15), xref="paper", yref="paper", x=0.5, y=0.5)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(height=300, template="plotly_white", margin=dict(l=10, r=10, t=10, b=10))
     return fig
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from app.examples import EXAMPLES_DIR
 from app.handlers import PageHandlers, describe_model, explore_note, model_choices
 from app.maps import MapMaker
+from app.report_panel import build_report_panel
 from app.state import Session
 from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT
 from avzsl.prediction import MAX_LABEL_CHARS, MAX_LABELS, TRAINING_FREE
@@ -55,6 +56,7 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
                 classify = classify_tab(handlers, models)
             with gr.Tab("Explore the embedding maps", id="explore") as explore_tab:
                 explore = explore_tab_layout(handlers)
+                build_report_panel(service, explore.checkpoint, explore_tab)
         wire_classify(handlers, classify, explore, session)
         wire_explore(handlers, explore, explore_tab, session)
         demo.load(handlers.refresh_models, inputs=[classify.model],

@@ -1,8 +1,12 @@
 """Re-evaluate a checkpoint on the test set of a data set: `python -m avzsl.evaluate --help`.
 
     python -m avzsl.evaluate --checkpoint checkpoints/clipclap-ucf --data PATH [--json]
+    python -m avzsl.evaluate --checkpoint DIR [--checkpoint DIR2 ...] --data PATH --report OUT
 
 Applies the checkpoint's calibration γ (chosen on validation when it was trained); `--gamma` overrides it.
+`--report OUT` writes OUT/report.html (one page that works offline: per-class accuracy, what unseen classes are
+taken for, S/U/HM against γ and α, each modality and the training-free floor, and with several checkpoints
+their comparison), OUT/report.json (the same numbers, also what `--json` prints) and OUT/figures/*.png.
 """
 
 from __future__ import annotations
@@ -28,14 +32,17 @@ log = logging.getLogger("avzsl.evaluate")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m avzsl.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint folder written by avzsl.train")
+    p.add_argument("--checkpoint", type=Path, required=True, action="append",
+                   help="checkpoint folder written by avzsl.train (repeat it to compare several in one report)")
     p.add_argument("--data", type=Path, required=True, help="avzsl feature store or ClipClap release data set root")
     p.add_argument("--dataset", help="benchmark name when it cannot be detected from the path")
     p.add_argument("--gamma", type=float, help="calibration γ (default: the checkpoint's)")
     p.add_argument("--alpha", type=float, help="open-vocabulary blend weight α (default: the checkpoint's; 0 = the "
                                                "model alone)")
     add_device_option(p)
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--json", action="store_true", help="print the metrics (with --report: the report's numbers) as JSON")
+    p.add_argument("--report", type=Path, metavar="OUT", help="write the evaluation report into the folder OUT")
+    p.add_argument("--no-png", action="store_true", help="with --report: the HTML page and JSON only, no PNGs")
     add_verbose_option(p)
     return p
 
@@ -44,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     device = pick_device(args.device)
+    if args.report or len(args.checkpoint) > 1:
+        return report_main(args, device)
     try:
-        checkpoint = load_checkpoint(args.checkpoint, device)
+        checkpoint = load_checkpoint(args.checkpoint[0], device)
         data = open_data(args.data, args.dataset, text_alignment=checkpoint.config.text_alignment)
         check_data_fits(checkpoint, data_dims(data))
         calibration = checkpoint.config.calibration
@@ -57,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", e)
         return 2
     result = {"test": metrics.scores(), "gamma": gamma, "alpha": alpha,
-              "checkpoint": str(args.checkpoint), "data": str(args.data),
+              "checkpoint": str(args.checkpoint[0]), "data": str(args.data),
               "synthetic": data.provenance.synthetic}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -66,6 +75,30 @@ def main(argv: list[str] | None = None) -> int:
         blend = f", α = {alpha:g}" if alpha else ""
         print(f"{data.name} test (γ = {gamma:.4f}{blend}): S {t['S']:.2f}  U {t['U']:.2f}  HM {t['HM']:.2f}  ZSL {t['ZSL']:.2f}"
               + ("  [SYNTHETIC data]" if result["synthetic"] else ""))
+    return 0
+
+
+def report_main(args, device) -> int:
+    """Several checkpoints, or --report: the evaluation report (avzsl/report/)."""
+    from avzsl.report.page import report_json, write_report
+    from avzsl.report.results import build_reports
+
+    try:
+        reports = build_reports(args.checkpoint, args.data, dataset=args.dataset, gamma=args.gamma, alpha=args.alpha,
+                                device=device)
+        page = write_report(reports, args.report, data=str(args.data), png=not args.no_png) if args.report else None
+    except AvzslError as e:
+        log.error("%s", e)
+        return 2
+    if args.json:
+        print(json.dumps(report_json(reports, str(args.data)), indent=2))
+        return 0
+    for r in reports:
+        m = r.metrics
+        print(f"{r.name}: {r.dataset} test (γ = {r.gamma:.4f}{f', α = {r.alpha:g}' if r.alpha else ''}): S {m['S']:.2f}  "
+              f"U {m['U']:.2f}  HM {m['HM']:.2f}  ZSL {m['ZSL']:.2f}" + ("  [SYNTHETIC data]" if r.synthetic else ""))
+    if page:
+        print(f"report: {page}")
     return 0
 
 

@@ -117,6 +117,9 @@ def test_classify_and_explore_in_a_browser(app_url, page, tmp_path):
     expect(page.locator("#map-status")).to_contain_text("test videos")
     assert page.locator("#embedding-map .scatterlayer .trace").count() > 10  # one trace per class, and more
     page.screenshot(path=str(tmp_path / "explore.png"), full_page=True)
+    # Under the map: the checkpoint's evaluation report, drawn from what training stored (no data set).
+    expect(page.locator("#report-plot .js-plotly-plot")).to_be_visible(timeout=SLOW)
+    expect(page.locator("#report-status")).to_contain_text("scored as in evaluation")
 
     # All three spaces side by side.
     page.get_by_label("All three side by side").check()

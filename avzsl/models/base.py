@@ -41,6 +41,7 @@ class GZSLModel(nn.Module):
 
     name: str = ""
     needs_negatives: bool = False  # does `training_losses` use Batch.neg_*?
+    branches: tuple[str, ...] = ()  # modalities with a branch of their own in `branch_distances` (CoGe)
 
     def training_losses(self, batch: Batch, class_text: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss terms of a batch; "loss" is the total. `class_text` (K_train, D_t) rows in target order."""
@@ -65,3 +66,8 @@ class GZSLModel(nn.Module):
     def class_distances(self, audio: torch.Tensor, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """(N, K) distances, lower = more likely; calibrated stacking adds γ to the seen columns."""
         return self.joint_scores(audio, visual, text).distances
+
+    def branch_distances(self, audio: torch.Tensor, visual: torch.Tensor, text: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{branch: (N, K)} distances of each of `branches` alone, for models whose decision mixes one branch per
+        modality (CoGe); models that decide on both modalities together have none (the evaluation report)."""
+        return {}

@@ -131,6 +131,7 @@ def embedding_net(d_in: int, d_hidden: int, d_out: int, dropout: float) -> nn.Se
 class CoGe(GZSLModel):
     name = "coge"
     Config = CoGeConfig
+    branches = ("audio", "visual")
 
     def __init__(self, config: CoGeConfig, dims: InputDims):
         super().__init__()
@@ -180,6 +181,12 @@ class CoGe(GZSLModel):
         e_w = self.embed_text(text)  # (K, 64)
         samples = self.config.beta * e_v + (1 - self.config.beta) * e_a  # (N, 64), as embed_samples
         return JointScores(-self._log_probs(e_a, e_v, e_w)[2], samples, e_w)  # (N, K) = −log p
+
+    def branch_distances(self, audio, visual, text):
+        """−log p_a and −log p_v, each branch's own softmax (N, K): what the β-mix is made of."""
+        _, _, e_a, e_v = self._embed_video(audio, visual)
+        z_a, z_v, _ = self._log_probs(e_a, e_v, self.embed_text(text))
+        return {"audio": -F.log_softmax(z_a, dim=1), "visual": -F.log_softmax(z_v, dim=1)}
 
     def mask_loss(self, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """‖m̃ − m‖ per sample (B, D) -> mean over the batch; divided by √D for mask_loss_norm "rms"."""

@@ -36,13 +36,20 @@ class GZSLMetrics:
         return {"S": self.S, "U": self.U, "HM": self.HM, "ZSL": self.ZSL}
 
 
-def mean_per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:
-    """Mean over `classes` of the fraction of that class's samples predicted as it (0..1)."""
+def per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """(C,) fraction of each of `classes`' samples predicted as it (0..1); NaN for a class with no samples."""
     size = int(max(labels.max(initial=0), np.max(classes, initial=0))) + 1
     totals = np.bincount(labels, minlength=size)[classes]  # (C,)
     hits = np.bincount(labels[predicted == labels], minlength=size)[classes]
-    present = totals > 0
-    return float(np.mean(hits[present] / totals[present])) if present.any() else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, hits / np.maximum(totals, 1), np.nan)
+
+
+def mean_per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:
+    """Mean over `classes` (those with samples) of the fraction of that class's samples predicted as it (0..1)."""
+    accuracy = per_class_accuracy(predicted, labels, classes)
+    present = ~np.isnan(accuracy)
+    return float(np.mean(accuracy[present])) if present.any() else 0.0
 
 
 def harmonic_mean(s: float, u: float) -> float:
@@ -67,19 +74,11 @@ def gzsl_metrics(
     """
     distances = torch.as_tensor(distances, dtype=torch.float32)
     eval_classes = np.asarray(eval_classes)
-    seen_column = torch.from_numpy(np.isin(eval_classes, seen_classes)).to(distances.device)  # (K_eval,)
-    unseen_column = torch.from_numpy(np.isin(eval_classes, unseen_classes)).to(distances.device)
+    unseen_column = torch.from_numpy(np.isin(eval_classes, unseen_classes)).to(distances.device)  # (K_eval,)
     labels = np.asarray(labels)
-
-    best = None
-    for gamma in np.atleast_1d(np.asarray(gammas, dtype=np.float64)):
-        column = torch.argmin(calibrate(distances, seen_column, gamma), dim=1).cpu().numpy()
-        predicted = eval_classes[column]
-        s = mean_per_class_accuracy(predicted, labels, np.asarray(seen_classes))
-        u = mean_per_class_accuracy(predicted, labels, np.asarray(unseen_classes))
-        hm = harmonic_mean(s, u)
-        if best is None or hm > best[2]:
-            best = (s, u, hm, float(gamma))
+    gammas = np.atleast_1d(np.asarray(gammas, dtype=np.float64))
+    curve = gzsl_curve(distances, labels, eval_classes, seen_classes, unseen_classes, gammas)  # (G, 3)
+    best = int(np.argmax(curve[:, 2]))  # the first γ of highest HM
 
     # ZSL: restrict to unseen columns; independent of γ.
     if zsl_distances is not None:
@@ -89,5 +88,26 @@ def gzsl_metrics(
         unseen_only = distances.masked_fill(~unseen_column, float("inf"))
         predicted = eval_classes[torch.argmin(unseen_only, dim=1).cpu().numpy()]
     zsl = mean_per_class_accuracy(predicted, labels, np.asarray(unseen_classes))
-    s, u, hm, gamma = best
-    return GZSLMetrics(100 * s, 100 * u, 100 * hm, 100 * zsl, gamma)
+    s, u, hm = curve[best]
+    return GZSLMetrics(100 * s, 100 * u, 100 * hm, 100 * zsl, float(gammas[best]))
+
+
+def gzsl_predictions(distances: torch.Tensor, eval_classes: np.ndarray, seen_column: torch.Tensor,
+                     gamma: float) -> np.ndarray:
+    """(N,) global class id of every sample's calibrated decision; `distances` (N, K_eval), columns `eval_classes`."""
+    return eval_classes[torch.argmin(calibrate(distances, seen_column, gamma), dim=1).cpu().numpy()]
+
+
+def gzsl_curve(distances, labels: np.ndarray, eval_classes: np.ndarray, seen_classes: np.ndarray,
+               unseen_classes: np.ndarray, gammas) -> np.ndarray:
+    """(G, 3) S, U and HM (0..1) at every γ of `gammas`: the calibration curve that the γ search walks."""
+    distances = torch.as_tensor(distances, dtype=torch.float32)
+    eval_classes = np.asarray(eval_classes)
+    seen_column = torch.from_numpy(np.isin(eval_classes, seen_classes)).to(distances.device)  # (K_eval,)
+    rows = []
+    for gamma in np.atleast_1d(np.asarray(gammas, dtype=np.float64)):
+        predicted = gzsl_predictions(distances, eval_classes, seen_column, gamma)
+        s = mean_per_class_accuracy(predicted, labels, np.asarray(seen_classes))
+        u = mean_per_class_accuracy(predicted, labels, np.asarray(unseen_classes))
+        rows.append((s, u, harmonic_mean(s, u)))
+    return np.asarray(rows, dtype=np.float64)

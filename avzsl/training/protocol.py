@@ -191,8 +191,9 @@ class StageTrainer:
 
 @torch.inference_mode()
 def class_distances(model: GZSLModel, features: Features, text: torch.Tensor, classes: np.ndarray,
-                    device: torch.device | None = None) -> torch.Tensor:
-    """(N, len(classes)) distances of every sample to every listed class, in eval mode, in chunks."""
+                    device: torch.device | None = None, branch: str | None = None) -> torch.Tensor:
+    """(N, len(classes)) distances of every sample to every listed class, in eval mode, in chunks; `branch`
+    ("audio" | "visual"): that branch's own distances (GZSLModel.branch_distances) instead of the model's."""
     model.eval()
     device = device or text.device
     class_text = text[torch.from_numpy(np.asarray(classes)).to(text.device)]  # (K, D_t)
@@ -200,7 +201,10 @@ def class_distances(model: GZSLModel, features: Features, text: torch.Tensor, cl
     for start in range(0, len(features), EVAL_CHUNK):
         audio = torch.from_numpy(features.audio[start : start + EVAL_CHUNK]).to(device)
         visual = torch.from_numpy(features.visual[start : start + EVAL_CHUNK]).to(device)
-        parts.append(model.class_distances(audio, visual, class_text))
+        if branch is None:
+            parts.append(model.class_distances(audio, visual, class_text))
+        else:
+            parts.append(model.branch_distances(audio, visual, class_text)[branch])
     return torch.cat(parts)
 
 
@@ -212,14 +216,22 @@ def evaluate(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas
     it is given (CoGe's softmaxes) then normalises over the unseen classes, as zero-shot scoring means.
     alpha > 0 blends in the training-free distances (scoring.blend; `dims` says where the text parts are).
     """
-    distances, zsl_distances = _eval_distances(model, stage_data, text)
-    if alpha:
-        free, free_zsl = _free_distances(stage_data, text, dims)
-        distances, zsl_distances = (blend(distances, free, alpha, blend_scale),
-                                    blend(zsl_distances, free_zsl, alpha, blend_scale))
+    distances, zsl_distances = scored_distances(model, stage_data, text, alpha=alpha, blend_scale=blend_scale, dims=dims)
     metrics = gzsl_metrics(distances, stage_data.eval.labels, stage_data.eval_classes, stage_data.seen_classes,
                            stage_data.unseen_classes, gammas, zsl_distances=zsl_distances)
     return dataclasses.replace(metrics, alpha=float(alpha), blend_scale=float(blend_scale))
+
+
+def scored_distances(model: GZSLModel, stage_data: StageData, text: torch.Tensor, *, alpha: float = 0.0,
+                     blend_scale: float = 1.0, dims: InputDims | None = None):
+    """The (N, K_eval) distances that `evaluate` decides on (before γ) and the (N, K_unseen) ones of ZSL;
+    alpha > 0 blends in the training-free distances."""
+    distances, zsl_distances = _eval_distances(model, stage_data, text)
+    if alpha:
+        free, free_zsl = free_distances(stage_data, text, dims)
+        distances, zsl_distances = (blend(distances, free, alpha, blend_scale),
+                                    blend(zsl_distances, free_zsl, alpha, blend_scale))
+    return distances, zsl_distances
 
 
 def search_blend(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas, dims: InputDims) -> GZSLMetrics:
@@ -230,7 +242,7 @@ def search_blend(model: GZSLModel, stage_data: StageData, text: torch.Tensor, ga
     weight each side gets whatever the scale of the model's joint space.
     """
     distances, zsl_distances = _eval_distances(model, stage_data, text)
-    free, free_zsl = _free_distances(stage_data, text, dims)
+    free, free_zsl = free_distances(stage_data, text, dims)
     scale = float(distances.std() / free.std().clamp_min(1e-12))
     best = None
     for alpha in BLEND_ALPHAS:
@@ -249,8 +261,9 @@ def _eval_distances(model: GZSLModel, stage_data: StageData, text: torch.Tensor)
     return distances, zsl_distances
 
 
-def _free_distances(stage_data: StageData, text: torch.Tensor, dims: InputDims | None):
-    """Training-free (N, K_eval) and (N, K_unseen) distances: picture to the visual text, sound to the audio text.
+def free_distances(stage_data: StageData, text: torch.Tensor, dims: InputDims | None, modality: str = "both"):
+    """Training-free (N, K_eval) and (N, K_unseen) distances: picture to the visual text, sound to the audio text
+    (`modality` "audio" or "visual": that one alone).
 
     Needs features and text parts of the same encoders (visual = the "clip" part's size, audio = "clap"'s)."""
     if dims is None:
@@ -260,8 +273,8 @@ def _free_distances(stage_data: StageData, text: torch.Tensor, dims: InputDims |
         raise ValueError(f"the open-vocabulary blend needs text of the features' own encoders; the data has visual "
                          f"{dims.visual}-d and audio {dims.audio}-d features but text parts {list(dims.text_parts)}")
     device = text.device
-    audio = torch.from_numpy(stage_data.eval.audio).to(device)  # (N, D_a)
-    visual = torch.from_numpy(stage_data.eval.visual).to(device)  # (N, D_v)
+    audio = torch.from_numpy(stage_data.eval.audio).to(device) if modality != "visual" else None  # (N, D_a)
+    visual = torch.from_numpy(stage_data.eval.visual).to(device) if modality != "audio" else None  # (N, D_v)
 
     def free(classes):
         t = text[torch.from_numpy(np.asarray(classes)).to(device)]  # (K, D_t)

@@ -15,7 +15,8 @@ from avzsl.data.features import GZSLData
 from avzsl.io import AvzslError, atomic_write_json
 from avzsl.models.registry import Recipe
 from avzsl.atlas import DEFAULT_PER_CLASS, build_atlas, save_atlas
-from avzsl.checkpoint import METRICS, Calibration, CheckpointConfig, ClassNames, save_checkpoint, save_metrics
+from avzsl.checkpoint import METRICS, Calibration, Checkpoint, CheckpointConfig, ClassNames, save_checkpoint, save_metrics
+from avzsl.report.results import build_report, save_report
 from avzsl.training.protocol import StageTrainer, data_dims, evaluate
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
     with open(out / "train_log.jsonl", "w", encoding="utf-8") as f:
         for record in result1.history + result2.history:
             f.write(json.dumps(record.__dict__) + "\n")
+    # The evaluation report's numbers on the test split, for the app's Explore tab (which has no data set).
+    save_report(out, build_report(Checkpoint(out, model, config), data))
     save_metrics(out, metrics)  # written last: it marks a finished run
     shutil.rmtree(state_dir, ignore_errors=True)
     return {**metrics, **dataclasses.asdict(calibration), "best_epoch": best_epoch}
