@@ -267,6 +267,24 @@ def test_a_checkpoint_config_is_read_once_and_again_when_it_changes(checkpoints,
     assert service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], MATCHING).gamma == gamma + 1.0
 
 
+def test_typed_labels_are_parsed_once(service, monkeypatch):
+    import app.handlers
+    import avzsl.prediction
+
+    calls = []
+    real = avzsl.prediction.parse_labels
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(avzsl.prediction, "parse_labels", counted)
+    monkeypatch.setattr(app.handlers, "parse_labels", counted)
+    prediction = app.handlers.PageHandlers(service).predict(str(EXAMPLES / "bird.mp4"), "dog, cat,  Dog", MATCHING,
+                                                             "both", "")
+    assert prediction.labels == ["dog", "cat"] and len(calls) == 1
+
+
 def test_checkpoint_choices_say_what_each_is(checkpoints):
     from app.handlers import model_choices
 
