@@ -27,7 +27,6 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from avzsl.data.errors import DataError
@@ -78,7 +77,8 @@ class Calibration:
 
     gamma: float  # calibrated stacking: added to the distance of every seen class (reference §7.2)
     alpha: float = 0.0  # open-vocabulary blend weight of the training-free CLIP/CLAP distances; 0 = the model alone
-    blend_scale: float = 1.0  # puts the training-free distances on the spread of the model's (chosen with α by `search_blend` in training/protocol.py)
+    # puts the training-free distances on the spread of the model's (chosen with α: training/protocol.py, search_blend)
+    blend_scale: float = 1.0
 
 
 @dataclass(frozen=True)
