@@ -18,7 +18,7 @@ import threading
 
 from app.maps import MapMaker
 from app.ui import build_demo, build_missing_weights_page, launch
-from avzsl.cli import add_encoder_options, encoder_files
+from avzsl.cli import add_debug_option, add_encoder_options, encoder_files, entry_point
 from avzsl.encoders import WeightsNotFoundError
 from avzsl.io import cache_dir
 from avzsl.projection import ProjectionCache
@@ -35,9 +35,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860))
     p.add_argument("--device", default=None, help="torch device for the encoders and models (default: cpu)")
-    p.add_argument("--concurrency", type=int, default=2, help="events run at once (classification is always one at a time)")
+    p.add_argument("--concurrency", type=int, default=2, help="events run at once (classifications: up to 4, sharing the encoders in turns)")
     p.add_argument("--no-map-cache", action="store_true", help="keep embedding maps in memory only, not under the avzsl cache")
     p.add_argument("--no-warm-up", action="store_true", help="do not compile UMAP and prepare the first map at start-up")
+    add_debug_option(p)
     args = p.parse_args(argv)
     args.encoders = args.encoders.strip().lower()
     if args.encoders not in ("pretrained", "random"):
@@ -73,6 +74,7 @@ def warm_up(demo) -> None:
     threading.Thread(target=run, name="avzsl-warm-up", daemon=True).start()
 
 
+@entry_point
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.media import MediaError, load_media, load_middle_frame
+from avzsl.media import MediaError, load_media
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def example_thumbnails(examples: list[Example]) -> list[tuple[Example, object, s
     out = []
     for example in examples:
         try:
-            frame = sound_picture(example.path) if example.kind == "audio" else load_middle_frame(example.path)[0]
+            frame = sound_picture(example.path) if example.kind == "audio" else load_media(example.path)[0].frame
         except MediaError as e:
             log.warning("example %s left out: %s", example.path, e)
             continue
@@ -65,10 +65,11 @@ def sound_picture(path: str, size: tuple[int, int] = (320, 180)) -> np.ndarray:
     from PIL import Image, ImageDraw
 
     media = load_media(path)
+    sound = media[0]
     width, height = size
     canvas = Image.new("RGB", size, "#20324a")
-    if media.audio is not None and len(media.audio):
-        columns = np.array_split(np.abs(media.audio[: int(media.audio_seconds * media.sample_rate) or None]), width)
+    if sound.audio is not None and len(sound.audio):
+        columns = np.array_split(np.abs(sound.audio[: int(sound.audio_seconds * media.sample_rate) or None]), width)
         peaks = np.array([c.max(initial=0.0) for c in columns])
         peaks = peaks / max(peaks.max(), 1e-6)
         draw = ImageDraw.Draw(canvas)

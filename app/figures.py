@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly import colors
 from plotly.subplots import make_subplots
 
+from app.text import escape_html
 from avzsl.result import clock
 from avzsl.report.figures import message_figure as empty_figure  # noqa: F401 - the app's name for it
 
@@ -63,7 +64,7 @@ def map_figure(panels: list[MapPanel], *, class_names: list[str], seen_classes, 
         for c in classes:
             rows = np.flatnonzero(panel.labels == c)
             kind = "seen" if c in seen else "unseen"
-            name = f"{class_names[c]}{'' if c in seen else ' (unseen)'}"
+            name = f"{escape_html(class_names[c])}{'' if c in seen else ' (unseen)'}"  # plotly renders tags
             group = f"class-{c}"
             if len(rows):
                 fig.add_trace(go.Scatter(
@@ -71,7 +72,7 @@ def map_figure(panels: list[MapPanel], *, class_names: list[str], seen_classes, 
                     legendgroup=group, showlegend=first,
                     marker=dict(symbol=SYMBOL[kind], size=7, color=colour[c], opacity=0.75, line=dict(width=0)),
                     customdata=[panel.video_ids[i] for i in rows],
-                    hovertemplate=f"<b>{_esc(class_names[c])}</b> ({kind} class)<br>video: %{{customdata}}<extra></extra>",
+                    hovertemplate=f"<b>{escape_html(class_names[c])}</b> ({kind} class)<br>video: %{{customdata}}<extra></extra>",
                 ), row=1, col=col)
             if panel.class_xy is not None:
                 k = np.flatnonzero(panel.class_ids == c)
@@ -80,7 +81,7 @@ def map_figure(panels: list[MapPanel], *, class_names: list[str], seen_classes, 
                         x=panel.class_xy[k, 0], y=panel.class_xy[k, 1], mode="markers", name=name,
                         legendgroup=group, showlegend=False,
                         marker=dict(symbol=SYMBOL["class"], size=13, color=colour[c], line=dict(width=1.5, color="#222")),
-                        hovertemplate=f"<b>text of “{_esc(class_names[c])}”</b><br>the class name, embedded<extra></extra>",
+                        hovertemplate=f"<b>text of “{escape_html(class_names[c])}”</b><br>the class name, embedded<extra></extra>",
                     ), row=1, col=col)
         if panel.user_labels:
             fig.add_trace(_user_trace(panel.user_labels, "label", "your labels", first), row=1, col=col)
@@ -104,7 +105,7 @@ def _user_trace(points: list[UserPoint], kind: str, name: str, showlegend: bool)
     is_video = kind == "video"
     return go.Scatter(
         x=xy[:, 0], y=xy[:, 1], mode="markers+text", name=name, legendgroup=f"user-{kind}", legendrank=1,
-        showlegend=showlegend, text=[p.name for p in points],
+        showlegend=showlegend, text=[escape_html(p.name) for p in points],
         # alternate the side of the name, so that labels landing close together stay readable
         textposition=["top center" if is_video else TEXT_SIDES[i % len(TEXT_SIDES)] for i in range(len(points))],
         textfont=dict(size=12 if is_video else 11, color=USER_COLOUR),
@@ -124,11 +125,6 @@ def _key(fig: go.Figure, with_text: bool) -> None:
                                  marker=dict(symbol=symbol, size=9, color="#9a9a9a"), hoverinfo="skip"))
 
 
-def _esc(text: str) -> str:
-    """HTML-escape for hover text; "%{" would start a plotly template variable."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%{", "% {")
-
-
 MAX_TIMELINE_LABELS = 12
 
 
@@ -140,6 +136,7 @@ def timeline_figure(segments, labels_in_order: list[str]) -> go.Figure:
     """
     labels = labels_in_order[:MAX_TIMELINE_LABELS]
     confidence = np.array([[{s.label: s.confidence for s in seg.ranking}[label] for seg in segments] for label in labels])
+    labels = [escape_html(label) for label in labels]  # the rows' names: plotly renders tags in them
     centres = [(seg.start_s + seg.end_s) / 2 for seg in segments]
     widths = [seg.end_s - seg.start_s for seg in segments]
     spans = [[f"{clock(seg.start_s)}–{clock(seg.end_s)}" for seg in segments] for _ in labels]

@@ -28,7 +28,7 @@ from app.examples import ExampleCache, example_thumbnails, read_examples
 from app.maps import MapMaker
 from app.state import Session
 from app.figures import empty_figure, timeline_figure
-from app.text import TABLE_COLUMNS, TRAIN_HINT
+from app.text import TABLE_COLUMNS, TRAIN_HINT, escape_html, escape_markdown
 from avzsl.io import AvzslError
 from avzsl.media import MediaError
 from avzsl.prediction import TRAINING_FREE, LabelError, parse_labels
@@ -70,10 +70,11 @@ def describe_model(service, model_id: str | None) -> str:
     try:
         info = service.model_info(model_id)
     except AvzslError as e:
-        return f"⚠ This checkpoint cannot be read: {e}"
+        return f"⚠ This checkpoint cannot be read: {escape_markdown(e)}"
     if not info.readable:
-        return f"⚠ **This checkpoint cannot be used:** {info.problem}"
-    parts = [f"**{info.architecture}** trained on {info.dataset or 'unknown data'}"]
+        return f"⚠ **This checkpoint cannot be used:** {escape_markdown(info.problem)}"
+    # Everything below but the numbers comes from the checkpoint's files: escaped, shown as text.
+    parts = [f"**{escape_markdown(info.architecture)}** trained on {escape_markdown(info.dataset or 'unknown data')}"]
     if info.synthetic:
         parts.append("**SYNTHETIC features** — its rankings are not meaningful")
     parts.append(f"{len(info.train_classes)} training classes (labels naming one are *seen*)")
@@ -84,9 +85,9 @@ def describe_model(service, model_id: str | None) -> str:
         parts.append(f"calibration γ {info.gamma:.3g}")
     if info.alpha:
         parts.append(f"open-vocabulary blend α {info.alpha:.2g}")
-    text = " · ".join(parts) + f".\n\nEncoders: {info.encoders}."
+    text = " · ".join(parts) + f".\n\nEncoders: {escape_markdown(info.encoders)}."
     if not info.usable:
-        text += f"\n\n⚠ **Cannot be used with the encoders in use:** {info.problem}"
+        text += f"\n\n⚠ **Cannot be used with the encoders in use:** {escape_markdown(info.problem)}"
     return text
 
 
@@ -125,7 +126,7 @@ def present(prediction) -> tuple:
     return (
         confidences(prediction.ranking),
         ranking_table(prediction),
-        "\n\n".join(f"⚠ {w}" for w in prediction.warnings),
+        "\n\n".join(f"⚠ {escape_markdown(w)}" for w in prediction.warnings),
         prediction.frame,
         audio,
         audio_note(prediction),
@@ -155,7 +156,7 @@ def audio_note(prediction) -> str:
 
 def failure(message: str) -> tuple:
     """Values of the result components after a failed request: the message, and no stale result."""
-    return (None, pd.DataFrame(columns=TABLE_COLUMNS), f"**Not classified:** {message}", None, None, "", None, None, "",
+    return (None, pd.DataFrame(columns=TABLE_COLUMNS), f"**Not classified:** {escape_markdown(message)}", None, None, "", None, None, "",
             gr.update(visible=False), None, [])
 
 
@@ -236,7 +237,7 @@ class PageHandlers:
             prediction = self.predict(path, labels_text, model, modality, gamma, segments, alpha, cache)
         except Exception as e:  # noqa: BLE001
             title, message = self._explain(e, path)
-            gr.Warning(message, title=title)
+            gr.Warning(escape_html(message), title=title)  # a toast renders HTML
             return (session, None, *failure(message))
         session.remember(prediction, path)
         return (session, prediction.to_json(), *present(prediction))
@@ -312,7 +313,7 @@ class PageHandlers:
         try:
             result = self.maps.draw(name, spaces, method or "umap", session.history, bool(show_mine))
         except (AvzslError, FileNotFoundError, ValueError) as e:
-            raise gr.Error(f"Cannot draw this map: {e}", title="Map", print_exception=False) from None
+            raise gr.Error(f"Cannot draw this map: {escape_html(e)}", title="Map", print_exception=False) from None
         except Exception as e:  # noqa: BLE001
             log.exception("map failed")
             raise gr.Error(f"Something went wrong while drawing the map ({type(e).__name__}). "

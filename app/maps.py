@@ -14,6 +14,7 @@ import numpy as np
 
 from app.figures import MapPanel, UserPoint, empty_figure, map_figure
 from app.state import Classified
+from app.text import escape_html, escape_markdown
 from avzsl.encoders.spec import EncoderSpec
 from avzsl.projection import METHOD_NAMES, SPACE_NAMES, SPACES, ProjectionCache, atlas_key, atlas_space, warm_up
 
@@ -106,7 +107,7 @@ class MapMaker:
 
         n_classes = len(np.unique(atlas.labels))
         n_seen = len(set(np.unique(atlas.labels)) & set(atlas.seen_classes))
-        lines = [f"**{name}**: {len(atlas.labels):,} test videos of {n_classes} classes "
+        lines = [f"**{escape_markdown(name)}**: {len(atlas.labels):,} test videos of {n_classes} classes "
                  f"({n_seen} seen in training, {n_classes - n_seen} unseen)."]
         timing = []
         for space, amap, was_cached in fitted:
@@ -128,7 +129,7 @@ class MapMaker:
                              "features of other encoders.")
             elif any(s != "joint" for s in spaces) and any(entry.encoders != encoders for entry in history):
                 notes.append("Videos classified with other encoders than this checkpoint's "
-                             f"({encoders.describe()}) are not drawn on its input-feature maps.")
+                             f"({escape_markdown(encoders.describe())}) are not drawn on its input-feature maps.")
         if info.synthetic:
             notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
                          "nothing about real videos.")
@@ -163,16 +164,14 @@ class MapMaker:
             xy = amap.place(np.stack(video_rows))
             for entry, (x, y) in zip(video_points, xy):
                 videos.append(UserPoint((float(x), float(y)), entry.name,
-                                        f"<b>your video: {_html(entry.name)}</b><br>best label: {_html(entry.top)} "
-                                        f"({100 * entry.confidence:.0f}%)<br>model: {_html(entry.model)}"))
+                                        f"<b>your video: {escape_html(entry.name)}</b><br>best label: "
+                                        f"{escape_html(entry.top)} ({100 * entry.confidence:.0f}%)<br>model: "
+                                        f"{escape_html(entry.model)}"))
         marks = []
         chosen = list(label_vectors.values())[-MAX_LABEL_MARKERS:]
         if chosen:
             xy = amap.place(np.stack([row for _, row in chosen]))
             for (label, _), (x, y) in zip(chosen, xy):
-                marks.append(UserPoint((float(x), float(y)), label, f"<b>your label: {_html(label)}</b>"))
+                marks.append(UserPoint((float(x), float(y)), label, f"<b>your label: {escape_html(label)}</b>"))
         return videos, marks
 
-
-def _html(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%{", "% {")

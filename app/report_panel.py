@@ -9,6 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from app.figures import empty_figure
+from app.text import code_span, escape_markdown
 from avzsl.io import AvzslError
 from avzsl.report.figures import report_figures
 from avzsl.report.results import load_report
@@ -25,21 +26,22 @@ def report_figure(service, name: str | None, which: str | None):
     try:
         report = load_report(service.catalog.path(name))  # a checkpoint the service offers (refuses other paths)
     except AvzslError as e:
-        return empty_figure("This checkpoint's report cannot be read."), f"*{e}*"
+        return empty_figure("This checkpoint's report cannot be read."), f"*{escape_markdown(e)}*"
     if report is None:
         return (empty_figure("This checkpoint stores no evaluation report."),
-                f"*{name} was trained before avzsl stored reports. Make one with `python -m avzsl.evaluate "
-                f"--checkpoint checkpoints/{name} --data PATH --report OUT` (it needs the data set).*")
+                f"*{escape_markdown(name)} was trained before avzsl stored reports. Make one with "
+                f"{code_span(f'python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT')} "
+                "(it needs the data set).*")
     figures = report_figures(report)
     which = which or "class-accuracy"
     if which not in figures:
         return empty_figure("This checkpoint carries no open-vocabulary blend (trained without --blend)."), ""
     m = report.metrics
-    status = (f"Test split of {report.dataset}, scored as in evaluation (γ {report.gamma:.4g}"
+    status = (f"Test split of {escape_markdown(report.dataset)}, scored as in evaluation (γ {report.gamma:.4g}"
               + (f", α {report.alpha:.2g}" if report.alpha else "") + f"): S {m['S']:.1f} · U {m['U']:.1f} · "
               f"HM {m['HM']:.1f}; {len(report.seen)} seen and {len(report.unseen)} unseen classes. The whole report "
-              f"(every class, searchable; several checkpoints compared): `python -m avzsl.evaluate --checkpoint "
-              f"checkpoints/{name} --data PATH --report OUT`." + (" SYNTHETIC data: the numbers say nothing about "
+              f"(every class, searchable; several checkpoints compared): "
+              f"{code_span(f'python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT')}." + (" SYNTHETIC data: the numbers say nothing about "
                                                                    "real videos." if report.synthetic else ""))
     return figures[which], status
 

@@ -1,6 +1,34 @@
 """What the page says: titles, explanations, styling. Plain constants, so the layout reads as layout."""
 
+import html
+import re
+
 import gradio as gr
+
+# --- text from a file or a user, shown as itself ------------------------------------------------------------
+
+
+def escape_html(text) -> str:
+    """For HTML that the page renders (toasts, plotly's labels and hover text): tags shown as text; "%{"
+    would start a plotly template variable."""
+    return html.escape(str(text), quote=False).replace("%{", "% {")
+
+
+MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]#|~])")  # what starts emphasis, code, links, images, tables
+
+
+def escape_markdown(text) -> str:
+    """For gr.Markdown: a checkpoint's `dataset` of `<img src=x>` or a file named `**x**.mp4` shows as typed
+    (HTML escaped, Markdown punctuation backslash-escaped, on one line: no list or heading can start), never
+    as an image or formatting."""
+    return MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
+
+
+def code_span(text) -> str:
+    """`text` as inline code, shown as typed (a code span renders HTML and Markdown literally); text holding
+    a backtick, which would end the span early, is escaped instead."""
+    return f"`{text}`" if "`" not in str(text) and "\n" not in str(text) else escape_markdown(text)
+
 
 TITLE = "avzsl · what is happening in this video?"
 TRAIN_HINT = ("`python -m avzsl.train --model clipclap --data FEATURES --out checkpoints/NAME` "

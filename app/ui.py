@@ -26,14 +26,16 @@ from app.handlers import PageHandlers, describe_model, explore_note, model_choic
 from app.maps import MapMaker
 from app.report_panel import build_report_panel
 from app.state import Session
-from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT
+from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT, code_span
 from avzsl.prediction import MAX_LABEL_CHARS, MAX_LABELS, TRAINING_FREE
 from avzsl.projection import METHOD_NAMES, METHODS
 
 log = logging.getLogger(__name__)
 
 MAX_FILE_SIZE = "200mb"  # uploads above this are refused by Gradio before they reach the service
-CLASSIFY_CONCURRENCY = 1  # the encoders already use every core: one classification at a time, the rest queue
+# Classifications run side by side: the service shares the encoders between them in turns (its media and
+# label lanes, avzsl/turns.py), so a 2-label request is not stuck behind a 200-label one. More than this wait.
+CLASSIFY_CONCURRENCY = 4
 QUEUE_SIZE = 64
 SESSION_SECONDS = 6 * 3600  # a visitor's videos and map points are forgotten this long after their last use
 MAX_MOMENTS = 32
@@ -76,8 +78,8 @@ def header(service, *, offers_checkpoints: bool) -> None:
             "works without the CLIP and CLAP weights. For real answers, provide the weights and run "
             "`python app.py` (see docs/app.md).", elem_classes=["banner", "banner-warn"], elem_id="random-banner")
     if not offers_checkpoints:
-        gr.Markdown(f"ℹ No trained model in `{service.checkpoints_dir}/` yet — the training-free CLIP+CLAP mode "
-                    f"works without one. To train a model: {TRAIN_HINT}.", elem_classes=["banner", "banner-info"],
+        gr.Markdown(f"ℹ No trained model in {code_span(str(service.checkpoints_dir) + '/')} yet — the training-free "
+                    f"CLIP+CLAP mode works without one. To train a model: {TRAIN_HINT}.", elem_classes=["banner", "banner-info"],
                     elem_id="no-checkpoints-banner")
 
 
@@ -261,7 +263,7 @@ def build_missing_weights_page(problem: str, *, checkpoints_dir: str | Path = "c
             "variables shown, or put them in the cache folders listed; then restart the app.\n"
             "2. Or try the whole app right now with **random-weight encoders** (results are meaningless, the page "
             "says so): `python app.py --encoders random` or `AVZSL_ENCODERS=random python app.py`.\n\n"
-            f"Trained checkpoints are read from `{checkpoints_dir}/`. See docs/app.md.")
+            f"Trained checkpoints are read from {code_span(str(checkpoints_dir) + '/')}. See docs/app.md.")
         gr.Code(problem, language=None, label="What is missing, and where it was looked for", interactive=False)
     return demo
 

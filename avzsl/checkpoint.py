@@ -17,6 +17,8 @@ plain typed data:
 `config.json` holds each value once (schema 2). Schema-1 bundles (avzsl 0.1, where γ and the text parts
 were stored twice and the encoders in one of three shapes) are converted when read; see `_from_schema_1`.
 Loading rebuilds the model from the recipe and refuses weights that do not fit it, naming the tensor.
+Every file is checked before anything is built from it (avzsl/validation.py): the JSON's field types, the
+model's size (on the meta device, capped), the weights file's header against the model, finite weights.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from avzsl.data.provenance import Provenance, read_encoder_record
 from avzsl.dims import InputDims, text_parts
 from avzsl.encoders.spec import EncoderSpec
 from avzsl.io import AvzslError, atomic_save_tensors, atomic_write_json, read_json
+from avzsl.validation import (check_config_json, check_finite, check_metrics_json, check_model_size, check_object,
+                              check_tensor, safetensors_header)
 
 if TYPE_CHECKING:
     from avzsl.models.registry import Recipe
@@ -244,7 +248,8 @@ def read_metrics(path: str | Path) -> dict:
     file = Path(path) / METRICS
     if not file.is_file():
         return {}
-    metrics = read_json(file, CheckpointError, "metrics file")
+    metrics = check_metrics_json(read_json(file, CheckpointError, "metrics file"), str(file), CheckpointError,
+                                 METRIC_SETS)
     return {k: v for k, v in metrics.items() if k in METRIC_SETS}  # schema 1 also repeated γ here
 
 
@@ -269,7 +274,10 @@ def read_config(path: str | Path) -> CheckpointConfig:
     for name in (CONFIG, WEIGHTS):
         if not (path / name).is_file():
             raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
-    return CheckpointConfig.from_dict(read_json(path / CONFIG, CheckpointError, "checkpoint config"), str(path / CONFIG))
+    raw = check_object(read_json(path / CONFIG, CheckpointError, "checkpoint config"), str(path / CONFIG), CheckpointError)
+    if raw.get("format") == CHECKPOINT_FORMAT and raw.get("schema_version") in (1, CHECKPOINT_SCHEMA_VERSION):
+        check_config_json(raw, str(path / CONFIG), CheckpointError)  # else from_dict says what it is
+    return CheckpointConfig.from_dict(raw, str(path / CONFIG))
 
 
 def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig | None = None) -> Checkpoint:
@@ -278,22 +286,36 @@ def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig 
 
     path = Path(path)
     config = config or read_config(path)
-    try:
-        model = config.recipe.build(config.input_dims)
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path / CONFIG}: cannot rebuild the model: {e}") from e
+
+    def build():
+        return config.recipe.build(config.input_dims)
+
+    expected = check_model_size(build, str(path / CONFIG), CheckpointError).state_dict()  # meta tensors: no memory
+    check_weights_fit(path, safetensors_header(path / WEIGHTS, CheckpointError), expected)
     weights = load_file(str(path / WEIGHTS))
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
-                  else f"{wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, the config needs {tuple(expected[wrong[0]].shape)}")
-        raise CheckpointError(f"{path / WEIGHTS} does not fit the model in {path / CONFIG}: {detail}")
+    for name, tensor in weights.items():
+        check_finite(tensor, f"tensor {name}", str(path / WEIGHTS), CheckpointError)
+    model = build()
     model.load_state_dict(weights)
     model.to(device).eval()
     return Checkpoint(path, model, config)
+
+
+def check_weights_fit(path: Path, tensors: dict, expected: dict) -> None:
+    """The weights file's header (validation.TensorInfo per name) holds exactly the model's tensors."""
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise CheckpointError(f"{path / WEIGHTS} does not fit the model in {path / CONFIG}: {detail}")
+    for name, tensor in expected.items():
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        check_tensor(tensors, name, SAFETENSORS_DTYPES.get(dtype, dtype), tuple(tensor.shape),
+                     f"{path / WEIGHTS} does not fit the model in {path / CONFIG}", CheckpointError)
+
+
+SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bfloat16": "BF16", "int64": "I64",
+                      "int32": "I32", "bool": "BOOL", "uint8": "U8"}
 
 
 def check_data_fits(checkpoint: Checkpoint, dims) -> None:

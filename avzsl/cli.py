@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import functools
 import logging
 import os
+import sys
 from pathlib import Path
+
+from avzsl.io import AvzslError
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -64,7 +69,14 @@ def add_device_option(parser: argparse.ArgumentParser, default: str | None = "au
 
 
 def add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    """-v (debug logging) and --debug."""
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_debug_option(parser)
+
+
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    """--debug: an error shows its full traceback instead of one line (read by `entry_point`)."""
+    parser.add_argument(DEBUG_FLAG, action="store_true", help="show the full traceback of an error")
 
 
 def add_encoder_options(parser: argparse.ArgumentParser, default: str = "pretrained") -> None:
@@ -94,3 +106,57 @@ FILE_OPTIONS = ("clip_weights", "clap_weights", "roberta_dir", "wavcaps_weights"
 def encoder_files(args: argparse.Namespace) -> dict:
     """The weight-file keyword arguments of `load_encoders` that the user gave."""
     return {k: getattr(args, k) for k in FILE_OPTIONS if getattr(args, k, None) is not None}
+
+
+# --- one line for every failure ----------------------------------------------------------------------------
+
+DEBUG_FLAG = "--debug"
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+FREE_SPACE = "free some space and run the same command again (finished work is kept)"
+OS_HINTS = {errno.ENOSPC: FREE_SPACE, errno.EDQUOT: FREE_SPACE, errno.EFBIG: FREE_SPACE}
+
+
+def entry_point(main):
+    """Wrap a CLI's `main(argv=None) -> int` so that every failure is one line on stderr and an exit code.
+
+    AvzslError (bad input) and OSError (disk full, permission denied, ...) exit 2 with their message; an
+    unexpected exception exits 1 with its type and message and a hint to rerun with --debug, which shows
+    the traceback instead. Ctrl-C exits 130. Tests call the wrapped `main(argv)` as before.
+    """
+    @functools.wraps(main)
+    def run(argv: list[str] | None = None) -> int:
+        debug = DEBUG_FLAG in (sys.argv[1:] if argv is None else argv)
+        log = logging.getLogger(_module_name(main))
+        try:
+            return main(argv)
+        except KeyboardInterrupt:
+            log.error("interrupted")
+            return EXIT_INTERRUPTED
+        except Exception as e:  # noqa: BLE001 - the one place a CLI turns an error into its line
+            if debug:
+                raise
+            log.error("%s", one_line(e))
+            return EXIT_BAD_INPUT if isinstance(e, (AvzslError, OSError)) else EXIT_FAILED
+
+    return run
+
+
+def _module_name(function) -> str:
+    """avzsl.train, also when run as `python -m avzsl.train` (where the module is called __main__)."""
+    if function.__module__ != "__main__":
+        return function.__module__
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    return spec.name if spec else "avzsl"
+
+
+def one_line(error: Exception) -> str:
+    """What a CLI prints for `error`: its message; for an OSError what failed, on which file, and what to do."""
+    if isinstance(error, AvzslError):
+        return str(error)
+    if isinstance(error, OSError):
+        where = f": {error.filename}" if error.filename else ""
+        hint = f"; {OS_HINTS[error.errno]}" if error.errno in OS_HINTS else ""
+        return f"{error.strerror or error}{where}{hint}"
+    message = " ".join(str(error).split())[:300]
+    return (f"unexpected error {type(error).__name__}{': ' + message if message else ''} "
+            f"(a bug: rerun with {DEBUG_FLAG} for the traceback and report it)")

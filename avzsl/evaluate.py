@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avzsl.cli import add_device_option, add_verbose_option, pick_device, setup_logging
+from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, setup_logging
 from avzsl.checkpoint import check_data_fits, load_checkpoint
+from avzsl.data.errors import DataError
 from avzsl.data.loading import open_data
-from avzsl.io import AvzslError
 from avzsl.training.protocol import data_dims, evaluate
+from avzsl.validation import check_finite_features
 
 log = logging.getLogger("avzsl.evaluate")
 
@@ -47,24 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     device = pick_device(args.device)
     if args.report or len(args.checkpoint) > 1:
         return report_main(args, device)
-    try:
-        checkpoint = load_checkpoint(args.checkpoint[0], device)
-        data = open_data(args.data, args.dataset, text_alignment=checkpoint.config.text_alignment)
-        check_data_fits(checkpoint, data_dims(data))
-        calibration = checkpoint.config.calibration
-        gamma = calibration.gamma if args.gamma is None else args.gamma
-        alpha = calibration.alpha if args.alpha is None else args.alpha
-        metrics = evaluate(checkpoint.model, data.stage(2), torch.from_numpy(data.text.embeddings).to(device),
-                           np.array([gamma]), alpha=alpha, blend_scale=calibration.blend_scale, dims=data_dims(data))
-    except AvzslError as e:
-        log.error("%s", e)
-        return 2
+    checkpoint = load_checkpoint(args.checkpoint[0], device)
+    data = open_data(args.data, args.dataset, text_alignment=checkpoint.config.text_alignment)
+    check_data_fits(checkpoint, data_dims(data))
+    check_finite_features(data, DataError)
+    calibration = checkpoint.config.calibration
+    gamma = calibration.gamma if args.gamma is None else args.gamma
+    alpha = calibration.alpha if args.alpha is None else args.alpha
+    metrics = evaluate(checkpoint.model, data.stage(2), torch.from_numpy(data.text.embeddings).to(device),
+                       np.array([gamma]), alpha=alpha, blend_scale=calibration.blend_scale, dims=data_dims(data))
     result = {"test": metrics.scores(), "gamma": gamma, "alpha": alpha,
               "checkpoint": str(args.checkpoint[0]), "data": str(args.data),
               "synthetic": data.provenance.synthetic}
@@ -83,13 +82,9 @@ def report_main(args, device) -> int:
     from avzsl.report.page import report_json, write_report
     from avzsl.report.results import build_reports
 
-    try:
-        reports = build_reports(args.checkpoint, args.data, dataset=args.dataset, gamma=args.gamma, alpha=args.alpha,
-                                device=device)
-        page = write_report(reports, args.report, data=str(args.data), png=not args.no_png) if args.report else None
-    except AvzslError as e:
-        log.error("%s", e)
-        return 2
+    reports = build_reports(args.checkpoint, args.data, dataset=args.dataset, gamma=args.gamma, alpha=args.alpha,
+                            device=device)
+    page = write_report(reports, args.report, data=str(args.data), png=not args.no_png) if args.report else None
     if args.json:
         print(json.dumps(report_json(reports, str(args.data)), indent=2))
         return 0

@@ -7,15 +7,14 @@
     # a CSV of (video file, class) instead of class folders
     python -m avzsl.extract clips --labels clips.csv --out stores/clips --random-split 1
 
-    # large collections: one job per shard (any machines sharing --out, or copy the shard-* folders
-    # of STORE/.extract together), then merge
-    python -m avzsl.extract VIDEOS --out STORE --random-split 0 --num-shards 8 --shard-index 3
-    python -m avzsl.extract --merge --out STORE
+    # large collections: the same command on Ray (a Ray on this machine's cores, or a cluster's), one
+    # embedding worker per GPU (docs/cluster.md)
+    python -m avzsl.extract VIDEOS --out STORE --random-split 0 --engine ray --address auto --gpus-per-worker 1
 
 Each video gives the CLIP embedding of its middle frame and the CLAP embedding of its centred 10 s of
 audio; the class names give prompt-ensembled CLIP and CLAP text embeddings. Run the same command again to
-resume: finished videos are not redone. Files that cannot be read are skipped and listed in
-STORE/failed.csv. The store then trains with `python -m avzsl.train --data STORE`.
+resume: finished videos are not redone (with either engine). Files that cannot be read are skipped and
+listed in STORE/failed.csv. The store then trains with `python -m avzsl.train --data STORE`.
 """
 
 from __future__ import annotations
@@ -30,20 +29,18 @@ from avzsl.cli import (
     add_encoder_options,
     add_verbose_option,
     encoder_files,
+    entry_point,
     pick_device,
     setup_logging,
 )
-from avzsl.data.errors import DataError
-from avzsl.io import AvzslError
 from avzsl.data.store import is_store
 from avzsl.encoders import (DEFAULT_PRESET, FRAME_CONVENTIONS, PROMPT_SETS, EncoderSpec, list_presets,
                             load_encoders)
 from avzsl.extraction import (
     ExtractionSettings,
-    extract_shard,
+    extract_local,
     find_videos,
     merge_extraction,
-    missing_videos,
     plan_from_split_folder,
     plan_random_split,
     work_dir,
@@ -53,11 +50,13 @@ from avzsl.extraction.worker import NO_AUDIO_POLICIES
 
 log = logging.getLogger("avzsl.extract")
 
+ENGINES = ("local", "ray")
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m avzsl.extract", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("videos", nargs="?", type=Path, help="folder of videos: one sub-folder per class, or see --labels")
+    p.add_argument("videos", type=Path, help="folder of videos: one sub-folder per class, or see --labels")
     p.add_argument("--out", type=Path, required=True, help="feature store folder to write")
     p.add_argument("--labels", type=Path, help="CSV of (video file relative to VIDEOS, class) instead of class folders")
     split = p.add_mutually_exclusive_group()
@@ -83,12 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-audio", choices=NO_AUDIO_POLICIES, default="skip",
                    help="videos without sound: skip them (default) or embed 10 s of silence")
     p.add_argument("--batch-size", type=int, default=16, help="videos per encoder call (default 16)")
-    p.add_argument("--decode-workers", type=int, default=2, help="threads decoding ahead (default 2)")
-    p.add_argument("--num-shards", type=int, default=1, help="split the work into this many shards (default 1)")
-    p.add_argument("--shard-index", type=int, default=0, help="which shard this job extracts, from 0")
+    p.add_argument("--chunk-size", type=int, default=256,
+                   help="videos per work file: what an interruption can lose at most (default 256)")
+    p.add_argument("--decode-workers", type=int, default=2, help="--engine local: threads decoding ahead (default 2)")
     p.add_argument("--retry-failed", action="store_true", help="try the videos that failed in earlier runs again")
-    p.add_argument("--merge", action="store_true",
-                   help="only merge the finished shards in --out into the store (no VIDEOS needed)")
+    engine = p.add_argument_group("engine")
+    engine.add_argument("--engine", choices=ENGINES, default="local",
+                        help="local: this process, decoding in threads (default); ray: Ray Data, decoding in CPU "
+                             "tasks and embedding in GPU (or CPU) workers, on this machine or a cluster")
+    engine.add_argument("--address", metavar="ADDRESS",
+                        help="--engine ray: the cluster to join: auto (the one `ray start` made here), HOST:PORT or "
+                             "ray://HOST:10001 (default: start Ray on this machine's cores)")
+    engine.add_argument("--workers", type=int, metavar="N",
+                        help="--engine ray: embedding workers, each loading the encoders once (default: one per "
+                             "GPU with --gpus-per-worker, else one)")
+    engine.add_argument("--gpus-per-worker", type=float, default=0, metavar="G",
+                        help="--engine ray: GPUs each embedding worker holds (default 0: embed on CPU)")
     p.add_argument("--keep-work", action="store_true", help="keep STORE/.extract after merging")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_encoder_options(p)
@@ -97,44 +106,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    if not args.merge:
-        if args.videos is None:
-            parser.error("give the VIDEOS folder (or --merge to merge finished shards)")
-        if args.splits is None and args.random_split is None:
-            parser.error("choose the class split: --splits DIR or --random-split SEED")
-        if not 0 <= args.shard_index < args.num_shards:
-            parser.error(f"--shard-index must be in [0, {args.num_shards})")
-    try:
-        if args.merge:
-            return _merge(args.out, args.keep_work)
-        if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
-            hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
-                    "; --retry-failed tries its failed videos again")
-            log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
-            return 2
-        plan = _plan(args)
-        spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
-        encoders = load_encoders(spec, pick_device(args.device), **encoder_files(args))
-        counts = plan.counts()
-        log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
-                 ", ".join(f"{name} {n}" for name, n in counts.items()))
-        extract_shard(args.out, args.videos, plan, ExtractionSettings(args.prompts, args.no_audio), encoders,
-                      shard_index=args.shard_index, num_shards=args.num_shards, batch_size=args.batch_size,
-                      decode_workers=args.decode_workers, retry_failed=args.retry_failed,
-                      progress=not args.no_progress)
-        missing = missing_videos(args.out)
-        if missing:
-            log.info("%d videos of other shards are still to be extracted; when every shard has finished, run: "
-                     "python -m avzsl.extract --merge --out %s", len(missing), args.out)
-            return 0
-        return _merge(args.out, args.keep_work)
-    except AvzslError as e:
-        log.error("%s", e)
+    if args.splits is None and args.random_split is None:
+        parser.error("choose the class split: --splits DIR or --random-split SEED")
+    if args.engine == "local" and (args.address or args.workers or args.gpus_per_worker):
+        parser.error("--address, --workers and --gpus-per-worker are options of --engine ray")
+    if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
+        hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
+                "; --retry-failed tries its failed videos again")
+        log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
         return 2
+    plan = _plan(args)
+    spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
+    counts = plan.counts()
+    log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
+             ", ".join(f"{name} {n}" for name, n in counts.items()))
+    settings = ExtractionSettings(args.prompts, args.no_audio)
+    options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, retry_failed=args.retry_failed,
+                   progress=not args.no_progress)
+    if args.engine == "ray":
+        from avzsl.extraction.ray_engine import extract_with_ray  # Ray is imported for this engine only
+
+        extract_with_ray(args.out, args.videos, plan, settings, spec, encoder_files=encoder_files(args),
+                         address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                         **options)
+    else:
+        encoders = load_encoders(spec, pick_device(args.device), **encoder_files(args))
+        extract_local(args.out, args.videos, plan, settings, encoders, decode_workers=args.decode_workers,
+                      **options)
+    merge_extraction(args.out, keep_work=args.keep_work)
+    print(f"feature store written to {args.out}; train on it with: python -m avzsl.train --data {args.out}")
+    return 0
 
 
 def _plan(args):
@@ -143,14 +149,6 @@ def _plan(args):
         return plan_from_split_folder(videos, args.splits, seed=args.seed)
     dataset = args.dataset or args.videos.resolve().name
     return plan_random_split(videos, args.random_split, dataset, tuple(args.class_fractions))
-
-
-def _merge(out: Path, keep_work: bool) -> int:
-    if not work_dir(out).is_dir():
-        raise DataError(f"{out} has no extraction to merge (no {work_dir(out)})")
-    merge_extraction(out, keep_work=keep_work)
-    print(f"feature store written to {out}; train on it with: python -m avzsl.train --data {out}")
-    return 0
 
 
 if __name__ == "__main__":

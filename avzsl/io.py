@@ -13,13 +13,17 @@ Atomic writes go to a new file beside the target (same file system, so the final
 and are moved into place only when complete: an interrupted run never leaves half a file. The temporary
 file is created with mode 0o666, which the kernel reduces by the process umask exactly as for a plain
 `open()`: stores and checkpoints stay readable by a team, and the umask is never changed (changing it is
-process-wide and races with other threads).
+process-wide and races with other threads). Some writers replace the file they are given with one of their
+own (safetensors writes a private 0600 file and renames it), so that mode is put back before the move:
+every file avzsl writes has the mode of the JSON beside it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -49,8 +53,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None
     path = Path(path)
     tmp = _temporary_beside(path)
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # umask applies, as for open()
+    mode = os.stat(tmp).st_mode & 0o777  # what a plain open() gives under this umask
     try:
         write(tmp)
+        if os.stat(tmp).st_mode & 0o777 != mode:  # the writer made a file of its own (safetensors: 0600)
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -68,7 +75,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2).encode("utf-8") + b"\n")
+    atomic_write_bytes(path, strict_json(obj, indent=2).encode("utf-8") + b"\n")
+
+
+def strict_json(obj, **dumps_options) -> str:
+    """json.dumps, but strict JSON: a NaN or infinite float is written null (Python would write a bare NaN,
+    which no other JSON reader accepts)."""
+    return json.dumps(_finite(obj), allow_nan=False, **dumps_options)
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def atomic_save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
@@ -83,7 +106,23 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[s
         from safetensors.numpy import save_file
 
         tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except Exception as e:  # safetensors' own error type even for a full disk: an OSError, as for open()
+            raise _as_os_error(e, Path(path)) from e
+
+    atomic_write(path, write)
+
+
+def _as_os_error(error: Exception, path: Path) -> Exception:
+    """A SafetensorError from a failed write ("... (os error 28)") as the OSError it stands for; others as they are."""
+    found = re.search(r"os error (\d+)", str(error))
+    if not found:
+        return error
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code), str(path))
 
 
 def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "file"):

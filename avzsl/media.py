@@ -1,10 +1,9 @@
 """Media file -> what the encoders need: frames (for CLIP) and audio windows (for CLAP).
 
-- `load_video`: a video's middle frame and the centred `window_seconds` of its audio (default 10 s at 48 kHz).
-- `load_media`: the same for any kind of file: a video, a sound file (audio only, `frame=None`) or a picture
-  (`audio=None`); `kind` says which.
-- `load_segments`: N evenly spaced moments over the whole file, each with its frame and the audio window
-  centred on it, for classifying a long video part by part.
+One loader, `load_media(path, segments=1)`, for every kind of file: a video, a sound file (audio only,
+no frames) or a picture (no audio). It splits the file into `segments` equal parts and gives, for each,
+the frame on screen at its centre and the audio window (default 10 s at 48 kHz) centred on it, as one
+`MediaSegments`; one segment is the middle frame and the centred window.
 
 Everything is read by seeking, so the cost depends on the keyframe interval and the window length, not on
 the file's length: a 3-hour video decodes about as fast as a 10 s one. Decoding uses PyAV (FFmpeg's libraries
@@ -19,14 +18,17 @@ matrix: front left/right at 1, centre and surrounds at 1/sqrt(2), LFE dropped, n
 and then the mean of left and right, so a sound on L and R comes out at the same level from a 5.1 file as
 from a stereo one, and mono and stereo files give what they always did.
 
-Bad inputs raise a `MediaError` subclass whose message names the file and is fit to show to a user.
+A file cut short that still plays (a download or upload stopped early, with its index at the front, so a
+player shows it up to the cut) is read from the part that plays: its moments are taken over that part, and
+`MediaSegments.warnings` says so. Bad inputs raise a `MediaError` subclass whose message names the file and
+is fit to show to a user.
 
-    >>> video = load_video("examples/bird.mp4")
-    >>> video.frame.shape, video.audio.shape              # the middle frame, 10 s at 48 kHz
-    ((240, 320, 3), (480000,))
-    >>> load_media("examples/piano.mp3", sample_rate=32_000).kind, load_media("examples/piano.mp3").frame
+    >>> video = load_media("examples/bird.mp4")           # the middle frame, 10 s at 48 kHz
+    >>> video.kind, video[0].frame.shape, video[0].audio.shape
+    ('video', (240, 320, 3), (480000,))
+    >>> load_media("examples/piano.mp3", sample_rate=32_000).kind, load_media("examples/piano.mp3")[0].frame
     ('audio', None)
-    >>> [(s.start_s, s.end_s) for s in load_segments("examples/scenes.mp4", 2)]
+    >>> [(s.start_s, s.end_s) for s in load_media("examples/scenes.mp4", 2)]
     [(0.0, 24.0), (24.0, 48.0)]
 """
 
@@ -71,6 +73,7 @@ _MEDIA_SIGNATURES = (
 
 
 _TEXT_FORMATS = {"tty"}
+_ANY_MEDIA = "a video, sound or picture file"
 
 
 class MediaError(AvzslError, ValueError):
@@ -82,7 +85,7 @@ class MediaNotFoundError(MediaError, FileNotFoundError):
 
 
 class NotAVideoError(MediaError):
-    """Not a media file at all, or (for `load_video`) a media file without a video stream (e.g. a .wav)."""
+    """Not a media file at all, or a media file without a video stream (e.g. a .wav) where a video is needed."""
 
 
 class CorruptVideoError(MediaError):
@@ -91,43 +94,6 @@ class CorruptVideoError(MediaError):
 
 class EmptyVideoError(MediaError):
     """A zero-byte file, or a stream without a single frame or sample."""
-
-
-@dataclass(frozen=True)
-class DecodedVideo:
-    path: str
-    frame: np.ndarray  # (H, W, 3) uint8 RGB, the frame on screen at duration / 2
-    frame_time: float  # seconds from the start of the video to `frame`
-    audio: np.ndarray | None  # (n,) float32 mono, n = window_seconds * sample_rate; None: no audio track
-    duration: float  # seconds, of the video stream (best estimate)
-    audio_seconds: float  # seconds of real (non-padded) audio in `audio`; 0 when there is none
-
-    @property
-    def has_audio(self) -> bool:
-        return self.audio is not None
-
-
-@dataclass(frozen=True)
-class DecodedMedia:
-    """What `load_media` gives for any kind of file. A separate type from DecodedVideo, whose `frame` callers
-    may rely on; here `frame` is None for a sound file and `audio` None for a picture or a silent video."""
-
-    path: str
-    kind: MediaKind  # "video", "audio" (a sound file, or a video file whose only streams are audio), "image"
-    frame: np.ndarray | None  # (H, W, 3) uint8 RGB: the middle frame, or the picture; None for "audio"
-    frame_time: float | None  # seconds from the start to `frame`; 0.0 for a picture, None for "audio"
-    audio: np.ndarray | None  # (n,) float32 mono at sample_rate, the centred window; None: no sound
-    duration: float  # seconds: of the video stream for "video", of the audio track for "audio"; 0 for "image"
-    audio_seconds: float  # seconds of real (non-padded) audio in `audio`; 0 when there is none
-    sample_rate: int  # of `audio`
-
-    @property
-    def has_audio(self) -> bool:
-        return self.audio is not None
-
-    @property
-    def has_frame(self) -> bool:
-        return self.frame is not None
 
 
 @dataclass(frozen=True)
@@ -156,12 +122,16 @@ class Segment:
 
 @dataclass(frozen=True)
 class MediaSegments:
+    """What `load_media` gives for any kind of file: its segments, in time order."""
+
     path: str
-    kind: MediaKind
-    duration: float  # seconds; 0 for a picture
-    sample_rate: int
+    kind: MediaKind  # "video", "audio" (a sound file, or a video file whose only streams are audio), "image"
+    duration: float  # seconds: of the video stream for "video" (of the part that plays, if cut short), of the
+    #                  audio track for "audio"; 0 for "image"
+    sample_rate: int  # of every segment's `audio`
     window_seconds: float
     segments: tuple[Segment, ...]
+    warnings: tuple[str, ...] = ()  # what the user should know about how the file was read (a file cut short)
 
     def __len__(self) -> int:
         return len(self.segments)
@@ -177,9 +147,13 @@ class MediaSegments:
         return any(s.has_audio for s in self.segments)
 
     @property
+    def has_frame(self) -> bool:
+        return self.segments[0].frame is not None
+
+    @property
     def frames(self) -> np.ndarray | None:
         """(N, H, W, 3) uint8, for encoding in one batch; None for a sound file."""
-        if self.segments[0].frame is None:
+        if not self.has_frame:
             return None
         return np.stack([s.frame for s in self.segments])
 
@@ -191,59 +165,20 @@ class MediaSegments:
         return np.stack([s.audio for s in self.segments])
 
 
-def load_video(
-    path: str | os.PathLike,
-    *,
-    sample_rate: int = DEFAULT_SAMPLE_RATE,
-    window_seconds: float = AUDIO_WINDOW_SECONDS,
-) -> DecodedVideo:
-    """Decode the middle frame and the centred audio window (mono, `window_seconds` at `sample_rate`) of a
-    video file. A file without a video stream raises NotAVideoError; `load_media` accepts those."""
-    path = os.fspath(path)
-    frames, duration = _frames_at(path, [(1, 2)])
-    # A second open (about a millisecond) keeps the audio decode independent of where the video one left
-    # the demuxer, and lets files whose video cannot seek still give their audio.
-    windows, _ = _audio_windows(path, [(1, 2)], sample_rate, window_seconds)
-    (frame, frame_time), (audio, _, audio_seconds) = frames[0], windows[0]
-    return DecodedVideo(path, frame, frame_time, audio, duration, audio_seconds)
-
-
 def load_media(
     path: str | os.PathLike,
-    *,
-    sample_rate: int = DEFAULT_SAMPLE_RATE,
-    window_seconds: float = AUDIO_WINDOW_SECONDS,
-) -> DecodedMedia:
-    """Decode a video (as load_video), a sound file (MP3, WAV, FLAC, OGG, M4A, ...: its centred audio window,
-    no frame) or a picture (PNG, JPEG, WebP, ...: the picture, no audio). A video whose container holds only
-    audio streams counts as a sound file. Raises a MediaError for anything else."""
-    path = os.fspath(path)
-    kind = _kind(path)
-    if kind == "image":
-        return DecodedMedia(path, "image", _picture(path), 0.0, None, 0.0, 0.0, sample_rate)
-    frame = frame_time = None
-    if kind == "video":
-        frames, duration = _frames_at(path, [(1, 2)])
-        frame, frame_time = frames[0]
-    windows, audio_duration = _audio_windows(path, [(1, 2)], sample_rate, window_seconds)
-    audio, _, audio_seconds = windows[0]
-    if kind == "audio":
-        if audio is None:
-            raise EmptyVideoError(f"{path}: the sound file contains no audio samples")
-        duration = audio_duration
-    return DecodedMedia(path, kind, frame, frame_time, audio, duration, audio_seconds, sample_rate)
-
-
-def load_segments(
-    path: str | os.PathLike,
-    count: int,
+    segments: int = 1,
     *,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
     window_seconds: float = AUDIO_WINDOW_SECONDS,
     keyframes_only: bool = False,
 ) -> MediaSegments:
-    """Split a video or sound file of duration D into `count` equal parts and decode, for part i, the frame
-    on screen at its centre t_i = (i + 1/2) D / count and the audio window centred on t_i.
+    """Split a video or sound file of duration D into `segments` equal parts and decode, for part i, the
+    frame on screen at its centre t_i = (i + 1/2) D / segments and the audio window centred on t_i (mono,
+    `window_seconds` at `sample_rate`). Sound files (MP3, WAV, FLAC, OGG, M4A, ...) give no frames; a video
+    whose container holds only audio streams counts as one. A picture (PNG, JPEG, WebP, ...) has no time:
+    it gives one segment whatever `segments` is, with start_s = end_s = 0 and no audio. Raises a MediaError
+    for anything else.
 
     Each frame and each window is decoded by seeking (the file is opened once for the frames and once for
     the audio), so 8 segments of a 3-hour video cost about 8 middle-frame decodes, not the whole file; close
@@ -252,18 +187,16 @@ def load_segments(
     instead (`frame_time` says when it is), one decoded frame per segment, for when speed matters more than
     the exact moment.
 
-    Audio windows: `window_seconds` long, centred on the same fraction (i + 1/2) / count of the audio track
-    (whose length L equals D to within a frame in ordinary files; using L makes count=1 give exactly
-    load_video's window), then shifted as little as needed to stay inside the track, so the first and last
-    segments of a short file hear real sound rather than padding. A track shorter than the window is taken
-    whole and zero-padded at the end, as load_video does, so all its segments share that audio.
-    `audio_start_s` says where each window starts. Windows of neighbouring segments overlap when
-    D / count < window_seconds.
-
-    count=1 gives exactly load_video's frame, frame time and audio. A picture has no time: it gives one
-    segment whatever `count` is, with start_s = end_s = 0 and no audio.
+    Audio windows: `window_seconds` long, centred on the same fraction (i + 1/2) / segments of the audio
+    track (whose length L equals D to within a frame in ordinary files), then shifted as little as needed to
+    stay inside the track, so the first and last segments of a short file hear real sound rather than
+    padding. A track of L > n samples gives, for one segment, samples [L//2 - n//2, L//2 - n//2 + n); a
+    track shorter than the window is taken whole and zero-padded at the end, so all its segments share
+    that audio. `audio_start_s` says where each window starts. Windows of neighbouring segments overlap
+    when D / segments < window_seconds.
     """
     path = os.fspath(path)
+    count = segments
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"the number of segments must be a whole number of at least 1, not {count!r}")
     kind = _kind(path)
@@ -272,14 +205,17 @@ def load_segments(
         return MediaSegments(path, "image", 0.0, sample_rate, window_seconds, (only,))
     moments = [(2 * i + 1, 2 * count) for i in range(count)]  # t_i / D as exact fractions
     frames = [(None, None)] * count
+    cut: list[tuple[float, float]] = []  # (seconds that play, seconds stated) of each stream cut short
     if kind == "video":
-        frames, duration = _frames_at(path, moments, keyframes_only)
-    windows, audio_duration = _audio_windows(path, moments, sample_rate, window_seconds)
+        frames, duration = _frames_at(path, moments, keyframes_only, cut)
+    # A second open (about a millisecond) keeps the audio decode independent of where the video one left
+    # the demuxer, and lets files whose video cannot seek still give their audio.
+    windows, audio_duration = _audio_windows(path, moments, sample_rate, window_seconds, cut)
     if kind == "audio":
         if windows[0][0] is None:
             raise EmptyVideoError(f"{path}: the sound file contains no audio samples")
         duration = audio_duration
-    segments = tuple(
+    parts = tuple(
         Segment(
             index=i,
             start_s=duration * i / count,
@@ -293,44 +229,25 @@ def load_segments(
         )
         for i, ((frame, frame_time), (audio, audio_start, audio_seconds)) in enumerate(zip(frames, windows))
     )
-    return MediaSegments(path, kind, duration, sample_rate, window_seconds, segments)
-
-
-def load_middle_frame(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """(frame (H, W, 3) uint8 RGB, its time in seconds): the frame on screen at duration / 2."""
-    frames, _ = _frames_at(os.fspath(path), [(1, 2)])
-    return frames[0]
-
-
-def load_audio_window(
-    path: str | os.PathLike,
-    *,
-    sample_rate: int = DEFAULT_SAMPLE_RATE,
-    window_seconds: float = AUDIO_WINDOW_SECONDS,
-) -> tuple[np.ndarray | None, float]:
-    """(audio (n,) float32 mono, seconds of real audio in it) for the centred window of the audio track.
-
-    n = window_seconds * sample_rate. A track of L > n samples gives samples [L//2 - n//2, L//2 - n//2 + n); a
-    shorter one is zero-padded at the end. (None, 0.0) when the file has no audio track. Works on
-    audio-only files too.
-    """
-    windows, _ = _audio_windows(os.fspath(path), [(1, 2)], sample_rate, window_seconds)
-    audio, _, seconds = windows[0]
-    return audio, seconds
+    notes = ()
+    if cut:
+        plays, stated = min(p for p, _ in cut), max(s for _, s in cut)
+        notes = (f"The file is cut short (a download or upload that stopped early?): it plays for {plays:.1f} s "
+                 f"of {stated:.1f} s, and only that part was used.",)
+        logger.warning("%s: %s", path, notes[0])
+    return MediaSegments(path, kind, duration, sample_rate, window_seconds, parts, notes)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # opening, and telling kinds of file apart
 
 
-def _open(path: str, what: str = "a video file") -> av.container.InputContainer:
-    """Open a file FFmpeg can read as `what` ("a video file", or any media for load_media: only the wording
-    of the errors differs)."""
-    noun = "video" if what == "a video file" else "media file"
+def _open(path: str) -> av.container.InputContainer:
+    """Open a file FFmpeg can read as a video, sound or picture."""
     if not os.path.exists(path):
-        raise MediaNotFoundError(f"No such {noun}: {path}")
+        raise MediaNotFoundError(f"No such media file: {path}")
     if os.path.isdir(path):
-        raise NotAVideoError(f"{path} is a directory, not {what}")
+        raise NotAVideoError(f"{path} is a directory, not {_ANY_MEDIA}")
     if os.path.getsize(path) == 0:
         raise EmptyVideoError(f"{path} is empty (0 bytes)")
     error = None
@@ -346,17 +263,14 @@ def _open(path: str, what: str = "a video file") -> av.container.InputContainer:
         error = e
     if _looks_like_media(path):
         raise CorruptVideoError(
-            f"{path} looks like a {noun} but cannot be opened ({_size(path)}); it is probably "
+            f"{path} looks like a media file but cannot be opened ({_size(path)}); it is probably "
             "truncated (an upload or a recording cut short) or damaged"
         ) from error
-    raise NotAVideoError(f"{path} is not {what} (its format is not recognised)") from error
-
-
-_ANY_MEDIA = "a video, sound or picture file"
+    raise NotAVideoError(f"{path} is not {_ANY_MEDIA} (its format is not recognised)") from error
 
 
 def _kind(path: str) -> MediaKind:
-    with _open(path, _ANY_MEDIA) as container:
+    with _open(path) as container:
         # FFmpeg opens a single picture with an image demuxer ("png_pipe", "jpeg_pipe", "image2", ...); a GIF
         # is a video to it, and a picture when it holds one frame
         name = container.format.name
@@ -422,10 +336,12 @@ Moment = tuple[int, int]  # (p, q): the moment p / q of the way through the stre
 
 
 def _frames_at(
-    path: str, moments: Sequence[Moment], keyframes_only: bool = False
+    path: str, moments: Sequence[Moment], keyframes_only: bool = False, cut: list | None = None
 ) -> tuple[list[tuple[np.ndarray, float]], float]:
     """([(frame (H, W, 3) uint8 RGB, its time in s)] on screen at each moment, video duration in s), from
-    one open of the file. `moments` must be in increasing order. keyframes_only: see _FrameCursor."""
+    one open of the file. `moments` must be in increasing order. keyframes_only: see _FrameCursor. A file
+    whose frames stop before its stated duration (cut short) is read over the part that plays, and (seconds
+    that play, seconds stated) is added to `cut`."""
     with _open(path) as container:
         streams = _video_streams(container)
         if not streams:
@@ -440,14 +356,18 @@ def _frames_at(
                 duration = container.duration / av.time_base
             cursor = _FrameCursor(container, stream, keyframes_only)
             frames = [cursor.at(duration * p / q) if duration else None for p, q in moments]
-            if None in frames and not trusted:
-                # No per-stream duration (browser recordings have none at all): find the real end from the
-                # packet timestamps, which reads the file but decodes nothing.
-                duration, count = _scan_packets(path, stream.index)
-                if duration:
+            if None in frames:
+                # No per-stream duration (browser recordings have none at all), or frames that stop before
+                # it (a file cut short): find the real end from the packet timestamps, which reads the file
+                # but decodes nothing.
+                end, count = _scan_packets(path, stream.index)
+                if end and (not trusted or end < duration):
+                    if trusted and cut is not None:
+                        cut.append((end, duration))
+                    duration = end
                     cursor = _FrameCursor(container, stream, keyframes_only)
                     frames = [cursor.at(duration * p / q) for p, q in moments]
-                elif count:  # no timestamps at all (raw .h264 and the like): count frames instead
+                elif not trusted and not end and count:  # no timestamps at all (raw .h264): count frames
                     indices = [count * p // q for p, q in moments]
                     frames = _nth_frames(path, stream.index, indices)
                     rate = float(stream.guessed_rate or 25)
@@ -513,7 +433,7 @@ class _FrameCursor:
             chosen, pending = shown, [self.ahead] if self.ahead is not None else []
         else:
             self.container.seek(target, stream=stream)  # lands on the keyframe at or before `target`
-            self.frames, self.keyframe_pts, chosen, pending = self.container.decode(stream), None, None, []
+            self.frames, self.keyframe_pts, chosen, pending = _decode_to_the_cut(self.container, stream), None, None, []
         self.shown = self.ahead = None
         for frame in itertools.chain(pending, self.frames):
             if frame.pts is None:
@@ -580,12 +500,15 @@ AudioWindow = tuple[np.ndarray | None, float | None, float]  # (audio (n,), star
 
 
 def _audio_windows(
-    path: str, moments: Sequence[Moment], sample_rate: int, window_seconds: float
+    path: str, moments: Sequence[Moment], sample_rate: int, window_seconds: float,
+    cut: list | None = None, plays_for: float | None = None,
 ) -> tuple[list[AudioWindow], float | None]:
     """([(audio (n,) float32 mono, start s, real seconds)] for the window centred on each moment of the
     audio track, track duration in s), from one open of the file; [(None, None, 0.0)] * len(moments) and
     None without an audio track. n = round(window_seconds * sample_rate); the window is shifted to stay
-    inside the track and a track shorter than it is zero-padded at the end (see load_segments)."""
+    inside the track and a track shorter than it is zero-padded at the end (see load_media). A track that
+    stops before its stated duration (a file cut short) is read again over the part that plays (`plays_for`
+    seconds, found from its packets), and (seconds that play, seconds stated) is added to `cut`."""
     n = round(window_seconds * sample_rate)
     if sample_rate < 1 or n < 1:
         raise ValueError(f"the audio window must hold samples: {window_seconds} s at {sample_rate} Hz")
@@ -593,8 +516,8 @@ def _audio_windows(
         if not container.streams.audio:
             return [(None, None, 0.0)] * len(moments), None
         stream = container.streams.best("audio")  # the default stream; see the module docstring
-        stated = _stream_duration(stream)  # exact in MP4, where AAC's padded last frame is not counted
-        duration = stated
+        stated = _stream_duration(stream) if plays_for is None else plays_for  # exact in MP4, where AAC's
+        duration = stated  # padded last frame is not counted
         if duration is None and container.duration is not None:
             duration = container.duration / av.time_base
         windows = []  # (audio (<= n,), first sample's index in the track)
@@ -607,6 +530,12 @@ def _audio_windows(
                     start = first / sample_rate
                     audio = _decode_audio(container, stream, sample_rate, start, start + window_seconds,
                                           rewind=k > 0)
+                    if len(audio) < n - sample_rate // 20 and plays_for is None:  # 50 ms short: cut short?
+                        end, _ = _scan_packets(path, stream.index)
+                        if end and end < duration:
+                            if cut is not None:
+                                cut.append((end, duration))
+                            return _audio_windows(path, moments, sample_rate, window_seconds, plays_for=end)
                     if len(audio) == 0:
                         raise CorruptVideoError(
                             f"{path}: the audio stops before {start:.1f} s of its {duration:.1f} s; "
@@ -632,6 +561,20 @@ def _audio_windows(
         real = len(audio)
         out.append((np.pad(audio, (0, n - real)), first / sample_rate, real / sample_rate))  # (n,) float32
     return out, duration
+
+
+def _decode_to_the_cut(container: av.container.InputContainer, stream: av.stream.Stream) -> Iterator[av.frame.Frame]:
+    """The stream's frames, as container.decode(stream) gives them, except that an undecodable last packet
+    (a file cut off in the middle of it) ends the stream instead of raising; one further on still raises."""
+    packets = container.demux(stream)
+    for packet in packets:
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            if any(p.size for p in packets):  # there is more: the data is damaged, not cut short
+                raise
+            return
+        yield from frames
 
 
 def _decode_audio(
@@ -660,7 +603,7 @@ def _decode_audio(
     chunks = []  # (channels, samples) float32 each
     first_time = None  # seconds from the stream start to the first decoded sample
     decoded = 0  # samples in chunks
-    for frame in container.decode(stream):
+    for frame in _decode_to_the_cut(container, stream):
         if first_time is None:
             first_time = float((frame.pts - t0) * stream.time_base) if frame.pts is not None else 0.0
         for out in resampler.resample(frame):

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from avzsl.cli import (add_device_option, add_encoder_options, add_threads_option, add_verbose_option, encoder_files,
-                       pick_device, set_threads, setup_logging)
+                       entry_point, pick_device, set_threads, setup_logging)
 from avzsl.io import AvzslError
 from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, create_service, parse_labels
 from avzsl.result import clock
@@ -55,28 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     set_threads(args.threads)
-    try:
-        labels = parse_labels(args.labels)
-        if args.path.is_dir():
-            files = media_files(args.path)
-        elif args.csv:
-            raise AvzslError("--csv is for a folder of files; for one file use --json")
-        service = create_service(args.encoders, None, pick_device(args.device), **encoder_files(args))
-        model = service.catalog.add(args.checkpoint) if args.checkpoint else TRAINING_FREE
-        options = {"model": model, "modality": args.modality, "gamma": args.gamma, "alpha": args.alpha,
-                   "segments": args.segments}
-        if args.path.is_dir():
-            if model != TRAINING_FREE:
-                service.checkpoint(model)  # a checkpoint that cannot be used fails once, before the loop
-            return predict_folder(service, args.path, files, labels, options, args.csv, args.json)
-        prediction = service.classify(args.path, labels, **options)
-    except AvzslError as e:
-        log.error("%s", e)
-        return 2
+    labels = parse_labels(args.labels)
+    if args.path.is_dir():
+        files = media_files(args.path)
+    elif args.csv:
+        raise AvzslError("--csv is for a folder of files; for one file use --json")
+    service = create_service(args.encoders, None, pick_device(args.device), **encoder_files(args))
+    model = service.catalog.add(args.checkpoint) if args.checkpoint else TRAINING_FREE
+    options = {"model": model, "modality": args.modality, "gamma": args.gamma, "alpha": args.alpha,
+               "segments": args.segments}
+    if args.path.is_dir():
+        if model != TRAINING_FREE:
+            service.checkpoint(model)  # a checkpoint that cannot be used fails once, before the loop
+        return predict_folder(service, args.path, files, labels, options, args.csv, args.json)
+    prediction = service.classify(args.path, labels, **options)
     if args.json:
         print(json.dumps(prediction.to_json(), indent=2))
     else:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +48,12 @@ from avzsl.catalog import TRAINING_FREE, TRAINING_FREE_NAME, Catalog, ModelInfo
 from avzsl.checkpoint import Checkpoint, CheckpointError
 from avzsl.io import AvzslError
 from avzsl.result import Prediction, SegmentRanking
+from avzsl.turns import Turns
 from avzsl.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, blend, calibrate, rank,
                             training_free_distances)
 
 if TYPE_CHECKING:
-    from avzsl.media import MediaSegments
+    from avzsl.featurize import MediaEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,16 @@ class Labels(tuple):
 
 
 def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_chars: int = MAX_LABEL_CHARS) -> Labels:
-    """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins)."""
+    """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins).
+
+    A label with no visible character (only zero-width spaces, byte-order marks, control characters) is
+    empty: it would be ranked as a label nobody can read.
+    """
     parts = re.split(r"[,\n]", text or "") if isinstance(text, str) else list(text)
     labels, seen = [], set()
     for part in parts:
         label = " ".join(str(part).split())
-        if label and label.lower() not in seen:
+        if has_visible_character(label) and label.lower() not in seen:
             seen.add(label.lower())
             labels.append(label)
     if not labels:
@@ -89,25 +95,13 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
     return Labels(labels)
 
 
+def has_visible_character(text: str) -> bool:
+    """Any character that is not a control or format character (Cc, Cf: \\x00, \\u200b, \\ufeff, ...), a separator
+    or a combining mark on its own."""
+    return any(unicodedata.category(c)[0] not in "CZM" for c in text)
+
+
 # --- steps of a prediction -------------------------------------------------------------------------------
-
-
-@dataclass
-class MediaEmbedding:
-    """What the encoders made of a media file: one row per segment (one segment = today's middle moment)."""
-
-    media: MediaSegments  # the decoded frames and audio windows, with their times
-    visual: np.ndarray | None  # (N, D_v) unit rows; None for a sound file
-    audio: np.ndarray | None  # (N, D_a) unit rows; None without sound
-    timings_ms: dict[str, float]
-
-    @property
-    def has_audio(self) -> bool:
-        return self.audio is not None
-
-    @property
-    def has_picture(self) -> bool:
-        return self.visual is not None
 
 
 @dataclass
@@ -151,18 +145,7 @@ class CheckpointScorer:
         """gamma, alpha: override the checkpoint's calibration γ and blend weight α (None: its own)."""
         import torch
 
-        warnings = []
-        n = len(media.media)
-        audio = media.audio
-        if modality == "visual" or audio is None:
-            if audio is not None:
-                warnings.append("Picture only: the sound was replaced by the encoders' embedding of silence.")
-            audio = np.tile(self.encoders.silence_embedding(), (n, 1))  # (N, D_a)
-        visual = media.visual
-        if modality == "audio" or visual is None:
-            if visual is not None:
-                warnings.append("Sound only: the picture was replaced by the encoders' embedding of a grey frame.")
-            visual = np.tile(self.encoders.grey_frame_embedding(), (n, 1))  # (N, D_v)
+        audio, visual, warnings = media.complete(self.encoders, modality)  # (N, D_a), (N, D_v), stand-ins
         config, model = self.checkpoint.config, self.checkpoint.model
         device = next(model.parameters()).device
         with torch.inference_mode():
@@ -222,6 +205,10 @@ class PredictionService:
         self.default_spec = self.pool.spec() if isinstance(encoders, EncoderPool) else encoders.spec
         self.catalog = catalog or Catalog(checkpoints_dir)
         self.device = device or self.pool.device
+        # Two lanes, each served in arrival order (turns.py): a small request never waits for all of a large
+        # one. Media: decoding and the CLIP image / CLAP audio forwards of one request at a time. Labels: new
+        # label texts, LABELS_PER_TURN per turn. Labels found in the cache need neither.
+        self._media_lane, self._label_lane = Turns(), Turns()
 
     @property
     def checkpoints_dir(self) -> Path | None:
@@ -313,10 +300,11 @@ class PredictionService:
         encoders = self.encoders_for(model)  # the explanations use the model's own encoders too
         began = time.perf_counter()
 
-        media = self.embed_media(path, segments, encoders)
-        warnings = _modality_warnings(media, modality)
+        with self._media_lane:
+            media = self.embed_media(path, segments, encoders)
+        warnings = [*media.media.warnings, *_modality_warnings(media, modality)]
         t0 = time.perf_counter()
-        text = self.embed_labels(labels, encoders, checkpoint)
+        text = self.embed_labels(labels, encoders, checkpoint, turns=self._label_lane)
         timings = {**media.timings_ms, "labels": _ms_since(t0)}
 
         t0 = time.perf_counter()
@@ -349,26 +337,15 @@ class PredictionService:
     @staticmethod
     def embed_media(path: str | Path, segments: int, encoders) -> MediaEmbedding:
         """Decode each segment's frame and audio window (at the encoders' sample rate), and embed them in batches."""
-        from avzsl.media import load_segments
+        from avzsl.featurize import embed_file
 
-        t0 = time.perf_counter()
-        media = load_segments(path, segments, sample_rate=encoders.sample_rate, window_seconds=encoders.window_seconds)
-        timings = {"decode": _ms_since(t0)}
-        visual = audio = None
-        if media.frames is not None:
-            t0 = time.perf_counter()
-            visual = encoders.embed_images(list(media.frames))  # (N, D_v)
-            timings["clip_image"] = _ms_since(t0)
-        if media.has_audio:
-            t0 = time.perf_counter()
-            audio = encoders.embed_audio(media.audio)  # (N, D_a)
-            timings["clap_audio"] = _ms_since(t0)
-        return MediaEmbedding(media, visual, audio, timings)
+        return embed_file(path, encoders, segments)
 
     @staticmethod
-    def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None):
-        """LabelEmbeddings with the checkpoint's prompt set (the default free-text one without)."""
-        return encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None)
+    def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None, turns=None):
+        """LabelEmbeddings with the checkpoint's prompt set (the default free-text one without); `turns`: a
+        lock held per piece of new labels (Encoders.embed_labels)."""
+        return encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None, turns=turns)
 
 
 def _modality_warnings(media: MediaEmbedding, modality: str) -> list[str]:

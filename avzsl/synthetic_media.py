@@ -1,12 +1,20 @@
-"""Write small synthetic videos (H.264 + AAC in MP4) with PyAV, for tests, examples and benchmarks."""
+"""Write small synthetic videos (H.264 + AAC in MP4) with PyAV, for tests, examples and benchmarks.
 
+    python -m avzsl.synthetic_media demo_videos     # a labelled folder to try extraction on (4 classes x 4 clips)
+"""
+
+import argparse
 import math
+import sys
+from pathlib import Path
 import os
 from collections.abc import Callable
 from fractions import Fraction
 
 import av
 import numpy as np
+
+from avzsl.cli import add_debug_option, entry_point
 
 FrameFn = Callable[[int, float], np.ndarray]  # (frame index, seconds) -> (H, W, 3) uint8 RGB
 AudioFn = Callable[[np.ndarray], np.ndarray]  # (n,) seconds -> (n,) samples in [-1, 1]
@@ -92,3 +100,38 @@ def _gradient(width: int, height: int) -> FrameFn:
         return (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)  # (H, W, 3)
 
     return frame
+
+
+DEMO_CLASSES = ("dog_barking", "playing drums", "Car engine", "rain")
+
+
+def write_labelled_folder(root: str | os.PathLike, classes: tuple[str, ...] = DEMO_CLASSES, per_class: int = 4
+                          ) -> Path:
+    """One folder per class of `per_class` one-second 64x48 clips, each a different flat grey and tone: the
+    layout `python -m avzsl.extract` reads. SYNTHETIC: the clips mean nothing."""
+    root = Path(root)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            shade = (40 * c + 10 * i) % 256
+            write_test_video(root / name / f"{name[:3]}_{i}.mp4", seconds=1.0, width=64, height=48, fps=5,
+                             audio_hz=200 + 150 * c + 20 * i,
+                             frame_fn=lambda k, t, s=shade: np.full((48, 64, 3), s, np.uint8))
+    return root
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m avzsl.synthetic_media",
+                                description="Write a SYNTHETIC labelled video folder to try extraction on.")
+    p.add_argument("out", type=Path, help="folder to write (one sub-folder per class)")
+    p.add_argument("--per-class", type=int, default=4, help="clips per class (default 4)")
+    add_debug_option(p)
+    args = p.parse_args(argv)
+    write_labelled_folder(args.out, per_class=args.per_class)
+    print(f"wrote {len(DEMO_CLASSES)} classes x {args.per_class} SYNTHETIC clips to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

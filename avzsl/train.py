@@ -15,8 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from avzsl.cli import add_device_option, add_verbose_option, pick_device, setup_logging
-from avzsl.io import AvzslError
+from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, setup_logging
 from avzsl.data.combine import combine
 from avzsl.data.features import TEXT_ALIGNMENTS
 from avzsl.data.loading import open_data
@@ -65,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                  "SYNTHETIC" if data.provenance.synthetic else "real features", data.audio_dim,
                  data.visual_dim, [list(p) for p in data.text.parts], out)
         metrics = train(recipe, data, out, device=device, progress=not args.no_progress, overwrite=args.overwrite)
-    except (AvzslError, ValueError) as e:  # ValueError: a recipe's invalid training settings
+    except ValueError as e:  # a recipe's invalid training settings
         log.error("%s", e)
         return 2
     except KeyboardInterrupt:

@@ -1,5 +1,5 @@
-"""How long `avzsl.media.load_video` takes, against the same decode done with moviepy; and how long
-`load_segments` takes for 8 segments, against 8 separate single-moment decodes.
+"""How long `avzsl.media.load_media` takes for the middle moment, against the same decode done with moviepy;
+and how long it takes for 8 segments, against 8 separate single-moment decodes.
 
 Both decoders produce the same thing: the frame at duration / 2 and the centred 10 s of audio, mono at
 48 kHz. moviepy runs an ffmpeg process per reader (one for frames, one for audio) and pipes raw data back;
@@ -32,14 +32,13 @@ from avzsl.media import (
     DEFAULT_SAMPLE_RATE,
     _audio_windows,
     _frames_at,
-    load_segments,
-    load_video,
+    load_media,
 )
 from avzsl.synthetic_media import write_test_video
 
 
 def moviepy_decode(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(frame (H, W, 3) uint8, audio (n,) float mono 48 kHz): what load_video returns, the moviepy way."""
+    """(frame (H, W, 3) uint8, audio (n,) float mono 48 kHz): what load_media gives for one segment, the moviepy way."""
     from moviepy import VideoFileClip  # imported here so its import time is not charged to PyAV
 
     with VideoFileClip(path, audio_fps=DEFAULT_SAMPLE_RATE) as clip:
@@ -55,11 +54,11 @@ SEGMENTS = 8
 
 
 def segments_decode(path: str):
-    return load_segments(path, SEGMENTS)
+    return load_media(path, SEGMENTS)
 
 
 def segments_keyframes(path: str):
-    return load_segments(path, SEGMENTS, keyframes_only=True)
+    return load_media(path, SEGMENTS, keyframes_only=True)
 
 
 def separate_decodes(path: str):
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nmedian of {args.runs} runs, ms (middle frame + centred 10 s of 48 kHz mono audio)\n")
     print(f"{'clip':<28}{'PyAV (avzsl)':>14}{'moviepy':>12}{'speed-up':>10}")
     for name, path in clips.items():
-        pyav = median_ms(load_video, path, args.runs)
+        pyav = median_ms(load_media, path, args.runs)
         if args.no_moviepy:
             print(f"{name:<28}{pyav:>14.0f}{'-':>12}{'-':>10}")
             continue
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:<28}{pyav:>14.0f}{moviepy:>12.0f}{moviepy / pyav:>9.1f}x")
 
     print(f"\nmedian of {args.runs} runs, ms ({SEGMENTS} evenly spaced frames + 10 s windows of 48 kHz audio)\n")
-    print(f"{'clip':<28}{'8 x single':>12}{'load_segments':>15}{'keyframes_only':>16}")
+    print(f"{'clip':<28}{'8 x single':>12}{'load_media':>15}{'keyframes_only':>16}")
     for name, path in clips.items():
         apart = median_ms(separate_decodes, path, args.runs)
         together = median_ms(segments_decode, path, args.runs)

@@ -9,7 +9,7 @@ architectures as the real ones, so the times are the real times; the outputs are
 
 Stages, each through the avzsl API, medians over --repeats runs after a warm-up, run round-robin (one of
 each stage per round) so that a change in the machine's load hits every row alike:
-  decode            avzsl.media.load_segments(clip, 1): middle frame + centred 10 s of 48 kHz mono audio
+  decode            avzsl.media.load_media(clip): middle frame + centred 10 s of 48 kHz mono audio
                     (what the service decodes for one segment)
   CLIP image        Encoders.embed_images on the decoded frame (PIL conversion, open_clip's transform, forward)
   CLAP audio        Encoders.embed_audio on the decoded audio (int16 round trip, laion_clap's forward)
@@ -37,7 +37,7 @@ in the same run, the same rounds. The service runs this preset only for a checkp
 features, so a tiny SYNTHETIC ClipClap checkpoint ("release-ck": make_synthetic(scale 0.05) written in the
 release layout, read back with read_release(..., "UCF"), trained 1 epoch of 3 batches) is trained first in
 the temporary folder; its config records preset clipclap-release with the UCF release's frame convention.
-  decode (32 kHz)   load_segments(clip, 1, sample_rate=32000): middle frame + centred 10 s of 32 kHz audio
+  decode (32 kHz)   load_media(clip, sample_rate=32000): middle frame + centred 10 s of 32 kHz audio
   CLIP image        Encoders.embed_images with the preset's frame convention
   WavCaps audio     Encoders.embed_audio on the (320000,) window
   labels, new / cached (memory)   as above, through the WavCaps (BERT) text tower
@@ -47,9 +47,9 @@ the temporary folder; its config records preset clipclap-release with the UCF re
 Target on 2 cores: warm predict <= 1.3 x (raw CLIP + raw WavCaps + decode (32 kHz)).
 
 Extraction: --videos copies of the clip in 4 class folders (every file is decoded on its own), a random
-GZSL split, then avzsl.extraction.extract_shard with the random encoders, per batch size; the store is
-merged to check the result. Target: >= 2 videos/s. The class-name text embeddings that extract_shard
-computes first are embedded beforehand (a long extraction amortises them; ShardResult.seconds counts them).
+GZSL split, then avzsl.extraction.extract_local with the random encoders, per batch size; the store is
+merged to check the result. Target: >= 2 videos/s. The class-name text embeddings that extract_local
+computes first are embedded beforehand (a long extraction amortises them; ExtractionResult.seconds counts them).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avzsl.encoders import Encoders, apply_frame_convention, load_encoders  # noqa: E402
 from avzsl.encoders.text_cache import LabelCache  # noqa: E402
-from avzsl.media import load_segments  # noqa: E402
+from avzsl.media import load_media  # noqa: E402
 from avzsl.prediction import TRAINING_FREE, PredictionService, create_service  # noqa: E402
 from avzsl.synthetic_media import write_test_video  # noqa: E402
 
@@ -169,7 +169,7 @@ def ms(seconds: list[float]) -> tuple[float, float]:
 
 def decode_one(path: str, enc: Encoders):
     """What the service decodes for one segment: the middle frame and the centred window at enc's rate."""
-    media = load_segments(path, 1, sample_rate=enc.sample_rate, window_seconds=enc.window_seconds)
+    media = load_media(path, sample_rate=enc.sample_rate, window_seconds=enc.window_seconds)
     return media.frames[0], media.audio[0]
 
 
@@ -351,7 +351,7 @@ def release_stages(args, tmp: Path, clip_path: str, service: PredictionService) 
 
 
 def extraction(args, tmp: Path, clip_path: str) -> None:
-    from avzsl.extraction import ExtractionSettings, extract_shard, find_videos, merge_extraction, plan_random_split
+    from avzsl.extraction import ExtractionSettings, extract_local, find_videos, merge_extraction, plan_random_split
 
     videos_dir = tmp / "videos"
     for i in range(args.videos):
@@ -365,13 +365,13 @@ def extraction(args, tmp: Path, clip_path: str) -> None:
     enc.embed_labels(list(plan.split.prompt_names), settings.prompt_set)  # see the docstring
 
     print(f"\nextraction: {len(videos)} SYNTHETIC 10 s 640x360 clips in {len(CLASSES)} class folders, "
-          f"random split, extract_shard (1 shard)")
+          f"random split, extract_local")
     print(f"  {'batch':>5}{'decode threads':>15}{'videos/s':>10}{'s/video':>9}{'wall (s)':>10}{'merge (s)':>11}"
           f"   load avg   target >= {EXTRACTION_TARGET:.0f}/s")
     for batch_size, workers in itertools.product(args.batch_sizes, args.decode_workers):
         store = tmp / f"store-b{batch_size}-w{workers}"
         started = time.perf_counter()
-        result = extract_shard(store, videos_dir, plan, settings, enc, batch_size=batch_size,
+        result = extract_local(store, videos_dir, plan, settings, enc, batch_size=batch_size,
                                decode_workers=workers, progress=False)
         wall = time.perf_counter() - started
         assert result.extracted == len(videos) and result.failed == 0, result
@@ -388,8 +388,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds of every stage (medians reported)")
     parser.add_argument("--videos", type=int, default=16, help="clips for the extraction run")
-    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[8, 16], help="extract_shard batch sizes; none: skip")
-    parser.add_argument("--decode-workers", type=int, nargs="+", default=[2], help="extract_shard decode threads")
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[8, 16], help="extract_local batch sizes; none: skip")
+    parser.add_argument("--decode-workers", type=int, nargs="+", default=[2], help="extract_local decode threads")
     parser.add_argument("--presets", nargs="+", choices=("laion-clap", "clipclap-release"),
                         default=["laion-clap", "clipclap-release"], help="encoder presets to time (default: both)")
     parser.add_argument("--long-minutes", type=float, default=20,

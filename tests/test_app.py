@@ -68,7 +68,7 @@ def test_app_limits_uploads_and_queues(app):
     assert demo.max_file_size == 200 * 1024 * 1024
     assert demo._queue.max_size == 64 and demo._queue.default_concurrency_limit == 2
     classify_fn = next(fn for fn in demo.fns.values() if fn.api_name == "classify")
-    assert classify_fn.concurrency_limit == 1  # one classification at a time: the encoders use every core
+    assert classify_fn.concurrency_limit == 4  # side by side: the service shares the encoders in turns (test_fair_service.py)
 
 
 def test_classify_ranks_several_labels(client):

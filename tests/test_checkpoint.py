@@ -73,7 +73,7 @@ def test_seen_labels_match_class_or_prompt_names_in_any_case():
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.update(format="something-else"), "not an avzsl checkpoint"),
     (lambda d: d.update(schema_version=99), "checkpoint schema 99"),
-    (lambda d: d.pop("calibration"), "incomplete or damaged"),
+    (lambda d: d.pop("calibration"), "config.json: field calibration is missing"),
 ])
 def test_damaged_configs_are_refused_with_the_reason(old_bundle, tmp_path, change, message):
     config = read_config(old_bundle).to_dict()

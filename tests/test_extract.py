@@ -1,4 +1,6 @@
-"""Batch extraction: finding labelled videos, GZSL split plans, resumable sharded extraction, the CLI.
+"""Batch extraction: finding labelled videos, GZSL split plans, resumable local extraction, the CLI.
+
+The Ray engine has its own module (test_extract_ray.py).
 
 Videos are tiny generated clips; the encoders are the real architectures with random weights.
 """
@@ -7,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +23,22 @@ from avzsl.data.splits import BUNDLED_SPLITS
 from avzsl.data.store import read_store
 from avzsl.encoders import load_encoders
 from avzsl.extract import main as extract_main
+from avzsl.extraction.worker import chunk_files, read_chunk_index, start_work, work_dir
 from avzsl.extraction import (
     FAILED_REPORT,
     ExtractionSettings,
     LabelledVideo,
-    extract_shard,
+    extract_local,
     find_videos,
     merge_extraction,
     missing_videos,
     plan_from_split_folder,
     plan_random_split,
 )
-from avzsl.media import load_video
-from avzsl.synthetic_media import write_test_video
+from avzsl.media import load_media
+from avzsl.synthetic_media import DEMO_CLASSES, write_labelled_folder, write_test_video
 
-CLASSES = ("dog_barking", "playing drums", "Car engine", "rain")
+CLASSES = DEMO_CLASSES
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +48,13 @@ def encoders():
 
 @pytest.fixture(scope="module")
 def video_folder(tmp_path_factory) -> Path:
-    """4 classes x 4 one-second clips (each a different picture and tone), one damaged file, one silent clip."""
-    root = tmp_path_factory.mktemp("videos")
-    for c, name in enumerate(CLASSES):
-        (root / name).mkdir()
-        for i in range(4):
-            shade = 40 * c + 10 * i
-            write_test_video(root / name / f"{name[:3]}_{i}.mp4", seconds=1.0, width=64, height=48, fps=5,
-                             audio_hz=200 + 150 * c + 20 * i,
-                             frame_fn=lambda k, t, s=shade: np.full((48, 64, 3), s, np.uint8))
+    return write_video_folder(tmp_path_factory.mktemp("videos"), per_class=4)
+
+
+def write_video_folder(root: Path, per_class: int) -> Path:
+    """4 classes x `per_class` one-second clips (each a different picture and tone), one damaged file, one
+    silent clip."""
+    write_labelled_folder(root, CLASSES, per_class)
     (root / "rain" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this file was cut short")
     write_test_video(root / "rain" / "silent.mp4", seconds=1.0, width=64, height=48, fps=5, audio_hz=None)
     return root
@@ -207,7 +211,7 @@ def test_extraction_writes_a_store_that_trains_and_predicts(reference_store, vid
     features = data.subsets["stage_1_train"]
     video_id = features.video_ids[0]
     path = next(video_folder.rglob(f"{video_id}.mp4"))
-    decoded = load_video(path)
+    decoded = load_media(path)[0]
     np.testing.assert_allclose(features.visual[0], encoders.embed_images([decoded.frame])[0], atol=1e-5)
     np.testing.assert_allclose(features.audio[0], encoders.embed_audio(decoded.audio[None])[0], atol=1e-5)
     text = encoders.embed_labels(list(data.split.prompt_names), "free-text")
@@ -242,7 +246,7 @@ def test_interrupted_extraction_resumes_without_redoing_work(video_folder, encod
 
     monkeypatch.setattr(type(encoders), "embed_images", embed_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        extract_shard(out, video_folder, plan, ExtractionSettings(), encoders, batch_size=4, chunk_size=4,
+        extract_local(out, video_folder, plan, ExtractionSettings(), encoders, batch_size=4, chunk_size=4,
                       progress=False)
     monkeypatch.setattr(type(encoders), "embed_images", real_embed)
     assert not (out / "store.json").exists()
@@ -251,31 +255,48 @@ def test_interrupted_extraction_resumes_without_redoing_work(video_folder, encod
 
     encoded = []
     monkeypatch.setattr(type(encoders), "embed_images", lambda self, frames: encoded.append(len(frames)) or real_embed(self, frames))
-    result = extract_shard(out, video_folder, plan, ExtractionSettings(), encoders, batch_size=4, progress=False)
+    result = extract_local(out, video_folder, plan, ExtractionSettings(), encoders, batch_size=4, progress=False)
     assert result.skipped == len(plan.videos) - len(left)
     assert result.extracted + result.failed == len(left) and sum(encoded) == result.extracted
     merge_extraction(out)
     _assert_same_store(out, reference_store)
 
 
-def test_shards_then_merge_equal_one_run(video_folder, reference_store, tmp_path, caplog):
-    out = tmp_path / "sharded"
-    assert _run(video_folder, out, "--num-shards", "2", "--shard-index", "1") == 0
-    assert not (out / "store.json").exists() and len(missing_videos(out)) > 0
-    assert extract_main(["--merge", "--out", str(out)]) == 2
-    assert "have not been extracted yet" in caplog.text
-    assert _run(video_folder, out, "--num-shards", "2", "--shard-index", "0") == 0  # last shard merges
-    _assert_same_store(out, reference_store)
-    assert _run(video_folder, out) == 2  # a finished store is not overwritten
+def test_a_last_chunk_of_failures_only_is_listed_and_merged(video_folder, encoders, reference_store, tmp_path):
+    """The last batch holds only broken files: its chunk has failures and no features, and still merges."""
+    folder = tmp_path / "videos"
+    shutil.copytree(video_folder, folder)
+    for name in ("zz_broken_1.mp4", "zz_broken_2.mp4"):  # sorted last, so they fill the last batch
+        (folder / "rain" / name).write_bytes(b"\x00\x00\x00\x18ftypmp42 cut short")
+    plan = plan_random_split(find_videos(folder), seed=0, dataset=video_folder.name)
+    assert [v.video_id for v in plan.videos[-2:]] == ["zz_broken_1", "zz_broken_2"] and len(plan.videos) == 20
+    out = tmp_path / "store"
+    result = extract_local(out, folder, plan, ExtractionSettings(), encoders, batch_size=2, chunk_size=2,
+                           progress=False)
+    assert (result.extracted, result.failed) == (16, 4)
+    ids, failures = read_chunk_index(chunk_files(work_dir(out))[-1])
+    assert ids == [] and [f["video_id"] for f in failures] == ["zz_broken_1", "zz_broken_2"]
+    data = merge_extraction(out)
+    assert sum(len(f) for f in data.subsets.values()) == 16
+    failed = list(csv.DictReader(open(out / FAILED_REPORT)))
+    assert sorted(r["video_id"] for r in failed) == ["broken", "silent", "zz_broken_1", "zz_broken_2"]
+    reference = read_store(reference_store)
+    for name in SAMPLE_SUBSETS:  # the same videos and features as without the two broken files
+        assert data.subsets[name].video_ids == reference.subsets[name].video_ids
+        np.testing.assert_allclose(data.subsets[name].visual, reference.subsets[name].visual, atol=1e-5)
 
 
 def test_resume_with_other_settings_is_refused(video_folder, encoders, tmp_path, caplog):
     out = tmp_path / "store"
-    assert _run(video_folder, out, "--num-shards", "3", "--shard-index", "0") == 0
-    assert _run(video_folder, out, "--num-shards", "3", "--shard-index", "1", "--prompts", "vggsound") == 2
+    plan = plan_random_split(find_videos(video_folder), seed=0, dataset=video_folder.name)
+    start_work(out, plan, ExtractionSettings(), encoders)  # an extraction that stopped before its first chunk
+    assert _run(video_folder, out, "--prompts", "vggsound") == 2
     assert "different settings" in caplog.text
-    assert _run(video_folder, out, "--num-shards", "3", "--shard-index", "1", "--random-split", "5") == 2
+    assert _run(video_folder, out, "--random-split", "5") == 2
     assert "different plan" in caplog.text
+    assert _run(video_folder, out) == 0  # the same arguments resume it
+    assert _run(video_folder, out) == 2  # a finished store is not overwritten
+    assert "already a finished feature store" in caplog.text
 
 
 def test_failed_videos_can_be_retried(video_folder, encoders, tmp_path):
@@ -283,12 +304,12 @@ def test_failed_videos_can_be_retried(video_folder, encoders, tmp_path):
     shutil.copytree(video_folder, folder)
     plan = plan_random_split(find_videos(folder), seed=0, dataset="videos")
     out = tmp_path / "store"
-    first = extract_shard(out, folder, plan, ExtractionSettings(), encoders, progress=False)
+    first = extract_local(out, folder, plan, ExtractionSettings(), encoders, progress=False)
     assert first.failed == 2
     write_test_video(folder / "rain" / "broken.mp4", seconds=1.0, width=64, height=48, fps=5)  # repaired
-    again = extract_shard(out, folder, plan, ExtractionSettings(), encoders, progress=False)
+    again = extract_local(out, folder, plan, ExtractionSettings(), encoders, progress=False)
     assert again.extracted == again.failed == 0  # failures are not retried by default
-    retried = extract_shard(out, folder, plan, ExtractionSettings(), encoders, progress=False, retry_failed=True)
+    retried = extract_local(out, folder, plan, ExtractionSettings(), encoders, progress=False, retry_failed=True)
     assert (retried.extracted, retried.failed) == (1, 1)  # the repaired file; the silent one fails again
     data = merge_extraction(out)
     assert "broken" in {i for f in data.subsets.values() for i in f.video_ids}
@@ -297,7 +318,7 @@ def test_failed_videos_can_be_retried(video_folder, encoders, tmp_path):
 def test_silent_videos_can_be_kept_with_silence(video_folder, encoders, tmp_path):
     plan = plan_random_split(find_videos(video_folder), seed=0, dataset="v")
     out = tmp_path / "store"
-    extract_shard(out, video_folder, plan, ExtractionSettings(no_audio="silence"), encoders, progress=False)
+    extract_local(out, video_folder, plan, ExtractionSettings(no_audio="silence"), encoders, progress=False)
     data = merge_extraction(out)
     where = {i: (name, k) for name, f in data.subsets.items() for k, i in enumerate(f.video_ids)}
     name, k = where["silent"]
@@ -310,11 +331,13 @@ def test_command_line_errors(video_folder, tmp_path, caplog):
         extract_main([str(video_folder), "--out", str(tmp_path / "s")])  # no split chosen
     with pytest.raises(SystemExit):
         extract_main(["--out", str(tmp_path / "s"), "--random-split", "0"])  # no videos folder
+    with pytest.raises(SystemExit):  # shards are retired: Ray extracts on many machines
+        extract_main([str(video_folder), "--out", str(tmp_path / "s"), "--random-split", "0", "--num-shards", "2"])
     assert extract_main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "s"), "--random-split", "0",
                          "--encoders", "random"]) == 2
     assert "does not exist" in caplog.text
-    assert extract_main(["--merge", "--out", str(tmp_path / "s")]) == 2
-    assert "no extraction to merge" in caplog.text
+    with pytest.raises(SystemExit):  # options of the other engine
+        extract_main([str(video_folder), "--out", str(tmp_path / "s"), "--random-split", "0", "--workers", "2"])
 
 
 def _assert_same_store(a: Path, b: Path) -> None:
@@ -327,3 +350,18 @@ def _assert_same_store(a: Path, b: Path) -> None:
         np.testing.assert_allclose(x.subsets[name].audio, y.subsets[name].audio, atol=1e-5)
         np.testing.assert_allclose(x.subsets[name].visual, y.subsets[name].visual, atol=1e-5)
     assert (a / FAILED_REPORT).read_text() == (b / FAILED_REPORT).read_text()
+
+
+def test_ray_is_imported_only_by_the_ray_engine():
+    """Cold start: predicting, the app's service and local extraction never import Ray (seconds a start)."""
+    script = textwrap.dedent("""
+        import sys
+        import avzsl.extract, avzsl.extraction, avzsl.featurize, avzsl.predict, avzsl.prediction
+        print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
+        sys.exit(1 if "ray" in sys.modules else 0)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    engine = subprocess.run([sys.executable, "-c", "import sys, avzsl.extraction.ray_engine; "
+                             "sys.exit(0 if 'ray' in sys.modules else 1)"], capture_output=True, timeout=300)
+    assert engine.returncode == 0  # the check can see an import of Ray when there is one

@@ -13,12 +13,10 @@ from PIL import Image
 from avzsl.media import (
     DEFAULT_SAMPLE_RATE,
     CorruptVideoError,
-    DecodedMedia,
     EmptyVideoError,
+    MediaSegments,
     NotAVideoError,
-    load_audio_window,
     load_media,
-    load_video,
 )
 from avzsl.synthetic_media import write_test_video
 from tests.test_media import TONE_RMS, rms, span
@@ -64,16 +62,19 @@ def test_sound_files_are_classified_by_sound(tmp_path, name, codec, fmt):
         path = write_audio(tmp_path / name, tone(3.0, rate)[None], rate, codec, "mono", fmt)
 
     media = load_media(path)
-    assert isinstance(media, DecodedMedia) and media.kind == "audio" and media.path == str(path)
-    assert media.frame is None and media.frame_time is None and not media.has_frame
-    assert media.has_audio and media.audio.shape == (N,) and media.audio.dtype == np.float32
+    assert isinstance(media, MediaSegments) and media.kind == "audio" and media.path == str(path)
+    assert media[0].frame is None and media[0].frame_time is None and not media.has_frame
+    assert media.has_audio and media[0].audio.shape == (N,) and media[0].audio.dtype == np.float32
     assert media.sample_rate == SR
-    assert media.duration == pytest.approx(3.0, abs=0.06) and media.audio_seconds == pytest.approx(3.0, abs=0.06)
-    assert rms(span(media.audio, 0.5, 2.5)) == pytest.approx(TONE_RMS, rel=0.1)
-    spectrum = np.abs(np.fft.rfft(span(media.audio, 0.5, 1.5)))
+    assert media.duration == pytest.approx(3.0, abs=0.06) and media[0].audio_seconds == pytest.approx(3.0, abs=0.06)
+    assert rms(span(media[0].audio, 0.5, 2.5)) == pytest.approx(TONE_RMS, rel=0.1)
+    spectrum = np.abs(np.fft.rfft(span(media[0].audio, 0.5, 1.5)))
     assert np.argmax(spectrum) == pytest.approx(440, abs=2)
-    with pytest.raises(NotAVideoError, match="has no video stream"):  # load_video keeps its contract
-        load_video(path)
+    from avzsl.encoders import DEFAULT_PRESET, get_preset
+    from avzsl.extraction.worker import decode_video  # extraction wants videos: a sound file is a failure there
+
+    failure = decode_video(path, get_preset(DEFAULT_PRESET).audio)
+    assert isinstance(failure, NotAVideoError) and "has no video stream" in str(failure)
 
 
 def test_wav_is_classified_by_sound_with_its_centred_window(tmp_path):
@@ -83,10 +84,10 @@ def test_wav_is_classified_by_sound_with_its_centred_window(tmp_path):
     x[round(15 * rate) : round(15.5 * rate)] = 0  # a gap at the middle: 5 s into the centred window
     sf.write(path, x, rate)
     media = load_media(path, sample_rate=32_000, window_seconds=10.0)
-    assert media.kind == "audio" and media.audio.shape == (320_000,) and media.sample_rate == 32_000
+    assert media.kind == "audio" and media[0].audio.shape == (320_000,) and media.sample_rate == 32_000
     assert media.duration == pytest.approx(30.0)
-    gap = media.audio[round(5.02 * 32_000) : round(5.48 * 32_000)]
-    assert rms(gap) < 0.01 and rms(media.audio[: round(4.98 * 32_000)]) == pytest.approx(TONE_RMS, rel=0.05)
+    gap = media[0].audio[round(5.02 * 32_000) : round(5.48 * 32_000)]
+    assert rms(gap) < 0.01 and rms(media[0].audio[: round(4.98 * 32_000)]) == pytest.approx(TONE_RMS, rel=0.05)
 
 
 def test_mp3_with_cover_art_is_still_a_sound_file(tmp_path):
@@ -110,7 +111,7 @@ def test_mp3_with_cover_art_is_still_a_sound_file(tmp_path):
     with av.open(str(tagged)) as check:
         assert check.streams.video and check.streams.video[0].disposition & av.stream.Disposition.attached_pic
     media = load_media(tagged)
-    assert media.kind == "audio" and media.frame is None and media.has_audio
+    assert media.kind == "audio" and media[0].frame is None and media.has_audio
 
 
 def test_empty_sound_file(tmp_path):
@@ -129,9 +130,9 @@ def test_png_is_classified_by_picture(tmp_path):
     path = tmp_path / "photo.png"
     Image.fromarray(pixels).save(path)
     media = load_media(path)
-    assert media.kind == "image" and media.has_frame and not media.has_audio and media.audio is None
-    assert media.frame.dtype == np.uint8 and np.array_equal(media.frame, pixels)  # lossless: exact
-    assert media.frame_time == 0.0 and media.duration == 0.0 and media.audio_seconds == 0.0
+    assert media.kind == "image" and media.has_frame and not media.has_audio and media[0].audio is None
+    assert media[0].frame.dtype == np.uint8 and np.array_equal(media[0].frame, pixels)  # lossless: exact
+    assert media[0].frame_time == 0.0 and media.duration == 0.0 and media[0].audio_seconds == 0.0
 
 
 def test_jpeg_is_turned_upright_by_its_exif_orientation(tmp_path):
@@ -143,8 +144,8 @@ def test_jpeg_is_turned_upright_by_its_exif_orientation(tmp_path):
     path = tmp_path / "phone.jpg"
     image.save(path, quality=95, exif=exif)
     media = load_media(path)
-    assert media.kind == "image" and media.frame.shape == (60, 40, 3)
-    assert media.frame[:12, -12:, 0].mean() > 200  # the top-left corner turned clockwise lands top-right
+    assert media.kind == "image" and media[0].frame.shape == (60, 40, 3)
+    assert media[0].frame[:12, -12:, 0].mean() > 200  # the top-left corner turned clockwise lands top-right
 
 
 def test_transparent_png_is_shown_on_white(tmp_path):
@@ -152,7 +153,7 @@ def test_transparent_png_is_shown_on_white(tmp_path):
     rgba[:4, :, :] = (0, 0, 255, 255)  # ... but the top half opaque blue
     path = tmp_path / "logo.png"
     Image.fromarray(rgba, "RGBA").save(path)
-    frame = load_media(path).frame
+    frame = load_media(path)[0].frame
     assert frame.shape == (8, 8, 3)
     assert frame[0, 0].tolist() == [0, 0, 255] and frame[-1, -1].tolist() == [255, 255, 255]
 
@@ -162,8 +163,8 @@ def test_other_picture_formats(tmp_path, ext):
     path = tmp_path / f"pic.{ext}"
     Image.new("RGB", (20, 10), (0, 255, 0)).save(path)
     media = load_media(path)
-    assert media.kind == "image" and media.frame.shape == (10, 20, 3)
-    assert media.frame[5, 10, 1] > 200 and media.frame[5, 10, 0] < 50
+    assert media.kind == "image" and media[0].frame.shape == (10, 20, 3)
+    assert media[0].frame[5, 10, 1] > 200 and media[0].frame[5, 10, 0] < 50
 
 
 def test_truncated_png(tmp_path):
@@ -178,12 +179,11 @@ def test_truncated_png(tmp_path):
 # videos, and what is none of these
 
 
-def test_video_is_as_load_video(tmp_path):
+def test_video_is_a_video(tmp_path):
     path = write_test_video(tmp_path / "clip.mp4", seconds=2, width=64, height=48)
-    media, video = load_media(path), load_video(path)
-    assert media.kind == "video"
-    assert np.array_equal(media.frame, video.frame) and media.frame_time == video.frame_time
-    assert np.array_equal(media.audio, video.audio) and media.duration == video.duration
+    media = load_media(path)
+    assert media.kind == "video" and media.has_frame and media.has_audio
+    assert media[0].frame.shape == (48, 64, 3) and media[0].frame_time == pytest.approx(1.0)
     silent = load_media(write_test_video(tmp_path / "silent.mp4", seconds=1, width=64, height=48, audio_hz=None))
     assert silent.kind == "video" and silent.audio is None and silent.has_frame
 
@@ -223,7 +223,8 @@ def test_the_default_audio_stream_is_used(tmp_path, ext, flagged):
             frame.sample_rate, frame.pts = rate, 0
             out.mux(stream.encode(frame))
             out.mux(stream.encode())
-    audio, seconds = load_audio_window(path)
+    window = load_media(path)[0]
+    audio, seconds = window.audio, window.audio_seconds
     assert seconds == pytest.approx(2.0, abs=0.05)
     assert rms(span(audio, 0.1, 1.9)) == pytest.approx(TONE_RMS, rel=0.1)
 
@@ -249,10 +250,10 @@ def test_5_1_is_as_loud_as_stereo(tmp_path, codec, ext):
                            "ipod" if ext == "m4a" else None)
     with av.open(str(surround)) as check:
         assert check.streams.audio[0].codec_context.channels == 6
-    level = rms(span(load_media(stereo).audio, 0.2, 1.8))
+    level = rms(span(load_media(stereo)[0].audio, 0.2, 1.8))
     assert level == pytest.approx(TONE_RMS, rel=0.05)
     # the plain mean of six channels would give a third of it
-    assert rms(span(load_media(surround).audio, 0.2, 1.8)) == pytest.approx(level, rel=0.05)
+    assert rms(span(load_media(surround)[0].audio, 0.2, 1.8)) == pytest.approx(level, rel=0.05)
 
 
 def test_5_1_centre_and_lfe(tmp_path):
@@ -261,8 +262,8 @@ def test_5_1_centre_and_lfe(tmp_path):
     silent = np.zeros(2 * rate, np.float32)
     centre = write_audio(tmp_path / "centre.flac", five_one(silent, centre=tone(2.0, rate)), rate, "flac", "5.1")
     lfe = write_audio(tmp_path / "lfe.flac", five_one(silent, lfe=tone(2.0, rate, hz=60)), rate, "flac", "5.1")
-    assert rms(span(load_media(centre).audio, 0.2, 1.8)) == pytest.approx(TONE_RMS / np.sqrt(2), rel=0.05)
-    assert rms(span(load_media(lfe).audio, 0.2, 1.8)) < 1e-4
+    assert rms(span(load_media(centre)[0].audio, 0.2, 1.8)) == pytest.approx(TONE_RMS / np.sqrt(2), rel=0.05)
+    assert rms(span(load_media(lfe)[0].audio, 0.2, 1.8)) < 1e-4
 
 
 def test_six_channel_wav_without_a_layout_is_read_as_5_1(tmp_path):
@@ -270,4 +271,4 @@ def test_six_channel_wav_without_a_layout_is_read_as_5_1(tmp_path):
     x = tone(1.0, 48_000)
     path = tmp_path / "six.wav"
     sf.write(path, five_one(x).T, 48_000)
-    assert rms(span(load_media(path).audio, 0.1, 0.9)) == pytest.approx(TONE_RMS, rel=0.05)
+    assert rms(span(load_media(path)[0].audio, 0.1, 0.9)) == pytest.approx(TONE_RMS, rel=0.05)

@@ -1,4 +1,4 @@
-"""avzsl.media.load_segments: N evenly spaced moments, each with its own frame and audio window.
+"""avzsl.media.load_media(path, N): N evenly spaced moments, each with its own frame and audio window.
 
 The 3-hour video is made cheap honestly: 64x48 pixels, one frame every 10 s (1,080 frames, long GOPs as
 x264 makes them) and 1 kHz 8-bit PCM sound in a .mov, which costs nothing to encode: about a second to
@@ -16,8 +16,7 @@ from avzsl.media import (
     DEFAULT_SAMPLE_RATE,
     MediaSegments,
     Segment,
-    load_segments,
-    load_video,
+    load_media,
 )
 from avzsl.synthetic_media import write_test_video
 from tests.test_media import TONE_RMS, indexed_frames, read_index, rms, span
@@ -57,7 +56,7 @@ def three_hours(tmp_path_factory):
 
 
 def test_segments_span_the_video(three_hours):
-    segments = load_segments(three_hours, PARTS)
+    segments = load_media(three_hours, PARTS)
     assert isinstance(segments, MediaSegments) and segments.kind == "video" and len(segments) == PARTS
     assert segments.duration == pytest.approx(HOURS_3)
     assert all(isinstance(s, Segment) for s in segments)
@@ -71,7 +70,7 @@ def test_segments_span_the_video(three_hours):
 
 
 def test_each_segment_frame_comes_from_its_own_time(three_hours):
-    segments = load_segments(three_hours, PARTS)
+    segments = load_media(three_hours, PARTS)
     for s in segments:
         on_screen = int(s.time_s // 10)  # a frame every 10 s: the last one at or before the moment
         assert read_index(s.frame) == on_screen, s
@@ -81,7 +80,7 @@ def test_each_segment_frame_comes_from_its_own_time(three_hours):
 
 
 def test_each_segment_audio_window_is_centred_on_its_moment(three_hours):
-    segments = load_segments(three_hours, PARTS)
+    segments = load_media(three_hours, PARTS)
     assert segments.audio.shape == (PARTS, 10 * SR)
     for i, s in enumerate(segments):
         assert s.has_audio and s.audio_seconds == pytest.approx(10.0)
@@ -96,27 +95,26 @@ def test_each_segment_audio_window_is_centred_on_its_moment(three_hours):
 
 
 def test_other_sample_rate_and_window(three_hours):
-    segments = load_segments(three_hours, 2, sample_rate=32_000, window_seconds=4.0)
+    segments = load_media(three_hours, 2, sample_rate=32_000, window_seconds=4.0)
     assert segments.sample_rate == 32_000 and segments.window_seconds == 4.0
     assert segments.audio.shape == (2, 128_000)
     assert segments[1].audio_start_s == pytest.approx(0.75 * HOURS_3 - 2.0)
 
 
-@pytest.mark.parametrize("count", [1, 3])
-def test_one_segment_is_load_video(tmp_path, three_hours, count):
-    """count=1 is exactly load_video; with count=3 the middle segment is the same moment and window (to
-    AAC's rounding: after an earlier window the decoder resumes from another packet)."""
+@pytest.mark.parametrize("count", [3, 5])
+def test_the_middle_of_an_odd_count_is_the_middle_moment(tmp_path, three_hours, count):
+    """With an odd count the middle segment is the one-segment moment and window (to AAC's rounding: after
+    an earlier window the decoder resumes from another packet)."""
     short = write_test_video(tmp_path / "short.mp4", seconds=12.4, width=64, height=48, fps=10,
                              frame_fn=indexed_frames(64, 48, 12.4))
     for path in (short, three_hours):
-        video = load_video(path)
-        middle = load_segments(path, count)[count // 2]
+        one = load_media(path)
+        video = one[0]
+        middle = load_media(path, count)[count // 2]
         assert np.array_equal(middle.frame, video.frame) and middle.frame_time == video.frame_time
-        if count == 1:
-            assert np.array_equal(middle.audio, video.audio)
         np.testing.assert_allclose(middle.audio, video.audio, atol=1e-4)
         assert middle.audio_seconds == video.audio_seconds
-        assert middle.time_s == pytest.approx(video.duration / 2)
+        assert middle.time_s == video.time_s == pytest.approx(one.duration / 2)
 
 
 @pytest.mark.parametrize("count", [8, 20, 300])  # 300: several moments fall on the same frame
@@ -125,7 +123,7 @@ def test_many_segments_of_a_short_clip(tmp_path, count):
     only one): the frames must still be the ones on screen at each moment."""
     path = write_test_video(tmp_path / "ten.mp4", seconds=10, width=64, height=48, fps=25, audio_hz=None,
                             frame_fn=indexed_frames(64, 48, 10))
-    segments = load_segments(path, count)
+    segments = load_media(path, count)
     for s in segments:
         assert read_index(s.frame) == int(s.time_s * 25 + 1e-9), s.time_s
         assert s.frame_time == pytest.approx(int(s.time_s * 25 + 1e-9) / 25)
@@ -137,26 +135,26 @@ def test_keyframes_only(three_hours):
     with av.open(three_hours) as container:
         stream = container.streams.video[0]
         keyframes = {float(p.pts * stream.time_base) for p in container.demux(stream) if p.is_keyframe}
-    segments = load_segments(three_hours, PARTS, keyframes_only=True)
+    segments = load_media(three_hours, PARTS, keyframes_only=True)
     for s in segments:
         assert s.frame_time in keyframes and s.frame_time <= s.time_s
         assert s.time_s - s.frame_time < max(b - a for a, b in zip(sorted(keyframes), sorted(keyframes)[1:])) + 1
         assert read_index(s.frame) == round(s.frame_time / 10)
-    exact = load_segments(three_hours, PARTS)
+    exact = load_media(three_hours, PARTS)
     assert [s.audio_start_s for s in segments] == [s.audio_start_s for s in exact]  # audio is unchanged
 
 
 def test_windows_stay_inside_a_short_track(tmp_path):
     path = write_test_video(tmp_path / "twenty.mp4", seconds=20, width=64, height=48, fps=5)
-    segments = load_segments(path, 4)  # moments 2.5, 7.5, 12.5, 17.5 s
+    segments = load_media(path, 4)  # moments 2.5, 7.5, 12.5, 17.5 s
     assert [s.audio_start_s for s in segments] == pytest.approx([0.0, 2.5, 7.5, 10.0], abs=1e-3)
     assert all(s.audio_seconds == pytest.approx(10.0) for s in segments)  # real sound, no padding
 
 
 def test_track_shorter_than_the_window_is_shared(tmp_path):
     path = write_test_video(tmp_path / "four.mp4", seconds=4, width=64, height=48, fps=5)
-    segments = load_segments(path, 4)
-    video = load_video(path)
+    segments = load_media(path, 4)
+    video = load_media(path)[0]
     for s in segments:
         assert s.audio_start_s == 0.0 and np.array_equal(s.audio, video.audio)
     assert [s.frame_time for s in segments] == pytest.approx([0.4, 1.4, 2.4, 3.4])  # 5 fps
@@ -164,7 +162,7 @@ def test_track_shorter_than_the_window_is_shared(tmp_path):
 
 def test_video_without_audio(tmp_path):
     path = write_test_video(tmp_path / "silent.mp4", seconds=3, width=64, height=48, audio_hz=None)
-    segments = load_segments(path, 3)
+    segments = load_media(path, 3)
     assert not segments.has_audio and segments.audio is None
     assert all(s.audio is None and s.audio_start_s is None and s.audio_end_s is None for s in segments)
     assert segments.frames.shape == (3, 48, 64, 3)
@@ -178,7 +176,7 @@ def test_segments_of_a_sound_file(tmp_path):
     for centre in (7.5, 22.5, 37.5, 52.5):  # the centres of four 15 s parts
         x[(t >= centre) & (t < centre + GAP)] = 0.0
     sf.write(path, x, rate)
-    segments = load_segments(path, 4)
+    segments = load_media(path, 4)
     assert segments.kind == "audio" and segments.duration == pytest.approx(60.0)
     assert segments.frames is None and all(s.frame is None and s.frame_time is None for s in segments)
     for s in segments:
@@ -192,7 +190,7 @@ def test_a_picture_is_one_segment(tmp_path):
 
     path = tmp_path / "pic.png"
     Image.new("RGB", (30, 20), (10, 200, 30)).save(path)
-    segments = load_segments(path, 5)
+    segments = load_media(path, 5)
     assert segments.kind == "image" and len(segments) == 1 and segments.audio is None
     only = segments[0]
     assert only.start_s == only.end_s == 0.0 and only.frame[0, 0].tolist() == [10, 200, 30]
@@ -202,4 +200,4 @@ def test_a_picture_is_one_segment(tmp_path):
 def test_bad_count(tmp_path, count):
     path = write_test_video(tmp_path / "clip.mp4", seconds=1, width=64, height=48)
     with pytest.raises(ValueError, match="number of segments"):
-        load_segments(path, count)
+        load_media(path, count)

@@ -57,9 +57,26 @@ def test_one_segment_is_the_middle_moment(capsys, service):
     result = run_json(capsys, EXAMPLES / "bird.mp4")
     assert len(result["segments"]) == 1 and result["segments"][0]["ranking"] == result["ranking"]
     prediction = service.classify(EXAMPLES / "bird.mp4", LABELS.split(", "))
-    from avzsl.media import load_video
+    from avzsl.media import load_media
 
-    np.testing.assert_array_equal(prediction.frame, load_video(EXAMPLES / "bird.mp4").frame)
+    np.testing.assert_array_equal(prediction.frame, load_media(EXAMPLES / "bird.mp4")[0].frame)
+
+
+def test_a_half_downloaded_video_that_plays_is_classified_from_the_part_that_plays(capsys, service, tmp_path):
+    """Issue 18: an MP4 cut in half, its index at the front, plays up to the cut: it is classified from that
+    part (the middle frame of what plays), with a warning saying so, instead of being refused."""
+    from avzsl.media import load_media
+
+    data = (EXAMPLES / "scenes.mp4").read_bytes()  # 48 s, index at the front (faststart)
+    half = tmp_path / "half.mp4"
+    half.write_bytes(data[: len(data) // 2])
+    prediction = service.classify(half, LABELS.split(", "))
+    [warning] = [w for w in prediction.warnings if "cut short" in w]
+    assert "of 48.0 s" in warning
+    assert prediction.segments[0].end_s < 40  # the part that plays, not the stated 48 s
+    np.testing.assert_array_equal(prediction.frame, load_media(half)[0].frame)
+    result = run_json(capsys, half)  # the CLI answers too, with the warning
+    assert any("cut short" in w for w in result["warnings"])
 
 
 def test_pooling_takes_each_labels_best_segment():

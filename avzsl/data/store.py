@@ -15,7 +15,9 @@ Nothing in it is pickled, so opening a store from anyone is safe.
 
 `features.safetensors` holds, per subset S, `S.audio` (N, D_a) float32, `S.visual` (N, D_v) float32 and
 `S.labels` (N,) int64 global class ids, plus `text` (K_all, D_t) float32, the class text embeddings.
-Files are written to a temporary name and moved into place, so a store on disk is always whole.
+Files are written to a temporary name and moved into place, so a store on disk is always whole. Reading
+checks store.json's fields and the tensors' names, shapes and dtypes before loading any of them, and
+refuses non-finite features (avzsl/validation.py).
 Stores written by earlier versions kept "synthetic" in the provenance too; either place marks SYNTHETIC data.
 """
 
@@ -31,7 +33,8 @@ from avzsl.data.errors import DataError
 from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.splits import ClassSplit
-from avzsl.io import atomic_save_tensors, atomic_write_json
+from avzsl.io import atomic_save_tensors, atomic_write_json, read_json
+from avzsl.validation import check_finite, check_object, check_store_manifest, check_tensor, safetensors_header
 
 STORE_FORMAT = "avzsl-feature-store"
 STORE_SCHEMA_VERSION = 1
@@ -75,10 +78,7 @@ def read_manifest(path: str | Path) -> dict:
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise DataError(f"{path} is not an avzsl feature store (no {MANIFEST})")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{manifest_path} is not valid JSON: {e}") from e
+    manifest = check_object(read_json(manifest_path, DataError, "feature store manifest"), str(manifest_path), DataError)
     if manifest.get("format") != STORE_FORMAT:
         raise DataError(f"{manifest_path} is not an avzsl feature store manifest")
     version = manifest.get("schema_version")
@@ -86,7 +86,7 @@ def read_manifest(path: str | Path) -> dict:
         raise DataError(
             f"{manifest_path} has schema version {version}; this avzsl reads version {STORE_SCHEMA_VERSION}"
         )
-    return manifest
+    return check_store_manifest(manifest, str(manifest_path), DataError, SAMPLE_SUBSETS)
 
 
 def read_store(path: str | Path) -> GZSLData:
@@ -95,20 +95,22 @@ def read_store(path: str | Path) -> GZSLData:
     tensors_path = path / TENSORS
     if not tensors_path.is_file():
         raise DataError(f"feature store {path} is missing {TENSORS}")
+    check_store_tensors(tensors_path, manifest)
     tensors = load_file(tensors_path)
+    classes = len(manifest["split"]["class_names"])
+    for name, values in tensors.items():
+        check_finite(values, f"tensor {name}", str(tensors_path), DataError)
+        if name.endswith(".labels") and len(values) and not 0 <= values.min() <= values.max() < classes:
+            raise DataError(f"{tensors_path}: tensor {name} holds class ids outside 0..{classes - 1}")
     split = ClassSplit.from_dict(manifest["split"])
     subsets = {}
     for name in SAMPLE_SUBSETS:
-        if name not in manifest["subsets"] or f"{name}.audio" not in tensors:
-            raise DataError(f"feature store {path} has no subset {name}")
         subsets[name] = Features(
             tensors[f"{name}.audio"],
             tensors[f"{name}.visual"],
             tensors[f"{name}.labels"],
             manifest["subsets"][name]["video_ids"],
         )
-        if len(subsets[name]) != manifest["subsets"][name]["count"]:
-            raise DataError(f"feature store {path}: subset {name} does not hold the count its manifest says")
     text = ClassText(tensors["text"], tuple(tuple(p) for p in manifest["text"]["parts"]), manifest["text"]["alignment"])
     return GZSLData(split, text, subsets, read_provenance(path, manifest))
 
@@ -120,3 +122,20 @@ def read_provenance(path: str | Path, manifest: dict) -> Provenance:
     provenance = Provenance.from_dict(record, manifest["split"].get("dataset"), f"{Path(path) / MANIFEST} provenance")
     synthetic = bool(manifest.get("synthetic", False)) or provenance.synthetic
     return dataclasses.replace(provenance, synthetic=synthetic, source={"kind": "avzsl-store", "path": str(path)})
+
+
+def check_store_tensors(tensors_path: Path, manifest: dict) -> None:
+    """From the file's header alone: every tensor the manifest implies, with its dtype and shape."""
+    tensors = safetensors_header(tensors_path, DataError)
+    where = str(tensors_path)
+    classes = len(manifest["split"]["class_names"])
+    check_tensor(tensors, "text", "F32", (classes, sum(d for _, d in manifest["text"]["parts"])), where, DataError)
+    widths = {}
+    for name in SAMPLE_SUBSETS:
+        if name not in manifest["subsets"]:
+            raise DataError(f"feature store {tensors_path.parent} has no subset {name}")
+        count = manifest["subsets"][name]["count"]
+        for modality in ("audio", "visual"):
+            check_tensor(tensors, f"{name}.{modality}", "F32", (count, widths.get(modality)), where, DataError)
+            widths[modality] = tensors[f"{name}.{modality}"].shape[1]
+        check_tensor(tensors, f"{name}.labels", "I64", (count,), where, DataError)

@@ -14,10 +14,10 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
 from avzsl.encoders.prompts import PromptSet
-from avzsl.io import cache_dir
+from avzsl.io import atomic_save_tensors, cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +80,10 @@ class LabelCache:
 
     def _write(self, key: str, entry: Entry, label: str) -> None:
         path = self._path(key)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            save_file({"clip": entry[0], "clap": entry[1]}, str(tmp), metadata={"label": label})
-            os.replace(tmp, path)  # atomic: readers never see half a file
+            atomic_save_tensors(path, {"clip": entry[0], "clap": entry[1]}, metadata={"label": label})
         except OSError as e:  # a read-only or full disk only costs speed
             logger.warning("cannot write label cache file %s: %s", path, e)
-            tmp.unlink(missing_ok=True)
 
 
 def _frozen(x: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ FAILED_REPORT = "failed.csv"
 
 
 def missing_videos(store: str | Path) -> list[str]:
-    """Paths of planned videos that no shard has finished (extracted or failed) yet."""
+    """Paths of planned videos that no run has finished (extracted or failed) yet."""
     record = read_work_record(store)
     finished = set()
     for path in chunk_files(work_dir(store)):
@@ -40,7 +40,7 @@ def missing_videos(store: str | Path) -> list[str]:
 
 
 def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
-    """Write `store.json` + `features.safetensors` from the work folder; every shard must be finished.
+    """Write `store.json` + `features.safetensors` from the work folder; every video must be finished.
 
     Videos that failed are left out and listed in `<store>/failed.csv`. The work folder is deleted once the
     store is written, unless `keep_work` or some videos failed: then it stays, so that `--retry-failed` can
@@ -54,7 +54,7 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
     if missing:
         raise DataError(
             f"{len(missing)} of the {len(plan.videos)} planned videos have not been extracted yet, e.g. "
-            f"{missing[:3]}; run the missing shards (or resume), then merge again"
+            f"{missing[:3]}; resume the extraction (run the same command again)"
         )
 
     # Every chunk, in file order: a later chunk's copy of a video (a retried failure) wins.

@@ -11,10 +11,10 @@ The benchmark's design (reference §1.4), reproduced here for any collection of 
 
 Class roles come either from a split folder (the benchmark's `stage_*.txt` lists) or from a seeded random
 draw. Video assignment uses the split folder's per-video `stage_*.csv` files when it has them (the
-benchmark's own assignment), else a seeded draw with the ratios above. The draw is made when the shards
+benchmark's own assignment), else a seeded draw with the ratios above. The draw is made when the chunks
 are merged, over the videos that were extracted successfully: a damaged file then never leaves a class
-without its held-out videos. The plan is plain data (JSON) so that every shard of an extraction, on any
-machine, works from the same one.
+without its held-out videos. The plan is plain data (JSON) so that every run of an extraction, and every
+worker of a cluster, works from the same one.
 """
 
 from __future__ import annotations
@@ -57,12 +57,6 @@ class ExtractionPlan:
     split: ClassSplit
     videos: list[PlannedVideo]  # every video to extract, sorted by id (for the seeded draw: no subset yet)
     source: dict = field(default_factory=dict)  # how classes and videos are assigned, for provenance
-
-    def shard(self, index: int, count: int) -> list[PlannedVideo]:
-        """Every count-th video from `index`: shards of similar size and class mix."""
-        if not 0 <= index < count:
-            raise ValueError(f"shard index must be in [0, {count}), not {index}")
-        return self.videos[index::count]
 
     def assign(self, available: set[str] | None = None) -> list[PlannedVideo]:
         """The videos of `available` (default: all) with their subsets, in store order (subset, id).

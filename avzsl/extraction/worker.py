@@ -1,15 +1,17 @@
-"""Extracting one shard of a plan, resumably.
+"""Extracting a plan's videos on this machine, resumably; the parts every extraction engine shares.
 
 Work lives in `<store>/.extract/` until the merge turns it into the store:
 
-    plan.json                      the plan and the settings; every shard must agree with it
+    plan.json                      the plan and the settings; a resumed run must agree with it
     text.safetensors               class text embeddings: `clip` (K_all, D_clip), `clap` (K_all, D_clap)
-    shard-I-of-N/chunk-00000.safetensors, ...
+    chunks/chunk-00000.safetensors, ...
                                    `audio` (n, D_clap), `visual` (n, D_clip) float32 for the n videos in
                                    the metadata's `video_ids`, plus the `failed` videos and their errors
 
 Each chunk is written whole (temporary name, then rename), so an interrupted run loses at most the chunk
-it was filling, and a resumed run skips every video that any chunk holds, whichever shard wrote it.
+it was filling, and a resumed run skips every video that any chunk holds, whichever engine wrote it (this
+one, or the Ray engine of ray_engine.py). Both decode with `decode_video` and embed with `embed_videos`,
+which go through the one featurize step (avzsl/featurize.py).
 """
 
 from __future__ import annotations
@@ -31,19 +33,21 @@ from avzsl.data.errors import DataError
 from avzsl.io import atomic_save_tensors, atomic_write_json
 from avzsl.encoders import Encoders
 from avzsl.extraction.plan import ExtractionPlan, PlannedVideo
-from avzsl.media import DecodedVideo, MediaError, load_video
+from avzsl.featurize import decode, featurize
+from avzsl.media import MediaError, MediaSegments, NotAVideoError
 
 log = logging.getLogger(__name__)
 
 WORK_DIR = ".extract"
 PLAN_FILE = "plan.json"
+CHUNKS_DIR = "chunks"
 TEXT_FILE = "text.safetensors"
 NO_AUDIO_POLICIES = ("skip", "silence")
 
 
 @dataclass(frozen=True)
 class ExtractionSettings:
-    """What, besides the plan, decides the features; a resumed or parallel shard must use the same."""
+    """What, besides the plan, decides the features; a resumed run must use the same."""
 
     prompt_set: str = "free-text"  # prompt templates of the class text embeddings
     no_audio: str = "skip"  # a video without sound: "skip" it (reported as failed) or embed "silence"
@@ -54,7 +58,7 @@ class ExtractionSettings:
 
 
 @dataclass
-class ShardResult:
+class ExtractionResult:
     extracted: int  # videos extracted by this run
     failed: int  # videos that failed in this run
     skipped: int  # videos already done (or failed) in earlier runs
@@ -91,7 +95,7 @@ def start_work(store: str | Path, plan: ExtractionPlan, settings: ExtractionSett
     else:
         atomic_write_json(path, record)
     if not (work / TEXT_FILE).is_file():
-        # Every shard can do this (a second or so): same inputs, same result, and the rename is atomic.
+        # A second or so; same inputs, same result, and the rename is atomic.
         text = encoders.embed_labels(list(plan.split.prompt_names), settings.prompt_set)
         atomic_save_tensors(work / TEXT_FILE, {"clip": text.clip, "clap": text.clap})
     return work
@@ -105,7 +109,8 @@ def read_work_record(store: str | Path) -> dict:
 
 
 def chunk_files(work: Path) -> list[Path]:
-    return sorted(work.glob("shard-*/chunk-*.safetensors"))
+    # */: chunks/ and the shard-I-of-N/ folders of unfinished extractions of avzsl 0.x
+    return sorted(work.glob("*/chunk-*.safetensors"))
 
 
 def read_chunk_index(path: Path) -> tuple[list[str], list[dict]]:
@@ -116,7 +121,7 @@ def read_chunk_index(path: Path) -> tuple[list[str], list[dict]]:
 
 
 def finished_videos(work: Path) -> tuple[set[str], dict[str, dict]]:
-    """Video ids extracted by any shard, and {video id: failure record} of those that only ever failed."""
+    """Video ids extracted by any run, and {video id: failure record} of those that only ever failed."""
     done: set[str] = set()
     failed: dict[str, dict] = {}
     for path in chunk_files(work):
@@ -131,81 +136,86 @@ def finished_videos(work: Path) -> tuple[set[str], dict[str, dict]]:
     return done, {k: v for k, v in failed.items() if k not in done}
 
 
-def extract_shard(
+def pending_videos(store: str | Path, plan: ExtractionPlan, retry_failed: bool = False) -> tuple[list[PlannedVideo], int]:
+    """(the plan's videos that no earlier run finished, how many were finished); failed ones count as
+    finished unless `retry_failed`."""
+    done, failed = finished_videos(work_dir(store))
+    pending = [v for v in plan.videos if v.video_id not in done and (retry_failed or v.video_id not in failed)]
+    skipped = len(plan.videos) - len(pending)
+    if skipped:
+        log.info("resuming: %d of the %d videos were finished by an earlier run", skipped, len(plan.videos))
+    return pending, skipped
+
+
+def chunk_writer(store: str | Path, chunk_size: int) -> _ChunkWriter:
+    return _ChunkWriter(work_dir(store) / CHUNKS_DIR, chunk_size)
+
+
+def extract_local(
     store: str | Path,
     videos_dir: str | Path,
     plan: ExtractionPlan,
     settings: ExtractionSettings,
     encoders: Encoders,
     *,
-    shard_index: int = 0,
-    num_shards: int = 1,
     batch_size: int = 16,
     chunk_size: int = 256,
     decode_workers: int = 2,
     retry_failed: bool = False,
     progress: bool = True,
-) -> ShardResult:
-    """Extract the shard's videos that no earlier run finished; failures are recorded and skipped."""
+) -> ExtractionResult:
+    """Extract the videos that no earlier run finished, on this machine; failures are recorded and skipped."""
     began = time.perf_counter()
-    work = start_work(store, plan, settings, encoders)
-    shard_dir = work / f"shard-{shard_index:03d}-of-{num_shards:03d}"
-    videos = plan.shard(shard_index, num_shards)
-    done, failed = finished_videos(work)
-    pending = [v for v in videos if v.video_id not in done and (retry_failed or v.video_id not in failed)]
-    skipped = len(videos) - len(pending)
-    if skipped:
-        log.info("resuming: %d of the shard's %d videos were finished by an earlier run", skipped, len(videos))
-
-    writer = _ChunkWriter(shard_dir, chunk_size)
-    silence = None
-    if settings.no_audio == "silence":
-        silence = encoders.silence_embedding()
-    bar = tqdm(total=len(videos), initial=skipped, unit="video", desc=f"shard {shard_index + 1}/{num_shards}",
-               disable=not progress, dynamic_ncols=True)
+    start_work(store, plan, settings, encoders)
+    pending, skipped = pending_videos(store, plan, retry_failed)
+    writer = chunk_writer(store, chunk_size)
+    bar = tqdm(total=len(plan.videos), initial=skipped, unit="video", desc="extract", disable=not progress,
+               dynamic_ncols=True)
     try:
         for batch in _decoded_batches(Path(videos_dir), pending, batch_size, decode_workers, encoders):
-            ok = []
-            for video, decoded in batch:
-                if isinstance(decoded, Exception):
-                    writer.fail(video, str(decoded))
-                elif not decoded.has_audio and silence is None:
-                    writer.fail(video, f"{decoded.path}: no audio track (use --no-audio silence to keep such videos)")
-                else:
-                    ok.append((video, decoded))
-            if ok:
-                visual = encoders.embed_images([d.frame for _, d in ok])  # (B, D_clip)
-                audio = np.empty((len(ok), encoders.clap_dim), np.float32)  # (B, D_clap)
-                with_sound = [i for i, (_, d) in enumerate(ok) if d.has_audio]
-                if with_sound:
-                    audio[with_sound] = encoders.embed_audio(np.stack([ok[i][1].audio for i in with_sound]))
-                for i, (_, d) in enumerate(ok):
-                    if not d.has_audio:
-                        audio[i] = silence
-                writer.add([v for v, _ in ok], audio, visual)
+            writer.write(*embed_videos(batch, encoders, settings.no_audio))
             bar.update(len(batch))
             bar.set_postfix(failed=writer.failed_total, refresh=False)
     finally:
         writer.flush()  # also on Ctrl-C: keep every finished video
         bar.close()
-    result = ShardResult(writer.extracted_total, writer.failed_total, skipped, time.perf_counter() - began)
-    log.info("shard %d/%d: %d videos extracted in %.1f s (%.2f videos/s), %d failed, %d done earlier",
-             shard_index + 1, num_shards, result.extracted, result.seconds, result.videos_per_second,
-             result.failed, result.skipped)
-    return result
+    return writer.result(skipped, time.perf_counter() - began)
+
+
+def decode_video(path: Path, audio) -> MediaSegments | Exception:
+    """The middle frame and centred audio window of a video (audio: the preset's audio description), or
+    the error that says why the file cannot be used; a file without pictures is not a video here."""
+    try:
+        media = decode(path, audio)
+        if media.kind != "video":
+            raise NotAVideoError(f"{path} has no video stream")
+        return media
+    except (MediaError, OSError) as e:
+        return e
+
+
+def embed_videos(batch: list[tuple[PlannedVideo, MediaSegments | Exception]], encoders, no_audio: str
+                 ) -> tuple[list[PlannedVideo], np.ndarray, np.ndarray, list[tuple[PlannedVideo, str]]]:
+    """(extracted videos, their audio (B, D_clap) and visual (B, D_clip) embeddings, [(failed video,
+    why)]) of a batch of decoded videos: what every extraction engine writes."""
+    ok, failures = [], []
+    for video, media in batch:
+        if isinstance(media, Exception):
+            failures.append((video, str(media)))
+        elif not media.has_audio and no_audio == "skip":
+            failures.append((video, f"{media.path}: no audio track (use --no-audio silence to keep such videos)"))
+        else:
+            ok.append((video, media))
+    audio = np.empty((len(ok), encoders.clap_dim), np.float32)  # (B, D_clap)
+    visual = np.empty((len(ok), encoders.clip_dim), np.float32)  # (B, D_clip)
+    for i, embedding in enumerate(featurize([media for _, media in ok], encoders)):
+        audio[i], visual[i], _ = embedding.complete(encoders)  # silence stands in for a silent video's sound
+    return [video for video, _ in ok], audio, visual, failures
 
 
 def _decoded_batches(videos_dir: Path, videos: list[PlannedVideo], batch_size: int, workers: int, encoders: Encoders):
-    """Batches of (video, DecodedVideo | MediaError), decoded ahead in threads (PyAV releases the GIL), with
+    """Batches of (video, MediaSegments | MediaError), decoded ahead in threads (PyAV releases the GIL), with
     the audio window at the encoders' sample rate."""
-
-    def decode(video: PlannedVideo) -> DecodedVideo | Exception:
-        try:
-            return load_video(videos_dir / video.path, sample_rate=encoders.sample_rate,
-                              window_seconds=encoders.window_seconds)
-        except (MediaError, OSError) as e:
-            return e
-
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
         queue: deque[tuple[PlannedVideo, Future]] = deque()
         upcoming = iter(videos)
@@ -215,7 +225,7 @@ def _decoded_batches(videos_dir: Path, videos: list[PlannedVideo], batch_size: i
                 video = next(upcoming, None)
                 if video is None:
                     break
-                queue.append((video, pool.submit(decode, video)))
+                queue.append((video, pool.submit(decode_video, videos_dir / video.path, encoders.preset.audio)))
             if not queue:
                 break
             video, future = queue.popleft()
@@ -230,10 +240,10 @@ def _decoded_batches(videos_dir: Path, videos: list[PlannedVideo], batch_size: i
 class _ChunkWriter:
     """Buffers extracted features and failures; writes them as a chunk every `chunk_size` videos."""
 
-    def __init__(self, shard_dir: Path, chunk_size: int):
-        self.shard_dir = shard_dir
+    def __init__(self, folder: Path, chunk_size: int):
+        self.folder = folder
         self.chunk_size = chunk_size
-        existing = sorted(shard_dir.glob("chunk-*.safetensors")) if shard_dir.is_dir() else []
+        existing = sorted(folder.glob("chunk-*.safetensors")) if folder.is_dir() else []
         self.next_index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
         self.extracted_total = self.failed_total = 0
         self._reset()
@@ -244,18 +254,26 @@ class _ChunkWriter:
         self.visual: list[np.ndarray] = []
         self.failures: list[dict] = []
 
-    def add(self, videos: list[PlannedVideo], audio: np.ndarray, visual: np.ndarray) -> None:
-        self.ids += [v.video_id for v in videos]
-        self.audio.append(audio)
-        self.visual.append(visual)
-        self.extracted_total += len(videos)
+    def write(self, videos: list[PlannedVideo], audio: np.ndarray, visual: np.ndarray,
+              failures: list[tuple[PlannedVideo, str]]) -> None:
+        """Buffer a batch's extracted videos (audio (B, D_clap), visual (B, D_clip)) and its failures."""
+        for video, error in failures:
+            log.warning("skipping %s: %s", video.path, error)
+            self.failures.append({"video_id": video.video_id, "path": video.path, "error": error})
+        self.failed_total += len(failures)
+        if videos:
+            self.ids += [v.video_id for v in videos]
+            self.audio.append(audio)
+            self.visual.append(visual)
+            self.extracted_total += len(videos)
         if len(self.ids) + len(self.failures) >= self.chunk_size:
             self.flush()
 
-    def fail(self, video: PlannedVideo, error: str) -> None:
-        log.warning("skipping %s: %s", video.path, error)
-        self.failures.append({"video_id": video.video_id, "path": video.path, "error": error})
-        self.failed_total += 1
+    def result(self, skipped: int, seconds: float) -> ExtractionResult:
+        result = ExtractionResult(self.extracted_total, self.failed_total, skipped, seconds)
+        log.info("%d videos extracted in %.1f s (%.2f videos/s), %d failed, %d done earlier", result.extracted,
+                 result.seconds, result.videos_per_second, result.failed, result.skipped)
+        return result
 
     def flush(self) -> None:
         if not self.ids and not self.failures:
@@ -266,6 +284,6 @@ class _ChunkWriter:
         else:  # only failures: safetensors still needs a tensor
             tensors = {"audio": np.zeros((0, 0), np.float32), "visual": np.zeros((0, 0), np.float32)}
         metadata = {"video_ids": json.dumps(self.ids), "failed": json.dumps(self.failures)}
-        atomic_save_tensors(self.shard_dir / f"chunk-{self.next_index:05d}.safetensors", tensors, metadata)
+        atomic_save_tensors(self.folder / f"chunk-{self.next_index:05d}.safetensors", tensors, metadata)
         self.next_index += 1
         self._reset()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from avzsl.data.features import Features, GZSLData, StageData
-from avzsl.io import atomic_save_tensors, atomic_write_json
+from avzsl.io import AvzslError, atomic_save_tensors, atomic_write_json
 from avzsl.models.base import Batch, GZSLModel, InputDims
 from avzsl.models.registry import Recipe
 from avzsl.scoring import blend, training_free_distances
@@ -96,6 +97,10 @@ class BalancedBatches:
         return self._video_of((target + shift) % self.num_classes)
 
 
+class NonFiniteLossError(AvzslError, ArithmeticError):
+    """Training diverged (a NaN or infinite loss); nothing of the failed epoch was saved."""
+
+
 class StageTrainer:
     """Trains one stage of the protocol; `run` resumes from `state_dir` when a previous run left state there."""
 
@@ -151,7 +156,12 @@ class StageTrainer:
             model.after_step(batch)  # e.g. AVCA's reference BatchNorm side passes
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value.detach()
-        return {name: float(total) / cfg.batches_per_epoch for name, total in totals.items()}
+        losses = {name: float(total) / cfg.batches_per_epoch for name, total in totals.items()}
+        if not all(map(math.isfinite, losses.values())):  # a sum is finite only if every batch's loss was
+            raise NonFiniteLossError(
+                f"stage {self.stage} epoch {epoch + 1}: the training loss became non-finite ({losses}); the state "
+                f"after epoch {epoch} is kept: fix the cause and run the same command again to resume from there")
+        return losses
 
     def run(self, epochs: int, state_dir: Path | None = None,
             on_epoch_end: Callable[[EpochRecord], None] | None = None) -> tuple[GZSLModel, StageResult]:

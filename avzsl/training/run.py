@@ -12,12 +12,13 @@ import numpy as np
 import torch
 
 from avzsl.data.features import GZSLData
-from avzsl.io import AvzslError, atomic_write_json
+from avzsl.io import AvzslError, atomic_write_bytes, atomic_write_json, strict_json
 from avzsl.models.registry import Recipe
 from avzsl.atlas import DEFAULT_PER_CLASS, build_atlas, save_atlas
 from avzsl.checkpoint import METRICS, Calibration, Checkpoint, CheckpointConfig, ClassNames, save_checkpoint, save_metrics
 from avzsl.report.results import build_report, save_report
 from avzsl.training.protocol import StageTrainer, data_dims, evaluate
+from avzsl.validation import check_finite_features
 
 log = logging.getLogger(__name__)
 RESUME_DIR = ".resume"
@@ -25,6 +26,10 @@ RESUME_DIR = ".resume"
 
 class RunExistsError(AvzslError, FileExistsError):
     """The output folder already holds a finished run or the state of a different one."""
+
+
+class NonFiniteDataError(AvzslError, ValueError):
+    """The training data holds NaN or infinite values; the message names the subset and the first row."""
 
 
 def run_fingerprint(recipe: Recipe, data: GZSLData) -> dict:
@@ -50,6 +55,7 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
         if not overwrite:
             raise RunExistsError(f"{out} already holds a finished run ({METRICS}); choose another --out or pass --overwrite")
         shutil.rmtree(out)
+    check_finite_features(data, NonFiniteDataError)  # before anything is written: a NaN row makes every loss NaN
     fingerprint = run_fingerprint(recipe, data)
     if (state_dir / "run.json").is_file():
         saved = json.loads((state_dir / "run.json").read_text())
@@ -101,9 +107,8 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
     )
     save_checkpoint(out, model, config)
     save_atlas(out, build_atlas(model, data, device, per_class=atlas_per_class))
-    with open(out / "train_log.jsonl", "w", encoding="utf-8") as f:
-        for record in result1.history + result2.history:
-            f.write(json.dumps(record.__dict__) + "\n")
+    log_lines = "".join(strict_json(record.__dict__) + "\n" for record in result1.history + result2.history)
+    atomic_write_bytes(out / "train_log.jsonl", log_lines.encode("utf-8"))
     # The evaluation report's numbers on the test split, for the app's Explore tab (which has no data set).
     save_report(out, build_report(Checkpoint(out, model, config), data))
     save_metrics(out, metrics)  # written last: it marks a finished run

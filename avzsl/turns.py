@@ -1,0 +1,41 @@
+"""A lock that is granted in the order it was asked for: work split into turns is shared fairly.
+
+    lane = Turns()
+    with lane:          # waits for every earlier `with lane:` to finish, then runs alone
+        ...
+
+A plain `threading.Lock` lets a thread that releases it take it straight back, so a request working in
+many short pieces could keep it for minutes; here every piece queues behind the pieces already waiting.
+The prediction service runs label-text embedding as such pieces (LABELS_PER_TURN labels each, see
+avzsl/encoders/loader.py), so a small request waits for one piece of a large one, never for all of it.
+Not reentrant.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class Turns:
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._next_ticket = 0  # handed to the next thread that asks
+        self._serving = 0  # the ticket whose holder may run now
+
+    def __enter__(self) -> Turns:
+        with self._changed:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._changed.wait_for(lambda: self._serving == ticket)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._changed:
+            self._serving += 1
+            self._changed.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        """Threads queued or running (for tests and logs)."""
+        with self._changed:
+            return self._next_ticket - self._serving

@@ -1,0 +1,122 @@
+"""Fair service: a small request is not stuck behind a huge one (avzsl/turns.py, the service's two lanes).
+
+No timing is asserted: a large request is held inside its label embedding by the test itself, and the
+small one must finish meanwhile. benchmarks/fair_queue.py measures the times.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from avzsl.encoders.loader import LABELS_PER_TURN
+from avzsl.turns import Turns
+from tests.test_app import EXAMPLES, running_app
+
+WAIT = 120  # seconds: only reached when the behaviour under test is broken
+
+
+def test_turns_are_granted_in_the_order_they_were_asked_for():
+    lane, order = Turns(), []
+    first_holds = threading.Event()
+    release_first = threading.Event()
+
+    def take(name, hold=None):
+        with lane:
+            if hold:
+                first_holds.set()
+                release_first.wait(WAIT)
+            order.append(name)
+
+    threads = [threading.Thread(target=take, args=("first", True))]
+    threads[0].start()
+    first_holds.wait(WAIT)
+    for i, name in enumerate(("second", "third", "fourth")):
+        threads.append(threading.Thread(target=take, args=(name,)))
+        threads[-1].start()
+        while lane.waiting < i + 2:  # queued before the next one asks
+            threading.Event().wait(0.01)
+    release_first.set()
+    for t in threads:
+        t.join(WAIT)
+    assert order == ["first", "second", "third", "fourth"]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    from avzsl.prediction import create_service
+
+    return create_service("random", tmp_path_factory.mktemp("none"),
+                          label_cache_dir=tmp_path_factory.mktemp("labels"))
+
+
+class HeldTextTower:
+    """Wraps a text tower: records which request each text forward serves; holds the large request's first
+    forward until `release` is set (the test then knows it is in the middle of its label embedding)."""
+
+    def __init__(self, tower, monkeypatch):
+        self.real = tower.encode_text
+        self.calls: list[str] = []
+        self.large_started, self.release = threading.Event(), threading.Event()
+        monkeypatch.setattr(tower, "encode_text", self.encode_text)
+
+    def encode_text(self, texts):
+        who = "large" if any("large-" in t for t in texts) else "small"
+        self.calls.append(who)
+        if who == "large" and not self.large_started.is_set():
+            self.large_started.set()
+            self.release.wait(WAIT)
+        return self.real(texts)
+
+
+def new_labels(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}-{uuid.uuid4().hex[:8]} {i}" for i in range(n)]
+
+
+def test_new_labels_of_a_small_request_get_in_between_the_pieces_of_a_large_one(service, monkeypatch):
+    encoders = service.encoders
+    tower = HeldTextTower(encoders.clip, monkeypatch)
+    large = new_labels("large", 3 * LABELS_PER_TURN)
+    done = {}
+    big = threading.Thread(target=lambda: done.setdefault("large", service.classify(EXAMPLES / "bird.mp4", large)))
+    small = threading.Thread(target=lambda: done.setdefault("small", service.classify(EXAMPLES / "car.mp4",
+                                                                                      new_labels("small", 2))))
+    try:
+        big.start()
+        assert tower.large_started.wait(WAIT)
+        small.start()
+        while service._label_lane.waiting < 2:  # the small request queues for its turn behind the large one's
+            threading.Event().wait(0.01)
+    finally:
+        tower.release.set()
+    big.join(WAIT)
+    small.join(WAIT)
+    assert tower.calls == ["large", "small", "large", "large"]  # one piece of the large request, then the small
+    assert len(done["large"].ranking) == len(large) and len(done["small"].ranking) == 2
+
+
+def test_through_the_app_a_small_request_finishes_while_a_large_one_runs(service, tmp_path, monkeypatch):
+    from gradio_client import Client, handle_file
+
+    small_labels = "dog barking, car engine"
+    service.classify(EXAMPLES / "car.mp4", small_labels.split(", "))  # cached labels, as in the benchmark
+    tower = HeldTextTower(service.encoders.clip, monkeypatch)
+    with running_app(service, tmp_path) as (_, url):
+        client = Client(url, verbose=False)
+        try:
+            large = client.submit(handle_file(str(EXAMPLES / "bird.mp4")), ", ".join(new_labels("large", 20)),
+                                  api_name="/classify")
+            assert tower.large_started.wait(WAIT)
+            answer = {}
+            small = threading.Thread(target=lambda: answer.setdefault("small", client.predict(
+                handle_file(str(EXAMPLES / "car.mp4")), small_labels, api_name="/classify")))
+            small.start()
+            small.join(WAIT)
+            assert not small.is_alive(), "the small request waited for the large one"
+            assert not large.done()  # still held in its label embedding: the small one did not wait for it
+        finally:
+            tower.release.set()
+        assert len(large.result(timeout=WAIT)["ranking"]) == 20
+    assert [s["label"] for s in answer["small"]["ranking"]] != [] and "small" not in tower.calls  # labels were cached

@@ -1,0 +1,164 @@
+"""Training that cannot go on stops with one clear line and keeps what it had: non-finite data or loss, a
+full disk. A fixed run then resumes to exactly the result of a run that never failed."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import avzsl.io
+from avzsl.checkpoint import load_checkpoint
+from avzsl.data.store import write_store
+from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
+from avzsl.io import strict_json
+from avzsl.models.clipclap import ClipClap
+from avzsl.models.registry import get_recipe
+from avzsl.train import main as train_main
+from avzsl.training.protocol import NonFiniteLossError
+from avzsl.training.run import NonFiniteDataError, train
+
+SCHEDULE = {"epochs": 3, "batches_per_epoch": 6}
+CPU = torch.device("cpu")
+
+
+def reject_constant(name):
+    raise ValueError(f"bare {name} in a JSON file")
+
+
+def strict_lines(path) -> list[dict]:
+    return [json.loads(line, parse_constant=reject_constant) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(SyntheticSpec(scale=0.05, seed=3))
+
+
+@pytest.fixture(scope="module")
+def reference(data, tmp_path_factory):
+    """A run that never failed: its metrics and final weights."""
+    out = tmp_path_factory.mktemp("runs") / "straight"
+    metrics = train(get_recipe("clipclap", "UCF", training_overrides=SCHEDULE), data, out, device=CPU, progress=False)
+    return metrics, out
+
+
+def test_nan_features_stop_training_before_anything_is_written(data, tmp_path, caplog):
+    data = make_synthetic(SyntheticSpec(scale=0.05, seed=3))
+    data.subsets["stage_1_train"].visual[7, :3] = np.nan
+    with pytest.raises(NonFiniteDataError, match="the visual features of stage_1_train has non-finite values .* "
+                                                 "the first row 7"):
+        train(get_recipe("clipclap", "UCF", training_overrides=SCHEDULE), data, tmp_path / "run", device=CPU,
+              progress=False)
+    assert not (tmp_path / "run").exists()
+    # the same through the CLI, on a release (whose reader keeps values as they are): one line, exit 2
+    root = write_release(data, tmp_path / "UCF")
+    assert train_main(["--data", str(root), "--out", str(tmp_path / "cli"), "--no-progress"]) == 2
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "non-finite values" in errors[0].getMessage()
+
+
+def test_a_non_finite_loss_stops_training_keeps_the_last_good_epoch_and_a_fixed_run_resumes(
+        data, reference, tmp_path, monkeypatch):
+    recipe = get_recipe("clipclap", "UCF", training_overrides=SCHEDULE)
+    real_losses = ClipClap.training_losses
+    steps = []
+
+    def diverge_in_epoch_two(self, batch, class_text):
+        losses = real_losses(self, batch, class_text)
+        steps.append(1)
+        if len(steps) > SCHEDULE["batches_per_epoch"]:  # from the first batch of stage 1's second epoch on
+            losses["loss"] = losses["loss"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(ClipClap, "training_losses", diverge_in_epoch_two)
+    out = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError, match="stage 1 epoch 2: the training loss became non-finite"):
+        train(recipe, data, out, device=CPU, progress=False)
+    state = json.loads((out / ".resume" / "stage1.json").read_text(), parse_constant=reject_constant)
+    assert state["epochs_done"] == 1  # the last good epoch, not the one that diverged
+    weights = load_file(str(out / ".resume" / "stage1.safetensors"))
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
+
+    monkeypatch.setattr(ClipClap, "training_losses", real_losses)  # the fix
+    metrics = train(recipe, data, out, device=CPU, progress=False)
+    expected, straight = reference
+    assert metrics == expected
+    a, b = load_checkpoint(straight).model.state_dict(), load_checkpoint(out).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(strict_lines(out / "train_log.jsonl")) == SCHEDULE["epochs"] + expected["best_epoch"] + 1
+
+
+def test_logs_and_json_files_are_strict_json():
+    assert strict_json({"loss": float("nan"), "lr": [float("inf"), 1.5]}) == '{"loss": null, "lr": [null, 1.5]}'
+
+
+# --- a full disk ------------------------------------------------------------------------------------------
+
+
+def fill_the_disk_at(monkeypatch, file_name: str, times: int = 1):
+    """Writes of `file_name` through avzsl.io fail as on a full disk (ENOSPC) after writing half, `times` times."""
+    real = avzsl.io.atomic_write
+    failures = []
+
+    def atomic_write(path, write):
+        if str(path).endswith(file_name) and len(failures) < times:
+            def half_then_full(tmp):
+                tmp.write_bytes(b"\x00" * 100)
+                failures.append(path)
+                raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+            return real(path, half_then_full)
+        return real(path, write)
+
+    monkeypatch.setattr(avzsl.io, "atomic_write", atomic_write)
+    return failures
+
+
+def test_train_onto_a_full_disk_prints_one_line_and_resumes_when_run_again(data, reference, tmp_path, monkeypatch,
+                                                                           caplog):
+    store = write_store(tmp_path / "store", data)
+    out = tmp_path / "run"
+    argv = ["--data", str(store), "--out", str(out), "--model", "clipclap", "--dataset", "UCF", "--no-progress",
+            "--epochs", str(SCHEDULE["epochs"]), "--batches-per-epoch", str(SCHEDULE["batches_per_epoch"])]
+    failures = fill_the_disk_at(monkeypatch, "stage2.safetensors")  # stage 1 done, stage 2's first epoch not saved
+    assert train_main(argv) == 2
+    assert failures
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and "free some space" in errors[0]
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.tmp"))  # the half-written file is gone
+    assert (out / ".resume" / "stage1.json").is_file() and not (out / "metrics.json").exists()
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="avzsl"):
+        assert train_main(argv) == 0
+    assert "stage 1: resuming after epoch 3" in caplog.text
+    expected, straight = reference
+    assert json.loads((out / "metrics.json").read_text()) == {k: expected[k] for k in ("val", "test")}
+    a, b = load_checkpoint(straight).model.state_dict(), load_checkpoint(out).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_real_failed_safetensors_write_is_an_os_error_and_leaves_no_file(tmp_path):
+    """A child process with a 1 KB file-size limit (EFBIG, as the kernel reports a write it cannot make):
+    safetensors' own error becomes the OSError it stands for, which the CLIs print as one line."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, signal, numpy as np, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+        "from avzsl.io import atomic_save_tensors\n"
+        "try:\n"
+        f"    atomic_save_tensors({str(tmp_path / 'big.safetensors')!r}, {{'a': np.zeros(10000, np.float32)}})\n"
+        "except OSError as e:\n"
+        "    print(type(e).__name__, e.errno, e.filename)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["OSError", str(errno.EFBIG), str(tmp_path / "big.safetensors")], result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,101 @@
+"""Text that comes from a file or a user is shown as text on the page, never as HTML or Markdown; labels with
+no visible character are refused like empty ones."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from markdown_it import MarkdownIt
+
+from avzsl.prediction import LabelError, parse_labels
+from tests.test_app import EXAMPLES, MATCHING, app_checkpoints, random_service
+
+HOSTILE = "<img src=x onerror=alert(1)> **bold** [link](javascript:alert(2)) `code`"
+HOSTILE_NAME = "**ck**<img src=y>[x](y)"  # a checkpoint folder name (no slash)
+
+
+def rendered(markdown: str) -> str:
+    """The HTML a Markdown renderer makes of it (raw HTML allowed, as gr.Markdown allows it)."""
+    return MarkdownIt("commonmark", {"html": True}).render(markdown)
+
+
+def assert_shown_as_text(markdown: str, text: str) -> None:
+    html = rendered(markdown)
+    assert "<img" not in html and "<strong>bold" not in html and "<a " not in html and "<b>" not in html, html
+    assert "<code>" not in html, html
+    assert text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in html.replace("&quot;", '"'), html
+
+
+@pytest.fixture(scope="module")
+def hostile_checkpoints(tmp_path_factory):
+    """The app tests' checkpoint, copied under a hostile folder name with a hostile `dataset` field."""
+    root = tmp_path_factory.mktemp("hostile")
+    shutil.copytree(app_checkpoints(tmp_path_factory) / MATCHING, root / HOSTILE_NAME)
+    config = json.loads((root / HOSTILE_NAME / "config.json").read_text())
+    config["dataset"] = HOSTILE
+    (root / HOSTILE_NAME / "config.json").write_text(json.dumps(config))
+    return root
+
+
+def test_checkpoint_text_in_the_model_description_is_shown_as_text(hostile_checkpoints):
+    from app.handlers import describe_model
+
+    description = describe_model(random_service(hostile_checkpoints), HOSTILE_NAME)
+    assert_shown_as_text(description, HOSTILE)
+
+
+def test_failures_and_warnings_are_shown_as_text(hostile_checkpoints, monkeypatch):
+    import app.handlers as handlers
+    from app.handlers import RESULT_FIELDS, PageHandlers, failure, present
+
+    assert_shown_as_text(dict(zip(RESULT_FIELDS, failure(HOSTILE)))["warnings"], HOSTILE)
+    service = random_service(hostile_checkpoints)
+    prediction = service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"])
+    prediction.warnings.append(HOSTILE)
+    assert_shown_as_text(dict(zip(RESULT_FIELDS, present(prediction)))["warnings"], HOSTILE)
+
+    toasts = []
+    monkeypatch.setattr(handlers.gr, "Warning", lambda message, **kw: toasts.append(message))
+    long_label = "<img src=x onerror=alert(1)>" * 5  # refused as too long; the message quotes it
+    _, _, *values = PageHandlers(service).classify_page(None, str(EXAMPLES / "bird.mp4"), long_label, "training-free",
+                                                        "both", "", 1, "", None)
+    assert toasts and "<img" not in toasts[0] and "&lt;img" in toasts[0]  # a toast renders HTML
+    assert "<img" not in rendered(dict(zip(RESULT_FIELDS, values))["warnings"])
+
+
+def test_map_status_legend_and_hover_show_checkpoint_and_user_text_as_text(hostile_checkpoints):
+    from app.maps import MapMaker
+    from app.state import Session
+
+    service = random_service(hostile_checkpoints)
+    session = Session()
+    session.remember(service.classify(EXAMPLES / "bird.mp4", ["<b>label</b>", "dog"], model=HOSTILE_NAME),
+                     "<i>clip</i>.mp4")
+    result = MapMaker(service).draw(HOSTILE_NAME, ["joint"], "tsne", session.history)
+    assert_shown_as_text(result.status, HOSTILE_NAME)
+    texts = [str(t.name) for t in result.figure.data] + [str(x) for t in result.figure.data for x in (t.text or [])]
+    texts += [str(t.hovertemplate) for t in result.figure.data] + [str(c) for t in result.figure.data
+                                                                   for c in (t.customdata or []) if isinstance(c, str)]
+    assert any("&lt;b&gt;label&lt;/b&gt;" in t for t in texts)  # the label typed by the user, escaped
+    assert not any("<b>label" in t or "<i>clip" in t for t in texts)
+
+
+def test_banner_with_a_hostile_checkpoints_folder_is_text(tmp_path):
+    from app.ui import build_demo
+
+    folder = tmp_path / "x`<img src=x>"  # one backtick: it would end a code span around the folder
+    demo = build_demo(random_service(folder))
+    banner = next(b.value for b in demo.blocks.values() if getattr(b, "elem_id", None) == "no-checkpoints-banner")
+    assert "<img" not in rendered(banner) and "&lt;img src=x&gt;" in rendered(banner)
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u200b\ufeff", "\x01\x02", "\u2060", "\u200d\u0301"])
+def test_labels_with_no_visible_character_are_refused_like_empty_ones(invisible):
+    assert parse_labels(f"dog, {invisible}, cat") == ["dog", "cat"]
+    with pytest.raises(LabelError, match="Type at least one label"):
+        parse_labels(invisible)
+    with pytest.raises(LabelError, match="Type at least one label"):
+        parse_labels([invisible, " "])
+    assert parse_labels(f"{invisible}dog") == [f"{invisible}dog"]  # a visible label is kept as typed
