@@ -174,11 +174,11 @@ def test_page_without_checkpoints_offers_zero_shot_and_says_how_to_train(tmp_pat
 
 # Ways a checkpoint folder can be broken (issue 18), each with what the reason given for it must name.
 BROKEN = {
-    "config-a-list": (lambda f: (f / "config.json").write_text("[1, 2]"), "not an avzsl checkpoint config"),
-    "classes-a-number": (lambda f: _edit_config(f, classes=5), "incomplete or damaged"),
+    "config-a-list": (lambda f: (f / "config.json").write_text("[1, 2]"), "config.json: the file must be a JSON object"),
+    "classes-a-number": (lambda f: _edit_config(f, classes=5), "classes"),
     "metrics-a-list": (lambda f: (f / "metrics.json").write_text("[1]"), "metrics.json"),
     "no-weights": (lambda f: (f / "model.safetensors").unlink(), "model.safetensors is missing"),
-    "garbage-weights": (lambda f: (f / "model.safetensors").write_bytes(b"\xff" * 4096), "not a readable safetensors"),
+    "garbage-weights": (lambda f: (f / "model.safetensors").write_bytes(b"\xff" * 4096), "model.safetensors"),
     "config-not-text": (lambda f: (f / "config.json").write_bytes(b"\xff\xfe\x00garbage"), "config.json"),
 }
 
@@ -237,7 +237,7 @@ def test_the_app_with_broken_checkpoints_lists_the_good_one_and_classifies_with_
         assert [value for _, value in dropdowns["map-checkpoint"]["choices"]] == ["good"]
         result = classify(client, EXAMPLES / "bird.mp4", "bird chirping, car engine", "good")
         assert result["model"] == "good" and len(result["ranking"]) == 2
-        with pytest.raises(AppError, match="not a readable safetensors"):
+        with pytest.raises(AppError, match="model.safetensors"):
             classify(client, EXAMPLES / "bird.mp4", "bird chirping, car engine", "garbage-weights")
 
 
