@@ -32,7 +32,8 @@ from app.text import TABLE_COLUMNS, TRAIN_HINT, escape_html, escape_markdown
 from avzsl.encoders.hub import FETCHES
 from avzsl.io import AvzslError
 from avzsl.media import MediaError
-from avzsl.prediction import TRAINING_FREE, LabelError, clock, parse_labels
+from avzsl.prediction import TRAINING_FREE, LabelError, parse_labels
+from avzsl.result import clock
 from avzsl.projection import SPACES
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ def model_choices(service) -> list[tuple[str, str]]:
         if info.id == TRAINING_FREE:
             choices.append((info.display_name, info.id))
             continue
+        if not info.readable:
+            choices.append((f"{info.display_name} (⚠ unavailable: its files cannot be read)", info.id))
+            continue
         what = f"{info.architecture} on {info.dataset or '?'}"
         if info.synthetic:
             what += ", SYNTHETIC data"
@@ -68,6 +72,8 @@ def describe_model(service, model_id: str | None) -> str:
         info = service.model_info(model_id)
     except AvzslError as e:
         return f"⚠ This checkpoint cannot be read: {escape_markdown(e)}"
+    if not info.readable:
+        return f"⚠ **This checkpoint cannot be used:** {escape_markdown(info.problem)}"
     # Everything below but the numbers comes from the checkpoint's files: escaped, shown as text.
     parts = [f"**{escape_markdown(info.architecture)}** trained on {escape_markdown(info.dataset or 'unknown data')}"]
     if info.synthetic:

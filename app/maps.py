@@ -15,8 +15,8 @@ import numpy as np
 from app.figures import MapPanel, UserPoint, empty_figure, map_figure
 from app.state import Classified
 from app.text import escape_html, escape_markdown
-from avzsl.projection import (METHOD_NAMES, SPACE_NAMES, SPACES, ProjectionCache, atlas_key, atlas_space,
-                              text_in_space, warm_up)
+from avzsl.encoders.spec import EncoderSpec
+from avzsl.projection import METHOD_NAMES, SPACE_NAMES, SPACES, ProjectionCache, atlas_key, atlas_space, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ class MapMaker:
     # --- maps -----------------------------------------------------------------------------------------------
 
     def _atlas_map(self, name: str, space: str, method: str):
-        atlas = self.service.atlas(name)
-        parts = [list(p) for p in self.service.checkpoint_config(name).dims.text_parts]
-        key = atlas_key(self.service.checkpoints_dir / name)
-        return atlas, self.cache.atlas_map(key, atlas_space(atlas, space, parts), method)
+        catalog = self.service.catalog
+        atlas = catalog.atlas(name)
+        key = atlas_key(catalog.path(name))
+        return atlas, self.cache.atlas_map(key, atlas_space(atlas, space, catalog.config(name).input_dims), method)
 
     def draw(self, name: str | None, spaces: list[str], method: str, history: list[Classified],
              show_mine: bool = True) -> MapResult:
@@ -86,11 +86,11 @@ class MapMaker:
             return MapResult(empty_figure("No checkpoint with an embedding atlas: train one first."), "")
         spaces = [s for s in SPACES if s in spaces] or ["joint"]
         info = self.service.model_info(name)
-        encoders = self.service.encoder_spec(name).describe()  # only features of these encoders fit its input maps
+        encoders = self.service.encoder_spec(name)  # only features of these encoders fit its input maps
         panels, notes, fitted, placed_videos, placed_labels = [], [], [], set(), set()
         atlas = None
         for space in spaces:
-            was_cached = self.cache.cached(atlas_key(self.service.checkpoints_dir / name), space, method)
+            was_cached = self.cache.cached(atlas_key(self.service.catalog.path(name)), space, method)
             atlas, amap = self._atlas_map(name, space, method)
             fitted.append((space, amap, was_cached))
             videos, labels = [], []
@@ -129,7 +129,7 @@ class MapMaker:
                              "features of other encoders.")
             elif any(s != "joint" for s in spaces) and any(entry.encoders != encoders for entry in history):
                 notes.append("Videos classified with other encoders than this checkpoint's "
-                             f"({escape_markdown(encoders)}) are not drawn on its input-feature maps.")
+                             f"({escape_markdown(encoders.describe())}) are not drawn on its input-feature maps.")
         if info.synthetic:
             notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
                          "nothing about real videos.")
@@ -137,7 +137,7 @@ class MapMaker:
             notes.append("Random-weight encoders: where your videos land means nothing.")
         return MapResult(figure, " ".join(lines) + "".join(f"\n\n*{n}*" for n in notes))
 
-    def _user_points(self, name, space, amap, history, info, encoders: str):
+    def _user_points(self, name, space, amap, history, info, encoders: EncoderSpec):
         """The session's videos and labels that belong on this map, placed on it."""
         dim = amap.space.dim
         video_rows, video_points, label_vectors = [], [], {}
@@ -149,8 +149,8 @@ class MapMaker:
             else:
                 if not info.usable or entry.encoders != encoders or space not in entry.features:
                     continue
-                parts = [list(p) for p in self.service.checkpoint_config(name).dims.text_parts]
-                vector, labels = entry.features[space], text_in_space(entry.label_text, space, dim, parts)
+                dims = self.service.catalog.config(name).input_dims
+                vector, labels = entry.features[space], dims.text_in_space(entry.label_text, space, dim)
             if vector.shape[-1] != dim:
                 continue
             video_rows.append(vector)

@@ -24,8 +24,7 @@ def report_figure(service, name: str | None, which: str | None):
     if not name:
         return empty_figure("No checkpoint chosen."), ""
     try:
-        service.checkpoint_config(name)  # a checkpoint of the service's folder (refuses other paths)
-        report = load_report(service.checkpoints_dir / name)
+        report = load_report(service.catalog.path(name))  # a checkpoint the service offers (refuses other paths)
     except AvzslError as e:
         return empty_figure("This checkpoint's report cannot be read."), f"*{escape_markdown(e)}*"
     if report is None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avzsl.encoders.spec import EncoderSpec
+
 MAX_REMEMBERED = 20  # videos per session drawn on the maps; older ones are forgotten
 
 
@@ -22,7 +24,7 @@ class Classified:
     labels: list[str]  # the parsed labels, in typed order: the rows of the two arrays below
     label_text: np.ndarray | None  # (L, D_t) [visual text | audio text] of the labels
     label_joint: np.ndarray | None  # (L, D) labels in the checkpoint's joint space
-    encoders: str  # EncoderSpec.describe() of the encoders that made `features` and `label_text`
+    encoders: EncoderSpec | None  # the encoders that made `features` and `label_text`
 
 
 @dataclass

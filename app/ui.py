@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -48,141 +49,214 @@ PRIVATE = {"api_visibility": "private"}
 def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
     """The app's page for a ready service. `maps`: shared map maker (default: a new one, memory cache only)."""
     handlers = PageHandlers(service, maps)
-    maps = handlers.maps
-    models = model_choices(service)
-    atlas_names = maps.checkpoints()
     with gr.Blocks(title="avzsl — zero-shot video classification") as demo:
         session = gr.State(Session(), time_to_live=SESSION_SECONDS)  # deep-copied for every visitor
-        gr.Markdown(f"# {TITLE}")
-        gr.Markdown(INTRO, elem_classes=["subtitle"])
-        if getattr(service, "random_encoders", False):
-            gr.Markdown(
-                "⚠ **Test mode — random-weight encoders: every result on this page is meaningless.** "
-                "The app was started with `--encoders random` (or `AVZSL_ENCODERS=random`) to check that it "
-                "works without the CLIP and CLAP weights. For real answers, provide the weights and run "
-                "`python app.py` (see docs/app.md).", elem_classes=["banner", "banner-warn"], elem_id="random-banner")
-        status = handlers.weights_status()  # fetching / loading the encoders; "" once ready
-        weights_status = gr.Markdown(status, elem_id="weights-status")
-        status_timer = gr.Timer(1.0, active=bool(status))
-        if len(models) == 1:
-            gr.Markdown(f"ℹ No trained model in {code_span(str(service.checkpoints_dir) + '/')} yet — the training-free CLIP+CLAP mode "
-                        f"works without one. To train a model: {TRAIN_HINT}.", elem_classes=["banner", "banner-info"],
-                        elem_id="no-checkpoints-banner")
-
+        models = model_choices(service)
+        header(service, offers_checkpoints=len(models) > 1)
+        weights_status(handlers)
         with gr.Tabs():
             with gr.Tab("Classify a video", id="classify"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=5):
-                        video = gr.Video(label="1. Your video", sources=["upload", "webcam"], include_audio=True,
-                                         webcam_options=gr.WebcamOptions(mirror=False), height=340,
-                                         elem_id="video-input")
-                        media_file = gr.File(label="…or a sound file or a picture (classified by that alone)",
-                                             file_types=["audio", "image"], height=110, elem_id="file-input")
-                        labels = gr.Textbox(
-                            label="2. Labels to choose from", lines=3, max_lines=12, elem_id="labels-input",
-                            placeholder="dog barking, playing guitar, car engine",
-                            info=f"Separate with commas or new lines (up to {MAX_LABELS} labels, "
-                                 f"{MAX_LABEL_CHARS} characters each). Duplicates are ignored.")
-                        model = gr.Dropdown(models, value=TRAINING_FREE, label="3. Model", elem_id="model-input",
-                                            allow_custom_value=True,
-                                            info="A trained checkpoint from checkpoints/, or no training at all.")
-                        model_info = gr.Markdown(describe_model(service, TRAINING_FREE), elem_classes=["small-note"])
-                        moments = gr.Slider(1, MAX_MOMENTS, value=1, step=1, label="Moments over the whole video",
-                                            elem_id="moments-input",
-                                            info="1 = the middle moment only (as the papers do); more = moments spread "
-                                                 "over the whole video, ranked one by one on a timeline.")
-                        with gr.Accordion("Options", open=False):
-                            modality = gr.Radio(MODALITY_CHOICES, value="both", label="Use",
-                                                info="What the decision is based on.")
-                            gamma = gr.Textbox(value="", label="Calibration γ (trained models only)",
-                                               placeholder="the checkpoint's own value", interactive=False,
-                                               info="Added to the distance of seen labels; larger favours unseen "
-                                                    "labels. Empty = the checkpoint's own value.")
-                            alpha = gr.Textbox(value="", label="Open-vocabulary blend α (trained models only)",
-                                               placeholder="the checkpoint's own value", interactive=False,
-                                               elem_id="alpha-input",
-                                               info="0 = the trained model alone, 1 = CLIP/CLAP alone; in between "
-                                                    "keeps CLIP/CLAP's open vocabulary for words the model never saw. "
-                                                    "Empty = the checkpoint's own value.")
-                        button = gr.Button("Classify", variant="primary", elem_id="classify-button")
-                        gallery = None
-                        if handlers.thumbnails:
-                            silent = [caption for example, _, caption in handlers.thumbnails if not example.has_audio]
-                            gr.Markdown("**Or click an example** (SYNTHETIC clips drawn by examples/make_examples.py"
-                                        + (f"; {' and '.join(silent)} {'has' if len(silent) == 1 else 'have'} no "
-                                           "sound" if silent else "") + "):", elem_classes=["small-note"])
-                            gallery = gr.Gallery(
-                                [(frame, caption) for _, frame, caption in handlers.thumbnails], columns=3, height=345,
-                                allow_preview=False, interactive=False, buttons=[], object_fit="cover",
-                                show_label=False, label="Examples", elem_id="examples")
-                    with gr.Column(scale=7):
-                        warnings = gr.Markdown(elem_classes=["warnings"], elem_id="warnings")
-                        top = gr.Label(num_top_classes=5, label="Best labels", elem_id="top-labels")
-                        table = gr.Dataframe(pd.DataFrame(columns=TABLE_COLUMNS), label="All your labels, best first",
-                                             interactive=False, wrap=True, max_height=320, elem_id="ranking-table")
-                        gr.Markdown(HOW_TO_READ, elem_classes=["small-note"])
-                        with gr.Group(visible=False) as timeline_group:
-                            timeline = gr.Plot(show_label=False, elem_id="timeline")
-                            moment_frames = gr.Gallery(label="The moments (what CLIP saw at each)", columns=8,
-                                                       height=130, allow_preview=True, interactive=False,
-                                                       object_fit="contain", elem_id="moment-frames")
-                        with gr.Accordion("What the model looked at and listened to", open=True):
-                            with gr.Row():
-                                frame = gr.Image(label="The frame CLIP saw", height=200, interactive=False)
-                                with gr.Column():
-                                    audio = gr.Audio(label="Sound (what CLAP heard)", interactive=False, elem_id="heard-audio")
-                                    audio_note = gr.Markdown(elem_classes=["small-note"])
-                            with gr.Row():
-                                by_picture = gr.Label(num_top_classes=3, label="The picture alone (CLIP) says")
-                                by_sound = gr.Label(num_top_classes=3, label="The sound alone (CLAP) says")
-                        timings = gr.Markdown(elem_classes=["small-note"], elem_id="timings")
-                        with gr.Accordion("Raw result (JSON, as returned by the /classify API)", open=False):
-                            raw = gr.JSON(label="Prediction")
-                results = [top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings,
-                           timeline_group, timeline, moment_frames]  # RESULT_FIELDS
-                api_trigger = gr.Button(visible=False)  # carries the /classify API (see below)
-
+                classify = classify_tab(handlers, models)
             with gr.Tab("Explore the embedding maps", id="explore") as explore_tab:
-                gr.Markdown(EXPLORE_INTRO)
-                explore_note_box = gr.Markdown(explore_note(atlas_names), elem_classes=["banner", "banner-info"])
-                with gr.Row():
-                    checkpoint = gr.Dropdown(atlas_names, value=atlas_names[0] if atlas_names else None,
-                                             label="Checkpoint", elem_id="map-checkpoint", scale=2)
-                    space = gr.Radio(SPACE_CHOICES, value="joint", label="Space", scale=3, elem_id="map-space")
-                    method = gr.Radio([(METHOD_NAMES[m], m) for m in METHODS], value="umap", label="Method", scale=1)
-                    show_mine = gr.Checkbox(value=True, label="Show my videos and labels", scale=1)
-                map_status = gr.Markdown(elem_classes=["small-note"], elem_id="map-status")
-                plot = gr.Plot(label="Embedding map", show_label=False, elem_id="embedding-map")
-                build_report_panel(service, checkpoint, explore_tab)
-
-        form = [video, labels, model, modality, gamma, moments, alpha]
-        page_inputs = [media_file, *form, session]
-        page_outputs = [session, raw, *results]
-        button.click(handlers.classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
-                     scroll_to_output=False)
-        labels.submit(handlers.classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
-        api_trigger.click(handlers.classify_api, inputs=form, outputs=[raw], api_name="classify", **ONE_AT_A_TIME)
-        for new_video in (video.upload, video.stop_recording):
-            new_video(handlers.forget_other_input, inputs=[video], outputs=[media_file], **PRIVATE, queue=False)
-        media_file.upload(handlers.forget_other_input, inputs=[media_file], outputs=[video], **PRIVATE, queue=False)
-        if gallery is not None:  # a click loads the example, suggests labels if none are typed, then classifies
-            gallery.select(handlers.pick_example, inputs=[labels], outputs=[video, media_file, labels, moments],
-                           **PRIVATE, queue=False).then(
-                handlers.classify_example, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
-        model.change(handlers.on_model, inputs=[model], outputs=[model_info, gamma, alpha, checkpoint], **PRIVATE,
-                     queue=False)
-        map_inputs = [checkpoint, space, method, show_mine, session]
-        drawing = {"concurrency_limit": 1, "concurrency_id": "maps", "trigger_mode": "always_last", **PRIVATE}
-        explore_tab.select(handlers.draw, inputs=map_inputs, outputs=[plot, map_status], **drawing)
-        for control in (checkpoint, space, method, show_mine):
-            control.input(handlers.draw, inputs=map_inputs, outputs=[plot, map_status], **drawing)
-        status_timer.tick(handlers.status_tick, outputs=[weights_status, status_timer], **PRIVATE, queue=False)
-        status_api = gr.Button(visible=False)  # carries the /weights_status API
-        status_api.click(handlers.weights_status, outputs=[weights_status], api_name="weights_status", queue=False)
-        demo.load(handlers.refresh_models, inputs=[model], outputs=[model, model_info, checkpoint, explore_note_box],
-                  **PRIVATE, queue=False)
-    demo.maps = maps  # for tests and app.py
+                explore = explore_tab_layout(handlers)
+                build_report_panel(service, explore.checkpoint, explore_tab)
+        wire_classify(handlers, classify, explore, session)
+        wire_explore(handlers, explore, explore_tab, session)
+        demo.load(handlers.refresh_models, inputs=[classify.model],
+                  outputs=[classify.model, classify.model_info, explore.checkpoint, explore.note], **PRIVATE, queue=False)
+    demo.maps = handlers.maps  # for tests and app.py
     return demo
+
+
+def weights_status(handlers: PageHandlers) -> None:
+    """A status line while the encoders' weights are fetched or loaded (polled each second, "" once ready), and
+    the /weights_status API that reads it."""
+    status = handlers.weights_status()
+    line = gr.Markdown(status, elem_id="weights-status")
+    timer = gr.Timer(1.0, active=bool(status))
+    timer.tick(handlers.status_tick, outputs=[line, timer], **PRIVATE, queue=False)
+    status_api = gr.Button(visible=False)  # carries the /weights_status API
+    status_api.click(handlers.weights_status, outputs=[line], api_name="weights_status", queue=False)
+
+
+def header(service, *, offers_checkpoints: bool) -> None:
+    """Title, introduction, and the banners of a test mode or of a checkpoint folder with nothing in it."""
+    gr.Markdown(f"# {TITLE}")
+    gr.Markdown(INTRO, elem_classes=["subtitle"])
+    if getattr(service, "random_encoders", False):
+        gr.Markdown(
+            "⚠ **Test mode — random-weight encoders: every result on this page is meaningless.** "
+            "The app was started with `--encoders random` (or `AVZSL_ENCODERS=random`) to check that it "
+            "works without the CLIP and CLAP weights. For real answers, provide the weights and run "
+            "`python app.py` (see docs/app.md).", elem_classes=["banner", "banner-warn"], elem_id="random-banner")
+    if not offers_checkpoints:
+        gr.Markdown(f"ℹ No trained model in {code_span(str(service.checkpoints_dir) + '/')} yet — the training-free "
+                    f"CLIP+CLAP mode works without one. To train a model: {TRAIN_HINT}.", elem_classes=["banner", "banner-info"],
+                    elem_id="no-checkpoints-banner")
+
+
+@dataclass
+class ClassifyTab:
+    """The Classify tab's components that events read or write."""
+
+    video: gr.Video
+    media_file: gr.File
+    labels: gr.Textbox
+    model: gr.Dropdown
+    model_info: gr.Markdown
+    moments: gr.Slider
+    modality: gr.Radio
+    gamma: gr.Textbox
+    alpha: gr.Textbox
+    button: gr.Button
+    gallery: gr.Gallery | None
+    results: list  # the result components, in the order of handlers.RESULT_FIELDS
+    raw: gr.JSON
+    api_trigger: gr.Button
+
+    @property
+    def form(self) -> list:
+        """The /classify API's inputs, in its order."""
+        return [self.video, self.labels, self.model, self.modality, self.gamma, self.moments, self.alpha]
+
+
+@dataclass
+class ExploreTab:
+    note: gr.Markdown
+    checkpoint: gr.Dropdown
+    space: gr.Radio
+    method: gr.Radio
+    show_mine: gr.Checkbox
+    status: gr.Markdown
+    plot: gr.Plot
+
+
+def classify_tab(handlers: PageHandlers, models: list[tuple[str, str]]) -> ClassifyTab:
+    """Layout of the Classify tab: the form on the left, the result on the right."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            form = classify_form(handlers, models)
+        with gr.Column(scale=7):
+            results, raw = classify_results()
+    return ClassifyTab(**form, results=results, raw=raw, api_trigger=gr.Button(visible=False))  # carries /classify
+
+
+def classify_form(handlers: PageHandlers, models: list[tuple[str, str]]) -> dict:
+    video = gr.Video(label="1. Your video", sources=["upload", "webcam"], include_audio=True,
+                     webcam_options=gr.WebcamOptions(mirror=False), height=340, elem_id="video-input")
+    media_file = gr.File(label="…or a sound file or a picture (classified by that alone)",
+                         file_types=["audio", "image"], height=110, elem_id="file-input")
+    labels = gr.Textbox(
+        label="2. Labels to choose from", lines=3, max_lines=12, elem_id="labels-input",
+        placeholder="dog barking, playing guitar, car engine",
+        info=f"Separate with commas or new lines (up to {MAX_LABELS} labels, "
+             f"{MAX_LABEL_CHARS} characters each). Duplicates are ignored.")
+    model = gr.Dropdown(models, value=TRAINING_FREE, label="3. Model", elem_id="model-input", allow_custom_value=True,
+                        info="A trained checkpoint from checkpoints/, or no training at all.")
+    model_info = gr.Markdown(describe_model(handlers.service, TRAINING_FREE), elem_classes=["small-note"])
+    moments = gr.Slider(1, MAX_MOMENTS, value=1, step=1, label="Moments over the whole video", elem_id="moments-input",
+                        info="1 = the middle moment only (as the papers do); more = moments spread "
+                             "over the whole video, ranked one by one on a timeline.")
+    with gr.Accordion("Options", open=False):
+        modality = gr.Radio(MODALITY_CHOICES, value="both", label="Use", info="What the decision is based on.")
+        gamma = gr.Textbox(value="", label="Calibration γ (trained models only)",
+                           placeholder="the checkpoint's own value", interactive=False,
+                           info="Added to the distance of seen labels; larger favours unseen "
+                                "labels. Empty = the checkpoint's own value.")
+        alpha = gr.Textbox(value="", label="Open-vocabulary blend α (trained models only)",
+                           placeholder="the checkpoint's own value", interactive=False, elem_id="alpha-input",
+                           info="0 = the trained model alone, 1 = CLIP/CLAP alone; in between "
+                                "keeps CLIP/CLAP's open vocabulary for words the model never saw. "
+                                "Empty = the checkpoint's own value.")
+    button = gr.Button("Classify", variant="primary", elem_id="classify-button")
+    return dict(video=video, media_file=media_file, labels=labels, model=model, model_info=model_info,
+                moments=moments, modality=modality, gamma=gamma, alpha=alpha, button=button,
+                gallery=examples_gallery(handlers))
+
+
+def examples_gallery(handlers: PageHandlers) -> gr.Gallery | None:
+    """The example clips that decode, as a gallery to click; None when there are none."""
+    if not handlers.thumbnails:
+        return None
+    silent = [caption for example, _, caption in handlers.thumbnails if not example.has_audio]
+    gr.Markdown("**Or click an example** (SYNTHETIC clips drawn by examples/make_examples.py"
+                + (f"; {' and '.join(silent)} {'has' if len(silent) == 1 else 'have'} no "
+                   "sound" if silent else "") + "):", elem_classes=["small-note"])
+    return gr.Gallery(
+        [(frame, caption) for _, frame, caption in handlers.thumbnails], columns=3, height=345,
+        allow_preview=False, interactive=False, buttons=[], object_fit="cover",
+        show_label=False, label="Examples", elem_id="examples")
+
+
+def classify_results() -> tuple[list, gr.JSON]:
+    """The result panel: (components in the order of RESULT_FIELDS, the raw JSON)."""
+    warnings = gr.Markdown(elem_classes=["warnings"], elem_id="warnings")
+    top = gr.Label(num_top_classes=5, label="Best labels", elem_id="top-labels")
+    table = gr.Dataframe(pd.DataFrame(columns=TABLE_COLUMNS), label="All your labels, best first",
+                         interactive=False, wrap=True, max_height=320, elem_id="ranking-table")
+    gr.Markdown(HOW_TO_READ, elem_classes=["small-note"])
+    with gr.Group(visible=False) as timeline_group:
+        timeline = gr.Plot(show_label=False, elem_id="timeline")
+        moment_frames = gr.Gallery(label="The moments (what CLIP saw at each)", columns=8, height=130,
+                                   allow_preview=True, interactive=False, object_fit="contain", elem_id="moment-frames")
+    with gr.Accordion("What the model looked at and listened to", open=True):
+        with gr.Row():
+            frame = gr.Image(label="The frame CLIP saw", height=200, interactive=False)
+            with gr.Column():
+                audio = gr.Audio(label="Sound (what CLAP heard)", interactive=False, elem_id="heard-audio")
+                audio_note = gr.Markdown(elem_classes=["small-note"])
+        with gr.Row():
+            by_picture = gr.Label(num_top_classes=3, label="The picture alone (CLIP) says")
+            by_sound = gr.Label(num_top_classes=3, label="The sound alone (CLAP) says")
+    timings = gr.Markdown(elem_classes=["small-note"], elem_id="timings")
+    with gr.Accordion("Raw result (JSON, as returned by the /classify API)", open=False):
+        raw = gr.JSON(label="Prediction")
+    return [top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings, timeline_group, timeline,
+            moment_frames], raw
+
+
+def explore_tab_layout(handlers: PageHandlers) -> ExploreTab:
+    atlas_names = handlers.maps.checkpoints()
+    gr.Markdown(EXPLORE_INTRO)
+    note = gr.Markdown(explore_note(atlas_names), elem_classes=["banner", "banner-info"])
+    with gr.Row():
+        checkpoint = gr.Dropdown(atlas_names, value=atlas_names[0] if atlas_names else None, label="Checkpoint",
+                                 elem_id="map-checkpoint", scale=2)
+        space = gr.Radio(SPACE_CHOICES, value="joint", label="Space", scale=3, elem_id="map-space")
+        method = gr.Radio([(METHOD_NAMES[m], m) for m in METHODS], value="umap", label="Method", scale=1)
+        show_mine = gr.Checkbox(value=True, label="Show my videos and labels", scale=1)
+    status = gr.Markdown(elem_classes=["small-note"], elem_id="map-status")
+    plot = gr.Plot(label="Embedding map", show_label=False, elem_id="embedding-map")
+    return ExploreTab(note, checkpoint, space, method, show_mine, status, plot)
+
+
+def wire_classify(handlers: PageHandlers, tab: ClassifyTab, explore: ExploreTab, session: gr.State) -> None:
+    """The Classify tab's events: the button, Enter, the API, new inputs, examples, and a model change."""
+    page_inputs = [tab.media_file, *tab.form, session]
+    page_outputs = [session, tab.raw, *tab.results]
+    tab.button.click(handlers.classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
+                     scroll_to_output=False)
+    tab.labels.submit(handlers.classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
+    tab.api_trigger.click(handlers.classify_api, inputs=tab.form, outputs=[tab.raw], api_name="classify", **ONE_AT_A_TIME)
+    for new_video in (tab.video.upload, tab.video.stop_recording):
+        new_video(handlers.forget_other_input, inputs=[tab.video], outputs=[tab.media_file], **PRIVATE, queue=False)
+    tab.media_file.upload(handlers.forget_other_input, inputs=[tab.media_file], outputs=[tab.video], **PRIVATE,
+                          queue=False)
+    if tab.gallery is not None:  # a click loads the example, suggests labels if none are typed, then classifies
+        tab.gallery.select(handlers.pick_example, inputs=[tab.labels],
+                           outputs=[tab.video, tab.media_file, tab.labels, tab.moments], **PRIVATE, queue=False).then(
+            handlers.classify_example, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
+    tab.model.change(handlers.on_model, inputs=[tab.model],
+                     outputs=[tab.model_info, tab.gamma, tab.alpha, explore.checkpoint], **PRIVATE, queue=False)
+
+
+def wire_explore(handlers: PageHandlers, tab: ExploreTab, explore_tab: gr.Tab, session: gr.State) -> None:
+    """The map is drawn when the tab opens and whenever one of its controls changes (the latest wins)."""
+    inputs = [tab.checkpoint, tab.space, tab.method, tab.show_mine, session]
+    drawing = {"concurrency_limit": 1, "concurrency_id": "maps", "trigger_mode": "always_last", **PRIVATE}
+    explore_tab.select(handlers.draw, inputs=inputs, outputs=[tab.plot, tab.status], **drawing)
+    for control in (tab.checkpoint, tab.space, tab.method, tab.show_mine):
+        control.input(handlers.draw, inputs=inputs, outputs=[tab.plot, tab.status], **drawing)
 
 
 def build_missing_weights_page(problem: str, *, checkpoints_dir: str | Path = "checkpoints") -> gr.Blocks:

@@ -29,10 +29,18 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from avzsl.data.errors import DataError
+from avzsl.data.provenance import Provenance, read_encoder_record
+from avzsl.dims import InputDims, text_parts
+from avzsl.encoders.spec import EncoderSpec
 from avzsl.io import AvzslError, atomic_save_tensors, atomic_write_json, read_json
 from avzsl.validation import (check_config_json, check_finite, check_metrics_json, check_model_size, check_object,
                               check_tensor, safetensors_header)
+
+if TYPE_CHECKING:
+    from avzsl.models.registry import Recipe
 
 CHECKPOINT_FORMAT = "avzsl-checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 2
@@ -73,86 +81,98 @@ class Calibration:
 
     gamma: float  # calibrated stacking: added to the distance of every seen class (reference §7.2)
     alpha: float = 0.0  # open-vocabulary blend weight of the training-free CLIP/CLAP distances; 0 = the model alone
-    blend_scale: float = 1.0  # puts the training-free distances on the spread of the model's (see training/calibration.py)
+    # puts the training-free distances on the spread of the model's (chosen with α: training/protocol.py, search_blend)
+    blend_scale: float = 1.0
 
 
 @dataclass(frozen=True)
 class CheckpointConfig:
     """config.json of a bundle, typed. `to_dict` / `from_dict` are the only code that knows its layout."""
 
-    recipe: dict  # models.registry.Recipe.to_dict(): model name, architecture config, training schedule
-    input_dims: dict  # models.base.InputDims.to_dict(): audio, visual and text part sizes
-    encoders: dict | None  # EncoderSpec.to_dict() of the encoders the features came from; None: unknown
-    prompt_set: str | None  # prompt set the class texts were embedded with (None: unknown, e.g. a release)
+    recipe: Recipe  # model name, architecture config, training schedule
+    input_dims: InputDims  # audio, visual and [CLIP | CLAP] text part sizes
+    data: Provenance  # where the training data came from: its encoders, prompt set, SYNTHETIC or not, source
     dataset: str
-    synthetic: bool  # trained on SYNTHETIC features: rankings mean nothing
     classes: ClassNames
     calibration: Calibration
     best_epoch: int  # 0-based stage-1 epoch of the best validation HM
     seed: int
     text_alignment: str  # "by-name" or "sorted-keys" (reference §3.4)
-    data: dict = field(default_factory=dict)  # provenance of the training data, as the data reader gave it
     created: str = ""
     versions: dict = field(default_factory=dict)
 
     @property
     def model_name(self) -> str:
-        return self.recipe["model"]
+        return self.recipe.model
 
     @property
-    def dims(self):
-        from avzsl.models.base import InputDims
+    def encoders(self) -> EncoderSpec | None:
+        """The encoders the features came from; None: unknown (SYNTHETIC data made at some encoders' sizes)."""
+        return self.data.encoders
 
-        return InputDims.from_dict(self.input_dims)
+    @property
+    def prompt_set(self) -> str | None:
+        """The prompt set the class texts were embedded with (None: unknown, e.g. a release)."""
+        return self.data.prompt_set
 
-    def build_recipe(self):
-        from avzsl.models.registry import recipe_from_dict
+    @property
+    def synthetic(self) -> bool:
+        """Trained on SYNTHETIC features: rankings mean nothing."""
+        return self.data.synthetic
 
-        return recipe_from_dict(self.recipe)
-
-    def feature_encoders(self):
+    def feature_encoders(self) -> EncoderSpec:
         """The EncoderSpec (real weights) of the encoders this model's features came from.
 
         Features with no encoder record (SYNTHETIC data made at an encoder's sizes) are served by the preset
         whose sizes they have, the default preset first.
         """
         from avzsl.encoders.presets import DEFAULT_PRESET, PRESETS
-        from avzsl.encoders.spec import EncoderSpec
 
         if self.encoders:
-            try:
-                return dataclasses.replace(EncoderSpec.from_dict(self.encoders), random=False, seed=0)
-            except (ValueError, TypeError) as e:
-                raise CheckpointError(f"the encoder record of this checkpoint cannot be read: {e}") from None
+            return dataclasses.replace(self.encoders, random=False, seed=0)
         for name in sorted(PRESETS, key=lambda n: n != DEFAULT_PRESET):
-            if preset_dims(PRESETS[name]) == self.dims:
+            if preset_dims(PRESETS[name]) == self.input_dims:
                 return EncoderSpec(name)
-        raise CheckpointError(f"no encoder preset gives features of these sizes ({_describe_dims(self.dims)})")
+        raise CheckpointError(f"no encoder preset gives features of these sizes ({self.input_dims.describe()})")
 
-    def compatible_with(self, serving) -> str | None:
-        """Why encoders `serving` (an EncoderSpec) cannot feed this model, or None when they can."""
+    def compatible_with(self, serving: EncoderSpec) -> str | None:
+        """Why encoders `serving` cannot feed this model, or None when they can."""
         from avzsl.encoders.spec import serving_problem
 
         if self.encoders:
             problem = serving_problem(self.encoders, serving)
             if problem:
                 return problem
-        if preset_dims(serving.spec) != self.dims:
-            return (f"this checkpoint was trained on features of other encoders ({_describe_dims(self.dims)}); "
-                    f"encoders {serving.describe()} give {_describe_dims(preset_dims(serving.spec))}")
+        if preset_dims(serving.spec) != self.input_dims:
+            return (f"this checkpoint was trained on features of other encoders ({self.input_dims.describe()}); "
+                    f"encoders {serving.describe()} give {preset_dims(serving.spec).describe()}")
         return None
 
     def to_dict(self) -> dict:
-        d = {"format": CHECKPOINT_FORMAT, "schema_version": CHECKPOINT_SCHEMA_VERSION}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            d[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
-        d["classes"] = {k: list(v) for k, v in d["classes"].items()}
-        return d
+        return {
+            "format": CHECKPOINT_FORMAT, "schema_version": CHECKPOINT_SCHEMA_VERSION,
+            "recipe": self.recipe.to_dict(),
+            "input_dims": self.input_dims.to_dict(),
+            # encoders, prompt set and the SYNTHETIC flag at the top level, as schema 2 has always had them
+            "encoders": self.encoders.to_dict() if self.encoders else None,
+            "prompt_set": self.prompt_set,
+            "dataset": self.dataset,
+            "synthetic": self.synthetic,
+            "classes": {k: list(v) for k, v in dataclasses.asdict(self.classes).items()},
+            "calibration": dataclasses.asdict(self.calibration),
+            "best_epoch": self.best_epoch,
+            "seed": self.seed,
+            "text_alignment": self.text_alignment,
+            "data": self.data.to_dict(),
+            "created": self.created,
+            "versions": self.versions,
+        }
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config.json") -> CheckpointConfig:
-        if d.get("format") != CHECKPOINT_FORMAT:
+        from avzsl.models.registry import recipe_from_dict
+
+        if not isinstance(d, dict) or d.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{where} is not an avzsl checkpoint config")
         version = d.get("schema_version")
         if version == 1:
@@ -161,11 +181,23 @@ class CheckpointConfig:
             raise CheckpointError(f"{where} has checkpoint schema {version}; this avzsl reads 1 and "
                                   f"{CHECKPOINT_SCHEMA_VERSION} (a newer avzsl wrote it?)")
         try:
-            values = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d}
-            values["classes"] = ClassNames(**{k: tuple(v) for k, v in d["classes"].items()})
-            values["calibration"] = Calibration(**d["calibration"])
-            return cls(**values)
-        except (KeyError, TypeError) as e:
+            try:
+                encoders = read_encoder_record(d.get("encoders"), d.get("dataset"))
+            except (ValueError, TypeError) as e:
+                raise CheckpointError(f"{where}: the encoder record of this checkpoint cannot be read: {e}") from None
+            # The top-level encoders, prompt set and flag are the config's own; "data" keeps the rest as written.
+            data = dataclasses.replace(Provenance.from_dict({**(d.get("data") or {}), "encoders": None}),
+                                       encoders=encoders, prompt_set=d.get("prompt_set"), synthetic=bool(d["synthetic"]))
+            try:
+                recipe = recipe_from_dict(d["recipe"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise CheckpointError(f"{where}: cannot rebuild the model: {e}") from None
+            return cls(
+                recipe=recipe, input_dims=InputDims.from_dict(d["input_dims"]), data=data, dataset=d["dataset"],
+                classes=ClassNames(**{k: tuple(v) for k, v in d["classes"].items()}),
+                calibration=Calibration(**d["calibration"]), best_epoch=d["best_epoch"], seed=d["seed"],
+                text_alignment=d["text_alignment"], created=d.get("created", ""), versions=d.get("versions", {}))
+        except (KeyError, TypeError, ValueError, AttributeError, DataError) as e:
             raise CheckpointError(f"{where} is incomplete or damaged: {type(e).__name__} {e}") from None
 
 
@@ -174,7 +206,7 @@ def _from_schema_1(d: dict) -> dict:
     encoders as an EncoderSpec dict (schema 1 had a spec dict, {"synthetic": true}, or a description)."""
     return {
         **{k: d[k] for k in ("recipe", "input_dims", "dataset", "best_epoch", "seed", "created", "versions") if k in d},
-        "encoders": encoder_spec_dict(d.get("encoders"), d.get("dataset")),
+        "encoders": d.get("encoders"),  # every shape schema 1 wrote is read by read_encoder_record
         "prompt_set": (d.get("prompt_templates") or {}).get("name"),
         "synthetic": bool(d.get("synthetic", False)),
         "classes": {**{k: d["classes"][k] for k in ("all", "train", "test_seen", "test_unseen")},
@@ -185,37 +217,9 @@ def _from_schema_1(d: dict) -> dict:
     }
 
 
-def encoder_spec_dict(encoders: dict | None, dataset: str | None = None) -> dict | None:
-    """The EncoderSpec dict recorded in a data provenance's (or a schema-1 config's) "encoders" entry.
-
-    None when it records none: SYNTHETIC data, or a ClipClap release read by avzsl 0.1, which wrote a
-    description of the release's encoders, now the preset clipclap-release with the data set's frames.
-    """
-    from avzsl.encoders.presets import release_frames
-    from avzsl.encoders.spec import EncoderSpec
-
-    if not encoders or encoders.get("synthetic"):
-        return None
-    if "preset" in encoders or "clip_model" in encoders:  # an EncoderSpec, in its current or first shape
-        return EncoderSpec.from_dict(encoders).to_dict()
-    if "WavCaps" in str(encoders.get("audio", "")):
-        try:
-            frames = release_frames(dataset or "")
-        except ValueError:  # not one of the release's data sets: the preset's own convention
-            frames = None
-        return EncoderSpec("clipclap-release", frames).to_dict()
-    return None
-
-
-def preset_dims(preset):
+def preset_dims(preset) -> InputDims:
     """The InputDims of features made by an encoder preset: CLIP visual, the audio encoder, [CLIP | audio] text."""
-    from avzsl.models.base import InputDims
-
-    return InputDims(preset.audio.dim, preset.visual.dim, (("clip", preset.visual.dim), ("clap", preset.audio.dim)))
-
-
-def _describe_dims(dims) -> str:
-    return f"audio {dims.audio}-d, visual {dims.visual}-d, text {[list(p) for p in dims.text_parts]}"
+    return InputDims(preset.audio.dim, preset.visual.dim, text_parts(preset.visual.dim, preset.audio.dim))
 
 
 @dataclass
@@ -276,14 +280,15 @@ def read_config(path: str | Path) -> CheckpointConfig:
     return CheckpointConfig.from_dict(raw, str(path / CONFIG))
 
 
-def load_checkpoint(path: str | Path, device="cpu") -> Checkpoint:
+def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig | None = None) -> Checkpoint:
+    """The model with its weights. config: the folder's config when already read (avzsl/catalog.py)."""
     from safetensors.torch import load_file
 
     path = Path(path)
-    config = read_config(path)
+    config = config or read_config(path)
 
     def build():
-        return config.build_recipe().build(config.dims)
+        return config.recipe.build(config.input_dims)
 
     expected = check_model_size(build, str(path / CONFIG), CheckpointError).state_dict()  # meta tensors: no memory
     check_weights_fit(path, safetensors_header(path / WEIGHTS, CheckpointError), expected)
@@ -315,7 +320,7 @@ SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bfl
 
 def check_data_fits(checkpoint: Checkpoint, dims) -> None:
     """Refuse data whose feature sizes differ from those the checkpoint was trained on."""
-    trained = checkpoint.config.dims
+    trained = checkpoint.config.input_dims
     if (trained.audio, trained.visual, trained.text_parts) != (dims.audio, dims.visual, dims.text_parts):
         raise CheckpointError(
             f"checkpoint {checkpoint.path} was trained on audio {trained.audio}-d, visual {trained.visual}-d, "

@@ -6,6 +6,7 @@ import argparse
 import errno
 import functools
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,37 @@ def pick_device(name: str | None):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {name}: CUDA is not available on this machine")
     return device
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch CPU threads (default: torch's, one per core, on an idle machine; 1 when the load "
+                             "average is at least the number of cores, where threads of one process wait for each "
+                             "other: see docs/benchmarks.md)")
+
+
+def pick_threads(requested: int | None, load: float | None = None, cores: int | None = None) -> int | None:
+    """Threads to give torch: `requested`, else 1 on a machine busy with other work, else None (torch's default).
+
+    On shared cores a parallel region waits for its slowest thread, and a thread that the kernel has descheduled
+    for another process's work holds up all of them: measured on 2 cores at load 6-9, a whole one-file predict
+    took 1.7-1.9x a bare import with 2 threads and 1.05x with 1 (docs/benchmarks.md).
+    """
+    if requested is not None:
+        if requested < 1:
+            raise SystemExit(f"--threads must be at least 1, not {requested}")
+        return requested
+    cores = cores or os.cpu_count() or 1
+    load = os.getloadavg()[0] if load is None else load
+    return 1 if cores > 1 and load >= cores else None
+
+
+def set_threads(requested: int | None) -> None:
+    threads = pick_threads(requested)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def add_device_option(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:

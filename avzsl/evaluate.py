@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                        np.array([gamma]), alpha=alpha, blend_scale=calibration.blend_scale, dims=data_dims(data))
     result = {"test": metrics.scores(), "gamma": gamma, "alpha": alpha,
               "checkpoint": str(args.checkpoint[0]), "data": str(args.data),
-              "synthetic": bool(data.provenance.get("synthetic", False))}
+              "synthetic": data.provenance.synthetic}
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -20,10 +20,11 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, encoder_files, entry_point,
-                       pick_device, setup_logging)
+from avzsl.cli import (add_device_option, add_encoder_options, add_threads_option, add_verbose_option, encoder_files,
+                       entry_point, pick_device, set_threads, setup_logging)
 from avzsl.io import AvzslError
-from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, clock, create_service, parse_labels
+from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, create_service, parse_labels
+from avzsl.result import clock
 
 log = logging.getLogger("avzsl.predict")
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, metavar="OUT", help="for a folder: write one row per file to OUT.csv")
     add_encoder_options(p)
     add_device_option(p)
+    add_threads_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON (a folder: one JSON object per line)")
     add_verbose_option(p)
     return p
@@ -57,13 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    set_threads(args.threads)
     labels = parse_labels(args.labels)
     if args.path.is_dir():
         files = media_files(args.path)
     elif args.csv:
         raise AvzslError("--csv is for a folder of files; for one file use --json")
-    checkpoints_dir, model = (args.checkpoint.parent, args.checkpoint.name) if args.checkpoint else (Path("."), TRAINING_FREE)
-    service = create_service(args.encoders, checkpoints_dir, pick_device(args.device), **encoder_files(args))
+    service = create_service(args.encoders, None, pick_device(args.device), **encoder_files(args))
+    model = service.catalog.add(args.checkpoint) if args.checkpoint else TRAINING_FREE
     options = {"model": model, "modality": args.modality, "gamma": args.gamma, "alpha": args.alpha,
                "segments": args.segments}
     if args.path.is_dir():

@@ -4,7 +4,7 @@
     >>> service = create_service("random")           # or "pretrained" (see avzsl/encoders for the weights)
     >>> labels = parse_labels("bird chirping, car engine,  Car Engine")   # split, trimmed, de-duplicated
     >>> labels
-    ['bird chirping', 'car engine']
+    ('bird chirping', 'car engine')
     >>> prediction = service.classify("examples/bird.mp4", labels)
     >>> sorted(s.label for s in prediction.ranking), prediction.model, prediction.kind
     (['bird chirping', 'car engine'], 'training-free', 'video')
@@ -12,7 +12,9 @@
     >>> [(s.start_s, s.end_s) for s in whole.segments]
     [(0.0, 12.0), (12.0, 24.0), (24.0, 36.0), (36.0, 48.0)]
 
-Used by the app, by `python -m avzsl.predict` and by the tests; the UI adds presentation only. A call goes
+Used by the app, by `python -m avzsl.predict` and by the tests; the UI adds presentation only. Checkpoints
+are found by id in the service's `Catalog` (avzsl/catalog.py); the answer is a `Prediction` (avzsl/result.py).
+A call goes
 through four steps, each a method below: decode and embed the file (`embed_media`), embed the labels
 (`embed_labels`), score them with a `Scorer`, and rank (`avzsl.scoring.rank`).
 
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -43,10 +44,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avzsl.checkpoint import CONFIG, WEIGHTS, Checkpoint, CheckpointConfig, CheckpointError, load_checkpoint, read_config, read_metrics
+from avzsl.catalog import TRAINING_FREE, TRAINING_FREE_NAME, Catalog, ModelInfo
+from avzsl.checkpoint import Checkpoint, CheckpointError
 from avzsl.io import AvzslError
+from avzsl.result import Prediction, SegmentRanking
 from avzsl.turns import Turns
-from avzsl.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, LabelScore, blend, calibrate, rank,
+from avzsl.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, blend, calibrate, rank,
                             training_free_distances)
 
 if TYPE_CHECKING:
@@ -54,8 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRAINING_FREE = "training-free"  # the model id of the training-free mode; checkpoints are named by folder
-TRAINING_FREE_NAME = "CLIP+CLAP zero-shot (no training)"
 MODALITIES = ("both", "visual", "audio")
 MAX_LABELS, MAX_LABEL_CHARS = 200, 100
 MAX_SEGMENTS = 64
@@ -65,7 +66,12 @@ class LabelError(AvzslError, ValueError):
     """The labels (or options) given by the user cannot be used; the message says why."""
 
 
-def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_chars: int = MAX_LABEL_CHARS) -> list[str]:
+class Labels(tuple):
+    """Labels as `parse_labels` gives them: trimmed, unique, within the limits. `classify` takes them as they
+    are; any other sequence it parses first, so typed text is parsed once on every path."""
+
+
+def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_chars: int = MAX_LABEL_CHARS) -> Labels:
     """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins).
 
     A label with no visible character (only zero-width spaces, byte-order marks, control characters) is
@@ -86,38 +92,13 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
     if too_long:
         raise LabelError(f"Labels can be at most {max_chars} characters long; this one has {len(too_long[0])}: "
                          f"{too_long[0][:40]!r}...")
-    return labels
+    return Labels(labels)
 
 
 def has_visible_character(text: str) -> bool:
     """Any character that is not a control or format character (Cc, Cf: \\x00, \\u200b, \\ufeff, ...), a separator
     or a combining mark on its own."""
     return any(unicodedata.category(c)[0] not in "CZM" for c in text)
-
-
-# --- what a model is, for the app and the CLI ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """Everything the app and the CLI show about a model; all checkpoint facts come from here."""
-
-    id: str  # TRAINING_FREE or the checkpoint's folder name: the value APIs take
-    display_name: str
-    architecture: str | None  # "clipclap", "avca", "coge"; None for the training-free mode
-    dataset: str | None
-    synthetic: bool
-    gamma: float | None  # the checkpoint's calibration γ
-    alpha: float | None  # its open-vocabulary blend weight α (0: the model alone)
-    train_classes: tuple[str, ...]
-    metrics: dict  # {"val": {...}, "test": {...}}
-    has_atlas: bool
-    encoders: str  # which encoders the model's features come from, in words
-    problem: str | None  # why it cannot be used here; None when it can
-
-    @property
-    def usable(self) -> bool:
-        return self.problem is None
 
 
 # --- steps of a prediction -------------------------------------------------------------------------------
@@ -203,63 +184,6 @@ def pool_segments(distances: np.ndarray) -> np.ndarray:
     return distances.min(axis=0)
 
 
-def clock(seconds: float) -> str:
-    """Seconds as a clock reading: "1:05", or "1:02:05" from an hour on."""
-    minutes, s = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{s:02d}" if minutes >= 60 else f"{minutes}:{s:02d}"
-
-
-@dataclass
-class SegmentRanking:
-    start_s: float
-    end_s: float
-    ranking: list[LabelScore]
-
-    def to_json(self) -> dict:
-        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
-                "ranking": [s.to_json() for s in self.ranking]}
-
-
-@dataclass
-class Prediction:
-    ranking: list[LabelScore]  # all labels, best first (pooled over segments)
-    segments: list[SegmentRanking]  # per segment, in time order
-    modalities: dict[str, list[LabelScore]]  # single-modality training-free rankings, as explanations
-    timings_ms: dict[str, float]
-    kind: str  # "video", "audio" (a sound file) or "image"
-    frame: np.ndarray | None  # (H, W, 3) uint8, the frame of the best-fitting segment; None for sound
-    audio: np.ndarray | None  # (S,) float32 mono window of that segment at `sample_rate`, or None
-    sample_rate: int
-    has_audio: bool
-    warnings: list[str]
-    model: str  # model id
-    modality: str
-    gamma: float | None
-    alpha: float | None  # open-vocabulary blend weight applied (checkpoints only)
-    labels: list[str]  # in typed order: the rows of label_text and label_joint
-    video_features: dict[str, np.ndarray] = field(default_factory=dict)  # "audio", "visual", "joint" of that segment
-    label_joint: np.ndarray | None = None  # (L, D) labels in the checkpoint's joint space
-    label_text: np.ndarray | None = None  # (L, D_t) [visual text | audio text] label vectors
-    segment_frames: list[np.ndarray | None] = field(default_factory=list)  # per segment, for the timeline
-    encoders: str = ""  # which encoders made the features (EncoderSpec.describe()): where they can be drawn
-
-    def to_json(self) -> dict:
-        return {
-            "ranking": [s.to_json() for s in self.ranking],
-            "modalities": {m: [s.to_json() for s in scores] for m, scores in self.modalities.items()},
-            "segments": [s.to_json() for s in self.segments],
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-            "warnings": list(self.warnings),
-            "model": self.model,
-            "modality": self.modality,
-            "gamma": self.gamma,
-            "alpha": self.alpha,
-            "kind": self.kind,
-            "has_audio": self.has_audio,
-            "encoders": self.encoders,
-        }
-
-
 # --- the service -----------------------------------------------------------------------------------------
 
 
@@ -268,24 +192,27 @@ class PredictionService:
 
     Each checkpoint is run with the encoders its features came from (its preset and frame convention),
     loaded on first use and shared between checkpoints that need the same; the training-free mode uses
-    the default preset.
+    the default preset. Checkpoints are found by id in `catalog` (avzsl/catalog.py).
     """
 
-    def __init__(self, encoders, *, checkpoints_dir: str | Path = "checkpoints", device=None):
-        """encoders: an EncoderPool, or one Encoders object (served for its own spec; others are loaded alike)."""
+    def __init__(self, encoders, *, checkpoints_dir: str | Path | None = "checkpoints", device=None,
+                 catalog: Catalog | None = None):
+        """encoders: an EncoderPool, or one Encoders object (served for its own spec; others are loaded alike).
+        catalog: the checkpoints offered (default: those under `checkpoints_dir`)."""
         from avzsl.encoders import EncoderPool
 
         self.pool = encoders if isinstance(encoders, EncoderPool) else EncoderPool.of(encoders)
         self.default_spec = self.pool.spec() if isinstance(encoders, EncoderPool) else encoders.spec
-        self.checkpoints_dir = Path(checkpoints_dir)
+        self.catalog = catalog or Catalog(checkpoints_dir)
         self.device = device or self.pool.device
-        self._checkpoints: dict[str, Checkpoint] = {}
-        self._atlases: dict = {}
-        self._lock = threading.Lock()
         # Two lanes, each served in arrival order (turns.py): a small request never waits for all of a large
         # one. Media: decoding and the CLIP image / CLAP audio forwards of one request at a time. Labels: new
         # label texts, LABELS_PER_TURN per turn. Labels found in the cache need neither.
         self._media_lane, self._label_lane = Turns(), Turns()
+
+    @property
+    def checkpoints_dir(self) -> Path | None:
+        return self.catalog.folder
 
     @property
     def encoders(self):
@@ -302,7 +229,7 @@ class PredictionService:
         model_id = _resolve(model_id)
         if model_id == TRAINING_FREE:
             return self.default_spec
-        made_by = self.checkpoint_config(model_id).feature_encoders()
+        made_by = self.catalog.config(model_id).feature_encoders()
         return self.pool.spec(made_by.preset, made_by.frames)
 
     def encoders_for(self, model_id: str):
@@ -312,31 +239,23 @@ class PredictionService:
     # --- models ------------------------------------------------------------------------------------------
 
     def model_ids(self) -> list[str]:
-        """TRAINING_FREE, then every complete checkpoint folder under `checkpoints_dir`, sorted."""
-        ids = []
-        if self.checkpoints_dir.is_dir():
-            for folder in sorted(self.checkpoints_dir.iterdir()):
-                if folder.is_dir() and (folder / CONFIG).is_file() and (folder / WEIGHTS).is_file():
-                    ids.append(folder.name)
-        return [TRAINING_FREE, *ids]
+        """TRAINING_FREE, then every checkpoint of the catalog (usable or not), sorted."""
+        return [TRAINING_FREE, *self.catalog.ids()]
 
     def models(self) -> list[ModelInfo]:
-        """Every model that can be described (unreadable checkpoints are logged and left out)."""
-        out = []
-        for model_id in self.model_ids():
-            try:
-                out.append(self.model_info(model_id))
-            except CheckpointError as e:
-                log.warning("not offering checkpoint %s: %s", model_id, e)
-        return out
+        """Every model; a checkpoint that cannot be used is there too, with the reason (`ModelInfo.problem`)."""
+        return [self.model_info(model_id) for model_id in self.model_ids()]
 
     def model_info(self, model_id: str) -> ModelInfo:
+        """What the app and the CLI show about a model; CheckpointError only for an id the catalog lacks."""
         model_id = _resolve(model_id)
         if model_id == TRAINING_FREE:
             return ModelInfo(TRAINING_FREE, TRAINING_FREE_NAME, None, None, False, None, None, (), {}, False,
                              _describe(self.default_spec), self.pool.missing(self.default_spec))
-        path = self._path(model_id)
-        config = read_config(path)
+        entry = self.catalog.entry(model_id)
+        if entry.problem:
+            return ModelInfo.unreadable(model_id, entry.problem)
+        config = entry.config
         try:
             spec = self.encoder_spec(model_id)
             problem = config.compatible_with(spec) or self.pool.missing(spec)
@@ -346,37 +265,16 @@ class PredictionService:
         return ModelInfo(
             id=model_id, display_name=model_id, architecture=config.model_name, dataset=config.dataset,
             synthetic=config.synthetic, gamma=config.calibration.gamma, alpha=config.calibration.alpha,
-            train_classes=config.classes.train,
-            metrics=read_metrics(path), has_atlas=(path / "atlas.safetensors").is_file(), encoders=encoders,
+            train_classes=config.classes.train, metrics=entry.metrics, has_atlas=entry.has_atlas, encoders=encoders,
             problem=problem,
         )
 
-    def checkpoint_config(self, model_id: str) -> CheckpointConfig:
-        return read_config(self._path(model_id))
-
     def checkpoint(self, model_id: str) -> Checkpoint:
-        with self._lock:
-            if model_id not in self._checkpoints:
-                path = self._path(model_id)
-                problem = read_config(path).compatible_with(self.encoder_spec(model_id))
-                if problem:
-                    raise CheckpointError(f"{model_id}: {problem}")
-                self._checkpoints[model_id] = load_checkpoint(path, self.device)
-            return self._checkpoints[model_id]
-
-    def atlas(self, model_id: str):
-        from avzsl.atlas import load_atlas
-
-        with self._lock:
-            if model_id not in self._atlases:
-                self._atlases[model_id] = load_atlas(self._path(model_id))
-            return self._atlases[model_id]
-
-    def _path(self, model_id: str) -> Path:
-        path = self.checkpoints_dir / model_id
-        if model_id in ("", ".", "..") or "/" in model_id or not path.is_dir():
-            raise CheckpointError(f"no checkpoint named {model_id!r} in {self.checkpoints_dir}")
-        return path
+        """The checkpoint, loaded once; CheckpointError when it cannot be used with the encoders in use."""
+        problem = self.catalog.config(model_id).compatible_with(self.encoder_spec(model_id))
+        if problem:
+            raise CheckpointError(f"{model_id}: {problem}")
+        return self.catalog.load(model_id, self.device)
 
     # --- prediction --------------------------------------------------------------------------------------
 
@@ -396,7 +294,7 @@ class PredictionService:
             raise TypeError("labels must be a list of labels; split typed text with parse_labels()")
         if isinstance(segments, bool) or not isinstance(segments, int) or not 1 <= segments <= MAX_SEGMENTS:
             raise LabelError(f"segments must be a whole number from 1 to {MAX_SEGMENTS}, not {segments!r}")
-        labels = parse_labels(labels)  # checks count and length; a parsed list comes back unchanged
+        labels = labels if isinstance(labels, Labels) else parse_labels(labels)  # a list from library code: checked
         model = _resolve(model)
         checkpoint = None if model == TRAINING_FREE else self.checkpoint(model)  # fail before decoding
         encoders = self.encoders_for(model)  # the explanations use the model's own encoders too
@@ -429,10 +327,12 @@ class PredictionService:
         shown = media.media[best]
         features = {name: rows[best] for name, rows in
                     (("visual", media.visual), ("audio", media.audio), ("joint", scores.joint)) if rows is not None}
-        return Prediction(ranking, per_segment, explanations, timings, media.media.kind, shown.frame, shown.audio,
-                          media.media.sample_rate, media.has_audio, warnings + scores.warnings, model, modality,
-                          scores.gamma, scores.alpha, labels, features, scores.label_joint, text.joined,
-                          [seg.frame for seg in media.media], encoders.spec.describe())
+        return Prediction(
+            ranking=ranking, segments=per_segment, modalities=explanations, timings_ms=timings, kind=media.media.kind,
+            frame=shown.frame, audio=shown.audio, sample_rate=media.media.sample_rate, has_audio=media.has_audio,
+            warnings=warnings + scores.warnings, model=model, modality=modality, gamma=scores.gamma, alpha=scores.alpha,
+            labels=list(labels), video_features=features, label_joint=scores.label_joint, label_text=text.joined,
+            segment_frames=[seg.frame for seg in media.media], encoders=encoders.spec)
 
     @staticmethod
     def embed_media(path: str | Path, segments: int, encoders) -> MediaEmbedding:
@@ -477,7 +377,7 @@ def _describe(spec) -> str:
     return f"{spec.describe()}: {spec.spec.description}"
 
 
-def create_service(encoders: str = "pretrained", checkpoints_dir: str | Path = "checkpoints", device=None, *,
+def create_service(encoders: str = "pretrained", checkpoints_dir: str | Path | None = "checkpoints", device=None, *,
                    label_cache_dir=None, **encoder_files) -> PredictionService:
     """A service whose encoders are loaded on first use: "pretrained" (real weights) or "random" (the same
     architectures with random weights: a test mode). Raises WeightsNotFoundError at once, naming every file,

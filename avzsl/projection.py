@@ -35,6 +35,7 @@ import numpy as np
 
 from avzsl.io import atomic_write
 from avzsl.atlas import ATLAS_TENSORS, Atlas
+from avzsl.dims import InputDims
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ METHOD_NAMES = {"umap": "UMAP", "tsne": "t-SNE"}
 SPACES = ("joint", "visual", "audio")
 SPACE_NAMES = {"joint": "learned joint space", "visual": "input visual features (CLIP)",
                "audio": "input audio features (CLAP)"}
-TEXT_PART_OF_SPACE = {"visual": "clip", "audio": "clap"}  # which part of a [clip | clap] text vector lives there
 
 PCA_DIMS = 50  # reduce to this before t-SNE / UMAP: faster neighbour search, same picture
 UMAP_NEIGHBOURS = 15
@@ -78,34 +78,10 @@ class SpaceVectors:
         return self.videos.shape[1]
 
 
-def text_columns(text_parts, part: str) -> slice | None:
-    """Columns of a concatenated text vector holding `part` ("clip" / "clap"), from [[name, dim], ...]."""
-    start = 0
-    for name, dim in text_parts or ():
-        if name == part:
-            return slice(start, start + int(dim))
-        start += int(dim)
-    return None
-
-
-def text_in_space(text: np.ndarray | None, space: str, dim: int, text_parts) -> np.ndarray | None:
-    """The part of (L, D_t) concatenated text vectors that lives in an input space of size `dim`, or None.
-
-    CLIP text sits in CLIP's image space and CLAP text in CLAP's audio space (they were trained together),
-    so a class name can be drawn among the videos; if the sizes differ the text is from other encoders.
-    """
-    if text is None or space not in TEXT_PART_OF_SPACE:
-        return None
-    cols = text_columns(text_parts, TEXT_PART_OF_SPACE[space])
-    if cols is None or cols.stop - cols.start != dim or cols.stop > text.shape[1]:
-        return None
-    return text[:, cols]
-
-
-def atlas_space(atlas: Atlas, space: str, text_parts=None) -> SpaceVectors:
+def atlas_space(atlas: Atlas, space: str, dims: InputDims | None = None) -> SpaceVectors:
     """Videos and class text markers of `space`: joint = learned embeddings (videos and class texts);
     visual / audio = the input features, with the class texts' CLIP / CLAP part when the sizes match
-    (text_parts: the checkpoint's [[name, dim], ...] layout of `atlas.class_text`)."""
+    (dims: the checkpoint's InputDims, whose text layout `atlas.class_text` has; None: no text markers)."""
     if space not in SPACES:
         raise ValueError(f"space must be one of {SPACES}, not {space!r}")
     labels = np.asarray(atlas.labels, dtype=np.int64)
@@ -114,7 +90,7 @@ def atlas_space(atlas: Atlas, space: str, text_parts=None) -> SpaceVectors:
     if space == "joint":
         class_vectors = atlas.class_joint[class_ids]
     else:
-        text = text_in_space(atlas.class_text, space, videos.shape[1], text_parts)
+        text = None if dims is None else dims.text_in_space(atlas.class_text, space, videos.shape[1])
         class_vectors = None if text is None else text[class_ids]
     return SpaceVectors(space, np.asarray(videos, dtype=np.float32), labels, class_ids, class_vectors)
 

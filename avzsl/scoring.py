@@ -89,7 +89,7 @@ def blend(model_distances, free_distances, alpha: float, scale: float):
     """Open-vocabulary blend: (1 − α) d_model + α · scale · d_free, both (..., K).
 
     `scale` puts the training-free cosine distances on the spread of the model's distances (chosen with α on
-    validation, see training/calibration.py), so α is the share of weight each side gets. α = 0 returns the
+    validation by `search_blend` in training/protocol.py), so α is the share of weight each side gets. α = 0 returns the
     model's distances unchanged (1 · d + 0 is d to the bit).
     """
     return (1 - alpha) * model_distances + (alpha * scale) * free_distances

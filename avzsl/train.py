@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe = get_recipe(args.model, args.dataset or data.name, training_overrides=overrides)
         out = args.out or Path("checkpoints") / f"{args.model}-{data.name.lower()}{'-synthetic' if args.synthetic else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
         log.info("%s on %s (%s): audio %d-d, visual %d-d, text %s; writing to %s", args.model, data.name,
-                 "SYNTHETIC" if data.provenance.get("synthetic") else "real features", data.audio_dim,
+                 "SYNTHETIC" if data.provenance.synthetic else "real features", data.audio_dim,
                  data.visual_dim, [list(p) for p in data.text.parts], out)
         metrics = train(recipe, data, out, device=device, progress=not args.no_progress, overwrite=args.overwrite)
     except ValueError as e:  # a recipe's invalid training settings

@@ -303,7 +303,7 @@ def check_finite(values, name: str, where: str, error: type[Exception], *, rows:
 
 def check_finite_features(data, error: type[Exception]) -> None:
     """Every feature row and class text of a GZSLData set is finite (one NaN row makes every loss NaN)."""
-    where = f"data set {data.name} ({data.provenance.get('source', {}).get('path', 'in memory')})"
+    where = f"data set {data.name} ({data.provenance.source.get('path', 'in memory')})"
     check_finite(data.text.embeddings, "the class text", where, error, rows="class")
     for name, features in data.subsets.items():
         for modality in ("audio", "visual"):

@@ -23,6 +23,7 @@ The tests import `ridge_baseline` and `training_free` from here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avzsl import scoring  # noqa: E402
 from avzsl.data.features import Features, GZSLData  # noqa: E402
-from avzsl.models.base import InputDims  # noqa: E402
+from avzsl.dims import InputDims  # noqa: E402
 from avzsl.training.metrics import gzsl_metrics  # noqa: E402
 
 MODALITIES = ("both", "audio", "visual")
@@ -109,7 +110,7 @@ def drop_modality(data: GZSLData, modality: str) -> GZSLData:
         audio = f.audio if modality == "audio" else np.zeros_like(f.audio)
         visual = f.visual if modality == "visual" else np.zeros_like(f.visual)
         subsets[name] = Features(audio, visual, f.labels, f.video_ids)
-    return GZSLData(data.split, data.text, subsets, {**data.provenance, "ablation": f"{modality} only"})
+    return GZSLData(data.split, data.text, subsets, dataclasses.replace(data.provenance, details={**data.provenance.details, "ablation": f"{modality} only"}))
 
 
 def run_model(data: GZSLData, model: str, modality: str, training: dict, config: dict | None = None) -> dict:

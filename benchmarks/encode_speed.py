@@ -288,11 +288,11 @@ def train_release_checkpoint(checkpoints_dir: Path, data_root: Path) -> Path:
     train(get_recipe("clipclap", "UCF", training_overrides={"epochs": 1, "batches_per_epoch": 3}),
           read_release(root, "UCF"), out, device=torch.device("cpu"), progress=False)
     config = read_config(out)
-    preset = (config.encoders or {}).get("preset")
-    assert preset in ("clipclap-release", None) and config.dims.audio == 1024, (preset, config.dims)
+    preset = config.encoders.preset if config.encoders else None
+    assert preset in ("clipclap-release", None) and config.input_dims.audio == 1024, (preset, config.input_dims)
     print(f"\nSYNTHETIC clipclap-release checkpoint {RELEASE_MODEL!r} trained in {time.perf_counter() - t:.1f} s "
           f"(encoder record: preset {preset or 'none, chosen by feature sizes'}, frames "
-          f"{(config.encoders or {}).get('frames')})")
+          f"{config.encoders.frames if config.encoders else None})")
     return out
 
 

@@ -30,14 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.stand_in_hub import StandInHub, read_manifest, user_environment  # noqa: E402
-from tests.test_fetch import _connect, _free_port  # noqa: E402
+from tests.helpers import connect_app, free_port  # noqa: E402
 
 
 def first_answer(env: dict) -> tuple[float, float]:
     """(seconds to the first page, seconds to the first /classify answer) of one `python app.py`."""
     from gradio_client import handle_file
 
-    port = _free_port()
+    port = free_port()
     t0 = time.perf_counter()
     app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--checkpoints", "/nonexistent"], cwd=ROOT,
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -51,7 +51,7 @@ def first_answer(env: dict) -> tuple[float, float]:
                 if app.poll() is not None:
                     raise RuntimeError("the app exited before serving its page") from None
                 time.sleep(0.1)
-        client = _connect(f"http://127.0.0.1:{port}/", app)
+        client = connect_app(f"http://127.0.0.1:{port}/", app)
         client.predict(handle_file(str(ROOT / "examples" / "bird.mp4")), "bird chirping, car engine", api_name="/classify")
         return page, time.perf_counter() - t0
     finally:

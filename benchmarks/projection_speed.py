@@ -33,27 +33,29 @@ N_POINTS = 3000
 
 def synthetic_atlas(n: int = N_POINTS):
     """An Atlas of n SYNTHETIC videos: clustered 512-d audio / visual features and a 64-d 'joint' space."""
-    from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
     from avzsl.atlas import Atlas
+    from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
+    from avzsl.dims import CLAP, CLIP, InputDims
 
     data = make_synthetic(SyntheticSpec(scale=2.4, **ENCODER_DIMS))
     test = data.stage(2).eval
     rows = np.sort(np.random.default_rng(0).choice(len(test.labels), size=min(n, len(test.labels)), replace=False))
     audio, visual, labels = test.audio[rows], test.visual[rows], test.labels[rows]
     mix = np.random.default_rng(1).standard_normal((1024, 64)).astype(np.float32) / 32  # stand-in for a model
-    text = data.text.embeddings
-    return Atlas(audio, visual, np.concatenate([audio, visual], 1) @ mix, labels,
-                 np.concatenate([text[:, 512:], text[:, :512]], 1) @ mix, text,
-                 [f"video-{i}" for i in rows], list(data.split.class_names), [], []), [["clip", 512], ["clap", 512]]
+    dims = InputDims(audio.shape[1], visual.shape[1], data.text.parts)
+    text = data.text.embeddings  # (K, 1024) [CLIP | CLAP]; the stand-in joint space takes [audio | visual] order
+    class_joint = np.concatenate([text[:, dims.text_slice(CLAP)], text[:, dims.text_slice(CLIP)]], 1) @ mix
+    return Atlas(audio, visual, np.concatenate([audio, visual], 1) @ mix, labels, class_joint, text,
+                 [f"video-{i}" for i in rows], list(data.split.class_names), [], []), dims
 
 
 def load(checkpoint: str | None):
     if checkpoint is None:
         return synthetic_atlas()
     from avzsl.atlas import load_atlas
-    from avzsl.training.checkpoint import read_config
+    from avzsl.checkpoint import read_config
 
-    return load_atlas(Path(checkpoint)), read_config(Path(checkpoint))["input_dims"]["text_parts"]
+    return load_atlas(Path(checkpoint)), read_config(Path(checkpoint)).input_dims
 
 
 def child(what: str, method: str, checkpoint: str | None) -> None:
@@ -61,14 +63,14 @@ def child(what: str, method: str, checkpoint: str | None) -> None:
     t0 = time.perf_counter()
     from avzsl import projection
 
-    atlas, parts = load(checkpoint)
+    atlas, dims = load(checkpoint)
     t_data = time.perf_counter()
     if what == "warm-up":
         projection.warm_up()
         print(json.dumps({"seconds": time.perf_counter() - t_data}))
         return
     cache = projection.ProjectionCache()
-    cache.atlas_map("bench", projection.atlas_space(atlas, "visual", parts), method)
+    cache.atlas_map("bench", projection.atlas_space(atlas, "visual", dims), method)
     print(json.dumps({"seconds": time.perf_counter() - t_data, "with_imports": time.perf_counter() - t0}))
 
 
@@ -96,7 +98,7 @@ def main(argv=None) -> int:
         for method in projection.METHODS:
             rows.append((method, "cold process", "visual", run_child("cold", method, args.checkpoint)["seconds"]))
 
-    atlas, parts = load(args.checkpoint)
+    atlas, dims = load(args.checkpoint)
     print(f"atlas: {len(atlas.labels)} videos, {len(np.unique(atlas.labels))} classes")
     t0 = time.perf_counter()
     projection.warm_up()
@@ -105,7 +107,7 @@ def main(argv=None) -> int:
         cache = projection.ProjectionCache(directory=tmp)
         for method in projection.METHODS:
             for space in projection.SPACES:
-                vectors = projection.atlas_space(atlas, space, parts)
+                vectors = projection.atlas_space(atlas, space, dims)
                 t0 = time.perf_counter()
                 m = cache.atlas_map("bench", vectors, method)
                 rows.append((method, "fit (warm)", space, time.perf_counter() - t0))

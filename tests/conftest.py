@@ -20,3 +20,83 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# --- checkpoints shared by the app, CLI, CoGe and browser tests: trained once per test session -----------------
+
+SLOW_FIXTURES = {"app_checkpoints", "coge_checkpoints"}  # a test using one trains a model (or waits for it)
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs a trained checkpoint is slow, marked or not, so `-m "not slow"` leaves it out."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+
+@pytest.fixture(scope="session")
+def app_checkpoints(tmp_path_factory):
+    """A checkpoints folder: a tiny ClipClap that fits the random encoders (with atlas), folder MATCHING, and a
+    copy whose config claims features no encoders give (1024-d sound from the default preset), OTHER_ENCODERS:
+    the service must refuse that one with a clear message."""
+    import json
+    import shutil
+
+    import torch
+
+    from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
+    from avzsl.encoders import EncoderSpec
+    from avzsl.models.registry import get_recipe
+    from avzsl.training.run import train
+    from tests.helpers import MATCHING, OTHER_ENCODERS
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
+    recipe = get_recipe("clipclap", data.name, training_overrides={"epochs": 1, "batches_per_epoch": 3})
+    train(recipe, data, root / MATCHING, device=torch.device("cpu"), progress=False)
+    other = root / OTHER_ENCODERS
+    shutil.copytree(root / MATCHING, other)
+    config = json.loads((other / "config.json").read_text())
+    config["input_dims"]["audio"] = 1024
+    config["input_dims"]["text_parts"] = [["clip", 512], ["clap", 1024]]
+    config["encoders"] = EncoderSpec("laion-clap").to_dict()
+    (other / "config.json").write_text(json.dumps(config))
+    return root
+
+
+@pytest.fixture(scope="session")
+def coge_checkpoints(tmp_path_factory):
+    """A checkpoints folder holding one tiny CoGe bundle (folder COGE), trained by the same `train` that
+    `python -m avzsl.train --model coge` runs, on SYNTHETIC features of the random encoders' sizes (CLAP 512-d,
+    CLIP 512-d)."""
+    import torch
+
+    from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
+    from avzsl.models.registry import get_recipe
+    from avzsl.training.run import train
+    from tests.helpers import COGE
+
+    root = tmp_path_factory.mktemp("coge-checkpoints")
+    data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
+    # Narrow hidden layers and small batches keep it to seconds; every CoGe code path is still exercised.
+    recipe = get_recipe("coge", data.name, config_overrides={"d_mask_hidden": 64, "d_feature": 30, "d_hidden": 64},
+                        training_overrides={"epochs": 1, "batches_per_epoch": 3, "batch_size": 32})
+    train(recipe, data, root / COGE, device=torch.device("cpu"), progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def hub_files(tmp_path_factory) -> dict:
+    """The stand-in hub's files (tests/stand_in_hub.py): random weights in the real files' formats, written once per
+    session by a child process (so this one does not keep the encoders). Returns their manifest."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.stand_in_hub import read_manifest, user_environment
+
+    folder = tmp_path_factory.mktemp("stand-in-hub")
+    subprocess.run([sys.executable, "-m", "tests.stand_in_hub", "build", str(folder)], check=True,
+                   cwd=Path(__file__).resolve().parents[1], env=user_environment("http://unused", folder))
+    return read_manifest(folder)

@@ -1,16 +1,13 @@
 """The web app, driven like a user's script would: launched in-process, called through gradio_client.
 
-Random-weight encoders (no downloads) and two tiny checkpoints: one trained on SYNTHETIC features of the
-random encoders' sizes, one whose config claims other encoders (the mismatch case). The helpers at the top
-are shared with test_browser.py, so the encoders and the training run happen once per test session.
+Random-weight encoders (no downloads) and two tiny checkpoints (the session fixture `app_checkpoints`,
+tests/conftest.py): one trained on SYNTHETIC features of the random encoders' sizes, one whose config claims
+other encoders (the mismatch case).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,79 +15,14 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-MATCHING, OTHER_ENCODERS = "synthetic-512", "other-encoders"
-_shared: dict = {}
-
-
-# --- shared with test_browser.py ----------------------------------------------------------------------------
-
-
-def app_checkpoints(tmp_path_factory) -> Path:
-    """A checkpoints folder: a tiny model that fits the random encoders (with atlas) + a mismatched copy."""
-    if "checkpoints" not in _shared:
-        import torch
-
-        from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
-        from avzsl.models.registry import get_recipe
-        from avzsl.training.run import train
-
-        root = tmp_path_factory.mktemp("checkpoints")
-        data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
-        recipe = get_recipe("clipclap", data.name, training_overrides={"epochs": 1, "batches_per_epoch": 3})
-        train(recipe, data, root / MATCHING, device=torch.device("cpu"), progress=False)
-        # Same weights, but the config says the default preset's features were 1024-d sound: no encoders give
-        # that. The service must refuse it with a clear message.
-        from avzsl.encoders import EncoderSpec
-
-        other = root / OTHER_ENCODERS
-        shutil.copytree(root / MATCHING, other)
-        config = json.loads((other / "config.json").read_text())
-        config["input_dims"]["audio"] = 1024
-        config["input_dims"]["text_parts"] = [["clip", 512], ["clap", 1024]]
-        config["encoders"] = EncoderSpec("laion-clap").to_dict()
-        (other / "config.json").write_text(json.dumps(config))
-        _shared["checkpoints"] = root
-    return _shared["checkpoints"]
-
-
-def random_service(checkpoints: Path):
-    from avzsl.prediction import create_service
-
-    return create_service("random", checkpoints)  # encoders are built once per process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def running_app(service, tmp_path: Path, *, warm_up: bool = False):
-    """Launch the app's page in this process (as app.py does) on a free port; yields (demo, url)."""
-    from app.maps import MapMaker
-    from app.ui import build_demo, launch
-    from avzsl.projection import ProjectionCache
-
-    maps = MapMaker(service, ProjectionCache(tmp_path / "maps"))
-    if warm_up:
-        maps.warm_up_in_background()
-    demo = build_demo(service, maps=maps)
-    _, url, _ = launch(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, url
-    finally:
-        demo.close()
-
+from tests.helpers import EXAMPLES, MATCHING, OTHER_ENCODERS, ROOT, random_service, running_app
 
 # --- fixtures -----------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    return app_checkpoints(tmp_path_factory)
+def checkpoints(app_checkpoints):
+    return app_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -240,16 +172,122 @@ def test_page_without_checkpoints_offers_zero_shot_and_says_how_to_train(tmp_pat
     assert "random-weight encoders" in text
 
 
-def test_missing_checkpoint_is_not_offered(checkpoints, tmp_path):
+# Ways a checkpoint folder can be broken (issue 18), each with what the reason given for it must name.
+BROKEN = {
+    "config-a-list": (lambda f: (f / "config.json").write_text("[1, 2]"), "config.json: the file must be a JSON object"),
+    "classes-a-number": (lambda f: _edit_config(f, classes=5), "classes"),
+    "metrics-a-list": (lambda f: (f / "metrics.json").write_text("[1]"), "metrics.json"),
+    "no-weights": (lambda f: (f / "model.safetensors").unlink(), "model.safetensors is missing"),
+    "garbage-weights": (lambda f: (f / "model.safetensors").write_bytes(b"\xff" * 4096), "model.safetensors"),
+    "config-not-text": (lambda f: (f / "config.json").write_bytes(b"\xff\xfe\x00garbage"), "config.json"),
+}
+
+
+def _edit_config(folder, **changes):
+    import json
+
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **changes}))
+
+
+@pytest.fixture(scope="module")
+def one_good_many_broken(checkpoints, tmp_path_factory):
+    """A checkpoints folder: one good checkpoint ("good"), one folder per way of being BROKEN, and a folder
+    that is no checkpoint at all (not offered)."""
+    folder = tmp_path_factory.mktemp("one-good-many-broken")
+    for name in ("good", *BROKEN):
+        shutil.copytree(checkpoints / MATCHING, folder / name)
+    for name, (breakage, _) in BROKEN.items():
+        breakage(folder / name)
+    (folder / "not-a-checkpoint").mkdir()
+    return folder
+
+
+def test_broken_checkpoints_are_listed_with_their_reason_and_never_hide_the_good_one(one_good_many_broken):
+    from app.handlers import describe_model, model_choices
+    from app.maps import MapMaker
+    from avzsl.checkpoint import CheckpointError
+
+    service = random_service(one_good_many_broken)
+    infos = {info.id: info for info in service.models()}
+    assert set(infos) == {"training-free", "good", *BROKEN}  # not-a-checkpoint holds no checkpoint file
+    assert infos["good"].usable and infos["good"].readable and infos["good"].architecture == "clipclap"
+    for name, (_, reason) in BROKEN.items():
+        assert not infos[name].usable and not infos[name].readable and reason in infos[name].problem, name
+        with pytest.raises(CheckpointError, match=reason):  # choosing it gives the same reason
+            service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], name)
+        assert reason in describe_model(service, name)
+    shown = dict((value, text) for text, value in model_choices(service))
+    assert "unavailable" in shown["no-weights"] and "unavailable" not in shown["good"]
+    assert MapMaker(service).checkpoints() == ["good"]  # the Explore list: atlases of usable checkpoints
+    assert service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], "good").model == "good"
+
+
+def test_the_app_with_broken_checkpoints_lists_the_good_one_and_classifies_with_it(one_good_many_broken, tmp_path):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    service = random_service(one_good_many_broken)
+    with running_app(service, tmp_path) as (demo, url):
+        client = Client(url, verbose=False)
+        dropdowns = {c["props"].get("elem_id"): c["props"] for c in client.config["components"]
+                     if c.get("type") == "dropdown"}
+        offered = [value for _, value in dropdowns["model-input"]["choices"]]
+        assert set(offered) == {"training-free", "good", *BROKEN}
+        assert [value for _, value in dropdowns["map-checkpoint"]["choices"]] == ["good"]
+        result = classify(client, EXAMPLES / "bird.mp4", "bird chirping, car engine", "good")
+        assert result["model"] == "good" and len(result["ranking"]) == 2
+        with pytest.raises(AppError, match="model.safetensors"):
+            classify(client, EXAMPLES / "bird.mp4", "bird chirping, car engine", "garbage-weights")
+
+
+def test_a_checkpoint_config_is_read_once_and_again_when_it_changes(checkpoints, tmp_path, monkeypatch):
+    import json
+    import os
+
+    import avzsl.catalog
+
+    reads = []
+    real = avzsl.catalog.read_config
+    monkeypatch.setattr(avzsl.catalog, "read_config", lambda path: reads.append(path) or real(path))
+    shutil.copytree(checkpoints / MATCHING, tmp_path / "ck" / MATCHING)
+    service = random_service(tmp_path / "ck")
+    service.models()
+    gamma = service.model_info(MATCHING).gamma
+    for _ in range(2):
+        service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], MATCHING)
+    service.encoder_spec(MATCHING)
+    assert len(reads) == 1
+    config_file = tmp_path / "ck" / MATCHING / "config.json"
+    config = json.loads(config_file.read_text())
+    config["calibration"]["gamma"] = gamma + 1.0
+    config_file.write_text(json.dumps(config))
+    os.utime(config_file, ns=(1, 1))  # another modification time, even on a coarse clock
+    assert service.model_info(MATCHING).gamma == gamma + 1.0 and len(reads) == 2
+    assert service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], MATCHING).gamma == gamma + 1.0
+
+
+def test_typed_labels_are_parsed_once(service, monkeypatch):
+    import app.handlers
+    import avzsl.prediction
+
+    calls = []
+    real = avzsl.prediction.parse_labels
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(avzsl.prediction, "parse_labels", counted)
+    monkeypatch.setattr(app.handlers, "parse_labels", counted)
+    prediction = app.handlers.PageHandlers(service).predict(str(EXAMPLES / "bird.mp4"), "dog, cat,  Dog", MATCHING,
+                                                             "both", "")
+    assert prediction.labels == ["dog", "cat"] and len(calls) == 1
+
+
+def test_checkpoint_choices_say_what_each_is(checkpoints):
     from app.handlers import model_choices
 
-    folder = tmp_path / "ck"
-    shutil.copytree(checkpoints / MATCHING, folder / "complete")
-    shutil.copytree(checkpoints / MATCHING, folder / "no-weights")
-    (folder / "no-weights" / "model.safetensors").unlink()
-    (folder / "not-a-checkpoint").mkdir()
-    values = [value for _, value in model_choices(random_service(folder))]
-    assert values[1:] == ["complete"]
     labels = dict((v, k) for k, v in model_choices(random_service(checkpoints)))
     assert "SYNTHETIC" in labels[MATCHING] and "other encoders" in labels[OTHER_ENCODERS]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app import EXAMPLES, MATCHING, app_checkpoints, random_service, running_app
+from tests.helpers import EXAMPLES, MATCHING, random_service, running_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -28,8 +28,8 @@ SLOW = 180_000  # ms: the first map may wait for numba to compile UMAP on a busy
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    service = random_service(app_checkpoints(tmp_path_factory))
+def app_url(tmp_path_factory, app_checkpoints):
+    service = random_service(app_checkpoints)
     with running_app(service, tmp_path_factory.mktemp("browser-app"), warm_up=True) as (_, url):
         yield url
 

@@ -29,7 +29,7 @@ def old_bundle(tmp_path) -> Path:
     torch.manual_seed(0)
     from safetensors.torch import save_file
 
-    save_file(dict(config.build_recipe().build(config.dims).state_dict()), str(folder / "model.safetensors"))
+    save_file(dict(config.recipe.build(config.input_dims).state_dict()), str(folder / "model.safetensors"))
     return folder
 
 
@@ -45,7 +45,7 @@ def test_a_schema_1_bundle_is_converted_when_read(old_bundle):
     assert config.classes.train == tuple(raw["classes"]["train"]) and len(config.classes.all) == 101
     assert config.text_alignment == "by-name" and config.synthetic is True and config.dataset == "UCF"
     assert config.encoders is None  # schema 1 wrote {"synthetic": true}: no encoder spec
-    assert config.dims.text_parts == (("clip", 512), ("clap", 512))
+    assert config.input_dims.text_parts == (("clip", 512), ("clap", 512))
     assert read_metrics(old_bundle) == {k: raw["metrics"][k] for k in ("val", "test")}
     checkpoint = load_checkpoint(old_bundle)
     out = checkpoint.model.joint_scores(torch.zeros(2, 512), torch.zeros(2, 512), torch.zeros(3, 1024))

@@ -4,17 +4,17 @@ CoGe checkpoint bundle in the prediction service and the app (model dropdown, ra
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
+from avzsl.data.synthetic import SyntheticSpec, make_synthetic
 from avzsl.models.base import Batch, InputDims
 from avzsl.models.coge import CoGe, CoGeConfig, log1m_softmax, pseudo_mask
 from avzsl.models.registry import get_recipe
 from avzsl.training.protocol import StageTrainer, evaluate
+from tests.helpers import COGE, EXAMPLES
 
 SMALL_DIMS = InputDims(audio=24, visual=16, text_parts=(("clip", 12), ("clap", 8)))
 SMALL = CoGeConfig(d_mask_hidden=32, d_feature=30, d_hidden=32, d_out=8, attention_ff_hidden=16, dropout=0.0,
@@ -193,34 +193,11 @@ def test_two_stage_run_on_synthetic_data_transfers_to_unseen_classes():
 
 # --- a CoGe checkpoint in the prediction service and the app ------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-COGE = "coge-synthetic-512"
-_shared: dict = {}
-
-
-def coge_checkpoints(tmp_path_factory) -> Path:
-    """A checkpoints folder holding one tiny CoGe bundle (folder COGE), trained by the same `train` that
-    `python -m avzsl.train --model coge` runs, on SYNTHETIC features of the random encoders' sizes (CLAP 512-d,
-    CLIP 512-d). Built once per test session; test_predict.py uses it too."""
-    if "checkpoints" not in _shared:
-        from avzsl.training.run import train
-
-        root = tmp_path_factory.mktemp("coge-checkpoints")
-        data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
-        # Narrow hidden layers and small batches keep it to seconds; every CoGe code path is still exercised.
-        recipe = get_recipe("coge", data.name, config_overrides={"d_mask_hidden": 64, "d_feature": 30, "d_hidden": 64},
-                            training_overrides={"epochs": 1, "batches_per_epoch": 3, "batch_size": 32})
-        train(recipe, data, root / COGE, device=torch.device("cpu"), progress=False)
-        _shared["checkpoints"] = root
-    return _shared["checkpoints"]
-
-
 @pytest.fixture(scope="module")
-def coge_service(tmp_path_factory):
+def coge_service(coge_checkpoints):
     from avzsl.prediction import create_service
 
-    return create_service("random", coge_checkpoints(tmp_path_factory))  # encoders are built once per process
+    return create_service("random", coge_checkpoints)  # encoders are built once per process
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +217,7 @@ def test_coge_checkpoint_is_offered_by_the_service_and_the_app(coge_service):
     from app.ui import build_demo, model_choices
     from avzsl.prediction import TRAINING_FREE
 
-    folder = coge_service.checkpoints_dir / COGE
+    folder = coge_service.catalog.path(COGE)
     assert {"config.json", "model.safetensors", "metrics.json", "atlas.safetensors", "atlas.json"} <= {
         f.name for f in folder.iterdir()}  # a normal bundle
     assert coge_service.model_ids() == [TRAINING_FREE, COGE]
@@ -302,7 +279,7 @@ def test_explore_map_of_a_coge_checkpoint_places_the_session(coge_service, coge_
     from app.maps import MapMaker
     from app.state import Session
 
-    atlas = coge_service.atlas(COGE)
+    atlas = coge_service.catalog.atlas(COGE)
     assert atlas.joint.shape == (len(atlas.labels), 64) and atlas.class_joint.shape == (len(atlas.class_names), 64)
     assert np.isfinite(atlas.joint).all() and np.isfinite(atlas.class_joint).all()
     session = Session()

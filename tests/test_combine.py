@@ -31,7 +31,7 @@ def my_videos(encoders: EncoderSpec, roles: dict[str, str] | None = None):
              "stage_2_test_unseen": test}
     split = ClassSplit("mine", tuple(sorted(roles)), tuple(sorted(roles)), lists)
     data = make_synthetic(SyntheticSpec(scale=0.2, seed=5, decoy_unseen_classes=0), split=split)
-    return dataclasses.replace(data, provenance={**data.provenance, "encoders": encoders.to_dict()})
+    return dataclasses.replace(data, provenance=dataclasses.replace(data.provenance, encoders=encoders))
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_train_on_both_through_the_cli(release, tmp_path):
                        "--epochs", "1", "--batches-per-epoch", "3", "--no-progress", "--device", "cpu"]) == 0
     config = read_config(out)
     assert {"Juggling", "Archery"} <= set(config.classes.train) and "Whistling" in config.classes.test_unseen
-    assert config.encoders["preset"] == "clipclap-release"
+    assert config.encoders.preset == "clipclap-release"
 
 
 def test_parts_of_other_feature_spaces_or_clashing_roles_are_refused(release):

@@ -46,7 +46,7 @@ def small():
 
 
 def test_synthetic_data_is_labelled_and_follows_the_split(small):
-    assert small.provenance["synthetic"] is True
+    assert small.provenance.synthetic is True
     stage2 = small.stage(2)
     assert set(np.unique(stage2.eval.labels)) == set(stage2.seen_classes) | set(stage2.unseen_classes)
     # decoy test-unseen classes (outside the cls lists) exist in the subset but are filtered out
@@ -60,7 +60,7 @@ def test_release_round_trip_applies_cls_filter_and_case_folding(small, tmp_path)
     for path in (root / "features").rglob("HandstandPushups.pkl"):
         path.rename(path.with_name("HandStandPushups.pkl"))
     data = open_data(root)
-    assert data.provenance["synthetic"] is True
+    assert data.provenance.synthetic is True
     for name, original in small.subsets.items():
         keep = np.isin(original.labels, data.split.lists[name])
         np.testing.assert_array_equal(data.subsets[name].labels, original.labels[keep])
@@ -115,7 +115,7 @@ def test_store_round_trip_and_schema_check(small, tmp_path):
         np.testing.assert_array_equal(data.subsets[name].audio, f.audio)
         assert data.subsets[name].video_ids == f.video_ids
     assert data.split == small.split
-    assert data.provenance["synthetic"] is True
+    assert data.provenance.synthetic is True
     manifest = (tmp_path / "store" / "store.json").read_text().replace('"schema_version": 1', '"schema_version": 99')
     (tmp_path / "store" / "store.json").write_text(manifest)
     with pytest.raises(DataError, match="schema version 99"):

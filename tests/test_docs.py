@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Modules whose docstring shows how to use them: each must carry at least one executed example.
 DOCUMENTED = ["avzsl.io", "avzsl.scoring", "avzsl.prediction", "avzsl.checkpoint", "avzsl.encoders", "avzsl.media",
-              "avzsl.encoders.presets", "app.handlers"]
+              "avzsl.encoders.presets", "app.handlers", "avzsl.catalog", "avzsl.dims", "avzsl.data.provenance",
+              "avzsl.result"]
 
 
 def all_modules() -> list[str]:

@@ -204,7 +204,7 @@ def test_extraction_writes_a_store_that_trains_and_predicts(reference_store, vid
                                                                             ("rain/silent.mp4", True)}
     assert data.audio_dim == encoders.clap_dim and data.visual_dim == encoders.clip_dim
     assert data.text.parts == (("clip", encoders.clip_dim), ("clap", encoders.clap_dim))
-    assert data.provenance["encoders"]["random"] is True and data.provenance["prompt_templates"]["name"] == "free-text"
+    assert data.provenance.encoders.random is True and data.provenance.prompt_set == "free-text"
     assert data.split.prompt_names[data.split.index("dog_barking")] == "dog barking"
 
     # the stored vectors are the encoders' outputs for those files and those class names

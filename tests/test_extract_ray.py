@@ -45,7 +45,7 @@ def test_ray_engine_writes_the_local_engines_store(video_folder, local_store, tm
     failed = {r["path"]: r["error"] for r in csv.DictReader(open(out / FAILED_REPORT))}
     assert set(failed) == {"rain/broken.mp4", "rain/silent.mp4"}  # listed, never fatal
     assert "looks like a media file" in failed["rain/broken.mp4"] and "no audio track" in failed["rain/silent.mp4"]
-    assert read_store(out).provenance["encoders"] == read_store(local_store).provenance["encoders"]
+    assert read_store(out).provenance.encoders == read_store(local_store).provenance.encoders
 
 
 def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, local_store, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 
 from avzsl.encoders.loader import LABELS_PER_TURN
 from avzsl.turns import Turns
-from tests.test_app import EXAMPLES, running_app
+from tests.helpers import EXAMPLES, running_app
 
 WAIT = 120  # seconds: only reached when the behaviour under test is broken
 

@@ -96,7 +96,7 @@ def test_sorted_keys_alignment_on_activitynet_through_train_and_evaluate(tmp_pat
 @pytest.mark.slow
 def test_predict_text_output_lists_every_label_in_the_json_ranking_order(capsys):
     from avzsl.predict import main as predict_main
-    from tests.test_coge import EXAMPLES
+    from tests.helpers import EXAMPLES
 
     labels = "bird chirping, car engine, playing drums"
     argv = [str(EXAMPLES / "bird.mp4"), "--labels", labels, "--encoders", "random", "--device", "cpu"]

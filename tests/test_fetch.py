@@ -8,7 +8,6 @@ stand-in's files have random weights in exactly the real files' formats; they ar
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.stand_in_hub import StandInHub, build, read_manifest, user_environment
+from tests.helpers import connect_app, free_port
+from tests.stand_in_hub import StandInHub, user_environment
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +26,6 @@ LABELS = "bird chirping, car engine, dog barking"
 CLIP = ("timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors")
 CLAP = ("lukewys/laion_clap", "630k-audioset-best.pt")
 ROBERTA = [("FacebookAI/roberta-base", "vocab.json"), ("FacebookAI/roberta-base", "merges.txt")]
-_built: dict = {}
-
-
-@pytest.fixture(scope="session")
-def hub_files(tmp_path_factory) -> dict:
-    """The stand-in's files (written by a child process, so this one does not keep the encoders)."""
-    if "manifest" not in _built:
-        folder = tmp_path_factory.mktemp("stand-in-hub")
-        subprocess.run([sys.executable, "-m", "tests.stand_in_hub", "build", str(folder)], check=True, cwd=ROOT,
-                       env=user_environment("http://unused", folder))
-        _built["manifest"] = read_manifest(folder)
-    return _built["manifest"]
 
 
 @pytest.fixture
@@ -123,7 +111,7 @@ def test_server_dying_mid_file_is_one_line_and_the_rerun_resumes(hub_files, tmp_
 
 
 def test_an_unreachable_hub_is_one_line_naming_the_file_and_the_host(tmp_path):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     env = user_environment(f"http://127.0.0.1:{port}", tmp_path)
     result = run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS)
     message = one_line_error(result)
@@ -180,16 +168,16 @@ def test_download_to_a_folder_for_an_offline_machine(hub, tmp_path):
 
 
 def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(hub_files, tmp_path):
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
     gate = threading.Event()  # holds every file body after its first megabyte: the fetch is seen in progress
     hub = StandInHub(hub_files, gate=gate).start()
     env = {**user_environment(hub.url, tmp_path), "HF_HUB_DOWNLOAD_TIMEOUT": "600"}  # a held body is no timeout
-    port = _free_port()
+    port = free_port()
     app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--checkpoints", str(tmp_path / "none")],
                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        client = _connect(f"http://127.0.0.1:{port}/", app)
+        client = connect_app(f"http://127.0.0.1:{port}/", app)
         status = _wait_for(lambda: client.predict(api_name="/weights_status"), "open_clip_model.safetensors")
         assert "Fetching" in status and "605.1 MB" in status  # the page says what is being fetched
         gate.set()
@@ -205,27 +193,6 @@ def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(hub
         log = app.communicate(timeout=60)[0]
         hub.stop()
     assert "fetching open_clip_model.safetensors (605.1 MB)" in log  # the terminal shows it too
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _connect(url: str, app: subprocess.Popen, timeout: float = 180):
-    from gradio_client import Client
-
-    deadline = time.monotonic() + timeout
-    while True:
-        if app.poll() is not None:
-            raise AssertionError(f"the app exited: {app.stdout.read()[-3000:]}")
-        try:
-            return Client(url, verbose=False)
-        except Exception:  # noqa: BLE001 - not up yet
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def _wait_for(read, text: str, timeout: float = 120) -> str:

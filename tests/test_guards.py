@@ -52,7 +52,7 @@ def test_joined_label_text_is_clip_then_clap_on_a_preset_with_equal_halves(encod
     text = encoders.embed_labels(labels)
     np.testing.assert_allclose(text.joined[:, :512], clip, atol=1e-5)
     np.testing.assert_allclose(text.joined[:, 512:], clap, atol=1e-5)
-    assert encoders.text_parts == [["clip", 512], ["clap", 512]]
+    assert encoders.text_parts == (("clip", 512), ("clap", 512))
     assert [name for name, _ in preset_dims(encoders.preset).text_parts] == ["clip", "clap"]
     prediction = PredictionService(encoders).classify("examples/bird.mp4", labels)
     np.testing.assert_allclose(prediction.label_text[:, :512], clip, atol=1e-5)  # what a checkpoint is fed

@@ -1,7 +1,7 @@
 """`python -m avzsl.predict`: its --json output, with and without a checkpoint, and its bad-input exits.
 
 Called in-process through `main(argv)` with random-weight encoders (no downloads; built once per process).
-The checkpoint is the tiny CoGe bundle of test_coge.py, trained once per test session.
+The checkpoint is the tiny CoGe bundle of the session fixture `coge_checkpoints` (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from avzsl.predict import main
 from avzsl.checkpoint import read_config
 from avzsl.prediction import TRAINING_FREE
-from tests.test_coge import COGE, EXAMPLES, coge_checkpoints
+from tests.helpers import COGE, EXAMPLES
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +44,8 @@ def assert_ranking(scores: list[dict], labels: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return coge_checkpoints(tmp_path_factory) / COGE
+def checkpoint(coge_checkpoints):
+    return coge_checkpoints / COGE
 
 
 def test_json_without_checkpoint(capsys):

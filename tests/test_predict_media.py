@@ -14,7 +14,7 @@ from PIL import Image
 
 from avzsl.predict import main
 from avzsl.prediction import LabelError, create_service, pool_segments
-from tests.test_coge import COGE, EXAMPLES, coge_checkpoints
+from tests.helpers import COGE, EXAMPLES
 
 pytestmark = pytest.mark.slow
 
@@ -113,10 +113,10 @@ def test_a_picture_is_classified_by_the_picture(capsys, tmp_path):
     assert any("picture alone" in w for w in result["warnings"])
 
 
-def test_a_sound_file_with_a_checkpoint_and_impossible_modalities(service, tmp_path_factory):
+def test_a_sound_file_with_a_checkpoint_and_impossible_modalities(service, coge_checkpoints):
     from avzsl.prediction import PredictionService
 
-    trained = PredictionService(service.encoders, checkpoints_dir=coge_checkpoints(tmp_path_factory))
+    trained = PredictionService(service.encoders, checkpoints_dir=coge_checkpoints)
     prediction = trained.classify(EXAMPLES / "piano.mp3", LABELS.split(", "), COGE)
     assert prediction.kind == "audio" and all(type(s.seen) is bool for s in prediction.ranking)
     with pytest.raises(LabelError, match="Picture only was chosen, but this sound file has no picture"):

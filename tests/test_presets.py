@@ -143,7 +143,7 @@ def test_ucf_float_frames_are_what_torchvision_gives():
 def test_release_encoders_sizes_and_window(release):
     assert (release.clip_dim, release.clap_dim) == (512, 1024)
     assert (release.sample_rate, release.window_samples, release.window_seconds) == (32_000, 320_000, 10.0)
-    assert release.text_parts == [["clip", 512], ["clap", 1024]] and release.frames == "bgr"
+    assert release.text_parts == (("clip", 512), ("clap", 1024)) and release.frames == "bgr"
     assert release.preset.name == "clipclap-release" and release.spec.random
     audio = (0.3 * np.random.default_rng(2).standard_normal((1, 320_000))).astype(np.float32)
     a = release.embed_audio(audio)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from avzsl import projection
-from avzsl.projection import (ProjectionCache, atlas_space, fit_projection, knn_place, text_columns,
-                              text_in_space)
+from avzsl.dims import InputDims, text_columns
+from avzsl.projection import ProjectionCache, atlas_space, fit_projection, knn_place
 from avzsl.atlas import Atlas
 
 
@@ -37,7 +37,8 @@ def small_atlas(seed=0):
                  [f"v{i}" for i in range(len(labels))], [f"class {c}" for c in range(k_all)], [0, 2, 3], [5])
 
 
-PARTS = [["clip", 16], ["clap", 20]]
+PARTS = (("clip", 16), ("clap", 20))
+DIMS = InputDims(20, 16, PARTS)
 
 
 @pytest.mark.parametrize("method", projection.METHODS)
@@ -97,26 +98,26 @@ def test_text_columns_and_spaces():
     assert text_columns(PARTS, "clap") == slice(16, 36)
     assert text_columns(PARTS, "other") is None
     text = np.zeros((2, 36), np.float32)
-    assert text_in_space(text, "visual", 16, PARTS).shape == (2, 16)
-    assert text_in_space(text, "audio", 20, PARTS).shape == (2, 20)
-    assert text_in_space(text, "audio", 1024, PARTS) is None  # other encoders: no markers
-    assert text_in_space(text, "joint", 16, PARTS) is None
+    assert DIMS.text_in_space(text, "visual", 16).shape == (2, 16)
+    assert DIMS.text_in_space(text, "audio", 20).shape == (2, 20)
+    assert DIMS.text_in_space(text, "audio", 1024) is None  # other encoders: no markers
+    assert DIMS.text_in_space(text, "joint", 16) is None
 
     atlas = small_atlas()
-    joint = atlas_space(atlas, "joint", PARTS)
+    joint = atlas_space(atlas, "joint", DIMS)
     assert joint.videos.shape == (100, 8) and list(joint.class_ids) == [0, 2, 3, 5]
     assert joint.class_vectors.shape == (4, 8)
-    assert atlas_space(atlas, "visual", PARTS).class_vectors.shape == (4, 16)
-    assert atlas_space(atlas, "audio", PARTS).class_vectors.shape == (4, 20)
+    assert atlas_space(atlas, "visual", DIMS).class_vectors.shape == (4, 16)
+    assert atlas_space(atlas, "audio", DIMS).class_vectors.shape == (4, 20)
     assert atlas_space(atlas, "audio", None).class_vectors is None
     with pytest.raises(ValueError):
-        atlas_space(atlas, "depth", PARTS)
+        atlas_space(atlas, "depth", DIMS)
 
 
 def test_cache_hit_is_fast_and_identical(tmp_path):
     atlas = small_atlas()
     cache = ProjectionCache()
-    vectors = atlas_space(atlas, "joint", PARTS)
+    vectors = atlas_space(atlas, "joint", DIMS)
     first = cache.atlas_map("atlas-1", vectors, "tsne")
     t0 = time.perf_counter()
     again = cache.atlas_map("atlas-1", vectors, "tsne")
@@ -130,7 +131,7 @@ def test_cache_hit_is_fast_and_identical(tmp_path):
 
 def test_disk_cache_round_trip(tmp_path):
     atlas = small_atlas()
-    vectors = atlas_space(atlas, "visual", PARTS)
+    vectors = atlas_space(atlas, "visual", DIMS)
     first = ProjectionCache(directory=tmp_path).atlas_map("k", vectors, "umap")
     assert len(list(tmp_path.glob("*.npz"))) == 1
     other = ProjectionCache(directory=tmp_path)
@@ -141,7 +142,7 @@ def test_disk_cache_round_trip(tmp_path):
     # without the reducer, new points are placed by nearest neighbours: an atlas video lands on itself
     np.testing.assert_allclose(loaded.place(vectors.videos[7]), first.video_xy[7:8], atol=1e-3)
     # a cache file of another shape (changed atlas) is ignored, not trusted
-    smaller = atlas_space(small_atlas(seed=1), "visual", PARTS)
+    smaller = atlas_space(small_atlas(seed=1), "visual", DIMS)
     smaller.videos, smaller.labels = smaller.videos[:50], smaller.labels[:50]
     assert not ProjectionCache(directory=tmp_path).atlas_map("k", smaller, "umap").from_disk
 
@@ -165,7 +166,7 @@ def test_adding_points_does_not_refit(monkeypatch):
     monkeypatch.setattr(TSNE, "fit_transform", count_tsne)
     atlas = small_atlas()
     cache = ProjectionCache()
-    vectors = atlas_space(atlas, "joint", PARTS)
+    vectors = atlas_space(atlas, "joint", DIMS)
     for method in projection.METHODS:
         m = cache.atlas_map("a", vectors, method)
         for _ in range(3):
@@ -182,7 +183,7 @@ def test_concurrent_requests_fit_once():
 
     atlas = small_atlas()
     cache = ProjectionCache()
-    vectors = atlas_space(atlas, "audio", PARTS)
+    vectors = atlas_space(atlas, "audio", DIMS)
     out = []
     threads = [threading.Thread(target=lambda: out.append(cache.atlas_map("a", vectors, "tsne"))) for _ in range(4)]
     for t in threads:

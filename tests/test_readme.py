@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests.stand_in_hub import StandInHub, user_environment
-from tests.test_fetch import _connect, _free_port, hub_files  # noqa: F401 - hub_files is a fixture
+from tests.helpers import connect_app, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -113,7 +113,7 @@ def user_folder(root: Path) -> Path:
     return folder
 
 
-def test_readme_commands_run(hub_files, tmp_path):  # noqa: F811 - the fixture
+def test_readme_commands_run(hub_files, tmp_path):
     hub = StandInHub(hub_files).start()
     env = user_environment(hub.url, tmp_path)
     folder = user_folder(tmp_path)
@@ -151,11 +151,11 @@ def serve(argv: list[str], env: dict, folder: Path, random: bool) -> None:
     """Start the app as the README says, classify one clip through /classify, stop it."""
     from gradio_client import handle_file
 
-    port = _free_port()
+    port = free_port()
     app = subprocess.Popen([sys.executable, *argv[1:]], cwd=folder, env={**env, "GRADIO_SERVER_PORT": str(port)},
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        client = _connect(f"http://127.0.0.1:{port}/", app)
+        client = connect_app(f"http://127.0.0.1:{port}/", app)
         answer = client.predict(handle_file(str(folder / "my_video.mp4")), "bird chirping, car engine",
                                 api_name="/classify")
         assert sorted(s["label"] for s in answer["ranking"]) == ["bird chirping", "car engine"]

@@ -17,7 +17,7 @@ from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
 from avzsl.predict import main as predict_main
 from avzsl.prediction import create_service
 from avzsl.train import main as train_main
-from tests.test_app import EXAMPLES, running_app
+from tests.helpers import EXAMPLES, running_app
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +34,10 @@ def release_checkpoint(tmp_path_factory):
 
 def test_the_checkpoint_records_the_release_encoders(release_checkpoint):
     config = read_config(release_checkpoint)
-    assert config.dims.audio == 1024 and config.dims.text_parts == (("clip", 512), ("clap", 1024))
-    assert config.encoders["preset"] == "clipclap-release"
-    assert config.encoders["frames"] == "bgr-float255"  # what the UCF release's CLIP most likely saw
-    assert config.encoders["preset_spec"]["audio"]["sample_rate"] == 32_000
+    assert config.input_dims.audio == 1024 and config.input_dims.text_parts == (("clip", 512), ("clap", 1024))
+    assert config.encoders.preset == "clipclap-release"
+    assert config.encoders.frames == "bgr-float255"  # what the UCF release's CLIP most likely saw
+    assert config.encoders.to_dict()["preset_spec"]["audio"]["sample_rate"] == 32_000
 
 
 def test_predict_runs_it_with_the_release_encoders(release_checkpoint, capsys):

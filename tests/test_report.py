@@ -202,14 +202,14 @@ def test_report_page_loads_offline_with_its_figures_in_a_browser(runs, store, tm
     print(f"\nscreenshot: {tmp_path / 'report.png'}")
 
 
-def test_explore_tab_draws_the_stored_report_without_the_data_set(tmp_path_factory, tmp_path):
+def test_explore_tab_draws_the_stored_report_without_the_data_set(app_checkpoints, tmp_path):
     """The app's report panel: every figure of the report training stored, for a checkpoint of the app's folder."""
     import shutil
 
     from app.report_panel import FIGURE_CHOICES, report_figure
-    from tests.test_app import MATCHING, app_checkpoints, random_service
+    from tests.helpers import MATCHING, random_service
 
-    checkpoints = app_checkpoints(tmp_path_factory)
+    checkpoints = app_checkpoints
     service = random_service(checkpoints)
     stored = load_report(checkpoints / MATCHING)
     assert stored is not None and stored.metrics == read_metrics(checkpoints / MATCHING)["test"]

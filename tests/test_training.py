@@ -14,7 +14,7 @@ from avzsl.models.registry import get_recipe
 from avzsl.atlas import load_atlas
 from avzsl.checkpoint import CheckpointError, load_checkpoint, read_config
 from avzsl.training.run import train
-from tests.test_coge import EXAMPLES
+from tests.helpers import EXAMPLES
 
 QUICK = ["--epochs", "4", "--batches-per-epoch", "40", "--no-progress", "--device", "cpu"]
 
@@ -124,7 +124,7 @@ def test_train_on_a_store_and_help(tmp_path, capsys):
     write_store(tmp_path / "store", make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS)))
     assert train_cli.main(["--data", str(tmp_path / "store"), "--out", str(tmp_path / "run"), "--epochs", "1",
                            "--batches-per-epoch", "5", "--no-progress"]) == 0
-    assert load_checkpoint(tmp_path / "run").config.dims.audio == 512
+    assert load_checkpoint(tmp_path / "run").config.input_dims.audio == 512
     for cli in (train_cli, evaluate_cli):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["--help"])

@@ -10,7 +10,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from avzsl.prediction import LabelError, parse_labels
-from tests.test_app import EXAMPLES, MATCHING, app_checkpoints, random_service
+from tests.helpers import EXAMPLES, MATCHING, random_service
 
 HOSTILE = "<img src=x onerror=alert(1)> **bold** [link](javascript:alert(2)) `code`"
 HOSTILE_NAME = "**ck**<img src=y>[x](y)"  # a checkpoint folder name (no slash)
@@ -29,10 +29,10 @@ def assert_shown_as_text(markdown: str, text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def hostile_checkpoints(tmp_path_factory):
+def hostile_checkpoints(tmp_path_factory, app_checkpoints):
     """The app tests' checkpoint, copied under a hostile folder name with a hostile `dataset` field."""
     root = tmp_path_factory.mktemp("hostile")
-    shutil.copytree(app_checkpoints(tmp_path_factory) / MATCHING, root / HOSTILE_NAME)
+    shutil.copytree(app_checkpoints / MATCHING, root / HOSTILE_NAME)
     config = json.loads((root / HOSTILE_NAME / "config.json").read_text())
     config["dataset"] = HOSTILE
     (root / HOSTILE_NAME / "config.json").write_text(json.dumps(config))
@@ -93,9 +93,9 @@ def test_banner_with_a_hostile_checkpoints_folder_is_text(tmp_path):
 
 @pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u200b\ufeff", "\x01\x02", "\u2060", "\u200d\u0301"])
 def test_labels_with_no_visible_character_are_refused_like_empty_ones(invisible):
-    assert parse_labels(f"dog, {invisible}, cat") == ["dog", "cat"]
+    assert parse_labels(f"dog, {invisible}, cat") == ("dog", "cat")
     with pytest.raises(LabelError, match="Type at least one label"):
         parse_labels(invisible)
     with pytest.raises(LabelError, match="Type at least one label"):
         parse_labels([invisible, " "])
-    assert parse_labels(f"{invisible}dog") == [f"{invisible}dog"]  # a visible label is kept as typed
+    assert parse_labels(f"{invisible}dog") == (f"{invisible}dog",)  # a visible label is kept as typed

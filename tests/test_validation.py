@@ -33,7 +33,7 @@ def good_bundle(tmp_path_factory) -> Path:
     config = CheckpointConfig.from_dict(json.loads((SCHEMA_1 / CONFIG).read_text()))
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("good") / "bundle"
-    save_checkpoint(folder, config.build_recipe().build(config.dims), config)
+    save_checkpoint(folder, config.recipe.build(config.input_dims), config)
     shutil.copy(SCHEMA_1 / METRICS, folder / METRICS)
     return folder
 

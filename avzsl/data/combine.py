@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from avzsl.data.errors import DataError
+from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.splits import SPLIT_LISTS, ClassSplit
 
@@ -52,26 +53,23 @@ def combine(parts: list[GZSLData]) -> GZSLData:
         subsets[subset] = Features(np.concatenate([f.audio for f in pieces]), np.concatenate([f.visual for f in pieces]),
                                    np.concatenate([r[f.labels] for r, f in zip(relabel, pieces)]),
                                    [v for f in pieces for v in f.video_ids])
-    provenance = {
-        "synthetic": any(p.provenance.get("synthetic", False) for p in parts),
-        "encoders": first.provenance.get("encoders"),
-        "source": {"kind": "combined", "parts": [p.provenance.get("source", {}) for p in parts]},
-        "prompt_templates": first.provenance.get("prompt_templates"),
-    }
+    provenance = Provenance(
+        encoders=first.provenance.encoders, prompt_set=first.provenance.prompt_set,
+        synthetic=any(p.provenance.synthetic for p in parts),
+        source={"kind": "combined", "parts": [p.provenance.source for p in parts]},
+        details={k: v for k, v in first.provenance.details.items() if k == "prompt_templates"})
     return GZSLData(split, ClassText(np.stack([text[n] for n in names]), first.text.parts, first.text.alignment),
                     subsets, provenance)
 
 
 def _check_same_space(a: GZSLData, b: GZSLData) -> None:
-    from avzsl.checkpoint import encoder_spec_dict
     from avzsl.encoders.spec import serving_problem
 
     if (a.audio_dim, a.visual_dim, a.text.parts) != (b.audio_dim, b.visual_dim, b.text.parts):
         raise DataError(f"{b.name} has features of other sizes (audio {b.audio_dim}, visual {b.visual_dim}, text "
                         f"{list(b.text.parts)}) than {a.name} (audio {a.audio_dim}, visual {a.visual_dim}, text "
                         f"{list(a.text.parts)}): they come from other encoders")
-    spec_a = encoder_spec_dict(a.provenance.get("encoders"), a.name)
-    spec_b = encoder_spec_dict(b.provenance.get("encoders"), b.name)
+    spec_a, spec_b = a.provenance.encoders, b.provenance.encoders
     if spec_a and spec_b:
         problem = serving_problem(spec_a, spec_b)
         if problem:

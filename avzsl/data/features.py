@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avzsl.data.errors import DataError
+from avzsl.data.provenance import Provenance
 from avzsl.data.splits import ClassSplit
 
 # Sample subsets a data set holds, in the order the protocol uses them.
@@ -108,7 +109,7 @@ class GZSLData:
     split: ClassSplit
     text: ClassText
     subsets: dict[str, Features]
-    provenance: dict = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=lambda: Provenance(None, None, False))
 
     def __post_init__(self):
         missing = [s for s in SAMPLE_SUBSETS if s not in self.subsets]

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from avzsl.data.errors import DataError
+from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, TEXT_ALIGNMENTS, ClassText, Features, GZSLData
+from avzsl.dims import join_text, text_parts
 from avzsl.data.splits import _PROMPT_NAME_COLUMNS, ClassSplit, _prompt_names, load_class_split
 from avzsl.encoders.presets import release_frames
 from avzsl.encoders.spec import EncoderSpec
@@ -111,14 +113,15 @@ def read_release(root: str | Path, dataset: str | None = None, *, text_alignment
     subsets = {name: _read_subset(features_root, name, split) for name in SAMPLE_SUBSETS}
     text = _read_text(features_root / "text", split, text_alignment)
     synthetic = (root / SYNTHETIC_MARKER).is_file()
-    provenance = {
-        "source": {"kind": "clipclap-release", "path": str(root)},
-        "synthetic": synthetic,
+    provenance = Provenance(
         # The release's extractor, with the frame convention it fed CLIP for this data set (reference §4.1).
         # SYNTHETIC stand-ins in this layout have its sizes, and are served by the same encoders.
-        "encoders": EncoderSpec("clipclap-release", _release_frames(split.dataset)).to_dict(),
-        "text_alignment": text_alignment,
-    }
+        encoders=EncoderSpec("clipclap-release", _release_frames(split.dataset)),
+        prompt_set=None,  # the release's text came from its own prompts, not one of avzsl's sets
+        synthetic=synthetic,
+        source={"kind": "clipclap-release", "path": str(root)},
+        details={"text_alignment": text_alignment},
+    )
     return GZSLData(split, text, subsets, provenance)
 
 
@@ -218,8 +221,4 @@ def _read_text(text_dir: Path, split: ClassSplit, alignment: str) -> ClassText:
                 )
             rows.append(np.stack([table[k] for k in sorted(table)]))
     clip_rows, clap_rows = rows
-    return ClassText(
-        np.concatenate([clip_rows, clap_rows], axis=1),
-        (("clip", clip_rows.shape[1]), ("clap", clap_rows.shape[1])),
-        alignment,
-    )
+    return ClassText(join_text(clip_rows, clap_rows), text_parts(clip_rows.shape[1], clap_rows.shape[1]), alignment)

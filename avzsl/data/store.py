@@ -6,10 +6,10 @@ Nothing in it is pickled, so opening a store from anyone is safe.
 
     {
       "format": "avzsl-feature-store", "schema_version": 1,
-      "synthetic": false,                      # true for generated data
+      "synthetic": false,                      # true for generated data (stored here only)
       "split": {"dataset", "class_names", "prompt_names", "lists": {stage_*: [class names]}},
       "text": {"parts": [["clip", 512], ["clap", 512]], "alignment": "by-name"},
-      "provenance": {"encoders": {...}, "prompt_templates": {...}, "created": ..., ...},
+      "provenance": {"encoders": {...}, "prompt_templates": {...}, "created": ..., ...},   # data/provenance.py
       "subsets": {"stage_1_train": {"count": N, "video_ids": [...]}, ...}
     }
 
@@ -18,15 +18,19 @@ Nothing in it is pickled, so opening a store from anyone is safe.
 Files are written to a temporary name and moved into place, so a store on disk is always whole. Reading
 checks store.json's fields and the tensors' names, shapes and dtypes before loading any of them, and
 refuses non-finite features (avzsl/validation.py).
+Stores written by earlier versions kept "synthetic" in the provenance too; either place marks SYNTHETIC data.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 from safetensors.numpy import load_file
 
 from avzsl.data.errors import DataError
+from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.splits import ClassSplit
 from avzsl.io import atomic_save_tensors, atomic_write_json, read_json
@@ -43,7 +47,8 @@ def is_store(path: str | Path) -> bool:
 
 
 def write_store(path: str | Path, data: GZSLData, *, synthetic: bool = False) -> Path:
-    """Write `data` as an avzsl feature store folder; returns the folder."""
+    """Write `data` as an avzsl feature store folder; returns the folder. synthetic: mark it SYNTHETIC even if
+    its provenance does not say so."""
     path = Path(path)
     tensors = {"text": data.text.embeddings}
     subsets = {}
@@ -56,10 +61,10 @@ def write_store(path: str | Path, data: GZSLData, *, synthetic: bool = False) ->
     manifest = {
         "format": STORE_FORMAT,
         "schema_version": STORE_SCHEMA_VERSION,
-        "synthetic": bool(synthetic or data.provenance.get("synthetic", False)),
+        "synthetic": bool(synthetic or data.provenance.synthetic),
         "split": data.split.to_dict(),
         "text": {"parts": [list(p) for p in data.text.parts], "alignment": data.text.alignment},
-        "provenance": data.provenance,
+        "provenance": {k: v for k, v in data.provenance.to_dict().items() if k != "synthetic"},  # stored once, above
         "subsets": subsets,
     }
     # Tensors first: a store is only recognised once its manifest exists.
@@ -107,10 +112,16 @@ def read_store(path: str | Path) -> GZSLData:
             manifest["subsets"][name]["video_ids"],
         )
     text = ClassText(tensors["text"], tuple(tuple(p) for p in manifest["text"]["parts"]), manifest["text"]["alignment"])
-    provenance = dict(manifest.get("provenance", {}))
-    provenance.setdefault("synthetic", manifest.get("synthetic", False))
-    provenance["source"] = {"kind": "avzsl-store", "path": str(path)}
-    return GZSLData(split, text, subsets, provenance)
+    return GZSLData(split, text, subsets, read_provenance(path, manifest))
+
+
+def read_provenance(path: str | Path, manifest: dict) -> Provenance:
+    """The store's Provenance: its manifest's record, with this folder as the source; SYNTHETIC when the
+    manifest says so (or the record does: earlier avzsl versions stored the flag in both)."""
+    record = manifest.get("provenance", {})
+    provenance = Provenance.from_dict(record, manifest["split"].get("dataset"), f"{Path(path) / MANIFEST} provenance")
+    synthetic = bool(manifest.get("synthetic", False)) or provenance.synthetic
+    return dataclasses.replace(provenance, synthetic=synthetic, source={"kind": "avzsl-store", "path": str(path)})
 
 
 def check_store_tensors(tensors_path: Path, manifest: dict) -> None:

@@ -29,7 +29,7 @@ regression solves it almost perfectly (test HM ≈ 98), so it only shows that a 
 The class split is a real one (the benchmark's class lists and names) or any `ClassSplit`; sample counts
 follow the benchmark's sizes (reference §1.4) times `scale`. `write_release` writes the result in the
 ClipClap release layout so that the release reader is tested end to end; the data set root then carries
-a `SYNTHETIC.txt` marker that the reader turns into `provenance["synthetic"] = True`.
+a `SYNTHETIC.txt` marker that the reader turns into `provenance.synthetic`.
 """
 
 from __future__ import annotations
@@ -41,9 +41,12 @@ from pathlib import Path
 
 import numpy as np
 
+from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.release import FEATURE_METHOD, SYNTHETIC_MARKER
 from avzsl.data.splits import SPLIT_LISTS, ClassSplit, load_class_split
+from avzsl.dims import TEXT_PART_OF_SPACE
+from avzsl.dims import text_parts as layout  # the field name text_parts is taken
 
 # Videos per subset in the benchmarks' cls splits (reference §1.4); stage_2_test_unseen is cls.
 BENCHMARK_SIZES = {
@@ -58,7 +61,7 @@ BENCHMARK_SIZES = {
 
 # Dimensions of the features avzsl's own encoders give (CLIP ViT-B-32 and CLAP HTSAT-tiny: 512-d each), for
 # synthetic data whose checkpoints the app and avzsl.predict can load: `SyntheticSpec(**ENCODER_DIMS)`.
-ENCODER_DIMS = {"audio_dim": 512, "visual_dim": 512, "text_parts": (("clip", 512), ("clap", 512))}
+ENCODER_DIMS = {"audio_dim": 512, "visual_dim": 512, "text_parts": layout(512, 512)}
 KINDS = ("discriminative", "linear")
 
 
@@ -70,7 +73,7 @@ class SyntheticSpec:
     scale: float = 1.0  # fraction of the benchmark's video counts
     audio_dim: int = 1024
     visual_dim: int = 512
-    text_parts: tuple[tuple[str, int], ...] = (("clip", 512), ("clap", 1024))
+    text_parts: tuple[tuple[str, int], ...] = layout(512, 1024)  # [CLIP | CLAP] (avzsl/dims.py)
     kind: str = "discriminative"  # "discriminative" (default) | "linear" (the old, easy generator)
     latent_dim: int = 32  # per modality for "discriminative"; the one class latent for "linear"
     decoy_unseen_classes: int = 3  # extra test-unseen classes outside the cls lists (must be filtered out)
@@ -113,12 +116,13 @@ def make_synthetic(spec: SyntheticSpec = SyntheticSpec(), split: ClassSplit | No
         ids = [f"synthetic-{subset}-{split.class_names[c].replace(' ', '_')}-{i:05d}" for i, c in enumerate(labels)]
         subsets[subset] = Features(audio, visual, labels, ids)
 
-    provenance = {
-        "synthetic": True,
-        "source": {"kind": "synthetic", "spec": {**spec.__dict__, "text_parts": [list(p) for p in spec.text_parts]}},
-        "encoders": {"synthetic": True},
-        "text_alignment": "by-name",
-    }
+    provenance = Provenance(
+        encoders=None,  # made at some encoders' sizes, by none of them
+        prompt_set=None,
+        synthetic=True,
+        source={"kind": "synthetic", "spec": {**spec.__dict__, "text_parts": [list(p) for p in spec.text_parts]}},
+        details={"text_alignment": "by-name"},
+    )
     return GZSLData(split, text, subsets, provenance)
 
 
@@ -181,7 +185,7 @@ def _draw_discriminative(spec: SyntheticSpec, split: ClassSplit, rng: np.random.
         text_rows.append(_unit(g(z) + spec.text_noise * rng.standard_normal((k_all, d)).astype(np.float32)))
     parts = dict(zip([p for p, _ in spec.text_parts], text_rows))
     # Which text vector each modality is partly aligned with: its own encoder's, when the sizes allow.
-    aligned = {"audio": parts.get("clap"), "visual": parts.get("clip")}
+    aligned = {space: parts.get(part) for space, part in TEXT_PART_OF_SPACE.items()}
     f_a = _tanh_net(rng, dim, spec.audio_dim, spec.nonlinearity)
     f_v = _tanh_net(rng, dim, spec.visual_dim, spec.nonlinearity)
 

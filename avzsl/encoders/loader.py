@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from avzsl.dims import join_text, text_parts
 from avzsl.encoders.frames import apply_frame_convention
 from avzsl.io import AvzslError
 from avzsl.encoders.presets import DEFAULT_PRESET, Preset
@@ -71,7 +72,7 @@ class LabelEmbeddings:
     @property
     def joined(self) -> np.ndarray:
         """(K, D_clip + D_clap): the [visual text | audio text] layout the models take."""
-        return np.concatenate([self.clip, self.clap], axis=1)
+        return join_text(self.clip, self.clap)
 
 
 class Encoders:
@@ -121,9 +122,9 @@ class Encoders:
         return self.preset.audio.window_samples
 
     @property
-    def text_parts(self) -> list[list]:
-        """The label-text layout [CLIP | CLAP] with sizes, as checkpoints record it: [["clip", 512], ["clap", D]]."""
-        return [["clip", self.clip_dim], ["clap", self.clap_dim]]
+    def text_parts(self) -> tuple[tuple[str, int], ...]:
+        """The label-text layout [CLIP | CLAP] with sizes, as checkpoints record it: (("clip", 512), ("clap", D))."""
+        return text_parts(self.clip_dim, self.clap_dim)
 
     def embed_images(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """(H, W, 3) uint8 RGB frames (or PIL images) -> (N, clip_dim) float32 unit rows.

@@ -15,7 +15,7 @@ Kept free of torch / open_clip imports so that readers of stored features can ch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from avzsl.encoders.frames import FRAME_CONVENTIONS
 from avzsl.encoders.presets import DEFAULT_PRESET, Preset, get_preset, list_presets
@@ -33,6 +33,9 @@ class EncoderSpec:
     frames: str | None = None  # frame convention (frames.py); None -> the preset's own
     random: bool = False  # random weights, same architectures: for tests and smoke runs only
     seed: int = 0  # seed of the random weights; meaningless when random is False
+    # The preset's spec as a file recorded it (from_dict); None: this avzsl's registry. Kept so that a preset
+    # changed since the features were made is noticed (serving_problem) and a re-written record stays true.
+    recorded_spec: dict | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self):
         preset = get_preset(self.preset)  # unknown names fail here, with the known ones listed
@@ -48,7 +51,7 @@ class EncoderSpec:
 
     def to_dict(self) -> dict:
         return {"preset": self.preset, "frames": self.frames, "random": self.random, "seed": self.seed,
-                "preset_spec": self.spec.to_dict()}
+                "preset_spec": self.recorded_spec or self.spec.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> EncoderSpec:
@@ -56,11 +59,13 @@ class EncoderSpec:
         d = dict(d)
         if "preset" not in d and any(k in d for k in _LEGACY_FIELDS):
             return cls._from_legacy(d)
-        d.pop("preset_spec", None)  # recomputed from the registry; serving_problem compares the stored one
+        recorded = d.pop("preset_spec", None)  # serving_problem compares it with the registry's
         unknown = set(d) - set(_FIELDS)
         if unknown:
             raise ValueError(f"unknown EncoderSpec fields {sorted(unknown)}; known: {sorted(_FIELDS + ('preset_spec',))}")
-        return cls(**d)
+        if recorded is not None and not isinstance(recorded, dict):
+            raise ValueError(f"preset_spec must be a JSON object, not {type(recorded).__name__}")
+        return cls(**d, recorded_spec=recorded)
 
     @classmethod
     def _from_legacy(cls, d: dict) -> EncoderSpec:

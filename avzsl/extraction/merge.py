@@ -13,8 +13,10 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from avzsl.data.errors import DataError
+from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.store import write_store
+from avzsl.dims import CLAP, CLIP, join_text, text_parts
 from avzsl.io import atomic_write_bytes
 from avzsl.encoders import get_prompt_set
 from avzsl.extraction.plan import ExtractionPlan
@@ -89,11 +91,8 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
     settings = record["settings"]
     spec = EncoderSpec.from_dict(settings["encoders"])
     prompts = get_prompt_set(settings["prompt_set"])
-    provenance = {
-        "synthetic": False,
-        "encoders": settings["encoders"],
-        "prompt_templates": {"name": prompts.name, "clip": list(prompts.clip_templates),
-                             "clap": list(prompts.clap_templates)},
+    provenance = Provenance(encoders=spec, prompt_set=prompts.name, synthetic=False, details={
+        "prompt_templates": {"clip": list(prompts.clip_templates), "clap": list(prompts.clap_templates)},
         "media": {"visual": f"CLIP embedding of the frame at duration / 2 ({spec.frames} frames)",
                   "audio": f"{spec.spec.audio.kind} embedding of the centred {spec.spec.audio.window_seconds:g} s at "
                            f"{spec.spec.audio.sample_rate} Hz, mono",
@@ -102,11 +101,10 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
         "videos": {"planned": len(plan.videos), "extracted": len(rows), "failed": len(failures)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "avzsl_version": record["avzsl_version"],
-    }
+    })
     data = GZSLData(
         plan.split,
-        ClassText(np.concatenate([text["clip"], text["clap"]], axis=1),
-                  (("clip", text["clip"].shape[1]), ("clap", text["clap"].shape[1])), "by-name"),
+        ClassText(join_text(text[CLIP], text[CLAP]), text_parts(text[CLIP].shape[1], text[CLAP].shape[1]), "by-name"),
         subsets,
         provenance,
     )

@@ -12,33 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class InputDims:
-    """Feature sizes a model is built for; they come from the data, never from a constant."""
-
-    audio: int
-    visual: int
-    text_parts: tuple[tuple[str, int], ...]  # e.g. (("clip", 512), ("clap", 512)); text = their concatenation
-
-    @property
-    def text(self) -> int:
-        return sum(d for _, d in self.text_parts)
-
-    def text_slice(self, part: str) -> slice:
-        start = 0
-        for name, dim in self.text_parts:
-            if name == part:
-                return slice(start, start + dim)
-            start += dim
-        raise KeyError(f"text has no part {part!r}; parts are {[n for n, _ in self.text_parts]}")
-
-    def to_dict(self) -> dict:
-        return {"audio": self.audio, "visual": self.visual, "text_parts": [list(p) for p in self.text_parts]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> InputDims:
-        return cls(int(d["audio"]), int(d["visual"]), tuple((str(n), int(k)) for n, k in d["text_parts"]))
+from avzsl.dims import InputDims  # noqa: F401 - models are built for InputDims; kept importable from here
 
 
 @dataclass

@@ -160,7 +160,7 @@ def build_report(checkpoint: Checkpoint, data: GZSLData, *, gamma: float | None 
     metrics = _metrics(stage, distances, zsl, gamma)
     predicted = gzsl_predictions(distances, eval_classes, seen_column.to(distances.device), gamma)  # (N,)
 
-    recipe = config.build_recipe()
+    recipe = config.recipe
     gammas = _gamma_grid(recipe.training.gamma_grid, gamma, calibration.gamma)
     curve = 100 * gzsl_curve(distances, labels, eval_classes, stage.seen_classes, stage.unseen_classes, gammas)
     gamma_curve = Curve("gamma", gammas.tolist(), *curve.T.tolist(), chosen=gamma, validated=calibration.gamma)

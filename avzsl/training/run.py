@@ -15,7 +15,7 @@ from avzsl.data.features import GZSLData
 from avzsl.io import AvzslError, atomic_write_bytes, atomic_write_json, strict_json
 from avzsl.models.registry import Recipe
 from avzsl.atlas import DEFAULT_PER_CLASS, build_atlas, save_atlas
-from avzsl.checkpoint import METRICS, Calibration, Checkpoint, CheckpointConfig, ClassNames, encoder_spec_dict, save_checkpoint, save_metrics
+from avzsl.checkpoint import METRICS, Calibration, Checkpoint, CheckpointConfig, ClassNames, save_checkpoint, save_metrics
 from avzsl.report.results import build_report, save_report
 from avzsl.training.protocol import StageTrainer, data_dims, evaluate
 from avzsl.validation import check_finite_features
@@ -89,12 +89,10 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
                    "val_model_only": metrics["val"], "test_model_only": metrics["test"]}
     split = data.split
     config = CheckpointConfig(
-        recipe=recipe.to_dict(),
-        input_dims=data_dims(data).to_dict(),
-        encoders=encoder_spec_dict(data.provenance.get("encoders"), data.name),
-        prompt_set=(data.provenance.get("prompt_templates") or {}).get("name"),
+        recipe=recipe,
+        input_dims=data_dims(data),
+        data=data.provenance,
         dataset=data.name,
-        synthetic=bool(data.provenance.get("synthetic", False)),
         classes=ClassNames(
             all=tuple(split.class_names),
             prompt_names=tuple(split.prompt_names),
@@ -106,7 +104,6 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
         best_epoch=best_epoch,
         seed=recipe.training.seed,
         text_alignment=data.text.alignment,
-        data=data.provenance,
     )
     save_checkpoint(out, model, config)
     save_atlas(out, build_atlas(model, data, device, per_class=atlas_per_class))
