@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from avzsl.cli import add_verbose_option, setup_logging
+from avzsl.cli import add_verbose_option, entry_point, setup_logging
 from avzsl.encoders.hub import HubFile, fetch, human_size
 from avzsl.encoders.presets import DEFAULT_PRESET, get_preset, list_presets
 from avzsl.encoders.weights import (
@@ -37,7 +37,6 @@ from avzsl.encoders.weights import (
     clip_hub_files,
     resolve_wavcaps_weights,
 )
-from avzsl.io import AvzslError
 
 log = logging.getLogger("avzsl.download")
 
@@ -75,19 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     exports = {}
-    try:
-        for needed in needed_files(args.preset):
-            local_dir = args.to / needed.folder if args.to else None
-            path = check_weights_file(fetch(needed.file, force=args.force, local_dir=local_dir))
-            print(f"{needed.file.repo}/{needed.file.filename}  {human_size(path.stat().st_size)}  {path}")
-            exports[needed.env] = (path.parent if needed.env_is_folder else path).resolve()
-    except AvzslError as e:
-        log.error("%s", e)
-        return 2
+    for needed in needed_files(args.preset):
+        local_dir = args.to / needed.folder if args.to else None
+        path = check_weights_file(fetch(needed.file, force=args.force, local_dir=local_dir))
+        print(f"{needed.file.repo}/{needed.file.filename}  {human_size(path.stat().st_size)}  {path}")
+        exports[needed.env] = (path.parent if needed.env_is_folder else path).resolve()
     if get_preset(args.preset).audio.kind == "wavcaps":
         try:
             print(f"WavCaps checkpoint found at {resolve_wavcaps_weights(get_preset(args.preset).audio.checkpoint)}")

@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))  # app.py
 # module, the function main() calls first (replaced here to raise), arguments main accepts
 ENTRY_POINTS = [("avzsl.train", "build_parser", ["--synthetic"]), ("avzsl.evaluate", "build_parser", []),
                 ("avzsl.predict", "build_parser", []), ("avzsl.extract", "build_parser", []),
-                ("avzsl.synthetic_media", "write_labelled_folder", ["out"]), ("app", "parse_args", [])]
+                ("avzsl.synthetic_media", "write_labelled_folder", ["out"]), ("avzsl.download", "build_parser", []),
+                ("app", "parse_args", [])]
 
 
 def raising(error):
@@ -44,6 +45,14 @@ def entry(request, monkeypatch):
 
 def errors(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_the_list_holds_every_command():
+    """Every `python -m avzsl.X` (a module that runs main() as a script) is in ENTRY_POINTS, so none is left
+    unwrapped when a command is added."""
+    commands = {".".join(path.relative_to(ROOT).with_suffix("").parts) for path in (ROOT / "avzsl").rglob("*.py")
+                if 'if __name__ == "__main__":' in path.read_text()}
+    assert commands and commands <= {module for module, _, _ in ENTRY_POINTS}
 
 
 def test_every_entry_point_is_wrapped(entry):
