@@ -16,6 +16,7 @@ import ray
 from avzsl.data.store import read_store
 from avzsl.extraction import FAILED_REPORT
 from avzsl.extraction.worker import chunk_files, read_chunk_index, work_dir
+from avzsl.cli import EXIT_INTERRUPTED
 from tests.test_extract import _assert_same_store, _run, write_video_folder
 
 
@@ -60,8 +61,7 @@ def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, local_store, t
         real_write(self, *args)
 
     monkeypatch.setattr(worker._ChunkWriter, "write", write_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        _run(video_folder, out, "--engine", "ray", "--chunk-size", "2")
+    assert _run(video_folder, out, "--engine", "ray", "--chunk-size", "2") == EXIT_INTERRUPTED  # one line, no traceback
     monkeypatch.setattr(worker._ChunkWriter, "write", real_write)
     assert not (out / "store.json").exists()
     [first] = chunk_files(work_dir(out))

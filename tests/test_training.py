@@ -116,7 +116,7 @@ def test_mismatched_checkpoint_and_data_fail_clearly(clipclap_run, tmp_path, cap
     weights = load_file(str(clipclap_run / "model.safetensors"))
     weights["O_enc.0.weight"] = weights["O_enc.0.weight"][:, :100].contiguous()
     save_file(weights, str(broken / "model.safetensors"))
-    with pytest.raises(CheckpointError, match="O_enc.0.weight has shape"):
+    with pytest.raises(CheckpointError, match=r"tensor O_enc.0.weight is F32 \(512, 100\); it must be F32 \(512, 1536\)"):
         load_checkpoint(broken)
 
 
