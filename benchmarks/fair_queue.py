@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     from gradio_client import Client, handle_file
 
     from avzsl.prediction import create_service
-    from tests.test_app import running_app
+    from tests.helpers import running_app
 
     torch.set_num_threads(args.threads)
     rng = random.Random(time.time_ns())

@@ -100,3 +100,22 @@ def hub_files(tmp_path_factory) -> dict:
     subprocess.run([sys.executable, "-m", "tests.stand_in_hub", "build", str(folder)], check=True,
                    cwd=Path(__file__).resolve().parents[1], env=user_environment("http://unused", folder))
     return read_manifest(folder)
+
+
+@pytest.fixture(scope="session")
+def video_folder(tmp_path_factory):
+    """A labelled folder of 4 classes x 4 clips, one damaged file and one silent clip (tests/helpers.py)."""
+    from tests.helpers import write_video_folder
+
+    return write_video_folder(tmp_path_factory.mktemp("videos"), per_class=4)
+
+
+@pytest.fixture(scope="session")
+def reference_store(video_folder, tmp_path_factory):
+    """The store the local engine extracts from `video_folder`, which other runs are compared with."""
+    from tests.helpers import run_extract
+
+    out = tmp_path_factory.mktemp("stores") / "reference"
+    assert run_extract(video_folder, out) == 0
+    return out
+

@@ -59,3 +59,43 @@ def connect_app(url: str, app, timeout: float = 180):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+# --- extraction (tests/test_extract*.py) ----------------------------------------------------------------------
+
+def write_video_folder(root: Path, per_class: int) -> Path:
+    """The 4 demo classes x `per_class` one-second clips (each a different picture and tone), one damaged file,
+    one silent clip."""
+    from avzsl.synthetic_media import DEMO_CLASSES, write_labelled_folder, write_test_video
+
+    write_labelled_folder(root, DEMO_CLASSES, per_class)
+    (root / "rain" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this file was cut short")
+    write_test_video(root / "rain" / "silent.mp4", seconds=1.0, width=64, height=48, fps=5, audio_hz=None)
+    return root
+
+
+def run_extract(video_folder: Path, out: Path, *extra: str) -> int:
+    """`python -m avzsl.extract` on a folder with a random split and random-weight encoders; its exit code."""
+    from avzsl.extract import main as extract_main
+
+    return extract_main([str(video_folder), "--out", str(out), "--random-split", "0", "--encoders", "random",
+                         "--no-progress", "--batch-size", "4", *extra])
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    """Two feature stores hold the same split, class text, rows and failures (features to float32 rounding)."""
+    import numpy as np
+
+    from avzsl.data.features import SAMPLE_SUBSETS
+    from avzsl.data.store import read_store
+    from avzsl.extraction import FAILED_REPORT
+
+    x, y = read_store(a), read_store(b)
+    assert x.split == y.split
+    np.testing.assert_array_equal(x.text.embeddings, y.text.embeddings)
+    for name in SAMPLE_SUBSETS:
+        assert x.subsets[name].video_ids == y.subsets[name].video_ids
+        np.testing.assert_array_equal(x.subsets[name].labels, y.subsets[name].labels)
+        np.testing.assert_allclose(x.subsets[name].audio, y.subsets[name].audio, atol=1e-5)
+        np.testing.assert_allclose(x.subsets[name].visual, y.subsets[name].visual, atol=1e-5)
+    assert (a / FAILED_REPORT).read_text() == (b / FAILED_REPORT).read_text()

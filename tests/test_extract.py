@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,7 +35,8 @@ from avzsl.extraction import (
     plan_random_split,
 )
 from avzsl.media import load_media
-from avzsl.synthetic_media import DEMO_CLASSES, write_labelled_folder, write_test_video
+from avzsl.synthetic_media import DEMO_CLASSES, write_test_video
+from tests.helpers import assert_same_store, run_extract
 
 CLASSES = DEMO_CLASSES
 
@@ -46,18 +46,6 @@ def encoders():
     return load_encoders("random")
 
 
-@pytest.fixture(scope="module")
-def video_folder(tmp_path_factory) -> Path:
-    return write_video_folder(tmp_path_factory.mktemp("videos"), per_class=4)
-
-
-def write_video_folder(root: Path, per_class: int) -> Path:
-    """4 classes x `per_class` one-second clips (each a different picture and tone), one damaged file, one
-    silent clip."""
-    write_labelled_folder(root, CLASSES, per_class)
-    (root / "rain" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this file was cut short")
-    write_test_video(root / "rain" / "silent.mp4", seconds=1.0, width=64, height=48, fps=5, audio_hz=None)
-    return root
 
 
 def _videos(counts: dict[str, int]) -> list[LabelledVideo]:
@@ -183,16 +171,6 @@ def test_benchmark_split_folder_maps_names_and_applies_the_cls_filter(tmp_path):
 # --- extraction -------------------------------------------------------------------------------------------
 
 
-def _run(video_folder, out, *extra) -> int:
-    return extract_main([str(video_folder), "--out", str(out), "--random-split", "0", "--encoders", "random",
-                         "--no-progress", "--batch-size", "4", *extra])
-
-
-@pytest.fixture(scope="module")
-def reference_store(video_folder, tmp_path_factory):
-    out = tmp_path_factory.mktemp("stores") / "reference"
-    assert _run(video_folder, out) == 0
-    return out
 
 
 def test_extraction_writes_a_store_that_trains_and_predicts(reference_store, video_folder, encoders, tmp_path):
@@ -259,7 +237,7 @@ def test_interrupted_extraction_resumes_without_redoing_work(video_folder, encod
     assert result.skipped == len(plan.videos) - len(left)
     assert result.extracted + result.failed == len(left) and sum(encoded) == result.extracted
     merge_extraction(out)
-    _assert_same_store(out, reference_store)
+    assert_same_store(out, reference_store)
 
 
 def test_a_last_chunk_of_failures_only_is_listed_and_merged(video_folder, encoders, reference_store, tmp_path):
@@ -290,12 +268,12 @@ def test_resume_with_other_settings_is_refused(video_folder, encoders, tmp_path,
     out = tmp_path / "store"
     plan = plan_random_split(find_videos(video_folder), seed=0, dataset=video_folder.name)
     start_work(out, plan, ExtractionSettings(), encoders)  # an extraction that stopped before its first chunk
-    assert _run(video_folder, out, "--prompts", "vggsound") == 2
+    assert run_extract(video_folder, out, "--prompts", "vggsound") == 2
     assert "different settings" in caplog.text
-    assert _run(video_folder, out, "--random-split", "5") == 2
+    assert run_extract(video_folder, out, "--random-split", "5") == 2
     assert "different plan" in caplog.text
-    assert _run(video_folder, out) == 0  # the same arguments resume it
-    assert _run(video_folder, out) == 2  # a finished store is not overwritten
+    assert run_extract(video_folder, out) == 0  # the same arguments resume it
+    assert run_extract(video_folder, out) == 2  # a finished store is not overwritten
     assert "already a finished feature store" in caplog.text
 
 
@@ -340,16 +318,6 @@ def test_command_line_errors(video_folder, tmp_path, caplog):
         extract_main([str(video_folder), "--out", str(tmp_path / "s"), "--random-split", "0", "--workers", "2"])
 
 
-def _assert_same_store(a: Path, b: Path) -> None:
-    x, y = read_store(a), read_store(b)
-    assert x.split == y.split
-    np.testing.assert_array_equal(x.text.embeddings, y.text.embeddings)
-    for name in SAMPLE_SUBSETS:
-        assert x.subsets[name].video_ids == y.subsets[name].video_ids
-        np.testing.assert_array_equal(x.subsets[name].labels, y.subsets[name].labels)
-        np.testing.assert_allclose(x.subsets[name].audio, y.subsets[name].audio, atol=1e-5)
-        np.testing.assert_allclose(x.subsets[name].visual, y.subsets[name].visual, atol=1e-5)
-    assert (a / FAILED_REPORT).read_text() == (b / FAILED_REPORT).read_text()
 
 
 def test_ray_is_imported_only_by_the_ray_engine():

@@ -17,7 +17,7 @@ from avzsl.data.store import read_store
 from avzsl.extraction import FAILED_REPORT
 from avzsl.extraction.worker import chunk_files, read_chunk_index, work_dir
 from avzsl.cli import EXIT_INTERRUPTED
-from tests.test_extract import _assert_same_store, _run, write_video_folder
+from tests.helpers import assert_same_store, run_extract, write_video_folder
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,14 +35,14 @@ def video_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def local_store(video_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("stores") / "local"
-    assert _run(video_folder, out) == 0
+    assert run_extract(video_folder, out) == 0
     return out
 
 
 def test_ray_engine_writes_the_local_engines_store(video_folder, local_store, tmp_path):
     out = tmp_path / "ray"
-    assert _run(video_folder, out, "--engine", "ray") == 0
-    _assert_same_store(out, local_store)
+    assert run_extract(video_folder, out, "--engine", "ray") == 0
+    assert_same_store(out, local_store)
     failed = {r["path"]: r["error"] for r in csv.DictReader(open(out / FAILED_REPORT))}
     assert set(failed) == {"rain/broken.mp4", "rain/silent.mp4"}  # listed, never fatal
     assert "looks like a media file" in failed["rain/broken.mp4"] and "no audio track" in failed["rain/silent.mp4"]
@@ -61,7 +61,7 @@ def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, local_store, t
         real_write(self, *args)
 
     monkeypatch.setattr(worker._ChunkWriter, "write", write_then_stop)
-    assert _run(video_folder, out, "--engine", "ray", "--chunk-size", "2") == EXIT_INTERRUPTED  # one line, no traceback
+    assert run_extract(video_folder, out, "--engine", "ray", "--chunk-size", "2") == EXIT_INTERRUPTED  # one line, no traceback
     monkeypatch.setattr(worker._ChunkWriter, "write", real_write)
     assert not (out / "store.json").exists()
     [first] = chunk_files(work_dir(out))
@@ -69,11 +69,11 @@ def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, local_store, t
     done, failures = read_chunk_index(first)
     assert 0 < len(done) + len(failures) < 14  # some videos, not all
 
-    assert _run(video_folder, out, "--engine", "ray", "--keep-work") == 0
+    assert run_extract(video_folder, out, "--engine", "ray", "--keep-work") == 0
     assert first.read_bytes() == kept  # not written again
     seen = [i for path in chunk_files(work_dir(out)) for i in read_chunk_index(path)[0]]
     assert len(seen) == len(set(seen)) == 12  # no video extracted twice, all 12 good ones once
-    _assert_same_store(out, local_store)
+    assert_same_store(out, local_store)
 
 
 def test_an_address_where_no_cluster_answers_is_one_clear_error(video_folder, tmp_path, caplog):
@@ -82,9 +82,9 @@ def test_an_address_where_no_cluster_answers_is_one_clear_error(video_folder, tm
         port = s.getsockname()[1]
     for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
         caplog.clear()
-        assert _run(video_folder, tmp_path / "s", "--engine", "ray", "--address", address) == 2
+        assert run_extract(video_folder, tmp_path / "s", "--engine", "ray", "--address", address) == 2
         errors = [r for r in caplog.records if r.levelname == "ERROR"]
         assert len(errors) == 1 and f"no Ray cluster answers at {address}" in errors[0].getMessage()
     assert not (tmp_path / "s").exists()  # refused before any work
-    assert _run(video_folder, tmp_path / "s", "--engine", "ray", "--address", "nowhere") == 2
+    assert run_extract(video_folder, tmp_path / "s", "--engine", "ray", "--address", "nowhere") == 2
     assert "not a Ray address" in caplog.text
