@@ -6,7 +6,7 @@
     python app.py --checkpoints DIR --port 8000 --host 0.0.0.0
 
 The port defaults to $GRADIO_SERVER_PORT, else 7860; the host to $GRADIO_SERVER_NAME, else 127.0.0.1.
-Everything is in `app/` (page, maps, figures) over the prediction service in `avzsl/prediction.py`.
+Everything is in `app/` (page, maps, figures) over the prediction service in `avzsl/serving/service.py`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from app.ui import build_demo, build_missing_weights_page, launch
 from avzsl.cli import add_debug_option, add_encoder_options, encoder_files, entry_point, quiet_hub_retries
 from avzsl.encoders import WeightsNotFoundError
 from avzsl.io import AvzslError, cache_dir
-from avzsl.projection import ProjectionCache
-from avzsl.prediction import create_service
+from avzsl.maps.projection import ProjectionCache
+from avzsl.serving.service import create_service
 
 log = logging.getLogger("avzsl.app")
 

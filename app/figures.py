@@ -20,7 +20,7 @@ from plotly import colors
 from plotly.subplots import make_subplots
 
 from app.text import escape_html
-from avzsl.result import clock
+from avzsl.serving.result import clock
 from avzsl.report.figures import message_figure as empty_figure  # noqa: F401 - the app's name for it
 
 PALETTE = colors.qualitative.Dark24 + colors.qualitative.Light24 + colors.qualitative.Alphabet

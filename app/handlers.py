@@ -1,6 +1,6 @@
 """What the page's events do, over a `PredictionService`: each handler returns the page's new values.
 
-    >>> from avzsl.prediction import create_service
+    >>> from avzsl.serving.service import create_service
     >>> handlers = PageHandlers(create_service("random"))
     >>> handlers.classify_api("examples/bird.mp4", "dog, cat")["model"]   # the /classify API's JSON
     'training-free'
@@ -32,9 +32,9 @@ from app.text import TABLE_COLUMNS, TRAIN_HINT, escape_html, escape_markdown
 from avzsl.encoders.hub import FETCHES
 from avzsl.io import AvzslError
 from avzsl.media import MediaError
-from avzsl.prediction import TRAINING_FREE, LabelError, parse_labels
-from avzsl.result import clock
-from avzsl.projection import SPACES
+from avzsl.serving.service import TRAINING_FREE, LabelError, parse_labels
+from avzsl.serving.result import clock
+from avzsl.maps.projection import SPACES
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The Explore tab's logic: which points go on which map, using the service's atlases. No Gradio here.
 
 Maps are fitted on a checkpoint's atlas videos once per (checkpoint, space, method) and cached
-(avzsl.projection); the class text markers and the session's videos and labels are placed on them.
+(avzsl.maps.projection); the class text markers and the session's videos and labels are placed on them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from app.figures import MapPanel, UserPoint, empty_figure, map_figure
 from app.state import Classified
 from app.text import escape_html, escape_markdown
 from avzsl.encoders.spec import EncoderSpec
-from avzsl.projection import METHOD_NAMES, SPACE_NAMES, SPACES, ProjectionCache, atlas_key, atlas_space, warm_up
+from avzsl.maps.projection import METHOD_NAMES, SPACE_NAMES, SPACES, ProjectionCache, atlas_key, atlas_space, warm_up
 
 log = logging.getLogger(__name__)
 

@@ -27,14 +27,14 @@ from app.maps import MapMaker
 from app.report_panel import build_report_panel
 from app.state import Session
 from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT, code_span
-from avzsl.prediction import MAX_LABEL_CHARS, MAX_LABELS, TRAINING_FREE
-from avzsl.projection import METHOD_NAMES, METHODS
+from avzsl.serving.service import MAX_LABEL_CHARS, MAX_LABELS, TRAINING_FREE
+from avzsl.maps.projection import METHOD_NAMES, METHODS
 
 log = logging.getLogger(__name__)
 
 MAX_FILE_SIZE = "200mb"  # uploads above this are refused by Gradio before they reach the service
 # Classifications run side by side: the service shares the encoders between them in turns (its media and
-# label lanes, avzsl/turns.py), so a 2-label request is not stuck behind a 200-label one. More than this wait.
+# label lanes, avzsl/serving/turns.py), so a 2-label request is not stuck behind a 200-label one. More than this wait.
 CLASSIFY_CONCURRENCY = 4
 QUEUE_SIZE = 64
 SESSION_SECONDS = 6 * 3600  # a visitor's videos and map points are forgotten this long after their last use

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, setup_logging
-from avzsl.checkpoint import check_data_fits, load_checkpoint
+from avzsl.models.checkpoint import check_data_fits, load_checkpoint
 from avzsl.data.errors import DataError
 from avzsl.data.loading import open_data
 from avzsl.training.protocol import data_dims, evaluate

@@ -23,8 +23,8 @@ from pathlib import Path
 from avzsl.cli import (add_device_option, add_encoder_options, add_threads_option, add_verbose_option, encoder_files,
                        entry_point, pick_device, set_threads, setup_logging)
 from avzsl.io import AvzslError
-from avzsl.prediction import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, create_service, parse_labels
-from avzsl.result import clock
+from avzsl.serving.service import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, create_service, parse_labels
+from avzsl.serving.result import clock
 
 log = logging.getLogger("avzsl.predict")
 

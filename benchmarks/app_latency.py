@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     from app.maps import MapMaker
     from app.ui import build_demo, launch
-    from avzsl.prediction import TRAINING_FREE, create_service, parse_labels
+    from avzsl.serving.service import TRAINING_FREE, create_service, parse_labels
 
     model = args.model or TRAINING_FREE
     labels = parse_labels(args.labels)  # the service takes a parsed list; the app parses the typed text

@@ -34,9 +34,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avzsl import scoring  # noqa: E402
+from avzsl.models import scoring  # noqa: E402
 from avzsl.data.features import Features, GZSLData  # noqa: E402
-from avzsl.dims import InputDims  # noqa: E402
+from avzsl.data.dims import InputDims  # noqa: E402
 from avzsl.training.metrics import gzsl_metrics  # noqa: E402
 
 MODALITIES = ("both", "audio", "visual")
@@ -84,7 +84,7 @@ def ridge_baseline(data: GZSLData, modality: str = "both", lambdas=RIDGE_LAMBDAS
 
 def training_free_distances(features: Features, text: np.ndarray, parts, modality: str = "both") -> np.ndarray:
     """(N, K) mean cosine distance of visual to CLIP text and audio to CLAP text (K rows of `text`), as
-    the prediction service scores (avzsl.scoring.training_free_distances), or of one modality."""
+    the prediction service scores (avzsl.models.scoring.training_free_distances), or of one modality."""
     dims = InputDims(features.audio.shape[1], features.visual.shape[1], tuple(parts))
     return scoring.training_free_distances(
         features.audio if modality in ("both", "audio") else None,

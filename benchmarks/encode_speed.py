@@ -76,7 +76,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from avzsl.encoders import Encoders, apply_frame_convention, load_encoders  # noqa: E402
 from avzsl.encoders.text_cache import LabelCache  # noqa: E402
 from avzsl.media import load_media  # noqa: E402
-from avzsl.prediction import TRAINING_FREE, PredictionService, create_service  # noqa: E402
+from avzsl.serving.service import TRAINING_FREE, PredictionService, create_service  # noqa: E402
 from avzsl.synthetic_media import write_test_video  # noqa: E402
 
 PREDICT_RATIO_TARGET = 1.3
@@ -276,7 +276,7 @@ def train_release_checkpoint(checkpoints_dir: Path, data_root: Path) -> Path:
     """A tiny SYNTHETIC ClipClap checkpoint on ClipClap-release-sized features (1024-d audio), read through
     the release reader so that it records the release's encoders, as a checkpoint trained on the papers'
     features does."""
-    from avzsl.checkpoint import read_config
+    from avzsl.models.checkpoint import read_config
     from avzsl.data.release import read_release
     from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
     from avzsl.models.registry import get_recipe

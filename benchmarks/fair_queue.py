@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     import torch
     from gradio_client import Client, handle_file
 
-    from avzsl.prediction import create_service
+    from avzsl.serving.service import create_service
     from tests.helpers import running_app
 
     torch.set_num_threads(args.threads)

@@ -33,9 +33,9 @@ N_POINTS = 3000
 
 def synthetic_atlas(n: int = N_POINTS):
     """An Atlas of n SYNTHETIC videos: clustered 512-d audio / visual features and a 64-d 'joint' space."""
-    from avzsl.atlas import Atlas
+    from avzsl.maps.atlas import Atlas
     from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
-    from avzsl.dims import CLAP, CLIP, InputDims
+    from avzsl.data.dims import CLAP, CLIP, InputDims
 
     data = make_synthetic(SyntheticSpec(scale=2.4, **ENCODER_DIMS))
     test = data.stage(2).eval
@@ -52,8 +52,8 @@ def synthetic_atlas(n: int = N_POINTS):
 def load(checkpoint: str | None):
     if checkpoint is None:
         return synthetic_atlas()
-    from avzsl.atlas import load_atlas
-    from avzsl.checkpoint import read_config
+    from avzsl.maps.atlas import load_atlas
+    from avzsl.models.checkpoint import read_config
 
     return load_atlas(Path(checkpoint)), read_config(Path(checkpoint)).input_dims
 
@@ -61,7 +61,7 @@ def load(checkpoint: str | None):
 def child(what: str, method: str, checkpoint: str | None) -> None:
     """Runs in a fresh process: print one JSON line of seconds."""
     t0 = time.perf_counter()
-    from avzsl import projection
+    from avzsl.maps import projection
 
     atlas, dims = load(checkpoint)
     t_data = time.perf_counter()
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         child(*args.child, args.checkpoint)
         return 0
 
-    from avzsl import projection
+    from avzsl.maps import projection
 
     rows = []
     if not args.no_cold:

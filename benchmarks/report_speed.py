@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from avzsl.checkpoint import load_checkpoint
+    from avzsl.models.checkpoint import load_checkpoint
     from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
     from avzsl.models.registry import get_recipe
     from avzsl.report.page import all_figures, write_pngs, write_report

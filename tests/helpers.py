@@ -14,7 +14,7 @@ COGE = "coge-synthetic-512"  # the folder of the `coge_checkpoints` fixture
 
 
 def random_service(checkpoints: Path | None):
-    from avzsl.prediction import create_service
+    from avzsl.serving.service import create_service
 
     return create_service("random", checkpoints)  # encoders are built once per process
 
@@ -30,7 +30,7 @@ def running_app(service, tmp_path: Path, *, warm_up: bool = False):
     """Launch the app's page in this process (as app.py does) on a free port; yields (demo, url)."""
     from app.maps import MapMaker
     from app.ui import build_demo, launch
-    from avzsl.projection import ProjectionCache
+    from avzsl.maps.projection import ProjectionCache
 
     maps = MapMaker(service, ProjectionCache(tmp_path / "maps"))
     if warm_up:

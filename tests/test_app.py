@@ -166,7 +166,7 @@ def _markdown_texts(demo) -> str:
 def test_page_without_checkpoints_offers_zero_shot_and_says_how_to_train(tmp_path):
     from app.handlers import model_choices
     from app.ui import build_demo
-    from avzsl.prediction import TRAINING_FREE, TRAINING_FREE_NAME
+    from avzsl.serving.service import TRAINING_FREE, TRAINING_FREE_NAME
 
     service = random_service(tmp_path / "empty")  # the folder does not even exist
     assert model_choices(service) == [(TRAINING_FREE_NAME, TRAINING_FREE)]
@@ -209,7 +209,7 @@ def one_good_many_broken(checkpoints, tmp_path_factory):
 def test_broken_checkpoints_are_listed_with_their_reason_and_never_hide_the_good_one(one_good_many_broken):
     from app.handlers import describe_model, model_choices
     from app.maps import MapMaker
-    from avzsl.checkpoint import CheckpointError
+    from avzsl.models.checkpoint import CheckpointError
 
     service = random_service(one_good_many_broken)
     infos = {info.id: info for info in service.models()}
@@ -248,11 +248,11 @@ def test_a_checkpoint_config_is_read_once_and_again_when_it_changes(checkpoints,
     import json
     import os
 
-    import avzsl.catalog
+    import avzsl.serving.catalog
 
     reads = []
-    real = avzsl.catalog.read_config
-    monkeypatch.setattr(avzsl.catalog, "read_config", lambda path: reads.append(path) or real(path))
+    real = avzsl.serving.catalog.read_config
+    monkeypatch.setattr(avzsl.serving.catalog, "read_config", lambda path: reads.append(path) or real(path))
     shutil.copytree(checkpoints / MATCHING, tmp_path / "ck" / MATCHING)
     service = random_service(tmp_path / "ck")
     service.models()
@@ -272,16 +272,16 @@ def test_a_checkpoint_config_is_read_once_and_again_when_it_changes(checkpoints,
 
 def test_typed_labels_are_parsed_once(service, monkeypatch):
     import app.handlers
-    import avzsl.prediction
+    import avzsl.serving.service
 
     calls = []
-    real = avzsl.prediction.parse_labels
+    real = avzsl.serving.service.parse_labels
 
     def counted(*args, **kwargs):
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(avzsl.prediction, "parse_labels", counted)
+    monkeypatch.setattr(avzsl.serving.service, "parse_labels", counted)
     monkeypatch.setattr(app.handlers, "parse_labels", counted)
     prediction = app.handlers.PageHandlers(service).predict(str(EXAMPLES / "bird.mp4"), "dog, cat,  Dog", MATCHING,
                                                              "both", "")
@@ -337,7 +337,7 @@ def _load_app_py():
 def test_maps_show_the_session_videos_and_labels(service):
     from app.maps import MapMaker
     from app.state import Session
-    from avzsl.prediction import parse_labels
+    from avzsl.serving.service import parse_labels
 
     session = Session()
     for video, model in ((EXAMPLES / "bird.mp4", MATCHING), (EXAMPLES / "car.mp4", "training-free")):
@@ -468,7 +468,7 @@ def test_explore_says_preparing_while_the_start_up_warm_up_runs(service):
 
 
 def test_open_vocabulary_blend_of_a_checkpoint(service):
-    from avzsl.prediction import LabelError
+    from avzsl.serving.service import LabelError
 
     labels = ["bird chirping", "car engine", "playing drums", service.model_info(MATCHING).train_classes[0]]
     video = EXAMPLES / "bird.mp4"

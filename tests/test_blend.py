@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from avzsl import evaluate as evaluate_cli
-from avzsl.checkpoint import load_checkpoint, read_config
+from avzsl.models.checkpoint import load_checkpoint, read_config
 from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
-from avzsl.scoring import blend, training_free_distances
+from avzsl.models.scoring import blend, training_free_distances
 from avzsl.train import main as train_main
 from avzsl.training.protocol import BLEND_ALPHAS
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from avzsl.checkpoint import (CONFIG, Calibration, CheckpointConfig, CheckpointError, ClassNames, load_checkpoint,
+from avzsl.models.checkpoint import (CONFIG, Calibration, CheckpointConfig, CheckpointError, ClassNames, load_checkpoint,
                               read_config, read_metrics, save_checkpoint)
 
 SCHEMA_1 = Path(__file__).parent / "data" / "checkpoint-schema-1"

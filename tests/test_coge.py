@@ -195,7 +195,7 @@ def test_two_stage_run_on_synthetic_data_transfers_to_unseen_classes():
 
 @pytest.fixture(scope="module")
 def coge_service(coge_checkpoints):
-    from avzsl.prediction import create_service
+    from avzsl.serving.service import create_service
 
     return create_service("random", coge_checkpoints)  # encoders are built once per process
 
@@ -215,7 +215,7 @@ def coge_prediction(coge_service, seen_label):
 def test_coge_checkpoint_is_offered_by_the_service_and_the_app(coge_service):
     from app.maps import MapMaker
     from app.ui import build_demo, model_choices
-    from avzsl.prediction import TRAINING_FREE
+    from avzsl.serving.service import TRAINING_FREE
 
     folder = coge_service.catalog.path(COGE)
     assert {"config.json", "model.safetensors", "metrics.json", "atlas.safetensors", "atlas.json"} <= {

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from avzsl.checkpoint import read_config
+from avzsl.models.checkpoint import read_config
 from avzsl.data.combine import combine
 from avzsl.data.errors import DataError
 from avzsl.data.loading import open_data

@@ -14,9 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Modules whose docstring shows how to use them: each must carry at least one executed example.
-DOCUMENTED = ["avzsl.io", "avzsl.scoring", "avzsl.prediction", "avzsl.checkpoint", "avzsl.encoders", "avzsl.media",
-              "avzsl.encoders.presets", "app.handlers", "avzsl.catalog", "avzsl.dims", "avzsl.data.provenance",
-              "avzsl.result"]
+DOCUMENTED = ["avzsl.io", "avzsl.models.scoring", "avzsl.serving.service", "avzsl.models.checkpoint", "avzsl.encoders", "avzsl.media",
+              "avzsl.encoders.presets", "app.handlers", "avzsl.serving.catalog", "avzsl.data.dims", "avzsl.data.provenance",
+              "avzsl.serving.result"]
 
 
 def all_modules() -> list[str]:

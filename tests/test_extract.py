@@ -197,7 +197,7 @@ def test_extraction_writes_a_store_that_trains_and_predicts(reference_store, vid
 
     # it trains, and the checkpoint is one the service accepts for these encoders
     from avzsl.train import main as train_main
-    from avzsl.prediction import PredictionService
+    from avzsl.serving.service import PredictionService
 
     checkpoint = tmp_path / "checkpoints" / "mine"
     assert train_main(["--data", str(reference_store), "--out", str(checkpoint), "--epochs", "1",
@@ -324,7 +324,7 @@ def test_ray_is_imported_only_by_the_ray_engine():
     """Cold start: predicting, the app's service and local extraction never import Ray (seconds a start)."""
     script = textwrap.dedent("""
         import sys
-        import avzsl.extract, avzsl.extraction, avzsl.featurize, avzsl.predict, avzsl.prediction
+        import avzsl.extract, avzsl.extraction, avzsl.featurize, avzsl.predict, avzsl.serving.service
         print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
         sys.exit(1 if "ray" in sys.modules else 0)
     """)

@@ -1,4 +1,4 @@
-"""Fair service: a small request is not stuck behind a huge one (avzsl/turns.py, the service's two lanes).
+"""Fair service: a small request is not stuck behind a huge one (avzsl/serving/turns.py, the service's two lanes).
 
 No timing is asserted: a large request is held inside its label embedding by the test itself, and the
 small one must finish meanwhile. benchmarks/fair_queue.py measures the times.
@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from avzsl.encoders.loader import LABELS_PER_TURN
-from avzsl.turns import Turns
+from avzsl.serving.turns import Turns
 from tests.helpers import EXAMPLES, running_app
 
 WAIT = 120  # seconds: only reached when the behaviour under test is broken
@@ -46,7 +46,7 @@ def test_turns_are_granted_in_the_order_they_were_asked_for():
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    from avzsl.prediction import create_service
+    from avzsl.serving.service import create_service
 
     return create_service("random", tmp_path_factory.mktemp("none"),
                           label_cache_dir=tmp_path_factory.mktemp("labels"))

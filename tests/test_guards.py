@@ -42,8 +42,8 @@ def direct_text(encoders, labels, prompt_set="free-text"):
 
 def test_joined_label_text_is_clip_then_clap_on_a_preset_with_equal_halves(encoders):
     """With two 512-d halves a swapped [CLAP | CLIP] has the same shape and passes every size check."""
-    from avzsl.checkpoint import preset_dims
-    from avzsl.prediction import PredictionService
+    from avzsl.models.checkpoint import preset_dims
+    from avzsl.serving.service import PredictionService
 
     assert encoders.clip_dim == encoders.clap_dim == 512
     labels = ["dog barking", "playing guitar", "rain on a roof"]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from avzsl.predict import main
-from avzsl.checkpoint import read_config
-from avzsl.prediction import TRAINING_FREE
+from avzsl.models.checkpoint import read_config
+from avzsl.serving.service import TRAINING_FREE
 from tests.helpers import COGE, EXAMPLES
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from avzsl.predict import main
-from avzsl.prediction import LabelError, create_service, pool_segments
+from avzsl.serving.service import LabelError, create_service, pool_segments
 from tests.helpers import COGE, EXAMPLES
 
 pytestmark = pytest.mark.slow
@@ -114,7 +114,7 @@ def test_a_picture_is_classified_by_the_picture(capsys, tmp_path):
 
 
 def test_a_sound_file_with_a_checkpoint_and_impossible_modalities(service, coge_checkpoints):
-    from avzsl.prediction import PredictionService
+    from avzsl.serving.service import PredictionService
 
     trained = PredictionService(service.encoders, checkpoints_dir=coge_checkpoints)
     prediction = trained.classify(EXAMPLES / "piano.mp3", LABELS.split(", "), COGE)

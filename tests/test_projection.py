@@ -1,14 +1,14 @@
-"""Embedding maps (avzsl/projection.py): shapes, caching, placing points without refitting, determinism."""
+"""Embedding maps (avzsl/maps/projection.py): shapes, caching, placing points without refitting, determinism."""
 
 import time
 
 import numpy as np
 import pytest
 
-from avzsl import projection
-from avzsl.dims import InputDims, text_columns
-from avzsl.projection import ProjectionCache, atlas_space, fit_projection, knn_place
-from avzsl.atlas import Atlas
+from avzsl.maps import projection
+from avzsl.data.dims import InputDims, text_columns
+from avzsl.maps.projection import ProjectionCache, atlas_space, fit_projection, knn_place
+from avzsl.maps.atlas import Atlas
 
 
 def clustered(n=240, dim=24, classes=6, seed=0):

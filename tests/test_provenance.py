@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from avzsl.checkpoint import CheckpointConfig
+from avzsl.models.checkpoint import CheckpointConfig
 from avzsl.data.provenance import Provenance
 from avzsl.data.release import read_release
 from avzsl.data.store import MANIFEST, read_store, write_store

@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from avzsl.checkpoint import read_config
+from avzsl.models.checkpoint import read_config
 from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
 from avzsl.predict import main as predict_main
-from avzsl.prediction import create_service
+from avzsl.serving.service import create_service
 from avzsl.train import main as train_main
 from tests.helpers import EXAMPLES, running_app
 

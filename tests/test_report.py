@@ -14,7 +14,7 @@ import pytest
 
 from avzsl import evaluate as evaluate_cli
 from avzsl import train as train_cli
-from avzsl.checkpoint import read_config, read_metrics
+from avzsl.models.checkpoint import read_config, read_metrics
 from avzsl.data.store import write_store
 from avzsl.data.synthetic import SyntheticSpec, make_synthetic
 from avzsl.report.results import CheckpointReport, load_report

@@ -11,8 +11,8 @@ from avzsl import train as train_cli
 from avzsl.data.store import write_store
 from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic, write_release
 from avzsl.models.registry import get_recipe
-from avzsl.atlas import load_atlas
-from avzsl.checkpoint import CheckpointError, load_checkpoint, read_config
+from avzsl.maps.atlas import load_atlas
+from avzsl.models.checkpoint import CheckpointError, load_checkpoint, read_config
 from avzsl.training.run import train
 from tests.helpers import EXAMPLES
 
@@ -136,7 +136,7 @@ def test_train_on_a_store_and_help(tmp_path, capsys):
 def test_synthetic_demo_run_gives_a_checkpoint_the_app_and_predict_can_use(tmp_path, capsys):
     """README's "run" command, `python -m avzsl.train --synthetic` (here on a short schedule): the bundle it
     writes has the sizes of avzsl's own encoders, so the prediction service offers and uses it."""
-    from avzsl.prediction import create_service
+    from avzsl.serving.service import create_service
 
     out = tmp_path / "checkpoints" / "demo-synthetic"
     assert train_cli.main(["--synthetic", "--out", str(out), "--epochs", "1", "--batches-per-epoch", "5",

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 import avzsl.io
-from avzsl.checkpoint import load_checkpoint
+from avzsl.models.checkpoint import load_checkpoint
 from avzsl.data.store import write_store
 from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
 from avzsl.io import strict_json

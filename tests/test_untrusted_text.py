@@ -9,7 +9,7 @@ import shutil
 import pytest
 from markdown_it import MarkdownIt
 
-from avzsl.prediction import LabelError, parse_labels
+from avzsl.serving.service import LabelError, parse_labels
 from tests.helpers import EXAMPLES, MATCHING, random_service
 
 HOSTILE = "<img src=x onerror=alert(1)> **bold** [link](javascript:alert(2)) `code`"

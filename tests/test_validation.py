@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file, save_file
 
-from avzsl.checkpoint import CONFIG, METRICS, WEIGHTS, CheckpointError, load_checkpoint, read_config, read_metrics, save_checkpoint
+from avzsl.models.checkpoint import CONFIG, METRICS, WEIGHTS, CheckpointError, load_checkpoint, read_config, read_metrics, save_checkpoint
 from avzsl.data.errors import DataError
 from avzsl.data.store import MANIFEST, TENSORS, read_store, write_store
 from avzsl.data.synthetic import SyntheticSpec, make_synthetic
@@ -28,7 +28,7 @@ SCHEMA_1 = ROOT / "tests" / "data" / "checkpoint-schema-1"
 @pytest.fixture(scope="module")
 def good_bundle(tmp_path_factory) -> Path:
     """A complete schema-2 bundle (avzsl 0.1's tiny SYNTHETIC ClipClap config, seeded weights)."""
-    from avzsl.checkpoint import CheckpointConfig
+    from avzsl.models.checkpoint import CheckpointConfig
 
     config = CheckpointConfig.from_dict(json.loads((SCHEMA_1 / CONFIG).read_text()))
     torch.manual_seed(0)

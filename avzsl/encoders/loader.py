@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from avzsl.dims import join_text, text_parts
+from avzsl.data.dims import join_text, text_parts
 from avzsl.encoders.frames import apply_frame_convention
 from avzsl.io import AvzslError
 from avzsl.encoders.presets import DEFAULT_PRESET, Preset
@@ -158,7 +158,7 @@ class Encoders:
 
         Labels already embedded with the same templates and encoders come from the cache; the rest are
         encoded together, all prompts of all labels in a few batched forwards per tower. With `turns` (a
-        lock, avzsl.turns.Turns) they are encoded LABELS_PER_TURN at a time, holding the lock for each
+        lock, avzsl.serving.turns.Turns) they are encoded LABELS_PER_TURN at a time, holding the lock for each
         piece only, so that other requests' work gets in between the pieces of a long one.
         """
         prompts = get_prompt_set(templates)

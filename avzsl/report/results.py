@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avzsl.checkpoint import Checkpoint, CheckpointError, check_data_fits, load_checkpoint
+from avzsl.models.checkpoint import Checkpoint, CheckpointError, check_data_fits, load_checkpoint
 from avzsl.data.loading import open_data
 from avzsl.data.features import GZSLData, StageData
 from avzsl.io import atomic_write_json, read_json

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from avzsl.scoring import calibrate
+from avzsl.models.scoring import calibrate
 
 EPS = float(np.finfo(np.float64).eps)
 

@@ -32,7 +32,7 @@ from avzsl.data.features import Features, GZSLData, StageData
 from avzsl.io import AvzslError, atomic_save_tensors, atomic_write_json
 from avzsl.models.base import Batch, GZSLModel, InputDims
 from avzsl.models.registry import Recipe
-from avzsl.scoring import blend, training_free_distances
+from avzsl.models.scoring import blend, training_free_distances
 from avzsl.training.metrics import GZSLMetrics, gzsl_metrics
 
 log = logging.getLogger(__name__)

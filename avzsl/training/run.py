@@ -14,8 +14,8 @@ import torch
 from avzsl.data.features import GZSLData
 from avzsl.io import AvzslError, atomic_write_bytes, atomic_write_json, strict_json
 from avzsl.models.registry import Recipe
-from avzsl.atlas import DEFAULT_PER_CLASS, build_atlas, save_atlas
-from avzsl.checkpoint import METRICS, Calibration, Checkpoint, CheckpointConfig, ClassNames, save_checkpoint, save_metrics
+from avzsl.maps.atlas import DEFAULT_PER_CLASS, build_atlas, save_atlas
+from avzsl.models.checkpoint import METRICS, Calibration, Checkpoint, CheckpointConfig, ClassNames, save_checkpoint, save_metrics
 from avzsl.report.results import build_report, save_report
 from avzsl.training.protocol import StageTrainer, data_dims, evaluate
 from avzsl.validation import check_finite_features

@@ -1,5 +1,5 @@
 """What a prediction gives back (`Prediction`, per-segment `SegmentRanking`) and its plain-text forms:
-the JSON of the CLI and the /classify API, and clock times. The pipeline that makes it is avzsl/prediction.py.
+the JSON of the CLI and the /classify API, and clock times. The pipeline that makes it is avzsl/serving/service.py.
 
     >>> clock(65), clock(3725)
     ('1:05', '1:02:05')
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avzsl.encoders.spec import EncoderSpec
-from avzsl.scoring import LabelScore
+from avzsl.models.scoring import LabelScore
 
 
 def clock(seconds: float) -> str:

@@ -1,7 +1,7 @@
 """From distances to a ranking: calibrated stacking, confidences and ranks. Where every ranking is computed.
 
     >>> import numpy as np
-    >>> from avzsl.scoring import calibrate, rank
+    >>> from avzsl.models.scoring import calibrate, rank
     >>> seen = [True, False]                                 # "dog" is a training class, "wolf" is not
     >>> d = calibrate(np.array([1.0, 1.3]), seen, gamma=0.5)  # γ on the seen column
     >>> d.tolist()

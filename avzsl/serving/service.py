@@ -1,6 +1,6 @@
 """The prediction service: a video and free-text labels in, a ranking of the labels out.
 
-    >>> from avzsl.prediction import create_service, parse_labels
+    >>> from avzsl.serving.service import create_service, parse_labels
     >>> service = create_service("random")           # or "pretrained" (see avzsl/encoders for the weights)
     >>> labels = parse_labels("bird chirping, car engine,  Car Engine")   # split, trimmed, de-duplicated
     >>> labels
@@ -13,10 +13,10 @@
     [(0.0, 12.0), (12.0, 24.0), (24.0, 36.0), (36.0, 48.0)]
 
 Used by the app, by `python -m avzsl.predict` and by the tests; the UI adds presentation only. Checkpoints
-are found by id in the service's `Catalog` (avzsl/catalog.py); the answer is a `Prediction` (avzsl/result.py).
+are found by id in the service's `Catalog` (avzsl/serving/catalog.py); the answer is a `Prediction` (avzsl/serving/result.py).
 A call goes
 through four steps, each a method below: decode and embed the file (`embed_media`), embed the labels
-(`embed_labels`), score them with a `Scorer`, and rank (`avzsl.scoring.rank`).
+(`embed_labels`), score them with a `Scorer`, and rank (`avzsl.models.scoring.rank`).
 
 Two scorers:
 - **Training-free** (`TrainingFreeScorer`, model id `TRAINING_FREE`): CLIP image-text and CLAP
@@ -44,12 +44,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avzsl.catalog import TRAINING_FREE, TRAINING_FREE_NAME, Catalog, ModelInfo
-from avzsl.checkpoint import Checkpoint, CheckpointError
+from avzsl.serving.catalog import TRAINING_FREE, TRAINING_FREE_NAME, Catalog, ModelInfo
+from avzsl.models.checkpoint import Checkpoint, CheckpointError
 from avzsl.io import AvzslError
-from avzsl.result import Prediction, SegmentRanking
-from avzsl.turns import Turns
-from avzsl.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, blend, calibrate, rank,
+from avzsl.serving.result import Prediction, SegmentRanking
+from avzsl.serving.turns import Turns
+from avzsl.models.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, blend, calibrate, rank,
                             training_free_distances)
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ class PredictionService:
 
     Each checkpoint is run with the encoders its features came from (its preset and frame convention),
     loaded on first use and shared between checkpoints that need the same; the training-free mode uses
-    the default preset. Checkpoints are found by id in `catalog` (avzsl/catalog.py).
+    the default preset. Checkpoints are found by id in `catalog` (avzsl/serving/catalog.py).
     """
 
     def __init__(self, encoders, *, checkpoints_dir: str | Path | None = "checkpoints", device=None,

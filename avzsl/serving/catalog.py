@@ -8,7 +8,7 @@
     []
     >>> Catalog("examples").config("clipclap-ucf")
     Traceback (most recent call last):
-    avzsl.checkpoint.CheckpointError: no checkpoint named 'clipclap-ucf' in examples
+    avzsl.models.checkpoint.CheckpointError: no checkpoint named 'clipclap-ucf' in examples
 
 An id is a checkpoint folder's name. A folder is offered when it holds `config.json` or `model.safetensors`;
 one whose files cannot be used (a config that is not a checkpoint config, metrics that are not a table,
@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from avzsl.checkpoint import (CONFIG, METRICS, WEIGHTS, Checkpoint, CheckpointConfig, CheckpointError, load_checkpoint,
+from avzsl.models.checkpoint import (CONFIG, METRICS, WEIGHTS, Checkpoint, CheckpointConfig, CheckpointError, load_checkpoint,
                               read_config, read_metrics)
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class Entry:
 
     @property
     def has_atlas(self) -> bool:
-        from avzsl.atlas import ATLAS_JSON, ATLAS_TENSORS
+        from avzsl.maps.atlas import ATLAS_JSON, ATLAS_TENSORS
 
         return (self.path / ATLAS_TENSORS).is_file() and (self.path / ATLAS_JSON).is_file()
 
@@ -165,8 +165,8 @@ class Catalog:
             return self._models[key]
 
     def atlas(self, model_id: str):
-        """The checkpoint's embedding atlas (avzsl/atlas.py), read once per version of its files."""
-        from avzsl.atlas import ATLAS_JSON, ATLAS_TENSORS, load_atlas
+        """The checkpoint's embedding atlas (avzsl/maps/atlas.py), read once per version of its files."""
+        from avzsl.maps.atlas import ATLAS_JSON, ATLAS_TENSORS, load_atlas
 
         path = self.path(model_id)
         signature = _signature(path, ATLAS_TENSORS, ATLAS_JSON)

@@ -3,7 +3,7 @@
     <dir>/model.safetensors   weights of the final (stage-2) model
     <dir>/config.json         CheckpointConfig: everything needed to rebuild and run the model (below)
     <dir>/metrics.json        {"val": {S, U, HM, ZSL}, "test": {...}}; written last: it marks a finished run
-    <dir>/atlas.safetensors + atlas.json   embedding atlas for the app's maps (see avzsl/atlas.py)
+    <dir>/atlas.safetensors + atlas.json   embedding atlas for the app's maps (see avzsl/maps/atlas.py)
 
 `load_checkpoint(folder)` gives the model and its `CheckpointConfig`; `read_config(folder)` the config
 alone (no weights read), e.g. `read_config("checkpoints/clipclap-ucf").calibration.gamma`. A config is
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from avzsl.data.errors import DataError
 from avzsl.data.provenance import Provenance, read_encoder_record
-from avzsl.dims import InputDims, text_parts
+from avzsl.data.dims import InputDims, text_parts
 from avzsl.encoders.spec import EncoderSpec
 from avzsl.io import AvzslError, atomic_save_tensors, atomic_write_json, read_json
 from avzsl.validation import (check_config_json, check_finite, check_metrics_json, check_model_size, check_object,
@@ -281,7 +281,7 @@ def read_config(path: str | Path) -> CheckpointConfig:
 
 
 def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig | None = None) -> Checkpoint:
-    """The model with its weights. config: the folder's config when already read (avzsl/catalog.py)."""
+    """The model with its weights. config: the folder's config when already read (avzsl/serving/catalog.py)."""
     from safetensors.torch import load_file
 
     path = Path(path)

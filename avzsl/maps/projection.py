@@ -1,4 +1,4 @@
-"""Embedding maps: 2-D t-SNE or UMAP pictures of a checkpoint's atlas (see avzsl/atlas.py). No Gradio here.
+"""Embedding maps: 2-D t-SNE or UMAP pictures of a checkpoint's atlas (see avzsl/maps/atlas.py). No Gradio here.
 
     cache = ProjectionCache()                                   # or ProjectionCache(directory=...) to keep maps on disk
     space = atlas_space(atlas, "joint")                         # which vectors go on the map
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from avzsl.io import atomic_write
-from avzsl.atlas import ATLAS_TENSORS, Atlas
-from avzsl.dims import InputDims
+from avzsl.maps.atlas import ATLAS_TENSORS, Atlas
+from avzsl.data.dims import InputDims
 
 log = logging.getLogger(__name__)
 
