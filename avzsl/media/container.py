@@ -10,6 +10,8 @@ import av
 
 from avzsl.io import AvzslError
 
+MAX_PICTURE_PIXELS = 8192 * 8192  # larger pictures and video frames are refused: 67 Mpx, 200 MB as RGB
+
 MediaKind = Literal["video", "audio", "image"]
 Moment = tuple[int, int]  # (p, q): the moment p / q of the way through the stream, exact for any length
 
@@ -63,7 +65,9 @@ def open_media(path: str) -> av.container.InputContainer:
         raise EmptyVideoError(f"{path} is empty (0 bytes)")
     error = None
     try:
-        container = av.open(path, metadata_errors="replace")
+        # FFmpeg's probe decodes a first frame; max_pixels keeps it from decoding a huge one (a PNG of
+        # 14000 x 14000 took 600 MB just to open), whose size then reads as 0 until check_pixels refuses it
+        container = av.open(path, metadata_errors="replace", options={"max_pixels": str(MAX_PICTURE_PIXELS)})
         # FFmpeg's "tty" demuxer renders any .txt (or .ans, .nfo) file as a video of its text
         if container.format.name not in _TEXT_FORMATS and (container.streams.video or container.streams.audio):
             return container
@@ -89,6 +93,13 @@ def media_kind(path: str) -> MediaKind:
         if name == "image2" or name.endswith("_pipe") or (name == "gif" and videos and videos[0].frames <= 1):
             return "image"
         return "video" if videos else "audio"
+
+
+def check_pixels(path: str, width: int, height: int) -> None:
+    """Refuse a picture or video frame of more than MAX_PICTURE_PIXELS, before it is converted to RGB."""
+    if width * height > MAX_PICTURE_PIXELS:
+        raise MediaError(f"{path}: the picture is {width} x {height} pixels, more than the {MAX_PICTURE_PIXELS:,} "
+                         "accepted")
 
 
 def video_streams(container: av.container.InputContainer) -> list[av.video.VideoStream]:

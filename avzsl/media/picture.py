@@ -3,7 +3,8 @@
 import av
 import numpy as np
 
-from avzsl.media.container import CorruptVideoError, EmptyVideoError
+from avzsl.media.container import (MAX_PICTURE_PIXELS, CorruptVideoError, EmptyVideoError, MediaError, check_pixels,
+                                   open_media)
 
 
 def decode_picture(path: str) -> np.ndarray:
@@ -13,7 +14,8 @@ def decode_picture(path: str) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header only: the size is known before decoding
+            check_pixels(path, *image.size)
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(image.n_frames // 2)
             image = ImageOps.exif_transpose(image)
@@ -22,14 +24,19 @@ def decode_picture(path: str) -> np.ndarray:
                 white = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(white, image)
             return np.ascontiguousarray(np.asarray(image.convert("RGB")))  # (H, W, 3) uint8
+    except MediaError:  # too large (check_pixels): not "damaged"
+        raise
+    except Image.DecompressionBombError as e:  # Pillow's own limit, above ours
+        raise MediaError(f"{path}: the picture has more than the {MAX_PICTURE_PIXELS:,} pixels accepted") from e
     except UnidentifiedImageError:
         pass  # a picture format FFmpeg reads and Pillow does not: decode its frame with FFmpeg below
     except (OSError, SyntaxError, ValueError) as e:  # Pillow's errors for truncated or damaged data
         raise CorruptVideoError(f"{path}: the picture cannot be decoded ({e}); the file is probably "
                                 "truncated or damaged") from e
     try:
-        with av.open(path) as container:
+        with open_media(path) as container:
             for frame in container.decode(video=0):
+                check_pixels(path, frame.width, frame.height)
                 return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
     except av.error.FFmpegError as e:
         raise CorruptVideoError(f"{path}: the picture cannot be decoded ({e.strerror})") from e

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 import av
 import numpy as np
 
-from avzsl.media.container import (CorruptVideoError, EmptyVideoError, Moment, NotAVideoError, decode_to_the_cut,
-                                   open_media, scan_packets, stream_duration, video_streams)
+from avzsl.media.container import (CorruptVideoError, EmptyVideoError, Moment, NotAVideoError, check_pixels,
+                                   decode_to_the_cut, open_media, scan_packets, stream_duration, video_streams)
 
 
 def frames_at(
@@ -113,6 +113,7 @@ class _FrameCursor:
         for frame in itertools.chain(pending, self.frames):
             if frame.pts is None:
                 continue
+            check_pixels(self.container.name, frame.width, frame.height)  # before a huge one is kept
             if chosen is not None and frame.pts > target:
                 self.shown, self.ahead = chosen, frame
                 return chosen
@@ -138,6 +139,7 @@ def _nth_frames(path: str, index: int, wanted: Sequence[int]) -> list[av.VideoFr
     with av.open(path) as container:
         for i, frame in enumerate(container.decode(container.streams[index])):
             if i in wanted:
+                check_pixels(path, frame.width, frame.height)
                 found[i] = frame
             if i >= max(wanted):
                 break
