@@ -56,14 +56,6 @@ class Segment:
     audio_start_s: float | None  # seconds from the start of the audio track to audio[0]
     audio_seconds: float  # seconds of real (non-padded) audio in `audio`
 
-    @property
-    def has_audio(self) -> bool:
-        return self.audio is not None
-
-    @property
-    def audio_end_s(self) -> float | None:
-        return None if self.audio_start_s is None else self.audio_start_s + self.audio_seconds
-
 
 @dataclass(frozen=True)
 class MediaSegments:
@@ -89,25 +81,11 @@ class MediaSegments:
 
     @property
     def has_audio(self) -> bool:
-        return any(s.has_audio for s in self.segments)
+        return any(s.audio is not None for s in self.segments)
 
     @property
     def has_frame(self) -> bool:
         return self.segments[0].frame is not None
-
-    @property
-    def frames(self) -> np.ndarray | None:
-        """(N, H, W, 3) uint8, for encoding in one batch; None for a sound file."""
-        if not self.has_frame:
-            return None
-        return np.stack([s.frame for s in self.segments])
-
-    @property
-    def audio(self) -> np.ndarray | None:
-        """(N, n) float32, for encoding in one batch; None when the file has no sound."""
-        if not self.has_audio:
-            return None
-        return np.stack([s.audio for s in self.segments])
 
 
 def load_media(

@@ -78,8 +78,8 @@ def open_media(path: str) -> av.container.InputContainer:
         error = e
     if _looks_like_media(path):
         raise CorruptVideoError(
-            f"{path} looks like a media file but cannot be opened ({_size(path)}); it is probably "
-            "truncated (an upload or a recording cut short) or damaged"
+            f"{path} looks like a media file but cannot be opened ({os.path.getsize(path):,} bytes); it is "
+            "probably truncated (an upload or a recording cut short) or damaged"
         ) from error
     raise NotAVideoError(f"{path} is not {_ANY_MEDIA} (its format is not recognised)") from error
 
@@ -105,11 +105,6 @@ def check_pixels(path: str, width: int, height: int) -> None:
 def video_streams(container: av.container.InputContainer) -> list[av.video.VideoStream]:
     # cover art in audio files is a one-picture "video" stream flagged as an attached picture
     return [s for s in container.streams.video if not s.disposition & _ATTACHED_PIC]
-
-
-def _size(path: str) -> str:
-    size = os.path.getsize(path)
-    return "1 byte" if size == 1 else f"{size:,} bytes"
 
 
 def _looks_like_media(path: str) -> bool:
