@@ -25,13 +25,18 @@ from avzsl.media.audio import MAX_AUDIO_SECONDS
 from avzsl.media.container import MAX_PICTURE_PIXELS
 
 RATE = 8000
-AMPLITUDE = 0.25  # of the tone: its RMS is AMPLITUDE / sqrt(2)
+AMPLITUDE = 0.25  # of the tone
+TONE_RMS = AMPLITUDE / np.sqrt(2)
 FORMS = ["flac", "mkv", "adts", "ogg", "wav"]
 
 
 def tone(first: int, count: int) -> np.ndarray:
     """Samples first .. first + count - 1 of the tone, (count,) float32."""
     return (AMPLITUDE * np.sin(2 * np.pi * 440 * np.arange(first, first + count) / RATE)).astype(np.float32)
+
+
+def rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
 
 
 def write_audio(path: Path, seconds: int, form: str) -> Path:
@@ -127,7 +132,7 @@ def test_a_track_without_a_stated_length_is_measured_from_its_packets(tmp_path, 
     assert media.kind == "audio" and media.duration == pytest.approx(1800, abs=0.1)
     assert [s.audio_start_s for s in media] == pytest.approx([295, 895, 1495], abs=0.01)
     for s in media:
-        assert np.sqrt(np.mean(s.audio**2)) == pytest.approx(AMPLITUDE / np.sqrt(2), rel=0.05)
+        assert rms(s.audio) == pytest.approx(TONE_RMS, rel=0.05)
 
 
 def test_a_track_without_timestamps_gives_its_first_window(tmp_path, monkeypatch):
@@ -136,7 +141,7 @@ def test_a_track_without_timestamps_gives_its_first_window(tmp_path, monkeypatch
     media = load_media(write_audio(tmp_path / "no_time.flac", 600, "flac"), 2)
     assert [s.audio_start_s for s in media] == [0.0, 0.0]
     assert media.duration == pytest.approx(10.0) and media[0].audio_seconds == pytest.approx(10.0)
-    assert np.sqrt(np.mean(media[0].audio[DEFAULT_SAMPLE_RATE:] ** 2)) == pytest.approx(AMPLITUDE / np.sqrt(2), rel=0.05)
+    assert rms(media[0].audio) == pytest.approx(TONE_RMS, rel=0.05)
 
 
 @pytest.mark.parametrize("claimed, plays", [(2 * 3600, 600), (2, 2)])  # seconds the header says, seconds used
@@ -179,7 +184,7 @@ def test_opening_a_huge_picture_decodes_nothing(tmp_path):
     Image.new("RGB", (9000, 8000)).save(path, compress_level=1)
     # VmHWM: the child's own peak (ru_maxrss would carry this process's over the exec)
     code = (f"from avzsl.media import MediaError, load_media\ntry:\n    load_media({str(path)!r})\n"
-            "except MediaError:\n    print([line.split()[1] for line in open('/proc/self/status') if 'VmHWM' in line][0])")
+            "except MediaError:\n    print([s.split()[1] for s in open('/proc/self/status') if 'VmHWM' in s][0])")
     peak_kb = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     assert peak_kb < 180 * 1024
 

@@ -56,19 +56,17 @@ def frames_at(
                 raise CorruptVideoError(
                     f"{path}: the video frames stop before {where}; the file is probably truncated or damaged"
                 )
-            images = [frame.to_ndarray(format="rgb24") for frame in frames]  # (H, W, 3) uint8 each
+            out = []
+            for frame, time in zip(frames, times):
+                image = frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
+                if frame.rotation:  # phone videos: the display matrix says how far to turn the stored frame, CCW
+                    image = np.rot90(image, k=round(frame.rotation / 90))
+                if time is None:
+                    time = float((frame.pts - (stream.start_time or 0)) * stream.time_base)
+                # odd widths come back as a view into FFmpeg's padded rows; rotation also leaves a strided view
+                out.append((np.ascontiguousarray(image), time))
         except av.error.FFmpegError as e:
             raise CorruptVideoError(f"{path}: the video frames cannot be decoded ({e.strerror})") from e
-        times = [
-            float((frame.pts - (stream.start_time or 0)) * stream.time_base) if time is None else time
-            for frame, time in zip(frames, times)
-        ]
-    out = []
-    for frame, image, time in zip(frames, images, times):
-        if frame.rotation:  # phone videos: the display matrix says how far to turn the stored frame, CCW
-            image = np.rot90(image, k=round(frame.rotation / 90))
-        # odd widths come back as a view into FFmpeg's padded rows; rotation also leaves a strided view
-        out.append((np.ascontiguousarray(image), time))
     return out, duration
 
 
