@@ -8,7 +8,9 @@ the frame on screen at its centre and the audio window (default 10 s at 48 kHz) 
 Everything is read by seeking, so the cost depends on the keyframe interval and the window length, not on
 the file's length: a 3-hour video decodes about as fast as a 10 s one. Decoding uses PyAV (FFmpeg's libraries
 in-process); pictures are read with Pillow, which applies a photo's EXIF orientation. `benchmarks/
-decode_speed.py` compares PyAV with moviepy and segments with separate decodes.
+decode_speed.py` compares PyAV with moviepy and segments with separate decodes. Memory is bounded whatever
+the container declares: one frame and one audio window per moment, at most MAX_AUDIO_SECONDS of audio per
+file, pictures and frames up to MAX_PICTURE_PIXELS (`benchmarks/decode_memory.py`).
 
 A file cut short that still plays (a download or upload stopped early, with its index at the front, so a
 player shows it up to the cut) is read from the part that plays: its moments are taken over that part, and
@@ -88,14 +90,8 @@ class MediaSegments:
         return self.segments[0].frame is not None
 
 
-def load_media(
-    path: str | os.PathLike,
-    segments: int = 1,
-    *,
-    sample_rate: int = DEFAULT_SAMPLE_RATE,
-    window_seconds: float = AUDIO_WINDOW_SECONDS,
-    keyframes_only: bool = False,
-) -> MediaSegments:
+def load_media(path: str | os.PathLike, segments: int = 1, *, sample_rate: int = DEFAULT_SAMPLE_RATE,
+               window_seconds: float = AUDIO_WINDOW_SECONDS, keyframes_only: bool = False) -> MediaSegments:
     """Split a video or sound file of duration D into `segments` equal parts and decode, for part i, the
     frame on screen at its centre t_i = (i + 1/2) D / segments and the audio window centred on t_i (mono,
     `window_seconds` at `sample_rate`). Sound files (MP3, WAV, FLAC, OGG, M4A, ...) give no frames; a video
@@ -119,15 +115,14 @@ def load_media(
     when D / segments < window_seconds.
     """
     path = os.fspath(path)
-    count = segments
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"the number of segments must be a whole number of at least 1, not {count!r}")
+    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+        raise ValueError(f"the number of segments must be a whole number of at least 1, not {segments!r}")
     kind = media_kind(path)
     if kind == "image":
         only = Segment(0, 0.0, 0.0, 0.0, decode_picture(path), 0.0, None, None, 0.0)
         return MediaSegments(path, "image", 0.0, sample_rate, window_seconds, (only,))
-    moments = [(2 * i + 1, 2 * count) for i in range(count)]  # t_i / D as exact fractions
-    frames = [(None, None)] * count
+    moments = [(2 * i + 1, 2 * segments) for i in range(segments)]  # t_i / D as exact fractions
+    frames = [(None, None)] * segments
     cut: list[tuple[float, float]] = []  # (seconds that play, seconds stated) of each stream cut short
     if kind == "video":
         frames, duration = frames_at(path, moments, keyframes_only, cut)
@@ -141,9 +136,9 @@ def load_media(
     parts = tuple(
         Segment(
             index=i,
-            start_s=duration * i / count,
-            end_s=duration * (i + 1) / count,
-            time_s=duration * (2 * i + 1) / (2 * count),
+            start_s=duration * i / segments,
+            end_s=duration * (i + 1) / segments,
+            time_s=duration * (2 * i + 1) / (2 * segments),
             frame=frame,
             frame_time=frame_time,
             audio=audio,

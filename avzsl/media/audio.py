@@ -77,10 +77,8 @@ def audio_windows(
                             cut.append((end, duration))
                         return audio_windows(path, moments, sample_rate, window_seconds, plays_for=end)
                 if total > n and len(audio) == 0:
-                    raise CorruptVideoError(
-                        f"{path}: the audio stops before {first / sample_rate:.1f} s of its {duration:.1f} s; "
-                        "the file is probably truncated"
-                    )
+                    raise CorruptVideoError(f"{path}: the audio stops before {first / sample_rate:.1f} s of its "
+                                            f"{duration:.1f} s; the file is probably truncated")
                 windows.append((audio, first))
         except av.error.FFmpegError as e:
             raise CorruptVideoError(f"{path}: the audio cannot be decoded ({e.strerror})") from e
@@ -94,14 +92,8 @@ def audio_windows(
     return out, duration or max(len(audio) for audio, _ in windows) / sample_rate
 
 
-def _decode_audio(
-    container: av.container.InputContainer,
-    stream: av.audio.AudioStream,
-    sample_rate: int,
-    first: int,
-    count: int,
-    rewind: bool = False,
-) -> np.ndarray:
+def _decode_audio(container: av.container.InputContainer, stream: av.audio.AudioStream, sample_rate: int,
+                  first: int, count: int, rewind: bool = False) -> np.ndarray:
     """Mono float32 samples first .. first + count - 1 of the stream at `sample_rate` (fewer where the stream
     ends before; zeros before a track that starts late). Seeks when the window starts after the preroll (or
     always, with `rewind`, for a container read before), so the cost is proportional to `count`, not to the

@@ -31,7 +31,6 @@ _MEDIA_SIGNATURES = (
     (0, b"\xff\xd8\xff"),  # JPEG
 )
 
-_TEXT_FORMATS = {"tty"}
 _ANY_MEDIA = "a video, sound or picture file"
 
 
@@ -69,7 +68,7 @@ def open_media(path: str) -> av.container.InputContainer:
         # 14000 x 14000 took 600 MB just to open), whose size then reads as 0 until check_pixels refuses it
         container = av.open(path, metadata_errors="replace", options={"max_pixels": str(MAX_PICTURE_PIXELS)})
         # FFmpeg's "tty" demuxer renders any .txt (or .ans, .nfo) file as a video of its text
-        if container.format.name not in _TEXT_FORMATS and (container.streams.video or container.streams.audio):
+        if container.format.name != "tty" and (container.streams.video or container.streams.audio):
             return container
         container.close()  # a header cut short can still "open", with no or codec-less streams
     except av.error.FFmpegError as e:
