@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
 from avzsl.encoders.frontend import light_front_end
-from avzsl.encoders.weights import assign_state_dict, initialisation, load_state_dict
+from avzsl.encoders.state import empty, fill_random, fit, load_state_dict, restore_position_buffers, seeded
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ _ROBERTA_BASE = dict(
 )
 BOS, PAD, EOS = 0, 1, 2
 # Keys in laion_clap checkpoints that newer transformers keep as non-persistent buffers (laion_clap's own
-# load_state_dict drops this key too).
+# load_state_dict drops this key too); restore_position_buffers computes it.
 _STALE_KEYS = ("text_branch.embeddings.position_ids",)
 
 
@@ -74,13 +74,16 @@ class ClapTower:
                 "(630k-audioset-best, 630k-best): fusion needs torchaudio mel features"
             )
         cm = _clap_module()
-        with _offline_roberta(cm.model), light_front_end(), initialisation(random=weights is None, seed=seed):
+        state = None if weights is None else load_state_dict(weights, drop=_STALE_KEYS)
+        # HTS-AT and the projections are built with their own seeded initialisation (their front end is computed);
+        # roberta, 125 M of the 158 M parameters, is built empty and filled from the file or at random.
+        with _offline_roberta(cm.model), light_front_end(), seeded(seed):
             model, _ = cm.factory.create_model(audio_model, "roberta", pretrained="", precision="fp32", enable_fusion=False)
-        if weights is not None:
-            state = load_state_dict(weights)
-            own = model.state_dict()
-            state = {k: v for k, v in state.items() if k in own or k not in _STALE_KEYS}
-            assign_state_dict(model, state)
+        if state is None:
+            fill_random(model.text_branch, seed)
+        else:
+            fit(model, state, weights, f"laion_clap {audio_model}")
+        restore_position_buffers(model.text_branch.embeddings)
         return cls(model.to(device), tokenizer, device)
 
     @property
@@ -209,7 +212,8 @@ def _clap_module() -> ModuleType:
 
 @contextmanager
 def _offline_roberta(clap_model: ModuleType):
-    """While laion_clap builds a model, its `RobertaModel.from_pretrained` builds from roberta-base's config.
+    """While laion_clap builds a model, its `RobertaModel.from_pretrained` builds an empty model (state.empty)
+    from roberta-base's config.
 
     Only the name inside laion_clap's model module is swapped, and only for the duration of the build.
     """
@@ -217,7 +221,7 @@ def _offline_roberta(clap_model: ModuleType):
     class _FromConfig:
         @staticmethod
         def from_pretrained(*_args, **_kwargs):
-            return RobertaModel(RobertaConfig(**_ROBERTA_BASE))
+            return empty(lambda: RobertaModel(RobertaConfig(**_ROBERTA_BASE)))
 
     original = clap_model.RobertaModel
     clap_model.RobertaModel = _FromConfig

@@ -43,7 +43,7 @@ from transformers import BertConfig, BertModel, BertTokenizer
 
 from avzsl.encoders.frontend import light_front_end
 from avzsl.encoders.presets import AudioEncoder as AudioEncoderSpec
-from avzsl.encoders.weights import WeightsFormatError, initialisation, load_state_dict
+from avzsl.encoders.state import empty, fill_random, fit, load_state_dict, restore_position_buffers, seeded
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ class _BertText(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.text_encoder = BertModel(BertConfig(**_BERT_BASE_UNCASED), add_pooling_layer=False)
+        # Built empty (state.empty): the tower fills it from the checkpoint or at random.
+        self.text_encoder = empty(lambda: BertModel(BertConfig(**_BERT_BASE_UNCASED), add_pooling_layer=False))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, 768)
@@ -161,10 +162,16 @@ class WavCapsTower:
     @classmethod
     def build(cls, audio: AudioEncoderSpec, weights: Path | None, tokenizer, *, seed: int, device: torch.device) -> WavCapsTower:
         """`weights` None -> random weights from `seed`; else a WavCaps checkpoint, loaded strictly."""
-        with light_front_end(), initialisation(random=weights is None, seed=seed):
+        state = None if weights is None else load_state_dict(weights, drop=_STALE_KEYS)  # the checkpoint's "model"
+        with light_front_end(), seeded(seed):
             model = WavCapsASE(audio)
-        if weights is not None:
-            _load_strict(model, weights)
+        bert = model.text_encoder.text_encoder
+        if state is None:
+            fill_random(bert, seed)
+        else:
+            fit(model, state, weights, "WavCaps HTSAT-BERT (keys audio_encoder.audio_enc.*, text_encoder.text_encoder.*, "
+                "audio_proj.*, text_proj.*, temp)")
+        restore_position_buffers(bert.embeddings)
         return cls(model.to(device), audio, tokenizer, device)
 
     @property
@@ -276,16 +283,3 @@ class OfflineBertTokenizer:
             ids = [self._FIRST_ID + zlib.crc32(piece.encode()) % span for piece, _ in pieces]
             out.append([CLS] + ids[: self.max_tokens - 2] + [SEP])
         return out
-
-
-def _load_strict(model: WavCapsASE, weights: Path) -> None:
-    state = load_state_dict(weights)  # {"model": state dict, "optimizer": ..., ...} -> the state dict
-    own = model.state_dict()
-    state = {k: v for k, v in state.items() if k in own or k not in _STALE_KEYS}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise WeightsFormatError(
-            f"{weights} is not a WavCaps HTSAT-BERT retrieval checkpoint with the layout avzsl builds "
-            f"(keys audio_encoder.audio_enc.*, text_encoder.text_encoder.*, audio_proj.*, text_proj.*, temp): {e}"
-        ) from e
