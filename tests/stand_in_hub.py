@@ -9,6 +9,9 @@ answered with ETag (the file's sha256, as for LFS files), X-Repo-Commit and Cont
 `Range: bytes=N-` (206, for resumed downloads); an unknown file is a 404 with the hub's
 `X-Error-Code: EntryNotFound`. `die_after` makes it send that many bytes of the next file body and then
 die (listening socket closed); `gate` holds a body after its first megabyte until the event is set.
+`mode` makes it answer as what stands between some users and the hub does: "no-etag" (a proxy that drops
+the ETag), "portal" (a captive portal's web page, 200 text/html, instead of every file).
+`silent_host()` accepts connections and never answers.
 
 The files (built by `build`, from the random-weight encoders avzsl already has):
 - timm/vit_base_patch32_clip_224.openai/open_clip_model.safetensors: a plain ViT-B-32 state dict.
@@ -95,13 +98,14 @@ def read_manifest(folder: Path) -> dict:
 
 
 class StandInHub:
-    def __init__(self, manifest: dict, *, port: int = 0, die_after: int | None = None, gate: threading.Event | None = None):
+    def __init__(self, manifest: dict, *, port: int = 0, die_after: int | None = None, gate: threading.Event | None = None,
+                 mode: str = "hub"):
         self.files = {(repo, name): Path(path) for repo, names in manifest.items() for name, path in names.items()}
         self.etags = {key: _sha256(path) for key, path in self.files.items()}
         self.gets: Counter = Counter()  # (repo, filename) -> GET requests answered
         self.ranges: list[tuple[str, int]] = []  # (filename, first byte) of every ranged GET
         self.requests = 0
-        self.die_after, self.gate = die_after, gate
+        self.die_after, self.gate, self.mode = die_after, gate, mode
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -152,6 +156,16 @@ def _handler(hub: StandInHub):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if hub.mode == "portal":
+                page = b"<html><body>Sign in to the guest network to continue.</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("ETag", '"portal"')
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(page)
+                return
             path = hub.files[key]
             size = path.stat().st_size
             start = 0
@@ -160,7 +174,8 @@ def _handler(hub: StandInHub):
                 start = int(ranged[len("bytes="):].split("-")[0])
                 hub.ranges.append((key[1], start))
             self.send_response(206 if start else 200)
-            self.send_header("ETag", f'"{hub.etags[key]}"')
+            if hub.mode != "no-etag":
+                self.send_header("ETag", f'"{hub.etags[key]}"')
             self.send_header("X-Repo-Commit", COMMIT)
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Type", "application/octet-stream")
@@ -187,6 +202,12 @@ def _handler(hub: StandInHub):
                 self.connection.sendfile(f, start, count)
 
     return Handler
+
+
+def silent_host() -> tuple[socket.socket, str]:
+    """(listening socket, its URL): connections are accepted by the kernel and never answered. Close it after."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def user_environment(hub_url: str, home: Path) -> dict:

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from avzsl.io import AvzslError
 
@@ -45,9 +45,10 @@ class HubFile:
     filename: str  # path of the file inside it
 
     def url(self) -> str:
-        from huggingface_hub import hf_hub_url
+        """Its address on the hub in use ($HF_ENDPOINT)."""
+        from huggingface_hub import constants
 
-        return hf_hub_url(self.repo, self.filename)
+        return f"{constants.ENDPOINT.rstrip('/')}/{self.repo}/resolve/main/{quote(self.filename)}"
 
     def download_url(self) -> str:
         """Its address on huggingface.co, for a person to download by hand (whatever $HF_ENDPOINT is)."""
