@@ -8,7 +8,6 @@ import functools
 import logging
 import os
 import sys
-from pathlib import Path
 
 from avzsl.io import AvzslError
 

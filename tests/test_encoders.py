@@ -443,3 +443,13 @@ def test_the_spec_and_the_weight_table_import_without_torch():
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_each_file_is_looked_up_once_per_process(no_caches, monkeypatch):
+    from avzsl.encoders import weights
+
+    (no_caches / "avzsl").mkdir()
+    (no_caches / "avzsl" / "630k-audioset-best.pt").write_bytes(b"x")
+    first = resolve("clap_weights")
+    monkeypatch.setattr(weights, "_look", lambda *args: pytest.fail("the caches were searched again"))
+    assert resolve("clap_weights") == first == (no_caches / "avzsl" / "630k-audioset-best.pt",)

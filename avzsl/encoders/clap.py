@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
-import zlib
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
 from avzsl.encoders.frontend import light_front_end
+from avzsl.encoders.tokens import HashTokenizer, by_length, pad
 from avzsl.encoders.state import empty, fill_random, fit, load_state_dict, restore_position_buffers, seeded
 
 logger = logging.getLogger(__name__)
@@ -106,15 +106,12 @@ class ClapTower:
     @torch.inference_mode()
     def encode_text(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """(P, D) unit prompt embeddings, each batch padded only to its longest prompt."""
-        ids = self.tokenizer(list(prompts))
-        lengths = torch.tensor([len(i) for i in ids])
-        out = torch.empty(len(ids), self.dim, device=self.device)
-        for rows in torch.argsort(lengths).split(batch_size):  # similar lengths together: less padding
-            input_ids, mask = self._pad([ids[r] for r in rows.tolist()], int(lengths[rows].max()))
-            # Exactly laion_clap's CLAP.encode_text for roberta: pooler output, then the projection MLP.
+
+        def forward(input_ids, mask):  # exactly laion_clap's CLAP.encode_text for roberta: pooler, then projection
             pooled = self.model.text_branch(input_ids=input_ids, attention_mask=mask)["pooler_output"]  # (B, 768)
-            out[rows] = self.model.text_projection(pooled)  # (B, D)
-        return F.normalize(out, dim=-1)
+            return self.model.text_projection(pooled)  # (B, D)
+
+        return F.normalize(by_length(self.tokenizer(list(prompts)), self.dim, batch_size, PAD, self.device, forward), dim=-1)
 
     @torch.inference_mode()
     def encode_text_reference(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
@@ -122,18 +119,9 @@ class ClapTower:
         ids = self.tokenizer(list(prompts))
         out = []
         for i in range(0, len(ids), batch_size):
-            input_ids, mask = self._pad(ids[i : i + batch_size], CONTEXT)
+            input_ids, mask = pad(ids[i : i + batch_size], CONTEXT, PAD, self.device)
             out.append(self.model.get_text_embedding({"input_ids": input_ids, "attention_mask": mask}))
         return torch.cat(out)
-
-    def _pad(self, ids: list[list[int]], length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-pad with <pad> like the roberta tokenizer does -> input_ids, attention_mask, both (B, length)."""
-        input_ids = torch.full((len(ids), length), PAD, dtype=torch.long)
-        mask = torch.zeros((len(ids), length), dtype=torch.long)
-        for row, seq in enumerate(ids):
-            input_ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        return input_ids.to(self.device), mask.to(self.device)
 
 
 class RobertaBPETokenizer:
@@ -146,29 +134,13 @@ class RobertaBPETokenizer:
         return self._tok(prompts, truncation=True, max_length=CONTEXT)["input_ids"]
 
 
-class OfflineTokenizer:
-    """Random mode only: a tokenizer that needs no files, and whose ids mean nothing.
+def offline_tokenizer() -> HashTokenizer:
+    """Random mode's tokenizer: pieces split as roberta's byte-level BPE splits them (words with their leading
+    space, punctuation), ids in [4, 50265) after <s>, <pad>, </s>, <unk>, with <s> ... </s> around."""
+    from tokenizers.pre_tokenizers import ByteLevel
 
-    Text is split the way roberta's byte-level BPE pre-tokenises it (words with their leading space,
-    punctuation), and each piece is hashed to an id in [4, 50265), with roberta's <s>=0 / </s>=2 around
-    and <pad>=1 for padding. Common words are single tokens in roberta's vocabulary, so sequence lengths,
-    and therefore speed, match real roberta tokenisation; a per-byte tokenizer would make prompts 3-5x longer.
-    """
-
-    _FIRST_ID = 4  # after <s>, <pad>, </s>, <unk>
-
-    def __init__(self):
-        from tokenizers.pre_tokenizers import ByteLevel
-
-        self._split = ByteLevel(add_prefix_space=False)
-
-    def __call__(self, prompts: list[str]) -> list[list[int]]:
-        out = []
-        span = _ROBERTA_BASE["vocab_size"] - self._FIRST_ID
-        for prompt in prompts:
-            ids = [self._FIRST_ID + zlib.crc32(piece.encode()) % span for piece, _ in self._split.pre_tokenize_str(prompt)]
-            out.append([BOS] + ids[: CONTEXT - 2] + [EOS])
-        return out
+    return HashTokenizer(ByteLevel(add_prefix_space=False), first_id=4, vocab_size=_ROBERTA_BASE["vocab_size"],
+                         start=BOS, end=EOS, max_tokens=CONTEXT)
 
 
 def _check_waveform(w: np.ndarray) -> np.ndarray:

@@ -8,8 +8,10 @@
 HF_ENDPOINT and HF_HOME, writes into `<blob>.incomplete` and moves the blob into place only once its size
 is checked (so a partial download is never loaded, and the next run resumes it with a Range request),
 and holds a file lock per blob, so processes starting together fetch each file once. It draws a progress
-bar on the terminal. This module adds the offline switch, a one-line error naming the file and the host
-when the hub cannot be reached, and `FETCHES`, a record of the transfers in progress that the app shows.
+bar on the terminal. This module adds the offline switch; one HEAD request without retries before each
+transfer, so that a host that refuses, never answers (15 s), or answers as no hub does (a proxy that drops
+the ETag, a captive portal's web page) gives, within 30 s, a one-line error naming the file, the host and
+the offline switch; and `FETCHES`, a record of the transfers in progress that the app shows.
 
 weights.py decides when to fetch: only after the explicit path, its variable and the caches are empty.
 """
@@ -107,10 +109,6 @@ class Fetches:
     def active(self) -> list[Fetch]:
         with self._lock:
             return [f for f in self._items.values() if not f.finished and f.error is None]
-
-    def failed(self) -> list[Fetch]:
-        with self._lock:
-            return [f for f in self._items.values() if f.error is not None]
 
 
 FETCHES = Fetches()

@@ -267,21 +267,21 @@ def _build_clip(spec: EncoderSpec, preset: Preset, device: torch.device, found: 
 def _build_audio(spec: EncoderSpec, preset: Preset, device: torch.device, found: dict) -> ClapTower | WavCapsTower:
     audio = preset.audio
     if audio.kind == "wavcaps":
-        from avzsl.encoders.wavcaps import BertWordPieceTokenizer, OfflineBertTokenizer, WavCapsTower
+        from avzsl.encoders.wavcaps import BertWordPieceTokenizer, offline_bert_tokenizer, WavCapsTower
 
         (weights,) = found.get("wavcaps_weights", (None,))
         if spec.random:
-            tokenizer = OfflineBertTokenizer(audio.text_max_tokens)
+            tokenizer = offline_bert_tokenizer(audio.text_max_tokens)
         else:
             logger.info("loading WavCaps %s / %s from %s", audio.model, audio.checkpoint, weights)
             tokenizer = BertWordPieceTokenizer(*found["bert_dir"], audio.text_max_tokens)
         return WavCapsTower.build(audio, weights, tokenizer, seed=spec.seed, device=device)
 
-    from avzsl.encoders.clap import ClapTower, OfflineTokenizer, RobertaBPETokenizer
+    from avzsl.encoders.clap import ClapTower, offline_tokenizer, RobertaBPETokenizer
 
     (weights,) = found.get("clap_weights", (None,))
     if spec.random:
-        tokenizer = OfflineTokenizer()
+        tokenizer = offline_tokenizer()
     else:
         logger.info("loading CLAP %s / %s from %s", audio.model, audio.checkpoint, weights)
         tokenizer = RobertaBPETokenizer(*found["roberta_dir"])
