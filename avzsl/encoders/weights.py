@@ -151,6 +151,7 @@ class _Wanted:
     hub: tuple[HubFile, ...]  # () when the hub does not have it
     download: str  # URL(s) or instructions for fetching it by hand
     destination: Path  # where in avzsl's cache to put it
+    tag: str = ""  # which weights, as messages name them: "ViT-B-32 / openai"
 
 
 def _wanted(source: Source, preset: Preset) -> _Wanted:
@@ -172,7 +173,8 @@ def _wanted(source: Source, preset: Preset) -> _Wanted:
         places += [("avzsl cache", (own / n,)) for n in own_names]
         hub = (HubFile(repo, names[0]),) if repo else ()
         return _Wanted((names[0] if names else os.path.basename(url),), tuple(places), hub,
-                       hub[0].download_url() if hub else url, own / own_names[0])
+                       hub[0].download_url() if hub else url, own / own_names[0],
+                       f" {visual.open_clip_model} / {visual.open_clip_pretrained}")
     checkpoint = preset.audio.checkpoint
     name = checkpoint if checkpoint.endswith(".pt") else f"{checkpoint}.pt"
     places = [("the checkpoint name as a path", (Path(checkpoint),))]
@@ -185,7 +187,8 @@ def _wanted(source: Source, preset: Preset) -> _Wanted:
     # WavCaps/retrieval/pretrained_models/audio_encoders/, relative to wherever that checkout is).
     places += [("avzsl cache", (own / name,)), ("avzsl cache", (own / source.folder / name,))]
     hub = tuple(HubFile(repo, name) for repo in source.hub_repos[:1])
-    return _Wanted((name,), tuple(places), hub, hub[0].download_url() if hub else source.download, own / name)
+    return _Wanted((name,), tuple(places), hub, hub[0].download_url() if hub else source.download, own / name,
+                   f" {checkpoint}")
 
 
 def clip_hub_files(model: str = "ViT-B-32", pretrained: str = "openai") -> tuple[str, tuple[str, ...], str]:
@@ -272,7 +275,7 @@ def _look(source: Source, preset: Preset, offline: bool) -> tuple[Path, ...]:
                        for desc, paths in wanted.places if "as a path" not in desc)
     target = "the folder" if source.folder_files else "PATH"
     raise WeightsNotFoundError(
-        f"{source.what} not found ({' + '.join(wanted.names)}).\n"
+        f"{source.what}{wanted.tag} not found ({' + '.join(wanted.names)}).\n"
         f"Looked in:\n  - {source.env} (unset)\n{looked}\n"
         "Provide them by one of:\n"
         f"  - download {wanted.download} on a connected machine, then pass {source.flag} {target} or set "
