@@ -45,7 +45,7 @@ def compute_figures() -> dict[str, dict]:
     from avzsl.data.synthetic import SyntheticSpec, make_synthetic
     from avzsl.models.registry import get_recipe
     from avzsl.training.run import train
-    from tests.test_faithful_models import DIMS, TINY
+    from tests.helpers import DIMS, TINY
 
     missing = {k: v for k, v in PINNED_ENV.items() if os.environ.get(k) != v}
     if missing:
