@@ -26,7 +26,8 @@ def one_torch_thread():
 
 # --- checkpoints shared by the app, CLI, CoGe and browser tests: trained once per test session -----------------
 
-SLOW_FIXTURES = {"app_checkpoints", "coge_checkpoints"}  # a test using one trains a model (or waits for it)
+# A test using one trains a model (or waits for it): app and CoGe checkpoints, test_training.py's ClipClap run.
+SLOW_FIXTURES = {"app_checkpoints", "coge_checkpoints", "clipclap_run"}
 
 
 def pytest_collection_modifyitems(items):

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # three trainings in a child process
 ROOT = Path(__file__).resolve().parents[1]
 PINNED_ENV = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "OPENBLAS_CORETYPE": "Prescott", "OPENBLAS_NUM_THREADS": "1"}

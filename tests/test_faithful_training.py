@@ -27,7 +27,7 @@ from avzsl.training.metrics import gzsl_metrics
 from avzsl.training.run import train
 from benchmarks.baselines import drop_modality, ridge_baseline, training_free
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # see conftest.py; minutes of training
 
 CPU = torch.device("cpu")
 # ClipClap's reference architecture and learning-rate ratio, a short schedule: 4 x 60 batches of 64.
