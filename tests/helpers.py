@@ -116,6 +116,17 @@ def assert_same_store(a: Path, b: Path) -> None:
     assert (a / FAILED_REPORT).read_text() == (b / FAILED_REPORT).read_text()
 
 
+def state_digest(module) -> str:
+    """sha256 over every parameter and buffer of a torch module, by name."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
 # --- media (tests/test_media*.py): frames that carry their index, tones with known levels ---------------------
 
 BITS = 16  # frame index bits drawn in the bottom half
