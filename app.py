@@ -19,7 +19,8 @@ import threading
 
 from app.maps import MapMaker
 from app.ui import build_demo, build_missing_weights_page, launch
-from avzsl.cli import add_debug_option, add_encoder_options, encoder_files, entry_point, quiet_hub_retries
+from avzsl.cli import (add_debug_option, add_encoder_options, add_threads_option, encoder_files, entry_point,
+                       quiet_hub_retries, set_threads)
 from avzsl.encoders import WeightsNotFoundError
 from avzsl.io import AvzslError, cache_dir
 from avzsl.maps.projection import ProjectionCache
@@ -39,6 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=2, help="events run at once (classifications: up to 4, sharing the encoders in turns)")
     p.add_argument("--no-map-cache", action="store_true", help="keep embedding maps in memory only, not under the avzsl cache")
     p.add_argument("--no-warm-up", action="store_true", help="do not compile UMAP and prepare the first map at start-up")
+    add_threads_option(p)
     add_debug_option(p)
     args = p.parse_args(argv)
     args.encoders = args.encoders.strip().lower()
@@ -87,6 +89,7 @@ def main(argv=None) -> int:
     for name in ("avzsl", "app"):
         logging.getLogger(name).setLevel(logging.INFO)
     quiet_hub_retries()
+    set_threads(args.threads)  # the rule of every entry point (avzsl/cli.py)
     demo = create_app(args)
     launch(demo, host=args.host, port=args.port, concurrency=args.concurrency, prevent_thread_lock=True)
     if not args.no_warm_up:

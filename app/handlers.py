@@ -4,11 +4,11 @@
     >>> handlers = PageHandlers(create_service("random"))
     >>> handlers.classify_api("examples/bird.mp4", "dog, cat")["model"]   # the /classify API's JSON
     'training-free'
-    >>> session, raw, *values = handlers.classify_page(   # the page: a sound file or picture, the video, the form
+    >>> shown = handlers.classify_page(   # the page: a sound file or picture, the video, the form, the session
     ...     None, "examples/bird.mp4", "dog, cat", "training-free", "both", "", 1, "", None)
-    >>> sorted(dict(zip(RESULT_FIELDS, values))["table"]["Label"])
+    >>> sorted(shown["table"]["Label"])       # keyed by result component (app/ui.py wires names to components)
     ['cat', 'dog']
-    >>> session.history[-1].name
+    >>> shown["session"].history[-1].name
     'bird.mp4'
 
 Both classify handlers share `predict`, so the API and the page can never disagree. The page handler shows
@@ -18,7 +18,6 @@ a failure in the result panel (and as a pop-up) instead of raising, so no stale 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -28,11 +27,9 @@ from app.examples import ExampleCache, example_thumbnails, read_examples
 from app.maps import MapMaker
 from app.state import Session
 from app.figures import empty_figure, timeline_figure
-from app.text import TABLE_COLUMNS, TRAIN_HINT, escape_html, escape_markdown
-from avzsl.encoders.hub import FETCHES
+from app.text import TABLE_COLUMNS, TRAIN_HINT, escape_html, escape_markdown, without_paths
 from avzsl.io import AvzslError
-from avzsl.media import MediaError
-from avzsl.serving.service import TRAINING_FREE, LabelError, parse_labels
+from avzsl.serving.service import TRAINING_FREE, EncodersUnavailable, LabelError, parse_labels
 from avzsl.serving.result import clock
 from avzsl.maps.projection import SPACES
 
@@ -71,9 +68,9 @@ def describe_model(service, model_id: str | None) -> str:
     try:
         info = service.model_info(model_id)
     except AvzslError as e:
-        return f"⚠ This checkpoint cannot be read: {escape_markdown(e)}"
+        return f"⚠ This checkpoint cannot be read: {escape_markdown(without_paths(e))}"
     if not info.readable:
-        return f"⚠ **This checkpoint cannot be used:** {escape_markdown(info.problem)}"
+        return f"⚠ **This checkpoint cannot be used:** {escape_markdown(without_paths(info.problem))}"
     # Everything below but the numbers comes from the checkpoint's files: escaped, shown as text.
     parts = [f"**{escape_markdown(info.architecture)}** trained on {escape_markdown(info.dataset or 'unknown data')}"]
     if info.synthetic:
@@ -88,7 +85,7 @@ def describe_model(service, model_id: str | None) -> str:
         parts.append(f"open-vocabulary blend α {info.alpha:.2g}")
     text = " · ".join(parts) + f".\n\nEncoders: {escape_markdown(info.encoders)}."
     if not info.usable:
-        text += f"\n\n⚠ **Cannot be used with the encoders in use:** {escape_markdown(info.problem)}"
+        text += f"\n\n⚠ **Cannot be used with the encoders in use:** {escape_markdown(without_paths(info.problem))}"
     return text
 
 
@@ -114,34 +111,29 @@ def _ms(ms: float) -> str:
     return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms" if ms >= 1 else f"{ms:.2f} ms"
 
 
-def present(prediction) -> tuple:
-    """Prediction -> values of the result components, in the order of `RESULT_FIELDS`."""
+def present(prediction) -> dict:
+    """Prediction -> the new value of each result component, by its name in the ClassifyTab (app/ui.py)."""
     audio = None
     if prediction.audio is not None:  # 16-bit PCM, as Gradio would convert it (with a warning) anyway
         audio = (prediction.sample_rate, (np.clip(prediction.audio, -1.0, 1.0) * 32767).astype(np.int16))
     modal = prediction.modalities
     several = len(prediction.segments) > 1
-    timeline = timeline_figure(prediction.segments, [s.label for s in prediction.ranking]) if several else None
-    frames = [(f, clock(seg.start_s)) for f, seg in zip(prediction.segment_frames, prediction.segments)
-              if f is not None] if several else []
-    return (
-        confidences(prediction.ranking),
-        ranking_table(prediction),
-        "\n\n".join(f"⚠ {escape_markdown(w)}" for w in prediction.warnings),
-        prediction.frame,
-        audio,
-        audio_note(prediction),
-        confidences(modal.get("visual", [])),
-        confidences(modal["audio"]) if "audio" in modal else None,
-        timings_text(prediction.timings_ms),
-        gr.update(visible=several),
-        timeline,
-        frames,
+    return dict(
+        raw=prediction.to_json(),
+        top=confidences(prediction.ranking),
+        table=ranking_table(prediction),
+        warnings="\n\n".join(f"⚠ {escape_markdown(w)}" for w in prediction.warnings),
+        frame=prediction.frame,
+        audio=audio,
+        audio_note=audio_note(prediction),
+        by_picture=confidences(modal.get("visual", [])),
+        by_sound=confidences(modal["audio"]) if "audio" in modal else None,
+        timings=timings_text(prediction.timings_ms),
+        timeline_group=gr.update(visible=several),
+        timeline=timeline_figure(prediction.segments, [s.label for s in prediction.ranking]) if several else None,
+        moment_frames=[(f, clock(seg.start_s)) for f, seg in zip(prediction.segment_frames, prediction.segments)
+                       if f is not None] if several else [],
     )
-
-
-RESULT_FIELDS = ("top", "table", "warnings", "frame", "audio", "audio_note", "by_picture", "by_sound", "timings",
-                 "timeline_group", "timeline", "moment_frames")
 
 
 def audio_note(prediction) -> str:
@@ -155,10 +147,11 @@ def audio_note(prediction) -> str:
     return "The 10 s of sound the model heard (centred on the middle of the video)."
 
 
-def failure(message: str) -> tuple:
-    """Values of the result components after a failed request: the message, and no stale result."""
-    return (None, pd.DataFrame(columns=TABLE_COLUMNS), f"**Not classified:** {escape_markdown(message)}", None, None, "", None, None, "",
-            gr.update(visible=False), None, [])
+def failure(message: str) -> dict:
+    """The result components after a failed request: the message, and no stale result anywhere."""
+    return dict(raw=None, top=None, table=pd.DataFrame(columns=TABLE_COLUMNS), frame=None, audio=None,
+                audio_note="", by_picture=None, by_sound=None, timings="", timeline_group=gr.update(visible=False),
+                timeline=None, moment_frames=[], warnings=f"**Not classified:** {escape_markdown(message)}")
 
 
 def parse_setting(text, name: str = "Calibration γ", example: str = "0.2") -> float | None:
@@ -180,18 +173,18 @@ def _whole_number(value) -> int:
 
 
 def encoders_status(service) -> str:
-    """What the encoders of the training-free mode are waiting for (a fetch, their loading, a failure);
-    "" once they are ready, or in random mode."""
-    pool = service.pool
-    if pool.random or pool.is_loaded(service.default_spec):
-        return ""
-    fetching = FETCHES.active()
-    if fetching:
+    """The page's line for `service.status()`: a fetch, the loading, or why they failed (no server path);
+    "" once the encoders are ready, or in random mode."""
+    status = service.status()
+    if status.state == "fetching":
         return ("⏳ **Fetching the encoders' weights** (first start only; they are kept in the Hugging Face cache): "
-                + "; ".join(f.describe() for f in fetching) + ". Classify waits for them.")
-    if pool.last_error:
-        return f"⚠ **The encoders could not be loaded:** {pool.last_error}"
-    return "⏳ **Loading the CLIP and CLAP encoders…** Classify waits for them."
+                f"{without_paths(status.detail)}. Classify waits for them.")
+    if status.state == "failed":
+        return (f"⚠ **The encoders could not be loaded:** {escape_markdown(without_paths(status.detail))} "
+                "Fix this and restart the app.")
+    if status.state == "loading":
+        return "⏳ **Loading the CLIP and CLAP encoders…** Classify waits for them."
+    return ""
 
 
 def explore_note(atlas_names: list[str]) -> str:
@@ -221,7 +214,7 @@ class PageHandlers:
         if not video:
             raise LabelError("Add a video first: drop a file on the video box, record one with the webcam, "
                              "or click one of the examples (a sound file or a picture works too).")
-        if encoders_status(self.service):
+        if self.service.status().state in ("fetching", "loading"):
             gr.Info("The encoders are still being fetched or loaded (first start only): this classification starts "
                     "as soon as they are ready.", title="One moment")
         model, modality, segments = model or TRAINING_FREE, modality or "both", _whole_number(segments)
@@ -242,7 +235,7 @@ class PageHandlers:
         try:
             return self.predict(video, labels_text, model, modality, gamma, segments, alpha).to_json()
         except Exception as e:  # noqa: BLE001 - turned into a message; never a stack trace in the client
-            title, message = self._explain(e, video)
+            title, message = self._explain(e)
             raise gr.Error(message, title=title, print_exception=False) from None
 
     def weights_status(self) -> str:
@@ -250,25 +243,23 @@ class PageHandlers:
         return encoders_status(self.service)
 
     def status_tick(self) -> tuple:
-        """The page's status line, polled until the encoders are ready: (text, timer still active?)."""
-        status = self.weights_status()
-        return status, gr.Timer(active=bool(status) and not self.service.pool.last_error)
+        """The page's status line, polled until the encoders are ready or failed: (text, timer still active?)."""
+        return self.weights_status(), gr.Timer(active=self.service.status().state in ("fetching", "loading"))
 
     def classify_page(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
-                      cache=None) -> tuple:
-        """The Classify button: (session, raw JSON, *result values); a failure fills the panel with why.
-
-        media_file: a sound file or picture from the file box; it is used instead of the video when given."""
+                      cache=None) -> dict:
+        """The Classify button: the session and the result panel's values by name; a failure fills the panel
+        with why. media_file: a sound file or picture from the file box; used instead of the video when given."""
         session = session if isinstance(session, Session) else Session()
         path = media_file or video
         try:
             prediction = self.predict(path, labels_text, model, modality, gamma, segments, alpha, cache)
         except Exception as e:  # noqa: BLE001
-            title, message = self._explain(e, path)
+            title, message = self._explain(e)
             gr.Warning(escape_html(message), title=title)  # a toast renders HTML
-            return (session, None, *failure(message))
+            return {"session": session, **failure(message)}
         session.remember(prediction, path)
-        return (session, prediction.to_json(), *present(prediction))
+        return {"session": session, **present(prediction)}
 
     def classify_example(self, *inputs) -> tuple:
         """A click on an example: the same as the button, but results are kept for the next click on it."""
@@ -292,14 +283,16 @@ class PageHandlers:
         return None if value else gr.update()
 
     @staticmethod
-    def _explain(error: Exception, video) -> tuple[str, str]:
-        """(title, message) for the user; unexpected errors are logged with their traceback."""
-        if isinstance(error, LabelError):
-            return "Check your input", str(error)
-        if isinstance(error, MediaError):  # media errors name the file: show its name, not the upload folder
-            return "Cannot read this video", str(error).replace(str(video), Path(str(video)).name)
-        if isinstance(error, AvzslError):
-            return "This model cannot be used", str(error)
+    def _explain(error: Exception) -> tuple[str, str]:
+        """(title, message) for the user, naming files but no server path (not the upload folder, the
+        checkpoints folder or the hub cache); unexpected errors are logged with their traceback."""
+        from avzsl.media import MediaError
+
+        titles = {LabelError: "Check your input", MediaError: "Cannot read this video",
+                  EncodersUnavailable: "The encoders could not be loaded", AvzslError: "This model cannot be used"}
+        for kind, title in titles.items():
+            if isinstance(error, kind):
+                return title, without_paths(error)
         log.error("classify failed", exc_info=error)
         return "Internal error", (f"Something went wrong while classifying ({type(error).__name__}). "
                                   "The details are in the server log.")

@@ -9,10 +9,9 @@ from __future__ import annotations
 import gradio as gr
 
 from app.figures import empty_figure
-from app.text import code_span, escape_markdown
+from app.text import code_span, escape_markdown, without_paths
 from avzsl.io import AvzslError
 from avzsl.report.figures import report_figures
-from avzsl.report.results import load_report
 
 FIGURE_CHOICES = [("Per-class accuracy", "class-accuracy"), ("Where unseen videos go", "unseen-outcome"),
                   ("What unseen classes are taken for", "confusion"), ("S, U, HM against γ", "gamma"),
@@ -24,9 +23,9 @@ def report_figure(service, name: str | None, which: str | None):
     if not name:
         return empty_figure("No checkpoint chosen."), ""
     try:
-        report = load_report(service.catalog.path(name))  # a checkpoint the service offers (refuses other paths)
+        report = service.report(name)
     except AvzslError as e:
-        return empty_figure("This checkpoint's report cannot be read."), f"*{escape_markdown(e)}*"
+        return empty_figure("This checkpoint's report cannot be read."), f"*{escape_markdown(without_paths(e))}*"
     if report is None:
         return (empty_figure("This checkpoint stores no evaluation report."),
                 f"*{escape_markdown(name)} was trained before avzsl stored reports. Make one with "

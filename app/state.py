@@ -12,7 +12,7 @@ from avzsl.encoders.spec import EncoderSpec
 MAX_REMEMBERED = 20  # videos per session drawn on the maps; older ones are forgotten
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Classified:
     """A video classified in this session, reduced to what the Explore maps draw."""
 
@@ -33,7 +33,8 @@ class Session:
 
     def remember(self, prediction, video_path: str) -> None:
         best = prediction.ranking[0]
-        entry = Classified(Path(str(video_path)).name, prediction.model, best.label, best.confidence,
-                           dict(prediction.video_features), list(prediction.labels), prediction.label_text,
-                           prediction.label_joint, prediction.encoders)
+        entry = Classified(name=Path(str(video_path)).name, model=prediction.model, top=best.label,
+                           confidence=best.confidence, features=dict(prediction.video_features),
+                           labels=list(prediction.labels), label_text=prediction.label_text,
+                           label_joint=prediction.label_joint, encoders=prediction.encoders)
         self.history = [*self.history, entry][-MAX_REMEMBERED:]

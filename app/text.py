@@ -24,6 +24,17 @@ def escape_markdown(text) -> str:
     return MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
 
 
+# An absolute path (POSIX or Windows) that does not follow a word, "://" or another path: each is cut to its
+# last part (a file name), so a message names the file but not the server's folders.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/\\~-])(?:[A-Za-z]:)?[\\/][^\s'\"`,;:()<>\[\]]*")
+
+
+def without_paths(text) -> str:
+    """A message for someone outside the server: "/srv/hf/hub/models--x/blobs/open_clip.safetensors is
+    damaged" says "open_clip.safetensors is damaged"."""
+    return ABSOLUTE_PATH.sub(lambda m: re.split(r"[\\/]", m.group().rstrip("/\\"))[-1], str(text))
+
+
 def code_span(text) -> str:
     """`text` as inline code, shown as typed (a code span renders HTML and Markdown literally); text holding
     a backtick, which would end the span early, is escaped instead."""

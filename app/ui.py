@@ -13,6 +13,7 @@ Events with stable API names (see `gradio_client.Client(url).view_api()`):
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -110,8 +111,7 @@ class ClassifyTab:
     alpha: gr.Textbox
     button: gr.Button
     gallery: gr.Gallery | None
-    results: list  # the result components, in the order of handlers.RESULT_FIELDS
-    raw: gr.JSON
+    results: dict  # the result panel's components by name, as the page handlers key their values (present())
     api_trigger: gr.Button
 
     @property
@@ -137,8 +137,8 @@ def classify_tab(handlers: PageHandlers, models: list[tuple[str, str]]) -> Class
         with gr.Column(scale=5):
             form = classify_form(handlers, models)
         with gr.Column(scale=7):
-            results, raw = classify_results()
-    return ClassifyTab(**form, results=results, raw=raw, api_trigger=gr.Button(visible=False))  # carries /classify
+            results = classify_results()
+    return ClassifyTab(**form, results=results, api_trigger=gr.Button(visible=False))  # carries /classify
 
 
 def classify_form(handlers: PageHandlers, models: list[tuple[str, str]]) -> dict:
@@ -188,8 +188,8 @@ def examples_gallery(handlers: PageHandlers) -> gr.Gallery | None:
         show_label=False, label="Examples", elem_id="examples")
 
 
-def classify_results() -> tuple[list, gr.JSON]:
-    """The result panel: (components in the order of RESULT_FIELDS, the raw JSON)."""
+def classify_results() -> dict:
+    """The result panel: its components by the names that handlers.present() gives their values."""
     warnings = gr.Markdown(elem_classes=["warnings"], elem_id="warnings")
     top = gr.Label(num_top_classes=5, label="Best labels", elem_id="top-labels")
     table = gr.Dataframe(pd.DataFrame(columns=TABLE_COLUMNS), label="All your labels, best first",
@@ -211,8 +211,9 @@ def classify_results() -> tuple[list, gr.JSON]:
     timings = gr.Markdown(elem_classes=["small-note"], elem_id="timings")
     with gr.Accordion("Raw result (JSON, as returned by the /classify API)", open=False):
         raw = gr.JSON(label="Prediction")
-    return [top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings, timeline_group, timeline,
-            moment_frames], raw
+    return dict(top=top, table=table, warnings=warnings, frame=frame, audio=audio, audio_note=audio_note,
+                by_picture=by_picture, by_sound=by_sound, timings=timings, timeline_group=timeline_group,
+                timeline=timeline, moment_frames=moment_frames, raw=raw)
 
 
 def explore_tab_layout(handlers: PageHandlers) -> ExploreTab:
@@ -233,11 +234,14 @@ def explore_tab_layout(handlers: PageHandlers) -> ExploreTab:
 def wire_classify(handlers: PageHandlers, tab: ClassifyTab, explore: ExploreTab, session: gr.State) -> None:
     """The Classify tab's events: the button, Enter, the API, new inputs, examples, and a model change."""
     page_inputs = [tab.media_file, *tab.form, session]
-    page_outputs = [session, tab.raw, *tab.results]
-    tab.button.click(handlers.classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
+    shown = {**tab.results, "session": session}
+    page_outputs = list(shown.values())
+    classify_page, classify_example = by_component(handlers.classify_page, shown), by_component(handlers.classify_example, shown)
+    tab.button.click(classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
                      scroll_to_output=False)
-    tab.labels.submit(handlers.classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
-    tab.api_trigger.click(handlers.classify_api, inputs=tab.form, outputs=[tab.raw], api_name="classify", **ONE_AT_A_TIME)
+    tab.labels.submit(classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
+    tab.api_trigger.click(handlers.classify_api, inputs=tab.form, outputs=[tab.results["raw"]], api_name="classify",
+                          **ONE_AT_A_TIME)
     for new_video in (tab.video.upload, tab.video.stop_recording):
         new_video(handlers.forget_other_input, inputs=[tab.video], outputs=[tab.media_file], **PRIVATE, queue=False)
     tab.media_file.upload(handlers.forget_other_input, inputs=[tab.media_file], outputs=[tab.video], **PRIVATE,
@@ -245,9 +249,17 @@ def wire_classify(handlers: PageHandlers, tab: ClassifyTab, explore: ExploreTab,
     if tab.gallery is not None:  # a click loads the example, suggests labels if none are typed, then classifies
         tab.gallery.select(handlers.pick_example, inputs=[tab.labels],
                            outputs=[tab.video, tab.media_file, tab.labels, tab.moments], **PRIVATE, queue=False).then(
-            handlers.classify_example, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
+            classify_example, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
     tab.model.change(handlers.on_model, inputs=[tab.model],
                      outputs=[tab.model_info, tab.gamma, tab.alpha, explore.checkpoint], **PRIVATE, queue=False)
+
+
+def by_component(handler, components: dict):
+    """The handler with its answer {name: value} turned into what Gradio takes: {component: value}."""
+    @functools.wraps(handler)  # Gradio reads the handler's own signature
+    def run(*args):
+        return {components[name]: value for name, value in handler(*args).items()}
+    return run
 
 
 def wire_explore(handlers: PageHandlers, tab: ExploreTab, explore_tab: gr.Tab, session: gr.State) -> None:

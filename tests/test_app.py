@@ -139,7 +139,7 @@ def _text_file(tmp_path):
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_inputs_give_a_clear_message(client, tmp_path, case):
+def test_bad_inputs_give_a_clear_message(client, checkpoints, tmp_path, case):
     from gradio_client.exceptions import AppError
 
     video, labels, extra, expected = BAD_INPUTS[case]
@@ -149,6 +149,7 @@ def test_bad_inputs_give_a_clear_message(client, tmp_path, case):
     assert expected in message
     assert "Traceback" not in message and 'File "' not in message
     assert "/tmp/gradio" not in message  # the server's upload folder is not shown, the file name is
+    assert str(checkpoints) not in message and str(tmp_path) not in message  # nor any other server path
 
 
 def test_app_still_answers_after_errors(client):
@@ -244,23 +245,32 @@ def test_the_app_with_broken_checkpoints_lists_the_good_one_and_classifies_with_
             classify(client, EXAMPLES / "bird.mp4", "bird chirping, car engine", "garbage-weights")
 
 
-def test_a_checkpoint_config_is_read_once_and_again_when_it_changes(checkpoints, tmp_path, monkeypatch):
+def test_a_checkpoint_is_read_once_per_version_of_its_files(checkpoints, tmp_path, monkeypatch):
+    """Its config and its weights' header are read once (not once per step of a request), and read again when
+    config.json changes; each request asks the catalog once."""
     import json
     import os
 
+    import avzsl.models.checkpoint
     import avzsl.serving.catalog
 
-    reads = []
-    real = avzsl.serving.catalog.read_config
-    monkeypatch.setattr(avzsl.serving.catalog, "read_config", lambda path: reads.append(path) or real(path))
+    reads, headers, asked = [], [], []
+    real_read, real_header = avzsl.serving.catalog.read_config, avzsl.validation.safetensors_header
+    monkeypatch.setattr(avzsl.serving.catalog, "read_config", lambda path: reads.append(path) or real_read(path))
+    for module in (avzsl.serving.catalog, avzsl.models.checkpoint):  # where a header can be read
+        monkeypatch.setattr(module, "safetensors_header", lambda *a: headers.append(a) or real_header(*a))
     shutil.copytree(checkpoints / MATCHING, tmp_path / "ck" / MATCHING)
     service = random_service(tmp_path / "ck")
+    real_entry = service.catalog.entry
+    monkeypatch.setattr(service.catalog, "entry", lambda model_id: asked.append(model_id) or real_entry(model_id))
     service.models()
     gamma = service.model_info(MATCHING).gamma
+    asked.clear()
     for _ in range(2):
         service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], MATCHING)
+    assert asked == [MATCHING, MATCHING]  # once per request
     service.encoder_spec(MATCHING)
-    assert len(reads) == 1
+    assert len(reads) == 1 and len(headers) == 1  # the model was loaded with the header read for the list
     config_file = tmp_path / "ck" / MATCHING / "config.json"
     config = json.loads(config_file.read_text())
     config["calibration"]["gamma"] = gamma + 1.0
@@ -268,6 +278,39 @@ def test_a_checkpoint_config_is_read_once_and_again_when_it_changes(checkpoints,
     os.utime(config_file, ns=(1, 1))  # another modification time, even on a coarse clock
     assert service.model_info(MATCHING).gamma == gamma + 1.0 and len(reads) == 2
     assert service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], MATCHING).gamma == gamma + 1.0
+
+
+def test_a_failed_encoder_load_is_remembered_and_told_without_server_paths(tmp_path, monkeypatch):
+    """Encoders that fail to build (here: a RuntimeError, as a wrong CLAP file gives) are tried once: the status
+    line and every later /classify give the reason, naming the file but not the hub cache's folders."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from app.handlers import PageHandlers
+
+    service = random_service(None)
+    cache_path = "/srv/cache/huggingface/hub/models--laion--clap/630k-audioset-best.pt"
+    builds = []
+
+    def broken(spec):
+        builds.append(spec)
+        raise RuntimeError(f"Error(s) in loading state_dict for CLAP:\n\tMissing key(s) in {cache_path}")
+
+    monkeypatch.setattr(service.pool, "get", broken)
+    with running_app(service, tmp_path) as (_, url):
+        client = Client(url, verbose=False)
+        for _ in range(2):
+            with pytest.raises(AppError) as err:
+                classify(client, EXAMPLES / "bird.mp4", "dog, cat")
+            assert "Missing key(s)" in str(err.value) and "630k-audioset-best.pt" in str(err.value)
+            assert "/srv/cache" not in str(err.value)
+        status = client.predict(api_name="/weights_status")
+    assert len(builds) == 1  # not rebuilt for the second request
+    assert service.status().state == "failed" and "RuntimeError" in service.status().detail
+    assert "could not be loaded" in status and "630k-audioset-best.pt" in status and "/srv/cache" not in status
+    assert "\n" not in service.status().detail  # one line
+    _, timer = PageHandlers(service).status_tick()
+    assert timer.active is False  # the page stops polling: "Loading…" is not shown forever
 
 
 def test_typed_labels_are_parsed_once(service, monkeypatch):
@@ -375,10 +418,10 @@ def test_map_of_a_checkpoint_of_other_encoders_leaves_out_the_users_points(servi
 
 
 def test_presentation_of_a_prediction(service):
-    from app.handlers import RESULT_FIELDS, TABLE_COLUMNS, present, ranking_table
+    from app.handlers import TABLE_COLUMNS, present, ranking_table
 
     prediction = service.classify(EXAMPLES / "aquarium.mp4", ["fish in an aquarium", "car engine", "dog barking"], MATCHING)
-    values = dict(zip(RESULT_FIELDS, present(prediction)))
+    values = present(prediction)
     top, table, warnings, frame, audio, audio_note, by_picture, by_sound, timings = (
         values[k] for k in ("top", "table", "warnings", "frame", "audio", "audio_note", "by_picture", "by_sound", "timings"))
     assert values["timeline"] is None and values["moment_frames"] == []  # one moment: no timeline
@@ -422,11 +465,11 @@ def test_classify_api_ranks_moments_of_the_whole_video(client):
 
 
 def test_timeline_shows_each_moment_and_label(service):
-    from app.handlers import RESULT_FIELDS, present
+    from app.handlers import present
 
     labels = ["bird chirping", "car engine", "playing drums", "playing piano"]
     prediction = service.classify(EXAMPLES / "scenes.mp4", labels, segments=8)
-    values = dict(zip(RESULT_FIELDS, present(prediction)))
+    values = present(prediction)
     heat = values["timeline"].data[0]
     assert heat.type == "heatmap" and np.asarray(heat.z).shape == (4, 8)
     assert list(heat.y) == [s.label for s in prediction.ranking]  # rows in the overall order
@@ -439,18 +482,17 @@ def test_timeline_shows_each_moment_and_label(service):
 
 
 def test_a_sound_file_through_the_page_handler(service):
-    from app.handlers import RESULT_FIELDS, PageHandlers
+    from app.handlers import PageHandlers
 
     handlers = PageHandlers(service)
-    session, raw, *values = handlers.classify_page(str(EXAMPLES / "piano.mp3"), str(EXAMPLES / "bird.mp4"),
-                                                   "playing piano, bird chirping", "training-free", "both", "", 1, "",
-                                                   None)
-    values = dict(zip(RESULT_FIELDS, values))
+    values = handlers.classify_page(str(EXAMPLES / "piano.mp3"), str(EXAMPLES / "bird.mp4"),
+                                    "playing piano, bird chirping", "training-free", "both", "", 1, "", None)
+    raw, session = values["raw"], values["session"]
     assert raw["kind"] == "audio" and set(raw["modalities"]) == {"audio"}  # the file box wins over the video
     assert values["frame"] is None and "sound file" in values["audio_note"] and values["by_picture"] == {}
     assert session.history[-1].name == "piano.mp3"
-    session, raw, *values = handlers.classify_page(None, None, "a, b", "training-free", "both", "", 1, "", session)
-    assert raw is None and "Add a video first" in dict(zip(RESULT_FIELDS, values))["warnings"]
+    values = handlers.classify_page(None, None, "a, b", "training-free", "both", "", 1, "", session)
+    assert values["raw"] is None and "Add a video first" in values["warnings"]
 
 
 def test_explore_says_preparing_while_the_start_up_warm_up_runs(service):

@@ -48,21 +48,21 @@ def test_checkpoint_text_in_the_model_description_is_shown_as_text(hostile_check
 
 def test_failures_and_warnings_are_shown_as_text(hostile_checkpoints, monkeypatch):
     import app.handlers as handlers
-    from app.handlers import RESULT_FIELDS, PageHandlers, failure, present
+    from app.handlers import PageHandlers, failure, present
 
-    assert_shown_as_text(dict(zip(RESULT_FIELDS, failure(HOSTILE)))["warnings"], HOSTILE)
+    assert_shown_as_text(failure(HOSTILE)["warnings"], HOSTILE)
     service = random_service(hostile_checkpoints)
     prediction = service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"])
     prediction.warnings.append(HOSTILE)
-    assert_shown_as_text(dict(zip(RESULT_FIELDS, present(prediction)))["warnings"], HOSTILE)
+    assert_shown_as_text(present(prediction)["warnings"], HOSTILE)
 
     toasts = []
     monkeypatch.setattr(handlers.gr, "Warning", lambda message, **kw: toasts.append(message))
     long_label = "<img src=x onerror=alert(1)>" * 5  # refused as too long; the message quotes it
-    _, _, *values = PageHandlers(service).classify_page(None, str(EXAMPLES / "bird.mp4"), long_label, "training-free",
-                                                        "both", "", 1, "", None)
+    values = PageHandlers(service).classify_page(None, str(EXAMPLES / "bird.mp4"), long_label, "training-free",
+                                                 "both", "", 1, "", None)
     assert toasts and "<img" not in toasts[0] and "&lt;img" in toasts[0]  # a toast renders HTML
-    assert "<img" not in rendered(dict(zip(RESULT_FIELDS, values))["warnings"])
+    assert "<img" not in rendered(values["warnings"])
 
 
 def test_map_status_legend_and_hover_show_checkpoint_and_user_text_as_text(hostile_checkpoints):

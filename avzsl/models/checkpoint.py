@@ -280,8 +280,10 @@ def read_config(path: str | Path) -> CheckpointConfig:
     return CheckpointConfig.from_dict(raw, str(path / CONFIG))
 
 
-def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig | None = None) -> Checkpoint:
-    """The model with its weights. config: the folder's config when already read (avzsl/serving/catalog.py)."""
+def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig | None = None,
+                    header: dict | None = None) -> Checkpoint:
+    """The model with its weights. config, header: the folder's config and weights' header (safetensors_header)
+    when already read (avzsl/serving/catalog.py)."""
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -291,7 +293,7 @@ def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig 
         return config.recipe.build(config.input_dims)
 
     expected = check_model_size(build, str(path / CONFIG), CheckpointError).state_dict()  # meta tensors: no memory
-    check_weights_fit(path, safetensors_header(path / WEIGHTS, CheckpointError), expected)
+    check_weights_fit(path, header or safetensors_header(path / WEIGHTS, CheckpointError), expected)
     weights = load_file(str(path / WEIGHTS))
     for name, tensor in weights.items():
         check_finite(tensor, f"tensor {name}", str(path / WEIGHTS), CheckpointError)

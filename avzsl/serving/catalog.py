@@ -8,14 +8,15 @@
     []
     >>> Catalog("examples").config("clipclap-ucf")
     Traceback (most recent call last):
-    avzsl.models.checkpoint.CheckpointError: no checkpoint named 'clipclap-ucf' in examples
+    avzsl.models.checkpoint.CheckpointError: no checkpoint named 'clipclap-ucf'
 
 An id is a checkpoint folder's name. A folder is offered when it holds `config.json` or `model.safetensors`;
 one whose files cannot be used (a config that is not a checkpoint config, metrics that are not a table,
 weights that are missing or not safetensors, files that cannot be read, ...) is listed with the reason
 (`Entry.problem`), and every attempt to use it raises `CheckpointError` with that reason: one bad folder
-never hides the good ones. Reads are cached per file and redone when the file's size or modification time
-changes, so a long-running app sees checkpoints trained or replaced since it started.
+never hides the good ones. A folder's files are read once per version (config, metrics and the weights'
+header: `Entry`) and again when a file's size or modification time changes, so a long-running app sees
+checkpoints trained or replaced since it started.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from avzsl.models.checkpoint import (CONFIG, METRICS, WEIGHTS, Checkpoint, CheckpointConfig, CheckpointError, load_checkpoint,
-                              read_config, read_metrics)
+                                    read_config, read_metrics)
 from avzsl.validation import safetensors_header
 
 log = logging.getLogger(__name__)
@@ -36,41 +37,39 @@ TRAINING_FREE = "training-free"  # the model id of the training-free mode; check
 TRAINING_FREE_NAME = "CLIP+CLAP zero-shot (no training)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelInfo:
-    """Everything the app and the CLI show about a model; all checkpoint facts come from here."""
+    """Everything the app and the CLI show about a model, built by keyword; all checkpoint facts come from here."""
 
     id: str  # TRAINING_FREE or the checkpoint's folder name: the value APIs take
     display_name: str
-    architecture: str | None  # "clipclap", "avca", "coge"; None for the training-free mode or an unreadable folder
-    dataset: str | None
-    synthetic: bool
-    gamma: float | None  # the checkpoint's calibration γ
-    alpha: float | None  # its open-vocabulary blend weight α (0: the model alone)
-    train_classes: tuple[str, ...]
-    metrics: dict  # {"val": {...}, "test": {...}}
-    has_atlas: bool
-    encoders: str  # which encoders the model's features come from, in words
-    problem: str | None  # why it cannot be used here; None when it can
+    architecture: str | None = None  # "clipclap", "avca", "coge"; None for the training-free mode or an unreadable folder
+    dataset: str | None = None
+    synthetic: bool = False
+    gamma: float | None = None  # the checkpoint's calibration γ
+    alpha: float | None = None  # its open-vocabulary blend weight α (0: the model alone)
+    train_classes: tuple[str, ...] = ()
+    metrics: dict = field(default_factory=dict)  # {"val": {...}, "test": {...}}
+    has_atlas: bool = False
+    encoders: str = "unknown"  # which encoders the model's features come from, in words
+    problem: str | None = None  # why it cannot be used here; None when it can
     readable: bool = True  # False: the folder's files cannot be used at all (`problem` says why)
 
     @property
     def usable(self) -> bool:
         return self.problem is None
 
-    @classmethod
-    def unreadable(cls, model_id: str, problem: str) -> ModelInfo:
-        return cls(model_id, model_id, None, None, False, None, None, (), {}, False, "unknown", problem, readable=False)
-
 
 @dataclass(frozen=True)
 class Entry:
-    """One checkpoint folder as read now: its config, or why it cannot be used."""
+    """One checkpoint folder as read now: its config and weights' header, or why it cannot be used."""
 
     id: str
     path: Path
+    signature: tuple  # the version of its files that was read (`_signature`)
     config: CheckpointConfig | None
     metrics: dict
+    header: dict | None  # the weights' tensors as their header lists them (validation.safetensors_header)
     problem: str | None  # None: the files are readable (the encoders in use are judged by the service)
 
     @property
@@ -86,7 +85,7 @@ class Catalog:
     def __init__(self, folder: str | Path | None = "checkpoints"):
         self.folder = None if folder is None else Path(folder)
         self._added: dict[str, Path] = {}
-        self._entries: dict[Path, tuple[tuple, Entry]] = {}  # path -> (files' signature, entry)
+        self._entries: dict[Path, Entry] = {}  # the latest version read of each folder
         self._atlases: dict[Path, tuple[tuple, object]] = {}
         self._models: dict[tuple, Checkpoint] = {}
         self._lock = threading.Lock()
@@ -122,19 +121,17 @@ class Catalog:
             path = self.folder / model_id
             if _looks_like_checkpoint(path):
                 return path
-        where = self.folder if self.folder is not None else "the checkpoints given"
-        raise CheckpointError(f"no checkpoint named {model_id!r} in {where}")
+        raise CheckpointError(f"no checkpoint named {model_id!r}")  # the id alone: no server path for API clients
 
     def entry(self, model_id: str) -> Entry:
         """The checkpoint's files as read now (cached until one of them changes)."""
         path = self.path(model_id)
         signature = _signature(path, CONFIG, WEIGHTS, METRICS)
         with self._lock:
-            cached = self._entries.get(path)
-            if cached is None or cached[0] != signature:
-                cached = (signature, _read_entry(model_id, path))
-                self._entries[path] = cached
-        return cached[1]
+            entry = self._entries.get(path)
+            if entry is None or entry.signature != signature:
+                entry = self._entries[path] = _read_entry(model_id, path, signature)
+        return entry
 
     def entries(self) -> list[Entry]:
         return [self.entry(model_id) for model_id in self.ids()]
@@ -149,20 +146,18 @@ class Catalog:
     def metrics(self, model_id: str) -> dict:
         return self.entry(model_id).metrics
 
-    def load(self, model_id: str, device) -> Checkpoint:
-        """The model with its weights, loaded once per device (and again when its files change)."""
-        config = self.config(model_id)
-        path = self.path(model_id)
-        key = (path, str(device), _signature(path, CONFIG, WEIGHTS))
+    def load(self, entry: Entry, device) -> Checkpoint:
+        """The model of a readable entry with its weights, loaded once per device and version of its files."""
+        key = (entry.path, str(device), entry.signature)
         with self._lock:
             if key not in self._models:
                 self._models = {k: v for k, v in self._models.items() if k[:2] != key[:2]}  # an older version
                 try:
-                    self._models[key] = load_checkpoint(path, device, config=config)
+                    self._models[key] = load_checkpoint(entry.path, device, config=entry.config, header=entry.header)
                 except CheckpointError:
                     raise
                 except Exception as e:  # noqa: BLE001 - weights whose header read but whose data does not
-                    raise CheckpointError(f"{model_id}: {path / WEIGHTS} cannot be loaded ({type(e).__name__}: {e})") from None
+                    raise CheckpointError(f"{entry.id}: {WEIGHTS} cannot be loaded ({type(e).__name__}: {e})") from None
             return self._models[key]
 
     def atlas(self, model_id: str):
@@ -199,8 +194,8 @@ def _signature(folder: Path, *names: str) -> tuple:
     return tuple(out)
 
 
-def _read_entry(model_id: str, path: Path) -> Entry:
-    """Read a folder's config and metrics and check its weights' header; whatever fails becomes `problem`."""
+def _read_entry(model_id: str, path: Path, signature: tuple) -> Entry:
+    """Read a folder's config, metrics and weights' header; whatever fails becomes `problem`."""
     file = path / CONFIG  # the file being read, for the message
     try:
         config = read_config(path)
@@ -208,15 +203,15 @@ def _read_entry(model_id: str, path: Path) -> Entry:
         metrics = read_metrics(path)
         _check_metrics(file, metrics)
         file = path / WEIGHTS
-        safetensors_header(file, CheckpointError)  # the header alone: milliseconds for any size
+        header = safetensors_header(file, CheckpointError)  # only the header: milliseconds for any size
     except CheckpointError as e:
         problem = str(e)
     except Exception as e:  # noqa: BLE001 - any content at all: one bad folder must not hide the others
         problem = f"{file} cannot be read ({type(e).__name__}: {e})"
     else:
-        return Entry(model_id, path, config, metrics, None)
+        return Entry(model_id, path, signature, config, metrics, header, None)
     log.warning("checkpoint %s cannot be used: %s", model_id, problem)
-    return Entry(model_id, path, None, {}, problem)
+    return Entry(model_id, path, signature, None, {}, None, problem)
 
 
 def _check_metrics(file: Path, metrics: dict) -> None:
@@ -224,4 +219,3 @@ def _check_metrics(file: Path, metrics: dict) -> None:
     for name, scores in metrics.items():
         if not isinstance(scores, dict) or not all(isinstance(v, (int, float)) for v in scores.values()):
             raise CheckpointError(f"{file}: {name!r} must map score names to numbers, not {str(scores)[:40]}")
-

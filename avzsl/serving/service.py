@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avzsl.serving.catalog import TRAINING_FREE, TRAINING_FREE_NAME, Catalog, ModelInfo
+from avzsl.serving.catalog import TRAINING_FREE, TRAINING_FREE_NAME, Catalog, Entry, ModelInfo
 from avzsl.models.checkpoint import Checkpoint, CheckpointError
 from avzsl.io import AvzslError
 from avzsl.serving.result import Prediction, SegmentRanking
@@ -187,12 +187,26 @@ def pool_segments(distances: np.ndarray) -> np.ndarray:
 # --- the service -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ServiceStatus:
+    """What the encoders of the training-free mode are doing, for the app's status line and /weights_status."""
+
+    state: str  # "ready", "fetching" (weights from the hub), "loading" or "failed"
+    detail: str = ""  # fetching: the files and their sizes; failed: why, in one line
+
+
+class EncodersUnavailable(AvzslError):
+    """Building the encoders failed earlier in this process; the message is the remembered reason."""
+
+
 class PredictionService:
     """Encoders and checkpoints, loaded once per process; `classify` is safe to call from several threads.
 
     Each checkpoint is run with the encoders its features came from (its preset and frame convention),
     loaded on first use and shared between checkpoints that need the same; the training-free mode uses
-    the default preset. Checkpoints are found by id in `catalog` (avzsl/serving/catalog.py).
+    the default preset. Checkpoints are found by id in `catalog` (avzsl/serving/catalog.py). Encoders that
+    fail to build (a failed fetch, a damaged or wrong weights file) are not tried again: every later request
+    answers with the reason (`status()`), in milliseconds instead of a rebuild.
     """
 
     def __init__(self, encoders, *, checkpoints_dir: str | Path | None = "checkpoints", device=None,
@@ -205,9 +219,10 @@ class PredictionService:
         self.default_spec = self.pool.spec() if isinstance(encoders, EncoderPool) else encoders.spec
         self.catalog = catalog or Catalog(checkpoints_dir)
         self.device = device or self.pool.device
+        self._failed: dict = {}  # EncoderSpec -> why building its encoders failed
         # Two lanes, each served in arrival order (turns.py): a small request never waits for all of a large
-        # one. Media: decoding and the CLIP image / CLAP audio forwards of one request at a time. Labels: new
-        # label texts, LABELS_PER_TURN per turn. Labels found in the cache need neither.
+        # one. Media: decoding, then the CLIP image / CLAP audio forwards of MOMENTS_PER_TURN moments per turn.
+        # Labels: new label texts, LABELS_PER_TURN per turn. Labels found in the cache need neither.
         self._media_lane, self._label_lane = Turns(), Turns()
 
     @property
@@ -217,24 +232,60 @@ class PredictionService:
     @property
     def encoders(self):
         """The encoders of the training-free mode (loaded on first use)."""
-        return self.pool.get(self.default_spec)
+        return self._encoders(self.default_spec)
 
     @property
     def random_encoders(self) -> bool:
         return self.pool.random
 
-    def encoder_spec(self, model_id: str):
+    def status(self) -> ServiceStatus:
+        """Whether the encoders of the training-free mode are ready, being fetched or loaded, or failed."""
+        if self.default_spec in self._failed:
+            return ServiceStatus("failed", self._failed[self.default_spec])
+        if self.pool.random or self.pool.is_loaded(self.default_spec):
+            return ServiceStatus("ready")
+        from avzsl.encoders.hub import FETCHES
+
+        fetching = FETCHES.active()
+        if fetching:
+            return ServiceStatus("fetching", "; ".join(f.describe() for f in fetching))
+        return ServiceStatus("loading")
+
+    def _encoders(self, spec):
+        """The encoders of `spec`, built on first use; EncodersUnavailable once building them has failed."""
+        if spec in self._failed:
+            raise EncodersUnavailable(self._failed[spec])
+        try:
+            return self.pool.get(spec)
+        except Exception as e:  # noqa: BLE001 - any failure (a RuntimeError of a wrong file too) is remembered
+            reason = str(e) if isinstance(e, AvzslError) else f"{type(e).__name__}: {e}"
+            self._failed[spec] = " ".join(reason.split())[:500]  # one line
+            log.error("the encoders %s cannot be built: %s", spec.describe(), self._failed[spec])
+            raise EncodersUnavailable(self._failed[spec]) from None
+
+    def _entry(self, model_id: str) -> Entry | None:
+        """The catalog's entry of a usable checkpoint (None for the training-free mode); read once per request."""
+        if model_id == TRAINING_FREE:
+            return None
+        entry = self.catalog.entry(model_id)
+        if entry.problem:
+            raise CheckpointError(f"{model_id}: {entry.problem}")
+        return entry
+
+    def _spec(self, entry: Entry | None):
         """The EncoderSpec a model is run with: the default one for the training-free mode, else the preset
         and frame convention of its features (real or random weights as the service was started)."""
-        model_id = _resolve(model_id)
-        if model_id == TRAINING_FREE:
+        if entry is None:
             return self.default_spec
-        made_by = self.catalog.config(model_id).feature_encoders()
+        made_by = entry.config.feature_encoders()
         return self.pool.spec(made_by.preset, made_by.frames)
+
+    def encoder_spec(self, model_id: str):
+        return self._spec(self._entry(_resolve(model_id)))
 
     def encoders_for(self, model_id: str):
         """The encoders a model needs, loaded on first use and shared by every model that needs the same."""
-        return self.pool.get(self.encoder_spec(model_id))
+        return self._encoders(self.encoder_spec(model_id))
 
     # --- models ------------------------------------------------------------------------------------------
 
@@ -250,14 +301,14 @@ class PredictionService:
         """What the app and the CLI show about a model; CheckpointError only for an id the catalog lacks."""
         model_id = _resolve(model_id)
         if model_id == TRAINING_FREE:
-            return ModelInfo(TRAINING_FREE, TRAINING_FREE_NAME, None, None, False, None, None, (), {}, False,
-                             _describe(self.default_spec), self.pool.missing(self.default_spec))
+            return ModelInfo(id=TRAINING_FREE, display_name=TRAINING_FREE_NAME, encoders=_describe(self.default_spec),
+                             problem=self.pool.missing(self.default_spec))
         entry = self.catalog.entry(model_id)
         if entry.problem:
-            return ModelInfo.unreadable(model_id, entry.problem)
+            return ModelInfo(id=model_id, display_name=model_id, problem=entry.problem, readable=False)
         config = entry.config
         try:
-            spec = self.encoder_spec(model_id)
+            spec = self._spec(entry)
             problem = config.compatible_with(spec) or self.pool.missing(spec)
             encoders = _describe(spec)
         except CheckpointError as e:
@@ -271,10 +322,20 @@ class PredictionService:
 
     def checkpoint(self, model_id: str) -> Checkpoint:
         """The checkpoint, loaded once; CheckpointError when it cannot be used with the encoders in use."""
-        problem = self.catalog.config(model_id).compatible_with(self.encoder_spec(model_id))
+        entry = self._entry(_resolve(model_id))
+        return self._checkpoint(entry, self._spec(entry))
+
+    def _checkpoint(self, entry: Entry, spec) -> Checkpoint:
+        problem = entry.config.compatible_with(spec)
         if problem:
-            raise CheckpointError(f"{model_id}: {problem}")
-        return self.catalog.load(model_id, self.device)
+            raise CheckpointError(f"{entry.id}: {problem}")
+        return self.catalog.load(entry, self.device)
+
+    def report(self, model_id: str):
+        """The evaluation report training stored with a checkpoint (avzsl/report/results.py), or None."""
+        from avzsl.report.results import load_report
+
+        return load_report(self.catalog.path(model_id))  # a checkpoint the service offers (refuses other paths)
 
     # --- prediction --------------------------------------------------------------------------------------
 
@@ -296,8 +357,10 @@ class PredictionService:
             raise LabelError(f"segments must be a whole number from 1 to {MAX_SEGMENTS}, not {segments!r}")
         labels = labels if isinstance(labels, Labels) else parse_labels(labels)  # a list from library code: checked
         model = _resolve(model)
-        checkpoint = None if model == TRAINING_FREE else self.checkpoint(model)  # fail before decoding
-        encoders = self.encoders_for(model)  # the explanations use the model's own encoders too
+        entry = self._entry(model)  # the catalog is asked once per request
+        spec = self._spec(entry)
+        checkpoint = None if entry is None else self._checkpoint(entry, spec)  # fail before decoding
+        encoders = self._encoders(spec)  # the explanations use the model's own encoders too
         began = time.perf_counter()
 
         with self._media_lane:
