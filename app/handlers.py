@@ -18,6 +18,7 @@ a failure in the result panel (and as a pop-up) instead of raising, so no stale 
 from __future__ import annotations
 
 import logging
+import math
 
 import gradio as gr
 import numpy as np
@@ -154,22 +155,14 @@ def failure(message: str) -> dict:
                 timeline=None, moment_frames=[], warnings=f"**Not classified:** {escape_markdown(message)}")
 
 
-def parse_setting(text, name: str = "Calibration γ", example: str = "0.2") -> float | None:
-    """A number box of a checkpoint setting (γ, α): empty means the checkpoint's own value."""
-    if text is None or str(text).strip() == "":
-        return None
-    try:
-        return float(str(text).strip())
-    except ValueError:
-        raise LabelError(f"{name} must be a number such as {example}, or empty for the checkpoint's own value; "
-                         f"got {str(text)[:20]!r}.") from None
-
-
 def _whole_number(value) -> int:
     try:
-        return int(value or 1)
+        number = float(value or 1)
     except (TypeError, ValueError):
-        raise LabelError(f"segments must be a whole number, not {str(value)[:20]!r}") from None
+        number = math.nan
+    if not number.is_integer():  # NaN and infinities too; the service checks the range
+        raise LabelError(f"segments must be a whole number, not {str(value)[:20]!r}")
+    return int(number)
 
 
 def encoders_status(service) -> str:
@@ -218,7 +211,6 @@ class PageHandlers:
             gr.Info("The encoders are still being fetched or loaded (first start only): this classification starts "
                     "as soon as they are ready.", title="One moment")
         model, modality, segments = model or TRAINING_FREE, modality or "both", _whole_number(segments)
-        gamma, alpha = parse_setting(gamma), parse_setting(alpha, "The blend weight α", "0.3")
         labels = parse_labels(labels_text or "")
         key = cache.key(video, labels, model, modality, gamma, segments, alpha) if cache is not None else None
         prediction = cache.get(key) if key else None

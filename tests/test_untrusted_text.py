@@ -99,3 +99,50 @@ def test_labels_with_no_visible_character_are_refused_like_empty_ones(invisible)
     with pytest.raises(LabelError, match="Type at least one label"):
         parse_labels([invisible, " "])
     assert parse_labels(f"{invisible}dog") == (f"{invisible}dog",)  # a visible label is kept as typed
+
+
+# --- numbers and sizes a client sends ---------------------------------------------------------------------------
+
+
+def test_oversized_label_text_is_refused_before_it_is_parsed():
+    """26 MB of labels is refused in milliseconds, without a copy being split or normalised (memory stays flat)."""
+    import time
+    import tracemalloc
+
+    from avzsl.serving.service import MAX_LABEL_TEXT_BYTES, MAX_LABELS
+
+    text = "dog barking, " * 2_000_000  # 26 MB
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(LabelError, match="bytes can be sent"):
+        parse_labels(text)
+    elapsed, (_, peak) = time.perf_counter() - t0, tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1_000_000 and elapsed < 0.5, (peak, elapsed)
+    widest = ", ".join(f"{i:03d}" + "𝄞" * 97 for i in range(MAX_LABELS))  # every label at the limits, 4-byte characters
+    assert len(widest.encode()) <= MAX_LABEL_TEXT_BYTES and len(parse_labels(widest)) == MAX_LABELS
+    with pytest.raises(LabelError, match="bytes can be sent"):  # bytes, not characters, are counted
+        parse_labels("𝄞" * (MAX_LABEL_TEXT_BYTES // 4 + 1))
+
+
+@pytest.mark.parametrize("setting", [{"gamma": "nan"}, {"gamma": float("inf")}, {"gamma": "-inf"}, {"gamma": 1e6},
+                                     {"alpha": "nan"}, {"alpha": float("inf")}, {"alpha": 1.5}, {"gamma": "lots"}])
+def test_settings_must_be_finite_numbers_in_range(hostile_checkpoints, setting):
+    from app.handlers import PageHandlers
+
+    service = random_service(hostile_checkpoints)
+    with pytest.raises(LabelError, match="must be a number from"):
+        service.classify(EXAMPLES / "bird.mp4", ["dog", "cat"], HOSTILE_NAME, **setting)
+    form = {"gamma": "", "alpha": "", **{k: str(v) for k, v in setting.items()}}
+    with pytest.raises(LabelError, match="must be a number from"):
+        PageHandlers(service).predict(str(EXAMPLES / "bird.mp4"), "dog, cat", HOSTILE_NAME, "both", form["gamma"],
+                                      1, form["alpha"])
+
+
+@pytest.mark.parametrize("moments", ["inf", "nan", 2.5, "lots"])
+def test_moments_must_be_a_whole_number(moments):
+    from app.handlers import PageHandlers
+
+    handlers = PageHandlers(random_service(None))
+    with pytest.raises(LabelError, match="whole number"):
+        handlers.predict(str(EXAMPLES / "bird.mp4"), "dog, cat", "training-free", "both", "", moments)

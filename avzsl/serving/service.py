@@ -34,6 +34,7 @@ embedding of a mid-grey frame stands in for the picture; the result carries a wa
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import unicodedata
@@ -59,7 +60,9 @@ log = logging.getLogger(__name__)
 
 MODALITIES = ("both", "visual", "audio")
 MAX_LABELS, MAX_LABEL_CHARS = 200, 100
+MAX_LABEL_TEXT_BYTES = 100_000  # the typed text of at most MAX_LABELS labels: refused beyond, before any parsing
 MAX_SEGMENTS = 64
+MAX_GAMMA = 100.0  # |γ|: checkpoints calibrate within their training grids (0 to 5); beyond, seen labels just go last
 
 
 class LabelError(AvzslError, ValueError):
@@ -75,8 +78,16 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
     """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins).
 
     A label with no visible character (only zero-width spaces, byte-order marks, control characters) is
-    empty: it would be ranked as a label nobody can read.
+    empty: it would be ranked as a label nobody can read. Text beyond MAX_LABEL_TEXT_BYTES is refused before
+    it is split, so an oversized request costs neither time nor memory.
     """
+    size = len(text) if isinstance(text, str) else sum(len(str(part)) for part in text)  # characters <= bytes
+    if size <= MAX_LABEL_TEXT_BYTES:
+        size = len(text.encode("utf-8", "replace")) if isinstance(text, str) else sum(
+            len(str(part).encode("utf-8", "replace")) for part in text)
+    if size > MAX_LABEL_TEXT_BYTES:
+        raise LabelError(f"The labels are {size:,} characters long or more; at most {MAX_LABEL_TEXT_BYTES:,} bytes "
+                         "can be sent at once.")
     parts = re.split(r"[,\n]", text or "") if isinstance(text, str) else list(text)
     labels, seen = [], set()
     for part in parts:
@@ -93,6 +104,21 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
         raise LabelError(f"Labels can be at most {max_chars} characters long; this one has {len(too_long[0])}: "
                          f"{too_long[0][:40]!r}...")
     return Labels(labels)
+
+
+def checked_number(value, name: str, low: float, high: float) -> float | None:
+    """A number a client sent (a float, or its text): None or "" for the default, else finite and within
+    [low, high]; LabelError otherwise (NaN and infinities included)."""
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = math.nan
+    if not low <= number <= high:  # False for NaN too
+        raise LabelError(f"{name} must be a number from {low:g} to {high:g} (empty: the checkpoint's own value), "
+                         f"not {str(value)[:20]!r}.")
+    return number
 
 
 def has_visible_character(text: str) -> bool:
@@ -154,14 +180,12 @@ class CheckpointScorer:
         if config.synthetic:
             warnings.append("This checkpoint was trained on SYNTHETIC features: its rankings are not meaningful.")
         calibration = config.calibration
-        alpha = calibration.alpha if alpha is None else float(alpha)
-        if not 0 <= alpha <= 1:
-            raise LabelError(f"The blend weight α must be between 0 and 1, not {alpha:g}.")
+        alpha = calibration.alpha if alpha is None else alpha
         # Open-vocabulary blend with the training-free distances of the same encoders (scoring.blend).
         free = TrainingFreeScorer().score(media, text, modality).distances  # (N, L)
         distances = blend(out.distances.cpu().numpy(), free, alpha, calibration.blend_scale)
         return Scores(distances, [config.classes.is_seen(label) for label in text.labels], JOINT_TEMPERATURE,
-                      calibration.gamma if gamma is None else float(gamma), out.samples.cpu().numpy(),
+                      calibration.gamma if gamma is None else gamma, out.samples.cpu().numpy(),
                       out.classes.cpu().numpy(), warnings, alpha)
 
 
@@ -344,7 +368,8 @@ class PredictionService:
                  alpha: float | None = None) -> Prediction:
         """Rank `labels` (already parsed, see `parse_labels`) for a video, sound file or picture.
 
-        gamma, alpha: a checkpoint's calibration γ and open-vocabulary blend weight α (None: its own).
+        gamma, alpha: a checkpoint's calibration γ (|γ| <= MAX_GAMMA) and open-vocabulary blend weight α (0 to 1);
+        None: its own.
 
         segments: N evenly spaced moments over the whole file, each ranked on its own; the overall
         ranking pools them (`pool_segments`). N = 1 is the middle frame and the centred audio window.
@@ -356,6 +381,8 @@ class PredictionService:
         if isinstance(segments, bool) or not isinstance(segments, int) or not 1 <= segments <= MAX_SEGMENTS:
             raise LabelError(f"segments must be a whole number from 1 to {MAX_SEGMENTS}, not {segments!r}")
         labels = labels if isinstance(labels, Labels) else parse_labels(labels)  # a list from library code: checked
+        gamma = checked_number(gamma, "The calibration γ", -MAX_GAMMA, MAX_GAMMA)
+        alpha = checked_number(alpha, "The blend weight α", 0.0, 1.0)
         model = _resolve(model)
         entry = self._entry(model)  # the catalog is asked once per request
         spec = self._spec(entry)
