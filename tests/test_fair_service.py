@@ -1,12 +1,14 @@
 """Fair service: a small request is not stuck behind a huge one (avzsl/serving/turns.py, the service's two lanes).
 
 No timing is asserted: a large request is held inside its label embedding by the test itself, and the
-small one must finish meanwhile. benchmarks/fair_queue.py measures the times.
+small one must finish meanwhile. benchmarks/fair_queue.py measures the times. Every wait has a deadline
+(WAIT), so a broken lane fails the test instead of hanging the suite.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -16,6 +18,20 @@ from avzsl.serving.turns import Turns
 from tests.helpers import EXAMPLES, running_app
 
 WAIT = 120  # seconds: only reached when the behaviour under test is broken
+
+
+def wait_until(condition, what: str) -> None:
+    """Poll `condition` until it holds; fail after WAIT seconds."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {WAIT} s for {what}"
+        time.sleep(0.01)
+
+
+def join_all(threads) -> None:
+    for t in threads:
+        t.join(WAIT)
+        assert not t.is_alive(), f"{t.name} still waits after {WAIT} s"
 
 
 def test_turns_are_granted_in_the_order_they_were_asked_for():
@@ -36,12 +52,45 @@ def test_turns_are_granted_in_the_order_they_were_asked_for():
     for i, name in enumerate(("second", "third", "fourth")):
         threads.append(threading.Thread(target=take, args=(name,)))
         threads[-1].start()
-        while lane.waiting < i + 2:  # queued before the next one asks
-            threading.Event().wait(0.01)
+        wait_until(lambda: lane.waiting >= i + 2, f"{name} to queue")  # queued before the next one asks
     release_first.set()
-    for t in threads:
-        t.join(WAIT)
+    join_all(threads)
     assert order == ["first", "second", "third", "fourth"]
+
+
+def test_a_waiter_that_fails_gives_up_its_turn():
+    """A request interrupted while it waits (here: its wait raises) must not block those behind it."""
+    lane, order, failures = Turns(), [], []
+    real_wait = lane._changed.wait_for
+
+    def wait_for(predicate, timeout=None):
+        if threading.current_thread().name.startswith("impatient"):
+            while lane.waiting < 3:  # fails only once the one after it is queued
+                lane._changed.wait(0.01)
+            raise KeyboardInterrupt
+        return real_wait(predicate, timeout)
+
+    lane._changed.wait_for = wait_for
+
+    def take(name):
+        try:
+            with lane:
+                order.append(name)
+        except KeyboardInterrupt:
+            failures.append(name)
+
+    with lane:  # held while the others queue
+        threads = [threading.Thread(target=take, args=(name,), name=name, daemon=True)  # a stuck one ends with pytest
+                   for name in ("impatient", "patient")]
+        threads[0].start()
+        wait_until(lambda: lane.waiting >= 2, "the impatient one to queue")
+        threads[1].start()
+        join_all(threads[:1])
+    join_all(threads)
+    assert failures == ["impatient"] and order == ["patient"] and lane.waiting == 0
+    with lane:  # and the lane still works
+        order.append("later")
+    assert order == ["patient", "later"]
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +136,10 @@ def test_new_labels_of_a_small_request_get_in_between_the_pieces_of_a_large_one(
         big.start()
         assert tower.large_started.wait(WAIT)
         small.start()
-        while service._label_lane.waiting < 2:  # the small request queues for its turn behind the large one's
-            threading.Event().wait(0.01)
+        wait_until(lambda: service._label_lane.waiting >= 2, "the small request to queue behind the large one's turn")
     finally:
         tower.release.set()
-    big.join(WAIT)
-    small.join(WAIT)
+    join_all([big, small])
     assert tower.calls == ["large", "small", "large", "large"]  # one piece of the large request, then the small
     assert len(done["large"].ranking) == len(large) and len(done["small"].ranking) == 2
 

@@ -8,6 +8,7 @@ A plain `threading.Lock` lets a thread that releases it take it straight back, s
 many short pieces could keep it for minutes; here every piece queues behind the pieces already waiting.
 The prediction service runs label-text embedding as such pieces (LABELS_PER_TURN labels each, see
 avzsl/encoders/loader.py), so a small request waits for one piece of a large one, never for all of it.
+A waiter that fails (an interrupt, a cancelled request) gives up its ticket: those behind it are served.
 Not reentrant.
 """
 
@@ -21,21 +22,34 @@ class Turns:
         self._changed = threading.Condition()
         self._next_ticket = 0  # handed to the next thread that asks
         self._serving = 0  # the ticket whose holder may run now
+        self._given_up: set[int] = set()  # tickets of waiters that failed, skipped when their turn comes
 
     def __enter__(self) -> Turns:
         with self._changed:
             ticket = self._next_ticket
             self._next_ticket += 1
-            self._changed.wait_for(lambda: self._serving == ticket)
+            try:
+                self._changed.wait_for(lambda: self._serving == ticket)
+            except BaseException:
+                self._given_up.add(ticket)
+                self._pass_on()  # it may be this ticket's turn already
+                raise
         return self
 
     def __exit__(self, *exc) -> None:
         with self._changed:
             self._serving += 1
-            self._changed.notify_all()
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        """Skip the tickets given up and wake the waiters (the lock held)."""
+        while self._serving in self._given_up:
+            self._given_up.remove(self._serving)
+            self._serving += 1
+        self._changed.notify_all()
 
     @property
     def waiting(self) -> int:
         """Threads queued or running (for tests and logs)."""
         with self._changed:
-            return self._next_ticket - self._serving
+            return self._next_ticket - self._serving - len(self._given_up)
