@@ -32,10 +32,12 @@ from app.text import TABLE_COLUMNS, TRAIN_HINT, escape_html, escape_markdown, wi
 from avzsl.io import AvzslError
 from avzsl.serving.service import TRAINING_FREE, EncodersUnavailable, LabelError, parse_labels
 from avzsl.serving.result import clock
+from avzsl.serving.turns import Busy, PerClient
 from avzsl.maps.projection import SPACES
 
 log = logging.getLogger(__name__)
 
+JOBS_PER_CLIENT = 2  # classifications of one visitor (one page or API session) in the service at once; more are refused
 TIMING_NAMES = {"decode": "decoding", "clip_image": "picture (CLIP)", "clap_audio": "sound (CLAP)",
                 "labels": "label texts", "model": "model"}
 
@@ -195,6 +197,7 @@ class PageHandlers:
 
     def __init__(self, service, maps: MapMaker | None = None):
         self.service = service
+        self.admission = PerClient(JOBS_PER_CLIENT)
         self.maps = maps or MapMaker(service)
         self.example_results = ExampleCache()
         self.thumbnails = example_thumbnails(read_examples())  # (example, middle frame, caption) that decode
@@ -202,8 +205,13 @@ class PageHandlers:
     # --- classification -------------------------------------------------------------------------------
 
     def predict(self, video, labels_text, model, modality, gamma, segments=1, alpha="",
-                cache: ExampleCache | None = None):
-        """The one prediction path of the page and the API; raises AvzslError subclasses for bad input."""
+                cache: ExampleCache | None = None, request: gr.Request | None = None):
+        """The one prediction path of the page and the API; raises AvzslError subclasses for bad input, and
+        Busy for a client that already has JOBS_PER_CLIENT of them running (request: its Gradio session)."""
+        with self.admission.admit(request.session_hash if request else None):
+            return self._predict(video, labels_text, model, modality, gamma, segments, alpha, cache)
+
+    def _predict(self, video, labels_text, model, modality, gamma, segments, alpha, cache):
         if not video:
             raise LabelError("Add a video first: drop a file on the video box, record one with the webcam, "
                              "or click one of the examples (a sound file or a picture works too).")
@@ -222,10 +230,10 @@ class PageHandlers:
         return prediction
 
     def classify_api(self, video, labels_text, model=TRAINING_FREE, modality="both", gamma="", segments=1,
-                     alpha="") -> dict:
+                     alpha="", request: gr.Request = None) -> dict:
         """/classify: the ranking as JSON (Prediction.to_json()); bad input raises gr.Error with the reason."""
         try:
-            return self.predict(video, labels_text, model, modality, gamma, segments, alpha).to_json()
+            return self.predict(video, labels_text, model, modality, gamma, segments, alpha, request=request).to_json()
         except Exception as e:  # noqa: BLE001 - turned into a message; never a stack trace in the client
             title, message = self._explain(e)
             raise gr.Error(message, title=title, print_exception=False) from None
@@ -239,13 +247,13 @@ class PageHandlers:
         return self.weights_status(), gr.Timer(active=self.service.status().state in ("fetching", "loading"))
 
     def classify_page(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
-                      cache=None) -> dict:
+                      request: gr.Request = None, cache=None) -> dict:
         """The Classify button: the session and the result panel's values by name; a failure fills the panel
         with why. media_file: a sound file or picture from the file box; used instead of the video when given."""
         session = session if isinstance(session, Session) else Session()
         path = media_file or video
         try:
-            prediction = self.predict(path, labels_text, model, modality, gamma, segments, alpha, cache)
+            prediction = self.predict(path, labels_text, model, modality, gamma, segments, alpha, cache, request)
         except Exception as e:  # noqa: BLE001
             title, message = self._explain(e)
             gr.Warning(escape_html(message), title=title)  # a toast renders HTML
@@ -253,9 +261,11 @@ class PageHandlers:
         session.remember(prediction, path)
         return {"session": session, **present(prediction)}
 
-    def classify_example(self, *inputs) -> tuple:
+    def classify_example(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
+                         request: gr.Request = None) -> dict:
         """A click on an example: the same as the button, but results are kept for the next click on it."""
-        return self.classify_page(*inputs, cache=self.example_results)
+        return self.classify_page(media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
+                                  request, cache=self.example_results)
 
     def pick_example(self, text, evt: gr.SelectData):
         """An example was clicked: load it (a video in the video box, a sound file in the file box); keep the
@@ -280,7 +290,7 @@ class PageHandlers:
         checkpoints folder or the hub cache); unexpected errors are logged with their traceback."""
         from avzsl.media import MediaError
 
-        titles = {LabelError: "Check your input", MediaError: "Cannot read this video",
+        titles = {Busy: "One moment", LabelError: "Check your input", MediaError: "Cannot read this video",
                   EncodersUnavailable: "The encoders could not be loaded", AvzslError: "This model cannot be used"}
         for kind, title in titles.items():
             if isinstance(error, kind):

@@ -58,6 +58,20 @@ def test_turns_are_granted_in_the_order_they_were_asked_for():
     assert order == ["first", "second", "third", "fourth"]
 
 
+def test_each_client_is_admitted_its_share_of_jobs():
+    from avzsl.serving.turns import Busy, PerClient
+
+    admission = PerClient(limit=2)
+    with admission.admit("a"), admission.admit("a"):
+        with pytest.raises(Busy, match="already have 2"):
+            with admission.admit("a"):
+                pass
+        with admission.admit("b"), admission.admit(None), admission.admit(None), admission.admit(None):
+            pass  # other clients, and callers inside the process, are not held back by "a"
+    with admission.admit("a"):  # a finished job frees its place
+        pass
+
+
 def test_a_waiter_that_fails_gives_up_its_turn():
     """A request interrupted while it waits (here: its wait raises) must not block those behind it."""
     lane, order, failures = Turns(), [], []
@@ -167,3 +181,72 @@ def test_through_the_app_a_small_request_finishes_while_a_large_one_runs(service
             tower.release.set()
         assert len(large.result(timeout=WAIT)["ranking"]) == 20
     assert [s["label"] for s in answer["small"]["ranking"]] != [] and "small" not in tower.calls  # labels were cached
+
+
+def test_the_moments_of_a_small_request_get_in_between_those_of_a_large_one(service, monkeypatch):
+    """A request for many moments embeds them MOMENTS_PER_TURN per turn of the media lane; a one-moment request
+    sent meanwhile is embedded after one turn of it, not after all of them."""
+    from avzsl.serving.service import MOMENTS_PER_TURN
+
+    encoders = service.encoders
+    real, calls = encoders.embed_images, []
+    large_started, release = threading.Event(), threading.Event()
+
+    def embed_images(frames):
+        who = "small" if len(frames) == 1 else "large"
+        calls.append(who)
+        if who == "large" and not large_started.is_set():
+            large_started.set()
+            release.wait(WAIT)
+        return real(frames)
+
+    monkeypatch.setattr(encoders, "embed_images", embed_images)
+    moments = 4 * MOMENTS_PER_TURN
+    done = {}
+    big = threading.Thread(target=lambda: done.setdefault(
+        "large", service.classify(EXAMPLES / "scenes.mp4", ["dog", "cat"], segments=moments)), daemon=True)
+    small = threading.Thread(target=lambda: done.setdefault(
+        "small", service.classify(EXAMPLES / "car.mp4", ["dog", "cat"])), daemon=True)
+    try:
+        big.start()
+        assert large_started.wait(WAIT)
+        small.start()
+        wait_until(lambda: service._media_lane.waiting >= 2, "the small request to queue for the media lane")
+    finally:
+        release.set()
+    join_all([big, small])
+    assert calls == ["large", "small", "large", "large", "large"]
+    assert len(done["large"].segments) == moments and len(done["small"].segments) == 1
+
+
+def test_one_client_cannot_hold_more_than_its_share(service, tmp_path, monkeypatch):
+    """A client with JOBS_PER_CLIENT requests running is refused the next at once; another client is served."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from app.handlers import JOBS_PER_CLIENT
+
+    real, held, release = service.classify, threading.Semaphore(0), threading.Event()
+
+    def classify(path, labels, **kwargs):
+        if "hold" in labels:  # the greedy client's requests stay in the service until released
+            held.release()
+            release.wait(WAIT)
+        return real(path, labels, **kwargs)
+
+    monkeypatch.setattr(service, "classify", classify)
+    video = handle_file(str(EXAMPLES / "car.mp4"))
+    with running_app(service, tmp_path) as (_, url):
+        greedy, other = Client(url, verbose=False), Client(url, verbose=False)
+        try:
+            jobs = [greedy.submit(video, "hold, dog", api_name="/classify") for _ in range(JOBS_PER_CLIENT)]
+            for _ in jobs:
+                assert held.acquire(timeout=WAIT)
+            with pytest.raises(AppError, match=f"already have {JOBS_PER_CLIENT} classifications running"):
+                greedy.predict(video, "hold, dog", api_name="/classify")
+            answer = other.predict(video, "dog, cat", api_name="/classify")
+            assert len(answer["ranking"]) == 2 and not any(job.done() for job in jobs)
+        finally:
+            release.set()
+        assert all(len(job.result(timeout=WAIT)["ranking"]) == 2 for job in jobs)
+        assert len(greedy.predict(video, "hold, dog", api_name="/classify")["ranking"]) == 2  # its turn again

@@ -33,13 +33,14 @@ embedding of a mid-grey frame stands in for the picture; the result carries a wa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,7 @@ MODALITIES = ("both", "visual", "audio")
 MAX_LABELS, MAX_LABEL_CHARS = 200, 100
 MAX_LABEL_TEXT_BYTES = 100_000  # the typed text of at most MAX_LABELS labels: refused beyond, before any parsing
 MAX_SEGMENTS = 64
+MOMENTS_PER_TURN = 2  # moments embedded per turn of the media lane: another request waits for so many at most
 MAX_GAMMA = 100.0  # |γ|: checkpoints calibrate within their training grids (0 to 5); beyond, seen labels just go last
 
 
@@ -245,7 +247,7 @@ class PredictionService:
         self.device = device or self.pool.device
         self._failed: dict = {}  # EncoderSpec -> why building its encoders failed
         # Two lanes, each served in arrival order (turns.py): a small request never waits for all of a large
-        # one. Media: decoding, then the CLIP image / CLAP audio forwards of MOMENTS_PER_TURN moments per turn.
+        # one. Media: the CLIP image / CLAP audio forwards of MOMENTS_PER_TURN moments per turn (decoding runs outside).
         # Labels: new label texts, LABELS_PER_TURN per turn. Labels found in the cache need neither.
         self._media_lane, self._label_lane = Turns(), Turns()
 
@@ -390,8 +392,7 @@ class PredictionService:
         encoders = self._encoders(spec)  # the explanations use the model's own encoders too
         began = time.perf_counter()
 
-        with self._media_lane:
-            media = self.embed_media(path, segments, encoders)
+        media = self.embed_media(path, segments, encoders, turns=self._media_lane)
         warnings = [*media.media.warnings, *_modality_warnings(media, modality)]
         t0 = time.perf_counter()
         text = self.embed_labels(labels, encoders, checkpoint, turns=self._label_lane)
@@ -425,11 +426,26 @@ class PredictionService:
             segment_frames=[seg.frame for seg in media.media], encoders=encoders.spec)
 
     @staticmethod
-    def embed_media(path: str | Path, segments: int, encoders) -> MediaEmbedding:
-        """Decode each segment's frame and audio window (at the encoders' sample rate), and embed them in batches."""
-        from avzsl.media.featurize import embed_file
+    def embed_media(path: str | Path, segments: int, encoders, turns=None) -> MediaEmbedding:
+        """Decode each segment's frame and audio window (at the encoders' sample rate), and embed them in
+        batches of MOMENTS_PER_TURN moments; `turns`: a lock held per batch (the media lane), so another
+        request's moments get in between. Decoding needs no encoders and runs outside it."""
+        from avzsl.media.featurize import MediaEmbedding, decode, featurize
 
-        return embed_file(path, encoders, segments)
+        t0 = time.perf_counter()
+        media = decode(path, encoders.preset.audio, segments)
+        timings = {"decode": _ms_since(t0)}
+        pieces = []
+        for start in range(0, len(media), MOMENTS_PER_TURN):
+            with turns or contextlib.nullcontext():
+                [piece] = featurize([replace(media, segments=media.segments[start:start + MOMENTS_PER_TURN])],
+                                    encoders)
+            pieces.append(piece)
+        for name in pieces[0].timings_ms:  # "clip_image", "clap_audio": summed over the batches
+            timings[name] = sum(piece.timings_ms[name] for piece in pieces)
+        visual, audio = ([getattr(piece, rows) for piece in pieces] for rows in ("visual", "audio"))
+        return MediaEmbedding(media, None if visual[0] is None else np.concatenate(visual),  # (N, D_v)
+                              None if audio[0] is None else np.concatenate(audio), timings)  # (N, D_a)
 
     @staticmethod
     def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None, turns=None):

@@ -10,11 +10,22 @@ The prediction service runs label-text embedding as such pieces (LABELS_PER_TURN
 avzsl/encoders/loader.py), so a small request waits for one piece of a large one, never for all of it.
 A waiter that fails (an interrupt, a cancelled request) gives up its ticket: those behind it are served.
 Not reentrant.
+
+In front of the lanes, `PerClient` admits at most a few jobs of each client at a time, so no client can fill
+the shared queue and the lanes with its own work:
+
+    admission = PerClient(limit=2)
+    with admission.admit(session_id):   # Busy (refused at once) when that client already has 2 jobs running
+        ...
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections import Counter
+
+from avzsl.io import AvzslError
 
 
 class Turns:
@@ -53,3 +64,33 @@ class Turns:
         """Threads queued or running (for tests and logs)."""
         with self._changed:
             return self._next_ticket - self._serving - len(self._given_up)
+
+
+class Busy(AvzslError):
+    """A client sent a job while it already had its share running; the message says what to do."""
+
+
+class PerClient:
+    """At most `limit` jobs of one client at a time; a client's job beyond them is refused at once, not queued,
+    so that it leaves its place in the shared queue to other clients."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._running: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def admit(self, client: str | None):
+        """Run one job of `client` (None: a caller inside this process, never limited)."""
+        with self._lock:
+            if client is not None and self._running[client] >= self.limit:
+                raise Busy(f"You already have {self.limit} classifications running: send the next one when one of "
+                           "them has finished.")
+            self._running[client] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[client] -= 1
+                if not self._running[client]:
+                    del self._running[client]
