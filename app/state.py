@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avzsl.encoders.spec import EncoderSpec
+if TYPE_CHECKING:  # a type only: the session imports without torch (avzsl.encoders imports it)
+    from avzsl.encoders.spec import EncoderSpec
 
 MAX_REMEMBERED = 20  # videos per session drawn on the maps; older ones are forgotten
 

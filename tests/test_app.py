@@ -313,6 +313,17 @@ def test_a_failed_encoder_load_is_remembered_and_told_without_server_paths(tmp_p
     assert timer.active is False  # the page stops polling: "Loading…" is not shown forever
 
 
+def test_results_and_sessions_import_without_torch():
+    """What a prediction gives back and what a session keeps can be read (and unpickled) without the encoders."""
+    import subprocess
+    import sys
+
+    code = ("import sys, avzsl.serving.result, app.state; "
+            "print(sorted(m for m in ('torch', 'open_clip', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def test_typed_labels_are_parsed_once(service, monkeypatch):
     import app.handlers
     import avzsl.serving.service

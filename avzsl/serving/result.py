@@ -8,11 +8,14 @@ the JSON of the CLI and the /classify API, and clock times. The pipeline that ma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avzsl.encoders.spec import EncoderSpec
 from avzsl.models.scoring import LabelScore
+
+if TYPE_CHECKING:  # a type only: these results import without torch (avzsl.encoders imports it)
+    from avzsl.encoders.spec import EncoderSpec
 
 
 def clock(seconds: float) -> str:
