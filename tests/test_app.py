@@ -534,5 +534,5 @@ def test_open_vocabulary_blend_of_a_checkpoint(service):
     model = {s.label: s.distance for s in service.classify(video, labels, MATCHING, gamma=0.0, alpha=0.0).ranking}
     half = {s.label: s.distance for s in service.classify(video, labels, MATCHING, gamma=0.0, alpha=0.5).ranking}
     assert half == pytest.approx({k: (model[k] + free[k]) / 2 for k in labels}, abs=1e-6)
-    with pytest.raises(LabelError, match="between 0 and 1"):
+    with pytest.raises(LabelError, match="from 0 to 1"):
         service.classify(video, labels, MATCHING, alpha=1.5)
