@@ -128,7 +128,8 @@ def among_clients(args, url: str, service, rng: random.Random) -> int:
         small.predict(handle_file(str(args.small_video)), SMALL_LABELS, api_name="/classify")
         return time.perf_counter() - t0
 
-    small_request()  # warm-up: the small request's labels are now cached
+    for _ in range(2):  # warm-up: the small request's labels are now cached, its first allocations made
+        small_request()
     ratios = []
     for round_ in range(1, args.rounds + 1):
         alone = small_request()

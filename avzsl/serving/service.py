@@ -13,10 +13,9 @@
     [(0.0, 12.0), (12.0, 24.0), (24.0, 36.0), (36.0, 48.0)]
 
 Used by the app, by `python -m avzsl.predict` and by the tests; the UI adds presentation only. Checkpoints
-are found by id in the service's `Catalog` (avzsl/serving/catalog.py); the answer is a `Prediction` (avzsl/serving/result.py).
-A call goes
-through four steps, each a method below: decode and embed the file (`embed_media`), embed the labels
-(`embed_labels`), score them with a `Scorer`, and rank (`avzsl.models.scoring.rank`).
+are found by id in the service's `Catalog` (avzsl/serving/catalog.py); the answer is a `Prediction`
+(avzsl/serving/result.py). A call goes through four steps: decode and embed the file (`embed_media`), embed
+the labels (`Encoders.embed_labels`), score them with a `Scorer`, and rank (`avzsl.models.scoring.rank`).
 
 Two scorers:
 - **Training-free** (`TrainingFreeScorer`, model id `TRAINING_FREE`): CLIP image-text and CLAP
@@ -63,7 +62,7 @@ MODALITIES = ("both", "visual", "audio")
 MAX_LABELS, MAX_LABEL_CHARS = 200, 100
 MAX_LABEL_TEXT_BYTES = 100_000  # the typed text of at most MAX_LABELS labels: refused beyond, before any parsing
 MAX_SEGMENTS = 64
-MOMENTS_PER_TURN = 2  # moments embedded per turn of the media lane: another request waits for so many at most
+MOMENTS_PER_TURN = 1  # moments embedded per turn of the media lane: another request waits for so many at most
 MAX_GAMMA = 100.0  # |γ|: checkpoints calibrate within their training grids (0 to 5); beyond, seen labels just go last
 
 
@@ -395,7 +394,8 @@ class PredictionService:
         media = self.embed_media(path, segments, encoders, turns=self._media_lane)
         warnings = [*media.media.warnings, *_modality_warnings(media, modality)]
         t0 = time.perf_counter()
-        text = self.embed_labels(labels, encoders, checkpoint, turns=self._label_lane)
+        prompts = checkpoint.config.prompt_set if checkpoint else None  # None: the default free-text set
+        text = encoders.embed_labels(labels, prompts, turns=self._label_lane)  # new labels in turns
         timings = {**media.timings_ms, "labels": _ms_since(t0)}
 
         t0 = time.perf_counter()
@@ -446,12 +446,6 @@ class PredictionService:
         visual, audio = ([getattr(piece, rows) for piece in pieces] for rows in ("visual", "audio"))
         return MediaEmbedding(media, None if visual[0] is None else np.concatenate(visual),  # (N, D_v)
                               None if audio[0] is None else np.concatenate(audio), timings)  # (N, D_a)
-
-    @staticmethod
-    def embed_labels(labels: Sequence[str], encoders, checkpoint: Checkpoint | None = None, turns=None):
-        """LabelEmbeddings with the checkpoint's prompt set (the default free-text one without); `turns`: a
-        lock held per piece of new labels (Encoders.embed_labels)."""
-        return encoders.embed_labels(labels, checkpoint.config.prompt_set if checkpoint else None, turns=turns)
 
 
 def _modality_warnings(media: MediaEmbedding, modality: str) -> list[str]:
