@@ -91,13 +91,3 @@ def featurize(medias: Sequence[MediaSegments], encoders) -> list[MediaEmbedding]
             rows_a, at_window = audio[at_window : at_window + n], at_window + n
         out.append(MediaEmbedding(media, rows_v, rows_a, dict(timings)))
     return out
-
-
-def embed_file(path: str | os.PathLike, encoders, segments: int = 1) -> MediaEmbedding:
-    """Decode `segments` moments of one file and embed them, with the decode time in `timings_ms`."""
-    t0 = time.perf_counter()
-    media = decode(path, encoders.preset.audio, segments)
-    decoded = 1000 * (time.perf_counter() - t0)  # ms
-    [embedding] = featurize([media], encoders)
-    embedding.timings_ms = {"decode": decoded, **embedding.timings_ms}
-    return embedding
