@@ -193,7 +193,7 @@ def test_the_moments_of_a_small_request_get_in_between_those_of_a_large_one(serv
     large_started, release = threading.Event(), threading.Event()
 
     def embed_images(frames):
-        who = "small" if len(frames) == 1 else "large"
+        who = threading.current_thread().name  # the request's thread: "large" or "small"
         calls.append(who)
         if who == "large" and not large_started.is_set():
             large_started.set()
@@ -204,9 +204,9 @@ def test_the_moments_of_a_small_request_get_in_between_those_of_a_large_one(serv
     moments = 8
     done = {}
     big = threading.Thread(target=lambda: done.setdefault(
-        "large", service.classify(EXAMPLES / "scenes.mp4", ["dog", "cat"], segments=moments)), daemon=True)
+        "large", service.classify(EXAMPLES / "scenes.mp4", ["dog", "cat"], segments=moments)), name="large", daemon=True)
     small = threading.Thread(target=lambda: done.setdefault(
-        "small", service.classify(EXAMPLES / "car.mp4", ["dog", "cat"])), daemon=True)
+        "small", service.classify(EXAMPLES / "car.mp4", ["dog", "cat"])), name="small", daemon=True)
     try:
         big.start()
         assert large_started.wait(WAIT)
