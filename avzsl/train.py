@@ -21,7 +21,9 @@ from avzsl.data.features import TEXT_ALIGNMENTS
 from avzsl.data.loading import open_data
 from avzsl.data.splits import BENCHMARKS
 from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
+from avzsl.models.checkpoint import load_checkpoint
 from avzsl.models.registry import get_recipe, list_models
+from avzsl.report.results import build_report, save_report
 from avzsl.training.run import train
 
 log = logging.getLogger("avzsl.train")
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                  "SYNTHETIC" if data.provenance.synthetic else "real features", data.audio_dim,
                  data.visual_dim, [list(p) for p in data.text.parts], out)
         metrics = train(recipe, data, out, device=device, progress=not args.no_progress, overwrite=args.overwrite)
+        # The evaluation report on the test split, stored for the app's Explore tab (which has no data set).
+        save_report(out, build_report(load_checkpoint(out, device), data))
     except ValueError as e:  # a recipe's invalid training settings
         log.error("%s", e)
         return 2
