@@ -1,8 +1,5 @@
-"""A whole training run: stage 1, stage 2, test, checkpoint bundle. Used by `python -m avzsl.train`.
-
-The evaluation report (report.json) is not written here: avzsl.report reads training's evaluation, so the
-entry point asks for the report after the run (a one-way link between the two folders).
-"""
+"""A whole training run: stage 1, stage 2, test, checkpoint bundle. Used by `python -m avzsl.train`, which then
+asks avzsl.report for report.json (the report reads training's evaluation: the link goes one way)."""
 
 from __future__ import annotations
 
