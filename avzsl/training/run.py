@@ -1,5 +1,4 @@
-"""A whole training run: stage 1, stage 2, test, checkpoint bundle. Used by `python -m avzsl.train`, which then
-asks avzsl.report for report.json (the report reads training's evaluation: the link goes one way)."""
+"""A whole training run: stage 1, stage 2, test, checkpoint bundle; `python -m avzsl.train` then adds report.json."""
 
 from __future__ import annotations
 
