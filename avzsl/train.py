@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 # Read by OpenMP as torch loads. A training step is ~100 small kernels: with spinning threads, each waits for a
-# thread the OS parked for other work, 30x slower at load 11 on 2 cores (docs/benchmarks.md, "Training speed").
+# thread the OS parked for other work: 14-28x slower at load 11 on 2 cores (docs/benchmarks.md, "Training speed").
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, setup_logging
