@@ -11,9 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
+
+# Read by OpenMP as torch loads. A training step is ~100 small kernels: with spinning threads, each waits for a
+# thread the OS parked for other work: 14-28x slower at load 11 on 2 cores (docs/benchmarks.md, "Training speed").
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, setup_logging
 from avzsl.data.combine import combine
@@ -21,7 +26,9 @@ from avzsl.data.features import TEXT_ALIGNMENTS
 from avzsl.data.loading import open_data
 from avzsl.data.splits import BENCHMARKS
 from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
+from avzsl.models.checkpoint import load_checkpoint
 from avzsl.models.registry import get_recipe, list_models
+from avzsl.report.results import build_report, save_report
 from avzsl.training.run import train
 
 log = logging.getLogger("avzsl.train")
@@ -88,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                  "SYNTHETIC" if data.provenance.synthetic else "real features", data.audio_dim,
                  data.visual_dim, [list(p) for p in data.text.parts], out)
         metrics = train(recipe, data, out, device=device, progress=not args.no_progress, overwrite=args.overwrite)
+        # The evaluation report on the test split, stored for the app's Explore tab (which has no data set).
+        save_report(out, build_report(load_checkpoint(out, device), data))
     except ValueError as e:  # a recipe's invalid training settings
         log.error("%s", e)
         return 2

@@ -50,7 +50,9 @@ def app_checkpoints(tmp_path_factory):
 
     from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
     from avzsl.encoders import EncoderSpec
+    from avzsl.models.checkpoint import load_checkpoint
     from avzsl.models.registry import get_recipe
+    from avzsl.report.results import build_report, save_report
     from avzsl.training.run import train
     from tests.helpers import MATCHING, OTHER_ENCODERS
 
@@ -58,6 +60,7 @@ def app_checkpoints(tmp_path_factory):
     data = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
     recipe = get_recipe("clipclap", data.name, training_overrides={"epochs": 1, "batches_per_epoch": 3})
     train(recipe, data, root / MATCHING, device=torch.device("cpu"), progress=False)
+    save_report(root / MATCHING, build_report(load_checkpoint(root / MATCHING), data))  # as `python -m avzsl.train` does
     other = root / OTHER_ENCODERS
     shutil.copytree(root / MATCHING, other)
     config = json.loads((other / "config.json").read_text())

@@ -25,3 +25,24 @@ def test_benchmark_answers_help(script):
                             cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("usage:") and "--help" in result.stdout
+
+
+def test_reference_speed_edits_a_copy_of_the_official_code_and_lists_the_edits(tmp_path):
+    """benchmarks/reference_speed.py never changes the clone it is given, and says what it changed in its copy."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_speed", ROOT / "benchmarks" / "reference_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    clone = tmp_path / "clone"
+    (clone / "src").mkdir(parents=True)
+    (clone / ".git").mkdir()
+    old_call = "ReduceLROnPlateau(self.optimizer_gen, 'max', patience=3, verbose=True)"
+    (clone / "src" / "clipclap_model.py").write_text(f"scheduler = {old_call}\n")
+    edits = module.compatible_copy(clone, tmp_path / "copy")
+    assert len(edits) == 1 and "verbose" in edits[0]
+    assert (tmp_path / "copy" / "src" / "clipclap_model.py").read_text() == (
+        "scheduler = ReduceLROnPlateau(self.optimizer_gen, 'max', patience=3)\n")
+    assert (clone / "src" / "clipclap_model.py").read_text() == f"scheduler = {old_call}\n"  # the clone is untouched
+    assert not (tmp_path / "copy" / ".git").exists()
+    assert module.compatible_copy(tmp_path / "copy", tmp_path / "again") == []  # nothing left to edit

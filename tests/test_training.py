@@ -13,6 +13,7 @@ from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic, wr
 from avzsl.models.registry import get_recipe
 from avzsl.maps.atlas import load_atlas
 from avzsl.models.checkpoint import CheckpointError, load_checkpoint, read_config
+from avzsl.report.results import load_report
 from avzsl.training.run import train
 from tests.helpers import EXAMPLES
 
@@ -52,6 +53,8 @@ def test_clipclap_learns_transfer_and_writes_a_complete_bundle(clipclap_run):
     assert len(config.classes.train) == 42 and len(config.classes.test_unseen) == 6
     assert {"torch", "avzsl", "numpy"} <= set(config.versions)
     assert not (clipclap_run / ".resume").exists()
+    report = load_report(clipclap_run)  # asked for by the CLI once training is done (not by training/run.py)
+    assert report is not None and report.metrics == metrics["test"]
     atlas = load_atlas(clipclap_run)
     assert atlas.joint.shape == (len(atlas.labels), 64) and atlas.class_joint.shape == (101, 64)
     assert set(np.unique(atlas.labels)) == set(atlas.seen_classes) | set(atlas.unseen_classes)

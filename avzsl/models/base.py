@@ -21,7 +21,7 @@ class Batch:
 
     audio: torch.Tensor  # (B, D_a)
     visual: torch.Tensor  # (B, D_v)
-    text: torch.Tensor  # (B, D_t) text vector of each sample's class
+    text: torch.Tensor  # (B, D_t) text vector of each sample's class: class_text[target] (ClipClap relies on it)
     target: torch.Tensor  # (B,) int64 in [0, K_train)
     # A video of another class and that class's text, for models trained with triplets (AVCA).
     neg_audio: torch.Tensor | None = None  # (B, D_a)

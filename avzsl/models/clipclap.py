@@ -75,11 +75,15 @@ class ClipClap(GZSLModel):
     def training_losses(self, batch: Batch, class_text: torch.Tensor) -> dict[str, torch.Tensor]:
         theta_o = self.embed_samples(batch.audio, batch.visual)  # (B, 64)
         rho_o = self.D_o(theta_o)  # (B, 512)
-        w_enc = self.W_enc(batch.text[:, self.text_slice])  # (B, 512), also the reconstruction target
+        # W_enc's Linear once per class (K, 512), then its rows for the batch (batch.text is class_text[target]); with
+        # index_select, whose backward adds rows in a fixed order ([target]'s varies run to run with 2 threads).
+        linear, after_linear = self.W_enc[0], self.W_enc[1:]
+        class_linear = linear(class_text[:, self.text_slice])  # (K, 512)
+        w_enc = after_linear(class_linear.index_select(0, batch.target))  # (B, 512), also the reconstruction target
         theta_w = self.W_proj(w_enc)  # (B, 64)
         rho_w = self.D_w(theta_w)  # (B, 512)
         # Class prototypes in training mode: BatchNorm normalises over the K training classes (§5.3).
-        prototypes = self.embed_text(class_text)  # (K, 64)
+        prototypes = self.W_proj(after_linear(class_linear))  # (K, 64)
         ce = F.cross_entropy(theta_o @ prototypes.T, batch.target)  # plain dot-product logits (B, K)
         reg = F.mse_loss(theta_o, theta_w)
         rec = F.mse_loss(rho_o, w_enc) + F.mse_loss(rho_w, w_enc)

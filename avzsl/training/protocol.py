@@ -41,11 +41,6 @@ EVAL_CHUNK = 8192  # samples per forward pass when evaluating
 BLEND_ALPHAS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))  # the open-vocabulary blend's grid: 0, 0.1, ..., 1
 
 
-def seed_everything(seed: int) -> None:
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-
-
 def data_dims(data: GZSLData) -> InputDims:
     return InputDims(data.audio_dim, data.visual_dim, data.text.parts)
 
@@ -108,7 +103,6 @@ class StageTrainer:
                  validation: StageData | None = None, progress: bool = True):
         self.recipe, self.stage, self.device, self.progress = recipe, stage, device, progress
         self.training = recipe.training
-        self.data = data
         self.stage_data = data.stage(stage)
         # Stage 2 is still "validated" on the stage-1 validation set, which drives the LR schedule.
         self.validation = validation or (self.stage_data if stage == 1 else data.stage(1))
@@ -126,7 +120,8 @@ class StageTrainer:
         self.batches = BalancedBatches(self.target, len(classes))
 
     def new_model(self) -> tuple[GZSLModel, torch.optim.Optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau]:
-        seed_everything(self.training.seed)
+        np.random.seed(self.training.seed)
+        torch.manual_seed(self.training.seed)  # also seeds every CUDA device
         model = self.recipe.build(self.dims).to(self.device)
         trainable = [p for p in model.parameters() if p.requires_grad]
         # The fused kernel does the same update in one pass over the weights: Adam was 40 % of a CPU step.
@@ -201,16 +196,15 @@ class StageTrainer:
 
 @torch.inference_mode()
 def class_distances(model: GZSLModel, features: Features, text: torch.Tensor, classes: np.ndarray,
-                    device: torch.device | None = None, branch: str | None = None) -> torch.Tensor:
+                    branch: str | None = None) -> torch.Tensor:
     """(N, len(classes)) distances of every sample to every listed class, in eval mode, in chunks; `branch`
     ("audio" | "visual"): that branch's own distances (GZSLModel.branch_distances) instead of the model's."""
     model.eval()
-    device = device or text.device
     class_text = text[torch.from_numpy(np.asarray(classes)).to(text.device)]  # (K, D_t)
     parts = []
     for start in range(0, len(features), EVAL_CHUNK):
-        audio = torch.from_numpy(features.audio[start : start + EVAL_CHUNK]).to(device)
-        visual = torch.from_numpy(features.visual[start : start + EVAL_CHUNK]).to(device)
+        audio = torch.from_numpy(features.audio[start : start + EVAL_CHUNK]).to(text.device)
+        visual = torch.from_numpy(features.visual[start : start + EVAL_CHUNK]).to(text.device)
         if branch is None:
             parts.append(model.class_distances(audio, visual, class_text))
         else:
@@ -309,6 +303,7 @@ def save_stage_state(state_dir: Path, stage: int, epochs_done: int, result: Stag
             tensors[f"rng.cuda{i}"] = state
     state_dir.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(state_dir / f"stage{stage}.safetensors", tensors)
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
     scheduler_state = {k: v for k, v in scheduler.state_dict().items() if k != "optimizer"}
     atomic_write_json(state_dir / f"stage{stage}.json", {
         "epochs_done": epochs_done,
@@ -318,7 +313,7 @@ def save_stage_state(state_dir: Path, stage: int, epochs_done: int, result: Stag
         "history": [r.__dict__ for r in result.history],
         "param_groups": optim_state["param_groups"],
         "scheduler": scheduler_state,
-        "numpy_rng": _jsonable(np.random.get_state()),
+        "numpy_rng": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
     })
 
 
@@ -344,8 +339,3 @@ def load_stage_state(state_dir: Path, stage: int, model: GZSLModel, optimizer, s
     result = StageResult(stage, meta["best_epoch"], GZSLMetrics(**meta["best_val"]),
                          [EpochRecord(**r) for r in meta["history"]], GZSLMetrics(**blended) if blended else None)
     return meta["epochs_done"], result
-
-
-def _jsonable(numpy_state):
-    kind, keys, pos, has_gauss, cached = numpy_state
-    return [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]

@@ -1,4 +1,4 @@
-"""A whole training run: stage 1, stage 2, test, checkpoint bundle. Used by `python -m avzsl.train`."""
+"""A whole training run: stage 1, stage 2, test, checkpoint bundle; `python -m avzsl.train` then adds report.json."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from avzsl.data.features import GZSLData
 from avzsl.io import AvzslError, atomic_write_bytes, atomic_write_json, strict_json
 from avzsl.models.registry import Recipe
 from avzsl.maps.atlas import DEFAULT_PER_CLASS, build_atlas, save_atlas
-from avzsl.models.checkpoint import METRICS, Calibration, Checkpoint, CheckpointConfig, ClassNames, save_checkpoint, save_metrics
-from avzsl.report.results import build_report, save_report
+from avzsl.models.checkpoint import METRICS, Calibration, CheckpointConfig, ClassNames, save_checkpoint, save_metrics
 from avzsl.training.protocol import StageTrainer, data_dims, evaluate
 from avzsl.validation import check_finite_features
 
@@ -109,8 +108,6 @@ def train(recipe: Recipe, data: GZSLData, out: Path, *, device: torch.device, pr
     save_atlas(out, build_atlas(model, data, device, per_class=atlas_per_class))
     log_lines = "".join(strict_json(record.__dict__) + "\n" for record in result1.history + result2.history)
     atomic_write_bytes(out / "train_log.jsonl", log_lines.encode("utf-8"))
-    # The evaluation report's numbers on the test split, for the app's Explore tab (which has no data set).
-    save_report(out, build_report(Checkpoint(out, model, config), data))
     save_metrics(out, metrics)  # written last: it marks a finished run
     shutil.rmtree(state_dir, ignore_errors=True)
     return {**metrics, **dataclasses.asdict(calibration), "best_epoch": best_epoch}
