@@ -125,12 +125,53 @@ def _as_os_error(error: Exception, path: Path) -> Exception:
     return OSError(code, os.strerror(code), str(path))
 
 
+MAX_INTEGER_DIGITS = 19  # a 64-bit integer: every count, size, offset and seed avzsl stores fits
+
+
 def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "file"):
-    """json.load a file, turning a missing or broken file into `error` naming the file."""
+    """Read a JSON file with `parse_json`, turning a missing or broken file into `error` naming the file."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
         raise error(f"{path} is not valid JSON: {e}") from None
+    return parse_json(text, error, str(path))
+
+
+def parse_json(text: str | bytes, error: type[AvzslError], where: str):
+    """Strict JSON from a file nobody vouches for; anything else is `error` naming `where`, in one line.
+
+    Refused besides what `json.loads` refuses: NaN and Infinity (not JSON), numbers that overflow a float,
+    integers beyond 64 bits (Python would spend quadratic time on them, and stops at 4300 digits with a
+    ValueError), a field named twice in one object (readers disagree on which value wins), and nesting
+    deeper than Python's recursion limit.
+    """
+    def refuse(problem: str):
+        raise error(f"{where} is not valid JSON: {problem}")
+
+    def integer(digits: str) -> int:
+        if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+            refuse(f"an integer of {len(digits.lstrip('-')):,} digits")
+        return int(digits)
+
+    def number(digits: str) -> float:
+        value = float(digits)
+        return value if math.isfinite(value) else refuse(f"the number {digits[:30]} is beyond a float")
+
+    def fields(pairs: list) -> dict:
+        found = dict(pairs)
+        if len(found) < len(pairs):
+            names = [name for name, _ in pairs]
+            refuse(f"field {next(name for name in names if names.count(name) > 1)!r} appears twice")
+        return found
+
+    try:
+        return json.loads(text, parse_int=integer, parse_float=number, object_pairs_hook=fields,
+                          parse_constant=lambda name: refuse(f"{name} is not a JSON number"))
+    except RecursionError:
+        pass  # raised below, outside this handler: a deep stack is no place to build the message
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        refuse(str(e))
+    refuse("it is nested too deeply")
