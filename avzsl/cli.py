@@ -42,39 +42,45 @@ def pick_device(name: str | None):
     return device
 
 
+THREADS_ENV = "OMP_NUM_THREADS"
+
+
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="torch CPU threads (default: torch's, one per core, on an idle machine; 1 when the load "
-                             "average is at least the number of cores, where threads of one process wait for each "
-                             "other: see docs/benchmarks.md)")
+                        help=f"torch CPU threads (default: ${THREADS_ENV}, else one per core this process may use)")
 
 
-def pick_threads(requested: int | None, load: float | None = None, cores: int | None = None) -> int | None:
-    """Threads to give torch: `requested`, else 1 on a machine busy with other work, else None (torch's default).
+def pick_threads(requested: int | None = None) -> int:
+    """Threads to give torch: `requested` (--threads), else $OMP_NUM_THREADS, else the cores this process may use.
 
-    On shared cores a parallel region waits for its slowest thread, and a thread that the kernel has descheduled
-    for another process's work holds up all of them: measured on 2 cores at load 6-9, a whole one-file predict
-    took 1.7-1.9x a bare import with 2 threads and 1.05x with 1 (docs/benchmarks.md).
+    One rule for every command and the app, and the same answer on every run of a machine: CPU results depend
+    on the thread count (the order of a reduction), so it is never guessed from the machine's load.
     """
-    if requested is not None:
-        if requested < 1:
-            raise SystemExit(f"--threads must be at least 1, not {requested}")
-        return requested
-    cores = cores or os.cpu_count() or 1
-    load = os.getloadavg()[0] if load is None else load
-    return 1 if cores > 1 and load >= cores else None
+    if requested is None:
+        setting = os.environ.get(THREADS_ENV, "").split(",")[0].strip()  # OpenMP allows "4,2": per nesting level
+        if not setting:
+            return len(os.sched_getaffinity(0))
+        if not setting.isdigit():
+            raise AvzslError(f"{THREADS_ENV} must be a whole number of threads, not {setting!r}")
+        requested = int(setting)
+    if requested < 1:
+        raise AvzslError(f"the number of threads must be at least 1, not {requested}")
+    return requested
 
 
-def set_threads(requested: int | None) -> None:
+def set_threads(requested: int | None) -> int:
+    """Give torch `pick_threads(requested)` CPU threads; returns that number."""
+    import torch
+
     threads = pick_threads(requested)
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def add_device_option(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """--device and --threads (read back with `pick_device` and `set_threads`)."""
     parser.add_argument("--device", default=default, help="auto | cpu | cuda | cuda:N (default: auto = CUDA when present)")
+    add_threads_option(parser)
 
 
 def add_verbose_option(parser: argparse.ArgumentParser) -> None:
