@@ -21,29 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avzsl.cli import add_verbose_option, entry_point, setup_logging
-from avzsl.encoders.hub import HubFile, fetch, human_size
-from avzsl.encoders.presets import DEFAULT_PRESET, get_preset, list_presets
-from avzsl.encoders.weights import (
-    BERT_DIR_ENV,
-    BERT_HUB_FILES,
-    CLAP_WEIGHTS_ENV,
-    CLIP_WEIGHTS_ENV,
-    ROBERTA_DIR_ENV,
-    ROBERTA_HUB_FILES,
-    WAVCAPS_WEIGHTS_ENV,
-    WeightsNotFoundError,
-    check_weights_file,
-    clap_hub_file,
-    clip_hub_files,
-    resolve_wavcaps_weights,
-)
-
 log = logging.getLogger("avzsl.download")
 
 
 @dataclass(frozen=True)
 class Needed:
-    file: HubFile
+    file: object  # avzsl.encoders.hub.HubFile
     folder: str  # sub-folder of --to DIR
     env: str  # the variable that points avzsl at it
     env_is_folder: bool  # the variable names the folder (tokenizers), not the file
@@ -51,6 +34,11 @@ class Needed:
 
 def needed_files(preset_name: str | None = None) -> list[Needed]:
     """The hub files of a preset, in the order they are fetched (the WavCaps checkpoint is not on the hub)."""
+    from avzsl.encoders.hub import HubFile
+    from avzsl.encoders.presets import get_preset
+    from avzsl.encoders.weights import (BERT_DIR_ENV, BERT_HUB_FILES, CLAP_WEIGHTS_ENV, CLIP_WEIGHTS_ENV,
+                                        ROBERTA_DIR_ENV, ROBERTA_HUB_FILES, clap_hub_file, clip_hub_files)
+
     preset = get_preset(preset_name)
     repo, names, _ = clip_hub_files(preset.visual.open_clip_model, preset.visual.open_clip_pretrained)
     files = [Needed(HubFile(repo, names[0]), "clip", CLIP_WEIGHTS_ENV, False)]
@@ -63,6 +51,9 @@ def needed_files(preset_name: str | None = None) -> list[Needed]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Heavy imports (torch) in main(), never at the top: a Ctrl-C during them is one line like any other.
+    from avzsl.encoders.presets import DEFAULT_PRESET, list_presets
+
     p = argparse.ArgumentParser(prog="python -m avzsl.download", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list_presets(),
@@ -78,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    from avzsl.encoders.hub import fetch, human_size
+    from avzsl.encoders.presets import get_preset
+    from avzsl.encoders.weights import (WAVCAPS_WEIGHTS_ENV, WeightsNotFoundError, check_weights_file,
+                                        resolve_wavcaps_weights)
+
     exports = {}
     for needed in needed_files(args.preset):
         local_dir = args.to / needed.folder if args.to else None
