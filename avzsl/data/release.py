@@ -15,6 +15,8 @@ points avzsl at one, and the CLI says that it is a pickle-based format.
 
 from __future__ import annotations
 
+import codecs
+import collections
 import io
 import logging
 import pickle
@@ -35,26 +37,30 @@ log = logging.getLogger(__name__)
 FEATURE_METHOD = "cls_features_non_averaged"
 SYNTHETIC_MARKER = "SYNTHETIC.txt"  # written by avzsl's synthetic generator so its data is never mistaken
 
-# (module, name) pairs a release pickle may reference: numpy array/scalar reconstruction only.
-_ALLOWED_GLOBALS = {
-    (module, name)
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")
-} | {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),  # bytes written by protocol-2 pickles
-    ("collections", "OrderedDict"),
-}
+def _numpy_rebuilders() -> dict[tuple[str, str], object]:
+    """What a release pickle may reference, by (module, name): the functions and classes that rebuild numpy
+    arrays and scalars, under numpy 1's module names (numpy.core) and numpy 2's (numpy._core) alike. Each is
+    taken from the numpy installed here, which pickles with them itself: nothing is ever imported by name."""
+    array = np.zeros(1, np.float32)
+    rebuild = {("multiarray", "_reconstruct"): array.__reduce__()[0],
+               ("multiarray", "scalar"): np.float32(0).__reduce__()[0],
+               ("numeric", "_frombuffer"): array.__reduce_ex__(5)[0]}  # protocol 5 pickles
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+               ("_codecs", "encode"): codecs.encode,  # bytes written by protocol-2 pickles
+               ("collections", "OrderedDict"): collections.OrderedDict}
+    for core in ("numpy.core", "numpy._core"):
+        allowed |= {(f"{core}.{module}", name): f for (module, name), f in rebuild.items()}
+    return allowed
+
+
+_ALLOWED_GLOBALS = _numpy_rebuilders()
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy data is expected here")
-        return super().find_class(module, name)
+        return _ALLOWED_GLOBALS[module, name]
 
 
 def load_numpy_pickle(path: Path):
