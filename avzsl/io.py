@@ -129,24 +129,21 @@ MAX_INTEGER_DIGITS = 19  # a 64-bit integer: every count, size, offset and seed 
 
 
 def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "file"):
-    """Read a JSON file with `parse_json`, turning a missing or broken file into `error` naming the file."""
+    """`parse_json` of a file; a missing file is `error` naming it as well."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()  # json.loads decodes UTF-8 (and -16, -32); a bad byte is refused below
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
-    except UnicodeDecodeError as e:
-        raise error(f"{path} is not valid JSON: {e}") from None
     return parse_json(text, error, str(path))
 
 
 def parse_json(text: str | bytes, error: type[AvzslError], where: str):
-    """Strict JSON from a file nobody vouches for; anything else is `error` naming `where`, in one line.
+    """Strict JSON from a file nobody vouches for; whatever is not is `error` naming `where`, in one line.
 
-    Refused besides what `json.loads` refuses: NaN and Infinity (not JSON), numbers that overflow a float,
-    integers beyond 64 bits (Python would spend quadratic time on them, and stops at 4300 digits with a
-    ValueError), a field named twice in one object (readers disagree on which value wins), and nesting
-    deeper than Python's recursion limit.
+    Beyond what `json.loads` refuses: NaN and Infinity, floats that overflow, integers beyond 64 bits (Python
+    stops at 4300 digits with a ValueError), a field named twice in one object (readers disagree on which
+    value wins) and nesting deeper than Python's recursion limit.
     """
     def refuse(problem: str):
         raise error(f"{where} is not valid JSON: {problem}")
@@ -171,7 +168,6 @@ def parse_json(text: str | bytes, error: type[AvzslError], where: str):
         return json.loads(text, parse_int=integer, parse_float=number, object_pairs_hook=fields,
                           parse_constant=lambda name: refuse(f"{name} is not a JSON number"))
     except RecursionError:
-        pass  # raised below, outside this handler: a deep stack is no place to build the message
+        refuse("it is nested too deeply")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         refuse(str(e))
-    refuse("it is nested too deeply")
