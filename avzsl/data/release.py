@@ -25,12 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from avzsl.data.errors import DataError
-from avzsl.data.provenance import Provenance
+from avzsl.data.provenance import Provenance, release_encoders
 from avzsl.data.features import SAMPLE_SUBSETS, TEXT_ALIGNMENTS, ClassText, Features, GZSLData
 from avzsl.data.dims import join_text, text_parts
 from avzsl.data.splits import _PROMPT_NAME_COLUMNS, ClassSplit, _prompt_names, load_class_split
-from avzsl.encoders.presets import release_frames
-from avzsl.encoders.spec import EncoderSpec
 
 log = logging.getLogger(__name__)
 
@@ -122,20 +120,13 @@ def read_release(root: str | Path, dataset: str | None = None, *, text_alignment
     provenance = Provenance(
         # The release's extractor, with the frame convention it fed CLIP for this data set (reference §4.1).
         # SYNTHETIC stand-ins in this layout have its sizes, and are served by the same encoders.
-        encoders=EncoderSpec("clipclap-release", _release_frames(split.dataset)),
+        encoders=release_encoders(split.dataset),
         prompt_set=None,  # the release's text came from its own prompts, not one of avzsl's sets
         synthetic=synthetic,
         source={"kind": "clipclap-release", "path": str(root)},
         details={"text_alignment": text_alignment},
     )
     return GZSLData(split, text, subsets, provenance)
-
-
-def _release_frames(dataset: str) -> str | None:
-    try:
-        return release_frames(dataset)
-    except ValueError:  # a data set the release does not have: the preset's own convention
-        return None
 
 
 def _release_split(split_dir: Path, dataset: str | None) -> ClassSplit:
