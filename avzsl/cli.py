@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import errno
 import functools
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from avzsl.io import AvzslError
@@ -149,6 +151,7 @@ def entry_point(main):
     def run(argv: list[str] | None = None) -> int:
         debug = DEBUG_FLAG in (sys.argv[1:] if argv is None else argv)
         log = logging.getLogger(_module_name(main))
+        previous_hook, sys.unraisablehook = sys.unraisablehook, _deliver_dropped_interrupt
         try:
             return main(argv)
         except KeyboardInterrupt:
@@ -159,8 +162,20 @@ def entry_point(main):
                 raise
             log.error("%s", one_line(e))
             return EXIT_BAD_INPUT if isinstance(e, (AvzslError, OSError)) else EXIT_FAILED
+        finally:
+            sys.unraisablehook = previous_hook
 
     return run
+
+
+def _deliver_dropped_interrupt(unraisable) -> None:
+    """sys.unraisablehook while a command runs. A Ctrl-C that lands in a callback Python cannot raise from (the
+    import system's weakref callbacks: seconds of them while torch loads) is printed as "Exception ignored" and
+    dropped, and the command would go on; it is delivered again, from another thread, once the callback is over."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):
+        threading.Timer(0.01, _thread.interrupt_main).start()
+    else:
+        sys.__unraisablehook__(unraisable)
 
 
 def _module_name(function) -> str:

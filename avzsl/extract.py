@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--address, --workers and --gpus-per-worker are options of --engine ray")
     from avzsl.data.store import is_store
     from avzsl.encoders import EncoderSpec, load_encoders
-    from avzsl.extraction import ExtractionSettings, extract_local, merge_extraction, work_dir
+    from avzsl.extraction import FAILED_REPORT, ExtractionSettings, extract_local, merge_extraction, work_dir
     from avzsl.extraction.merge import made_by
 
     plan = _plan(args)
@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = ExtractionSettings(args.prompts, args.no_audio)
     if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
         if not args.retry_failed and made_by(args.out, plan, settings, spec):  # the same command, run again
-            print(f"nothing to do: {args.out} is already the feature store of these videos and options")
+            failed = args.out / FAILED_REPORT
+            print(f"nothing to do: {args.out} is already the feature store of these videos and options"
+                  + (f"; {failed} lists those that failed, --retry-failed tries them again" if failed.is_file() else ""))
             return 0
         hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
                 " made from other videos or options")

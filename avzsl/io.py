@@ -125,7 +125,7 @@ def _as_os_error(error: Exception, path: Path) -> Exception:
     return OSError(code, os.strerror(code), str(path))
 
 
-MAX_INTEGER_DIGITS = 19  # a 64-bit integer: every count, size, offset and seed avzsl stores fits
+MAX_INTEGER_DIGITS = 100  # far beyond any count, size, offset or seed avzsl writes; Python stops at 4300
 
 
 def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "file"):
@@ -141,9 +141,9 @@ def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "fil
 def parse_json(text: str | bytes, error: type[AvzslError], where: str):
     """Strict JSON from a file nobody vouches for; whatever is not is `error` naming `where`, in one line.
 
-    Beyond what `json.loads` refuses: NaN and Infinity, floats that overflow, integers beyond 64 bits (Python
-    stops at 4300 digits with a ValueError), a field named twice in one object (readers disagree on which
-    value wins) and nesting deeper than Python's recursion limit.
+    Beyond what `json.loads` refuses: NaN and Infinity, floats that overflow, integers of more than
+    MAX_INTEGER_DIGITS digits (json.loads raises a bare ValueError at 4300), a field named twice in one object
+    (readers disagree on which value wins) and nesting deeper than Python's recursion limit.
     """
     def refuse(problem: str):
         raise error(f"{where} is not valid JSON: {problem}")

@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from avzsl.cli import pick_threads
+from avzsl.cli import entry_point, pick_threads
 from avzsl.io import AvzslError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +103,27 @@ def test_ctrl_c_at_any_moment_is_exit_130_and_one_line(module, moment, tmp_path)
 
         write_labelled_folder(tmp_path / "videos", per_class=3)
     code, lines = interrupt(module, moment, tmp_path)
-    assert code == 130, lines[-30:]
+    # 130, or death by SIGINT, which a shell reports as 130 too: CPython ends so after a KeyboardInterrupt that
+    # crossed C code running Python (PyRun_String in an extension's start-up), even one the command caught.
+    assert code in (130, -signal.SIGINT), lines[-30:]
     assert lines and "interrupted" in lines[-1], lines[-30:]
     assert not any("Traceback" in line or "KeyboardInterrupt" in line for line in lines), lines[-30:]
+
+
+def test_a_ctrl_c_that_python_would_drop_is_delivered_again():
+    """Python prints and drops a KeyboardInterrupt raised where it cannot propagate (a __del__, or a weakref
+    callback of the import system, where a Ctrl-C during torch's import can land); the command still stops."""
+    class Dropped:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    @entry_point
+    def main(argv=None) -> int:
+        Dropped()  # deleted at once: Python reports "Exception ignored in ... KeyboardInterrupt" and goes on
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        return 0
+
+    began = time.monotonic()
+    assert main([]) == 130 and time.monotonic() - began < 10

@@ -281,7 +281,8 @@ def test_a_finished_extraction_run_again_is_a_no_op(reference_store, video_folde
     shutil.copytree(reference_store, out)
     written = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     assert run_extract(video_folder, out) == 0
-    assert "nothing to do" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"nothing to do: {out} is already the feature store" in printed and "--retry-failed tries" in printed
     assert run_extract(video_folder, out, "--random-split", "5") == 2  # a finished store is not overwritten
     assert run_extract(video_folder, out, "--no-audio", "silence") == 2
     assert caplog.text.count("already a finished feature store made from other videos or options") == 2

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from avzsl import __version__
 from avzsl.data.errors import DataError
-from avzsl.io import atomic_save_tensors, atomic_write_json, strict_json
+from avzsl.io import atomic_save_tensors, atomic_write_json, read_json, strict_json
 from avzsl.encoders import Encoders, EncoderSpec
 from avzsl.extraction.plan import ExtractionPlan, PlannedVideo
 from avzsl.featurize import decode, featurize
@@ -91,7 +91,7 @@ def start_work(store: str | Path, plan: ExtractionPlan, settings: ExtractionSett
     record = work_record(plan, settings, encoders.spec)
     path = work / PLAN_FILE
     if path.is_file():
-        earlier = json.loads(path.read_text(encoding="utf-8"))
+        earlier = read_json(path, DataError, "extraction plan")
         for key in ("settings", "plan"):
             if earlier.get(key) != record[key]:
                 raise DataError(
@@ -112,7 +112,7 @@ def read_work_record(store: str | Path) -> dict:
     path = work_dir(store) / PLAN_FILE
     if not path.is_file():
         raise DataError(f"{store} has no extraction in progress (no {WORK_DIR}/{PLAN_FILE})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path, DataError, "extraction plan")
 
 
 def chunk_files(work: Path) -> list[Path]:
