@@ -8,6 +8,7 @@ import errno
 import functools
 import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -152,6 +153,8 @@ def entry_point(main):
         debug = DEBUG_FLAG in (sys.argv[1:] if argv is None else argv)
         log = logging.getLogger(_module_name(main))
         previous_hook, sys.unraisablehook = sys.unraisablehook, _deliver_dropped_interrupt
+        in_main_thread = threading.current_thread() is threading.main_thread()  # where signals are handled
+        previous_handler = signal.signal(signal.SIGINT, _interrupt) if in_main_thread else None
         try:
             return main(argv)
         except KeyboardInterrupt:
@@ -164,14 +167,25 @@ def entry_point(main):
             return EXIT_BAD_INPUT if isinstance(e, (AvzslError, OSError)) else EXIT_FAILED
         finally:
             sys.unraisablehook = previous_hook
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous_handler)
 
     return run
 
 
+def _interrupt(signal_number: int, frame) -> None:
+    """The SIGINT handler while a command runs: KeyboardInterrupt, but not inside Python's import machinery,
+    where it would leave the import locks and sys.modules inconsistent (a later import then fails) or land in a
+    weakref callback and be dropped: there it comes again 10 ms later, from the module being imported."""
+    if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        threading.Timer(0.01, _thread.interrupt_main).start()
+        return
+    raise KeyboardInterrupt
+
+
 def _deliver_dropped_interrupt(unraisable) -> None:
-    """sys.unraisablehook while a command runs. A Ctrl-C that lands in a callback Python cannot raise from (the
-    import system's weakref callbacks: seconds of them while torch loads) is printed as "Exception ignored" and
-    dropped, and the command would go on; it is delivered again, from another thread, once the callback is over."""
+    """sys.unraisablehook while a command runs: a KeyboardInterrupt that Python drops (raised in a __del__ or a
+    weakref callback, printed as "Exception ignored") is delivered again, once that callback is over."""
     if issubclass(unraisable.exc_type, KeyboardInterrupt):
         threading.Timer(0.01, _thread.interrupt_main).start()
     else:
