@@ -41,7 +41,7 @@ def pick_device(name: str | None):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: CUDA is not available on this machine")
+        raise AvzslError(f"--device {name}: CUDA is not available on this machine")
     return device
 
 
@@ -152,7 +152,6 @@ def entry_point(main):
     def run(argv: list[str] | None = None) -> int:
         debug = DEBUG_FLAG in (sys.argv[1:] if argv is None else argv)
         log = logging.getLogger(_module_name(main))
-        previous_hook, sys.unraisablehook = sys.unraisablehook, _deliver_dropped_interrupt
         in_main_thread = threading.current_thread() is threading.main_thread()  # where signals are handled
         previous_handler = signal.signal(signal.SIGINT, _interrupt) if in_main_thread else None
         try:
@@ -166,7 +165,6 @@ def entry_point(main):
             log.error("%s", one_line(e))
             return EXIT_BAD_INPUT if isinstance(e, (AvzslError, OSError)) else EXIT_FAILED
         finally:
-            sys.unraisablehook = previous_hook
             if in_main_thread:
                 signal.signal(signal.SIGINT, previous_handler)
 
@@ -176,20 +174,12 @@ def entry_point(main):
 def _interrupt(signal_number: int, frame) -> None:
     """The SIGINT handler while a command runs: KeyboardInterrupt, but not inside Python's import machinery,
     where it would leave the import locks and sys.modules inconsistent (a later import then fails) or land in a
-    weakref callback and be dropped: there it comes again 10 ms later, from the module being imported."""
+    weakref callback, where Python prints and drops it: there it comes again 10 ms later, from the module being
+    imported (with torch that is seconds of imports)."""
     if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
         threading.Timer(0.01, _thread.interrupt_main).start()
         return
     raise KeyboardInterrupt
-
-
-def _deliver_dropped_interrupt(unraisable) -> None:
-    """sys.unraisablehook while a command runs: a KeyboardInterrupt that Python drops (raised in a __del__ or a
-    weakref callback, printed as "Exception ignored") is delivered again, once that callback is over."""
-    if issubclass(unraisable.exc_type, KeyboardInterrupt):
-        threading.Timer(0.01, _thread.interrupt_main).start()
-    else:
-        sys.__unraisablehook__(unraisable)
 
 
 def _module_name(function) -> str:

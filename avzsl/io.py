@@ -139,12 +139,9 @@ def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "fil
 
 
 def parse_json(text: str | bytes, error: type[AvzslError], where: str):
-    """Strict JSON from a file nobody vouches for; whatever is not is `error` naming `where`, in one line.
-
-    Beyond what `json.loads` refuses: NaN and Infinity, floats that overflow, integers of more than
-    MAX_INTEGER_DIGITS digits (json.loads raises a bare ValueError at 4300), a field named twice in one object
-    (readers disagree on which value wins) and nesting deeper than Python's recursion limit.
-    """
+    """Strict JSON from a file nobody vouches for, else `error` naming `where` in one line: also refused are NaN,
+    Infinity, overflowing floats, integers of more than MAX_INTEGER_DIGITS digits, a field named twice in an
+    object (readers disagree on which value wins) and nesting deeper than Python's recursion limit."""
     def refuse(problem: str):
         raise error(f"{where} is not valid JSON: {problem}")
 
