@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avzsl.models import scoring  # noqa: E402
 from avzsl.data.features import Features, GZSLData  # noqa: E402
-from avzsl.data.dims import InputDims  # noqa: E402
+from avzsl.encoders.dims import InputDims  # noqa: E402
 from avzsl.training.metrics import gzsl_metrics  # noqa: E402
 
 MODALITIES = ("both", "audio", "visual")

@@ -27,13 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.media import (
-    AUDIO_WINDOW_SECONDS,
-    DEFAULT_SAMPLE_RATE,
-    _audio_windows,
-    _frames_at,
-    load_media,
-)
+from avzsl.media import AUDIO_WINDOW_SECONDS, DEFAULT_SAMPLE_RATE, load_media
+from avzsl.media.audio import audio_windows
+from avzsl.media.video import frames_at
 from avzsl.synthetic_media import write_test_video
 
 
@@ -66,8 +62,8 @@ def separate_decodes(path: str):
     out = []
     for i in range(SEGMENTS):
         moment = [(2 * i + 1, 2 * SEGMENTS)]
-        frames, _ = _frames_at(path, moment)
-        windows, _ = _audio_windows(path, moment, DEFAULT_SAMPLE_RATE, AUDIO_WINDOW_SECONDS)
+        frames, _ = frames_at(path, moment)
+        windows, _ = audio_windows(path, moment, DEFAULT_SAMPLE_RATE, AUDIO_WINDOW_SECONDS)
         out.append((frames[0], windows[0]))
     return out
 

@@ -170,7 +170,7 @@ def ms(seconds: list[float]) -> tuple[float, float]:
 def decode_one(path: str, enc: Encoders):
     """What the service decodes for one segment: the middle frame and the centred window at enc's rate."""
     media = load_media(path, sample_rate=enc.sample_rate, window_seconds=enc.window_seconds)
-    return media.frames[0], media.audio[0]
+    return media[0].frame, media[0].audio
 
 
 def print_rows(title: str, rows: dict[str, list[float]]) -> dict[str, float]:

@@ -35,7 +35,7 @@ def synthetic_atlas(n: int = N_POINTS):
     """An Atlas of n SYNTHETIC videos: clustered 512-d audio / visual features and a 64-d 'joint' space."""
     from avzsl.maps.atlas import Atlas
     from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
-    from avzsl.data.dims import CLAP, CLIP, InputDims
+    from avzsl.encoders.dims import CLAP, CLIP, InputDims
 
     data = make_synthetic(SyntheticSpec(scale=2.4, **ENCODER_DIMS))
     test = data.stage(2).eval

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Modules whose docstring shows how to use them: each must carry at least one executed example.
 DOCUMENTED = ["avzsl.io", "avzsl.models.scoring", "avzsl.serving.service", "avzsl.models.checkpoint", "avzsl.encoders", "avzsl.media",
-              "avzsl.encoders.presets", "app.handlers", "avzsl.serving.catalog", "avzsl.data.dims", "avzsl.data.provenance",
+              "avzsl.encoders.presets", "app.handlers", "avzsl.serving.catalog", "avzsl.encoders.dims", "avzsl.data.provenance",
               "avzsl.serving.result"]
 
 

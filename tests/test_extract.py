@@ -337,7 +337,7 @@ def test_ray_is_imported_only_by_the_ray_engine():
     """Cold start: predicting, the app's service and local extraction never import Ray (seconds a start)."""
     script = textwrap.dedent("""
         import sys
-        import avzsl.extract, avzsl.extraction, avzsl.featurize, avzsl.predict, avzsl.serving.service
+        import avzsl.extract, avzsl.extraction, avzsl.media.featurize, avzsl.predict, avzsl.serving.service
         print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
         sys.exit(1 if "ray" in sys.modules else 0)
     """)

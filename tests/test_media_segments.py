@@ -76,14 +76,14 @@ def test_each_segment_frame_comes_from_its_own_time(three_hours):
         assert read_index(s.frame) == on_screen, s
         assert s.frame_time == pytest.approx(10.0 * on_screen)
         assert s.frame[:20].mean() == pytest.approx(255 * s.frame_time / HOURS_3, abs=3)  # brightness too
-    assert segments.frames.shape == (PARTS, 48, 64, 3)
+    assert np.stack([s.frame for s in segments]).shape == (PARTS, 48, 64, 3)
 
 
 def test_each_segment_audio_window_is_centred_on_its_moment(three_hours):
     segments = load_media(three_hours, PARTS)
-    assert segments.audio.shape == (PARTS, 10 * SR)
+    assert np.stack([s.audio for s in segments]).shape == (PARTS, 10 * SR)
     for i, s in enumerate(segments):
-        assert s.has_audio and s.audio_seconds == pytest.approx(10.0)
+        assert s.audio is not None and s.audio_seconds == pytest.approx(10.0)
         assert s.audio_start_s == pytest.approx(s.time_s - 5.0)
         # the gap at the moment lands 5 s into the window, to within 20 ms
         assert rms(span(s.audio, 5.0 + 0.02, 5.0 + GAP - 0.02)) < 0.01, i
@@ -97,7 +97,7 @@ def test_each_segment_audio_window_is_centred_on_its_moment(three_hours):
 def test_other_sample_rate_and_window(three_hours):
     segments = load_media(three_hours, 2, sample_rate=32_000, window_seconds=4.0)
     assert segments.sample_rate == 32_000 and segments.window_seconds == 4.0
-    assert segments.audio.shape == (2, 128_000)
+    assert np.stack([s.audio for s in segments]).shape == (2, 128_000)
     assert segments[1].audio_start_s == pytest.approx(0.75 * HOURS_3 - 2.0)
 
 
@@ -163,9 +163,9 @@ def test_track_shorter_than_the_window_is_shared(tmp_path):
 def test_video_without_audio(tmp_path):
     path = write_test_video(tmp_path / "silent.mp4", seconds=3, width=64, height=48, audio_hz=None)
     segments = load_media(path, 3)
-    assert not segments.has_audio and segments.audio is None
-    assert all(s.audio is None and s.audio_start_s is None and s.audio_end_s is None for s in segments)
-    assert segments.frames.shape == (3, 48, 64, 3)
+    assert not segments.has_audio
+    assert all(s.audio is None and s.audio_start_s is None for s in segments)
+    assert np.stack([s.frame for s in segments]).shape == (3, 48, 64, 3)
 
 
 def test_segments_of_a_sound_file(tmp_path):
@@ -178,7 +178,7 @@ def test_segments_of_a_sound_file(tmp_path):
     sf.write(path, x, rate)
     segments = load_media(path, 4)
     assert segments.kind == "audio" and segments.duration == pytest.approx(60.0)
-    assert segments.frames is None and all(s.frame is None and s.frame_time is None for s in segments)
+    assert not segments.has_frame and all(s.frame is None and s.frame_time is None for s in segments)
     for s in segments:
         assert s.audio_start_s == pytest.approx(s.time_s - 5.0)
         assert rms(span(s.audio, 5.02, 5.0 + GAP - 0.02)) < 0.01
@@ -191,7 +191,7 @@ def test_a_picture_is_one_segment(tmp_path):
     path = tmp_path / "pic.png"
     Image.new("RGB", (30, 20), (10, 200, 30)).save(path)
     segments = load_media(path, 5)
-    assert segments.kind == "image" and len(segments) == 1 and segments.audio is None
+    assert segments.kind == "image" and len(segments) == 1 and not segments.has_audio
     only = segments[0]
     assert only.start_s == only.end_s == 0.0 and only.frame[0, 0].tolist() == [10, 200, 30]
 

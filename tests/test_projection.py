@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avzsl.maps import projection
-from avzsl.data.dims import InputDims, text_columns
+from avzsl.encoders.dims import InputDims, text_columns
 from avzsl.maps.projection import ProjectionCache, atlas_space, fit_projection, knn_place
 from avzsl.maps.atlas import Atlas
 

@@ -27,7 +27,7 @@ import numpy as np
 from avzsl.data.errors import DataError
 from avzsl.data.provenance import Provenance, release_encoders
 from avzsl.data.features import SAMPLE_SUBSETS, TEXT_ALIGNMENTS, ClassText, Features, GZSLData
-from avzsl.data.dims import join_text, text_parts
+from avzsl.encoders.dims import join_text, text_parts
 from avzsl.data.splits import _PROMPT_NAME_COLUMNS, ClassSplit, _prompt_names, load_class_split
 
 log = logging.getLogger(__name__)

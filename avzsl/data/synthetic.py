@@ -45,8 +45,8 @@ from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.release import FEATURE_METHOD, SYNTHETIC_MARKER
 from avzsl.data.splits import SPLIT_LISTS, ClassSplit, load_class_split
-from avzsl.data.dims import TEXT_PART_OF_SPACE
-from avzsl.data.dims import text_parts as layout  # the field name text_parts is taken
+from avzsl.encoders.dims import TEXT_PART_OF_SPACE
+from avzsl.encoders.dims import text_parts as layout  # the field name text_parts is taken
 
 # Videos per subset in the benchmarks' cls splits (reference §1.4); stage_2_test_unseen is cls.
 BENCHMARK_SIZES = {
@@ -73,7 +73,7 @@ class SyntheticSpec:
     scale: float = 1.0  # fraction of the benchmark's video counts
     audio_dim: int = 1024
     visual_dim: int = 512
-    text_parts: tuple[tuple[str, int], ...] = layout(512, 1024)  # [CLIP | CLAP] (avzsl/data/dims.py)
+    text_parts: tuple[tuple[str, int], ...] = layout(512, 1024)  # [CLIP | CLAP] (avzsl/encoders/dims.py)
     kind: str = "discriminative"  # "discriminative" (default) | "linear" (the old, easy generator)
     latent_dim: int = 32  # per modality for "discriminative"; the one class latent for "linear"
     decoy_unseen_classes: int = 3  # extra test-unseen classes outside the cls lists (must be filtered out)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from avzsl.data.dims import join_text, text_parts
+from avzsl.encoders.dims import join_text, text_parts
 from avzsl.encoders.frames import apply_frame_convention
 from avzsl.io import AvzslError
 from avzsl.encoders.presets import DEFAULT_PRESET, Preset

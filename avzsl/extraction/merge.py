@@ -16,7 +16,7 @@ from avzsl.data.errors import DataError
 from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.store import read_manifest, write_store
-from avzsl.data.dims import CLAP, CLIP, join_text, text_parts
+from avzsl.encoders.dims import CLAP, CLIP, join_text, text_parts
 from avzsl.io import atomic_write_bytes
 from avzsl.encoders import get_prompt_set
 from avzsl.extraction.plan import ExtractionPlan

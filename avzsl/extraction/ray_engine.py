@@ -3,7 +3,7 @@
     the plan's pending videos (a file list)
       -> decode in CPU tasks: decode_video, the local engine's decode (middle frame + centred audio window)
       -> embed in an actor pool: each actor loads the encoders once (a GPU each with gpus_per_worker) and
-         calls embed_videos, the local engine's embedding step (avzsl/featurize.py underneath)
+         calls embed_videos, the local engine's embedding step (avzsl/media/featurize.py underneath)
       -> chunks written by this process as batches come back, in the local engine's format
       -> the merge: the same store the local engine writes (store.json + features.safetensors, failed.csv)
 

@@ -11,7 +11,7 @@ Work lives in `<store>/.extract/` until the merge turns it into the store:
 Each chunk is written whole (temporary name, then rename), so an interrupted run loses at most the chunk
 it was filling, and a resumed run skips every video that any chunk holds, whichever engine wrote it (this
 one, or the Ray engine of ray_engine.py). Both decode with `decode_video` and embed with `embed_videos`,
-which go through the one featurize step (avzsl/featurize.py).
+which go through the one featurize step (avzsl/media/featurize.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from avzsl.data.errors import DataError
 from avzsl.io import atomic_save_tensors, atomic_write_json, read_json, strict_json
 from avzsl.encoders import Encoders, EncoderSpec
 from avzsl.extraction.plan import ExtractionPlan, PlannedVideo
-from avzsl.featurize import decode, featurize
+from avzsl.media.featurize import decode, featurize
 from avzsl.media import MediaError, MediaSegments, NotAVideoError
 
 log = logging.getLogger(__name__)

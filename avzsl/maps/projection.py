@@ -35,7 +35,7 @@ import numpy as np
 
 from avzsl.io import atomic_write
 from avzsl.maps.atlas import ATLAS_TENSORS, Atlas
-from avzsl.data.dims import InputDims
+from avzsl.encoders.dims import InputDims
 
 log = logging.getLogger(__name__)
 

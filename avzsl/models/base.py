@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from avzsl.data.dims import InputDims  # noqa: F401 - models are built for InputDims; kept importable from here
+from avzsl.encoders.dims import InputDims  # noqa: F401 - models are built for InputDims; kept importable from here
 
 
 @dataclass

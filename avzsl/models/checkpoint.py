@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from avzsl.data.errors import DataError
 from avzsl.data.provenance import Provenance, read_encoder_record
-from avzsl.data.dims import InputDims, text_parts
+from avzsl.encoders.dims import InputDims, text_parts
 from avzsl.encoders.spec import EncoderSpec
 from avzsl.io import AvzslError, atomic_save_tensors, atomic_write_json, read_json
 from avzsl.validation import (check_config_json, check_finite, check_metrics_json, check_model_size, check_object,

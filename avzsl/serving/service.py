@@ -53,7 +53,7 @@ from avzsl.models.scoring import (COSINE_TEMPERATURE, JOINT_TEMPERATURE, blend, 
                             training_free_distances)
 
 if TYPE_CHECKING:
-    from avzsl.featurize import MediaEmbedding
+    from avzsl.media.featurize import MediaEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ class PredictionService:
     @staticmethod
     def embed_media(path: str | Path, segments: int, encoders) -> MediaEmbedding:
         """Decode each segment's frame and audio window (at the encoders' sample rate), and embed them in batches."""
-        from avzsl.featurize import embed_file
+        from avzsl.media.featurize import embed_file
 
         return embed_file(path, encoders, segments)
 

@@ -13,8 +13,6 @@ picture is missing (a sound file, or the user asked for sound only) their embedd
 does. `complete` says in `notes` when it replaced something the file had.
 """
 
-from __future__ import annotations
-
 import os
 import time
 from collections.abc import Sequence
@@ -78,11 +76,11 @@ def featurize(medias: Sequence[MediaSegments], encoders) -> list[MediaEmbedding]
     if frames:
         t0 = time.perf_counter()
         visual = encoders.embed_images(frames)  # (sum N, D_v)
-        timings["clip_image"] = _ms_since(t0)
+        timings["clip_image"] = 1000 * (time.perf_counter() - t0)
     if windows:
         t0 = time.perf_counter()
         audio = encoders.embed_audio(np.stack(windows))  # (sum N, D_a)
-        timings["clap_audio"] = _ms_since(t0)
+        timings["clap_audio"] = 1000 * (time.perf_counter() - t0)
     out, at_frame, at_window = [], 0, 0
     for media in medias:
         n = len(media)
@@ -99,11 +97,7 @@ def embed_file(path: str | os.PathLike, encoders, segments: int = 1) -> MediaEmb
     """Decode `segments` moments of one file and embed them, with the decode time in `timings_ms`."""
     t0 = time.perf_counter()
     media = decode(path, encoders.preset.audio, segments)
-    decoded = _ms_since(t0)
+    decoded = 1000 * (time.perf_counter() - t0)  # ms
     [embedding] = featurize([media], encoders)
     embedding.timings_ms = {"decode": decoded, **embedding.timings_ms}
     return embedding
-
-
-def _ms_since(t0: float) -> float:
-    return 1000 * (time.perf_counter() - t0)
