@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from avzsl.io import AvzslError
 
@@ -102,20 +101,9 @@ def add_encoder_options(parser: argparse.ArgumentParser, default: str = "pretrai
     parser.add_argument("--encoders", choices=("pretrained", "random"), default=default,
                         help="pretrained weights (default), or random weights with the same architectures: "
                              "no downloads, meaningless results, for tests and smoke runs")
-    parser.add_argument("--clip-weights", type=Path,
-                        help="local open_clip weights file (else $AVZSL_CLIP_WEIGHTS, then the open_clip/HF cache)")
-    parser.add_argument("--clap-weights", type=Path,
-                        help="local laion_clap checkpoint, e.g. 630k-audioset-best.pt (else $AVZSL_CLAP_WEIGHTS, "
-                             "then the cache)")
-    parser.add_argument("--roberta-dir", type=Path,
-                        help="local roberta-base folder (vocab.json, merges.txt) for CLAP's text tower "
-                             "(else $AVZSL_ROBERTA_DIR, then the HF cache)")
-    parser.add_argument("--wavcaps-weights", type=Path,
-                        help="preset clipclap-release: local WavCaps HTSAT_BERT_zero_shot.pt (else "
-                             "$AVZSL_WAVCAPS_WEIGHTS, then the avzsl cache)")
-    parser.add_argument("--bert-dir", type=Path,
-                        help="preset clipclap-release: local bert-base-uncased folder (vocab.txt) for WavCaps' text "
-                             "tower (else $AVZSL_BERT_DIR, then the HF cache)")
+    from avzsl.encoders.weights import add_weight_file_options  # the flags come from the table of weight sources
+
+    add_weight_file_options(parser)
     add_offline_option(parser)
 
 
@@ -125,12 +113,12 @@ def add_offline_option(parser: argparse.ArgumentParser) -> None:
                              "fetched from the Hugging Face hub on first use (same as HF_HUB_OFFLINE=1)")
 
 
-FILE_OPTIONS = ("clip_weights", "clap_weights", "roberta_dir", "wavcaps_weights", "bert_dir")
-
-
 def encoder_files(args: argparse.Namespace) -> dict:
-    """The weight-file keyword arguments of `load_encoders` that the user gave, and `offline` if set."""
-    return {k: getattr(args, k) for k in (*FILE_OPTIONS, "offline") if getattr(args, k, None) is not None}
+    """Keyword arguments of `load_encoders`: `files`, the weight files the user gave, and `offline` if set."""
+    from avzsl.encoders.weights import WeightFiles
+
+    given = {"files": WeightFiles.from_args(args)}
+    return given if getattr(args, "offline", None) is None else {**given, "offline": args.offline}
 
 
 # --- one line for every failure ----------------------------------------------------------------------------

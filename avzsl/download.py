@@ -17,37 +17,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from avzsl.cli import add_verbose_option, entry_point, setup_logging
+
 log = logging.getLogger("avzsl.download")
-
-
-@dataclass(frozen=True)
-class Needed:
-    file: object  # avzsl.encoders.hub.HubFile
-    folder: str  # sub-folder of --to DIR
-    env: str  # the variable that points avzsl at it
-    env_is_folder: bool  # the variable names the folder (tokenizers), not the file
-
-
-def needed_files(preset_name: str | None = None) -> list[Needed]:
-    """The hub files of a preset, in the order they are fetched (the WavCaps checkpoint is not on the hub)."""
-    from avzsl.encoders.hub import HubFile
-    from avzsl.encoders.presets import get_preset
-    from avzsl.encoders.weights import (BERT_DIR_ENV, BERT_HUB_FILES, CLAP_WEIGHTS_ENV, CLIP_WEIGHTS_ENV,
-                                        ROBERTA_DIR_ENV, ROBERTA_HUB_FILES, clap_hub_file, clip_hub_files)
-
-    preset = get_preset(preset_name)
-    repo, names, _ = clip_hub_files(preset.visual.open_clip_model, preset.visual.open_clip_pretrained)
-    files = [Needed(HubFile(repo, names[0]), "clip", CLIP_WEIGHTS_ENV, False)]
-    if preset.audio.kind == "laion-clap":
-        files.append(Needed(clap_hub_file(preset.audio.checkpoint), "clap", CLAP_WEIGHTS_ENV, False))
-        files += [Needed(f, "roberta-base", ROBERTA_DIR_ENV, True) for f in ROBERTA_HUB_FILES]
-    else:
-        files += [Needed(f, "bert-base-uncased", BERT_DIR_ENV, True) for f in BERT_HUB_FILES]
-    return files
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,18 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     from avzsl.encoders.hub import fetch, human_size
     from avzsl.encoders.presets import get_preset
-    from avzsl.encoders.weights import (WAVCAPS_WEIGHTS_ENV, WeightsNotFoundError, check_weights_file,
-                                        resolve_wavcaps_weights)
+    from avzsl.encoders.weights import SOURCES, WeightsNotFoundError, check_weights_file, hub_files, resolve
 
     exports = {}
-    for needed in needed_files(args.preset):
-        local_dir = args.to / needed.folder if args.to else None
-        path = check_weights_file(fetch(needed.file, force=args.force, local_dir=local_dir))
-        print(f"{needed.file.repo}/{needed.file.filename}  {human_size(path.stat().st_size)}  {path}")
-        exports[needed.env] = (path.parent if needed.env_is_folder else path).resolve()
-    if get_preset(args.preset).audio.kind == "wavcaps":
+    preset = get_preset(args.preset)
+    for source, file in hub_files(preset):
+        local_dir = args.to / source.folder if args.to else None
+        path = check_weights_file(fetch(file, force=args.force, local_dir=local_dir))
+        print(f"{file.repo}/{file.filename}  {human_size(path.stat().st_size)}  {path}")
+        exports[source.env] = (path.parent if source.folder_files else path).resolve()
+    if preset.audio.kind == "wavcaps":
         try:
-            print(f"WavCaps checkpoint found at {resolve_wavcaps_weights(get_preset(args.preset).audio.checkpoint)}")
+            print(f"WavCaps checkpoint found at {resolve('wavcaps_weights', preset, offline=True)[0]}")
         except WeightsNotFoundError as e:  # not on the hub: today's message, which says where to get it
             log.error("the WavCaps checkpoint is not on the Hugging Face hub; get it by hand:\n%s", e)
             return 1
@@ -90,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nOn the offline machine, with {args.to} copied over (adjust the paths), point avzsl at the files:")
         for env, path in exports.items():
             print(f"export {env}={path}")
-        if get_preset(args.preset).audio.kind == "wavcaps":
-            print(f"export {WAVCAPS_WEIGHTS_ENV}=/path/to/HTSAT_BERT_zero_shot.pt")
+        if preset.audio.kind == "wavcaps":
+            print(f"export {SOURCES['wavcaps_weights'].env}=/path/to/HTSAT_BERT_zero_shot.pt")
     return 0
 
 

@@ -9,11 +9,16 @@ answered with ETag (the file's sha256, as for LFS files), X-Repo-Commit and Cont
 `Range: bytes=N-` (206, for resumed downloads); an unknown file is a 404 with the hub's
 `X-Error-Code: EntryNotFound`. `die_after` makes it send that many bytes of the next file body and then
 die (listening socket closed); `gate` holds a body after its first megabyte until the event is set.
+`mode` makes it answer as what stands between some users and the hub does: "no-etag" (a proxy that drops
+the ETag), "portal" (a captive portal's web page, 200 text/html, instead of every file).
+`silent_host()` accepts connections and never answers.
 
 The files (built by `build`, from the random-weight encoders avzsl already has):
 - timm/vit_base_patch32_clip_224.openai/open_clip_model.safetensors: a plain ViT-B-32 state dict.
 - lukewys/laion_clap/630k-audioset-best.pt: torch.save of {"epoch", "name", "state_dict", "optimizer",
-  "scaler"}, state_dict keys prefixed "module." and holding text_branch.embeddings.position_ids.
+  "scaler"}, state_dict keys prefixed "module." and holding text_branch.embeddings.position_ids. With
+  `real_size` (`build --real-size`, for benchmarks) the optimizer holds AdamW's exp_avg and exp_avg_sq for
+  every parameter, as the published file does (about 1.9 GB); else for one tensor (about 0.6 GB, for tests).
 - FacebookAI/roberta-base/{vocab.json, merges.txt}: a byte-level BPE vocabulary and merges (version header).
 - google-bert/bert-base-uncased/vocab.txt: a WordPiece vocabulary with BERT's special tokens at their ids.
 """
@@ -35,7 +40,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"  # the one revision every st
 FIRST_PART = 1 << 20  # bytes sent before a gated body waits
 
 
-def build(folder: Path) -> dict:
+def build(folder: Path, *, real_size: bool = False) -> dict:
     """Write the stand-in files under `folder`; return (and write) the manifest {repo: {filename: path}}."""
     import torch
     from safetensors.torch import save_file
@@ -53,21 +58,8 @@ def build(folder: Path) -> dict:
         return path
 
     save_file(dict(enc.clip.model.state_dict()), str(place("timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors")))
-    state = {f"module.{k}": v for k, v in enc.clap.model.state_dict().items()}
-    state["module.text_branch.embeddings.position_ids"] = torch.arange(514)[None]  # a buffer old transformers saved
-    first = next(iter(state.values()))
-    torch.save({
-        "epoch": 45,
-        "name": "2022_11_30-random_stand_in-lr_0.0001-b_96-j_6-p_fp32",
-        "state_dict": state,
-        "optimizer": {"state": {0: {"step": torch.tensor(45.0), "exp_avg": torch.zeros_like(first),
-                                    "exp_avg_sq": torch.zeros_like(first)}},
-                      "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
-                                        "amsgrad": False, "params": [0]}]},
-        "scaler": {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
-                   "_growth_tracker": 0},
-    }, place("lukewys/laion_clap", "630k-audioset-best.pt"))
-    del state, first, enc
+    torch.save(clap_checkpoint(enc.clap.model, real_size=real_size), place("lukewys/laion_clap", "630k-audioset-best.pt"))
+    del enc
 
     from transformers.models.roberta.tokenization_roberta import bytes_to_unicode
 
@@ -90,18 +82,43 @@ def build(folder: Path) -> dict:
     return files
 
 
+def clap_checkpoint(model, *, real_size: bool, optimizer: bool = True) -> dict:
+    """laion_clap's training checkpoint of `model`: AdamW's state for every parameter (`real_size`) or for
+    one tensor; `optimizer` False: the state dict alone under "state_dict" (what a lean export would hold)."""
+    import torch
+
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}
+    state["module.text_branch.embeddings.position_ids"] = torch.arange(514)[None]  # a buffer old transformers saved
+    if not optimizer:
+        return {"state_dict": state}
+    params = [v for k, v in model.named_parameters()] if real_size else [next(iter(state.values()))]
+    adam = {i: {"step": torch.tensor(45.0), "exp_avg": torch.zeros_like(p.detach()), "exp_avg_sq": torch.zeros_like(p.detach())}
+            for i, p in enumerate(params)}
+    return {
+        "epoch": 45,
+        "name": "2022_11_30-random_stand_in-lr_0.0001-b_96-j_6-p_fp32",
+        "state_dict": state,
+        "optimizer": {"state": adam,
+                      "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                                        "amsgrad": False, "params": list(adam)}]},
+        "scaler": {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
+                   "_growth_tracker": 0},
+    }
+
+
 def read_manifest(folder: Path) -> dict:
     return json.loads((Path(folder) / "manifest.json").read_text())
 
 
 class StandInHub:
-    def __init__(self, manifest: dict, *, port: int = 0, die_after: int | None = None, gate: threading.Event | None = None):
+    def __init__(self, manifest: dict, *, port: int = 0, die_after: int | None = None, gate: threading.Event | None = None,
+                 mode: str = "hub"):
         self.files = {(repo, name): Path(path) for repo, names in manifest.items() for name, path in names.items()}
         self.etags = {key: _sha256(path) for key, path in self.files.items()}
         self.gets: Counter = Counter()  # (repo, filename) -> GET requests answered
         self.ranges: list[tuple[str, int]] = []  # (filename, first byte) of every ranged GET
         self.requests = 0
-        self.die_after, self.gate = die_after, gate
+        self.die_after, self.gate, self.mode = die_after, gate, mode
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -152,6 +169,16 @@ def _handler(hub: StandInHub):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if hub.mode == "portal":
+                page = b"<html><body>Sign in to the guest network to continue.</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("ETag", '"portal"')
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(page)
+                return
             path = hub.files[key]
             size = path.stat().st_size
             start = 0
@@ -160,7 +187,8 @@ def _handler(hub: StandInHub):
                 start = int(ranged[len("bytes="):].split("-")[0])
                 hub.ranges.append((key[1], start))
             self.send_response(206 if start else 200)
-            self.send_header("ETag", f'"{hub.etags[key]}"')
+            if hub.mode != "no-etag":
+                self.send_header("ETag", f'"{hub.etags[key]}"')
             self.send_header("X-Repo-Commit", COMMIT)
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Type", "application/octet-stream")
@@ -189,6 +217,12 @@ def _handler(hub: StandInHub):
     return Handler
 
 
+def silent_host() -> tuple[socket.socket, str]:
+    """(listening socket, its URL): connections are accepted by the kernel and never answered. Close it after."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
 def user_environment(hub_url: str, home: Path) -> dict:
     """The environment of a first-time user on a connected machine whose hub is `hub_url`: empty caches
     under `home`, no avzsl variables, online, this checkout's avzsl first on the path."""
@@ -204,13 +238,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.stand_in_hub", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="write the stand-in files and their manifest").add_argument("folder", type=Path)
+    built = sub.add_parser("build", help="write the stand-in files and their manifest")
+    built.add_argument("folder", type=Path)
+    built.add_argument("--real-size", action="store_true",
+                       help="the CLAP file with AdamW state for every parameter, as published (1.9 GB)")
     serve = sub.add_parser("serve", help="serve built files until interrupted")
     serve.add_argument("folder", type=Path)
     serve.add_argument("--port", type=int, default=0)
     args = p.parse_args(argv)
     if args.command == "build":
-        build(args.folder)
+        build(args.folder, real_size=args.real_size)
         return 0
     hub = StandInHub(read_manifest(args.folder), port=args.port).start()
     print(f"HF_ENDPOINT={hub.url}", flush=True)

@@ -1,8 +1,8 @@
-"""Building the towers without paying for initialisation (avzsl.encoders.weights.initialisation).
+"""Building the towers without paying for initialisation (avzsl.encoders.state).
 
-Real weights: parameters are left uninitialised and the file's tensors are assigned; the result must be
-exactly what the old way gives (initialise, then copy the file in). Random weights (a test mode): the
-modules' own initialisation with draws read from a seeded pool; same seed, same weights in any process.
+Real weights: the big stacks are built empty and the file's tensors are assigned; the result must be
+exactly what the old way gives (initialise, then copy the file in). Random weights (a test mode): seeded
+draws; same seed, same weights in any process. No torch function is replaced on the way.
 """
 
 import hashlib
@@ -16,7 +16,10 @@ import pytest
 import torch
 
 from avzsl.encoders import load_encoders
-from avzsl.encoders.weights import WeightsFormatError, initialisation
+from avzsl.encoders.state import empty, fill_random, seeded
+from avzsl.encoders.weights import WeightsFormatError
+
+ORIGINALS = (torch.Tensor.uniform_, torch.Tensor.normal_, torch.rand, torch.randn, torch.nn.init.normal_)
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -76,15 +79,23 @@ def test_real_weights_clip_matches_loading_the_old_way(enc, tmp_path):
     np.testing.assert_array_equal(new.encode_text_reference(["a dog barking", "x"]).numpy(), expected.numpy())
 
 
-def test_real_weights_clap_matches_loading_the_old_way(enc, tmp_path):
-    from avzsl.encoders.clap import ClapTower, OfflineTokenizer, _clap_module, _offline_roberta
+def test_real_weights_clap_matches_loading_the_old_way(enc, tmp_path, monkeypatch):
+    from transformers import RobertaConfig, RobertaModel
+
+    from avzsl.encoders.clap import _ROBERTA_BASE, ClapTower, offline_tokenizer, _clap_module
 
     path = tmp_path / "clap.pt"
     torch.save({"state_dict": {f"module.{k}": v for k, v in enc.clap.model.state_dict().items()}}, path)
-    new = ClapTower.build("HTSAT-tiny", "630k-audioset-best", path, OfflineTokenizer(), seed=0, device=CPU)
+    new = ClapTower.build("HTSAT-tiny", "630k-audioset-best", path, offline_tokenizer(), seed=0, device=CPU)
     cm = _clap_module()
-    with _offline_roberta(cm.model):  # the old way: build initialised, then copy the weights in
-        old, _ = cm.factory.create_model("HTSAT-tiny", "roberta", pretrained="", precision="fp32", enable_fusion=False)
+
+    class Initialised:  # the old way: roberta built initialised, then the weights copied in
+        @staticmethod
+        def from_pretrained(*_args, **_kwargs):
+            return RobertaModel(RobertaConfig(**_ROBERTA_BASE))
+
+    monkeypatch.setattr(cm.model, "RobertaModel", Initialised)
+    old, _ = cm.factory.create_model("HTSAT-tiny", "roberta", pretrained="", precision="fp32", enable_fusion=False)
     old.load_state_dict(enc.clap.model.state_dict(), strict=True)
     _assert_same_tensors(new.model, old.eval())
     waves = _waveforms()
@@ -108,11 +119,11 @@ def test_random_weights_are_the_same_in_another_process(enc):
     script = (
         "import hashlib, torch\n"
         "from avzsl.encoders.clip import ClipTower\n"
-        "from avzsl.encoders.clap import ClapTower, OfflineTokenizer\n"
+        "from avzsl.encoders.clap import ClapTower, offline_tokenizer\n"
         "from tests.test_cold_start import _digest\n"
         "cpu = torch.device('cpu')\n"
         "print(_digest(ClipTower.build('ViT-B-32', 'openai', None, seed=0, device=cpu).model))\n"
-        "print(_digest(ClapTower.build('HTSAT-tiny', '630k-audioset-best', None, OfflineTokenizer(), seed=0, device=cpu).model))\n"
+        "print(_digest(ClapTower.build('HTSAT-tiny', '630k-audioset-best', None, offline_tokenizer(), seed=0, device=cpu).model))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -120,33 +131,41 @@ def test_random_weights_are_the_same_in_another_process(enc):
     assert out.stdout.split() == [_digest(enc.clip.model), _digest(enc.clap.model)]
 
 
-def test_real_weights_builds_initialise_nothing_but_compute_buffers():
-    with initialisation(random=False, seed=0):
-        state = torch.random.get_rng_state()
-        layers = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Embedding(10, 8), torch.nn.LayerNorm(8))
-        layers.register_buffer("ids", torch.arange(6).expand(1, -1), persistent=False)
-        assert torch.equal(torch.random.get_rng_state(), state)  # not one random draw was made
-    assert torch.equal(layers.ids, torch.arange(6)[None])  # buffers are computed as usual
+def test_empty_builds_draw_nothing():
+    state = torch.random.get_rng_state()
+    layers = empty(lambda: torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Embedding(10, 8), torch.nn.LayerNorm(8)))
+    assert torch.equal(torch.random.get_rng_state(), state)  # not one random draw was made
+    assert all(p.device.type == "cpu" for p in layers.parameters())
 
 
 def test_the_seed_decides_the_weights_and_the_callers_rng_is_untouched():
-    def linear(seed):
-        with initialisation(random=True, seed=seed):
-            return torch.nn.Linear(300, 200), torch.randn(50)
+    def layers(seed):
+        with seeded(seed):
+            built = empty(lambda: torch.nn.Sequential(torch.nn.Linear(300, 200), torch.nn.LayerNorm(200)))
+            fill_random(built, seed)
+            return built, torch.randn(50)
 
     state = torch.random.get_rng_state()
-    (a, ra), (b, rb), (c, rc) = linear(1), linear(1), linear(2)
+    (a, ra), (b, rb), (c, rc) = layers(1), layers(1), layers(2)
     assert torch.equal(torch.random.get_rng_state(), state)
-    assert torch.equal(a.weight, b.weight) and torch.equal(ra, rb)
-    assert not torch.equal(a.weight, c.weight) and not torch.equal(ra, rc)
-    bound = 1 / 300**0.5  # nn.Linear's own scheme (kaiming_uniform, a=sqrt(5)) is kept
-    assert a.weight.abs().max() <= bound and a.weight.abs().max() > 0.99 * bound and a.weight.std() > 0.5 * bound
-    # After the block torch draws from its own generator again, and the methods are torch's.
+    assert torch.equal(a[0].weight, b[0].weight) and torch.equal(ra, rb)
+    assert not torch.equal(a[0].weight, c[0].weight) and not torch.equal(ra, rc)
+    assert 0.018 < float(a[0].weight.std()) < 0.022 and not a[0].bias.any()  # N(0, 0.02), zero biases
+    assert torch.equal(a[1].weight, torch.ones(200)) and not a[1].bias.any()  # norms: ones and zeros
+
+
+def test_torch_functions_are_the_originals_after_real_and_random_builds(enc, tmp_path):
+    """Library code never replaces torch's functions: none is swapped, and no torch-function mode is left on."""
+    from avzsl.encoders.clap import ClapTower, offline_tokenizer
+
+    path = tmp_path / "clap.pt"
+    torch.save({"state_dict": dict(enc.clap.model.state_dict()), "optimizer": {"state": {}}}, path)
+    ClapTower.build("HTSAT-tiny", "630k-audioset-best", path, offline_tokenizer(), seed=0, device=CPU)  # a real-format load
+    load_encoders("clipclap-release:random")  # and a random build
+    now = (torch.Tensor.uniform_, torch.Tensor.normal_, torch.rand, torch.randn, torch.nn.init.normal_)
+    assert all(a is b for a, b in zip(now, ORIGINALS))
     assert "uniform_" not in torch.Tensor.__dict__ and "normal_" not in torch.Tensor.__dict__
-    torch.manual_seed(0)
-    x = torch.empty(5).uniform_()
-    torch.manual_seed(0)
-    assert torch.equal(x, torch.rand(5))
+    assert not torch.overrides._get_current_function_mode_stack()
 
 
 def test_random_weights_keep_the_modules_own_scheme_and_are_not_degenerate(enc):

@@ -18,8 +18,7 @@ from avzsl.encoders import (
     WeightsNotFoundError,
     get_prompt_set,
     load_encoders,
-    resolve_clap_weights,
-    resolve_clip_weights,
+    resolve,
 )
 from avzsl.encoders.text_cache import LabelCache
 
@@ -255,12 +254,12 @@ def test_missing_weights_name_the_file_and_the_remedy(no_caches):
     if (laion_clap_folder / "630k-audioset-best.pt").exists():
         pytest.skip("real CLAP weights are installed in laion_clap's package folder")
     with pytest.raises(WeightsNotFoundError) as clip_error:
-        resolve_clip_weights("ViT-B-32", "openai")
+        resolve("clip_weights")
     message = str(clip_error.value)
     for part in ("open_clip_model.safetensors", "AVZSL_CLIP_WEIGHTS", "--clip-weights", "https://huggingface.co/timm/vit_base_patch32_clip_224.openai"):
         assert part in message
     with pytest.raises(WeightsNotFoundError) as clap_error:
-        resolve_clap_weights("630k-audioset-best")
+        resolve("clap_weights")
     assert isinstance(clap_error.value, FileNotFoundError)
     for part in ("630k-audioset-best.pt", "AVZSL_CLAP_WEIGHTS", "laion_clap package folder", "lukewys/laion_clap"):
         assert part in str(clap_error.value)
@@ -269,7 +268,7 @@ def test_missing_weights_name_the_file_and_the_remedy(no_caches):
     for part in ("open_clip_model.safetensors", "630k-audioset-best.pt", "vocab.json", "AVZSL_ROBERTA_DIR"):
         assert part in str(all_missing.value)  # everything missing is reported at once
     with pytest.raises(WeightsNotFoundError, match="does-not-exist.pt"):
-        resolve_clap_weights(path=no_caches / "does-not-exist.pt")
+        resolve("clap_weights", given=no_caches / "does-not-exist.pt")
 
 
 def _roberta_files(folder):
@@ -324,7 +323,8 @@ def test_weight_files_from_environment_variables(enc, seed0_outputs, no_caches, 
 def test_arbitrary_pickles_are_refused(tmp_path):
     import argparse
 
-    from avzsl.encoders.weights import WeightsFormatError, load_state_dict
+    from avzsl.encoders.state import load_state_dict
+    from avzsl.encoders.weights import WeightsFormatError
 
     torch.save({"state_dict": {"module.w": torch.ones(2)}, "step": np.int64(3)}, tmp_path / "ok.pt")
     assert list(load_state_dict(tmp_path / "ok.pt")) == ["w"]  # numpy scalars are data: accepted
@@ -349,3 +349,107 @@ def test_damaged_files_are_named_before_loading(tmp_path):
         path.write_bytes(data[: len(data) // 2])
         with pytest.raises(WeightsFormatError, match=f"{name} is damaged"):
             check_weights_file(path)
+
+
+def test_the_flag_wins_over_the_environment_variable(no_caches, monkeypatch):
+    from avzsl.cli import add_encoder_options, encoder_files
+    from avzsl.encoders import WeightFiles
+
+    flag, variable = no_caches / "flag.pt", no_caches / "variable.pt"
+    flag.write_bytes(b"x")
+    variable.write_bytes(b"x")
+    monkeypatch.setenv("AVZSL_CLAP_WEIGHTS", str(variable))
+    parser = __import__("argparse").ArgumentParser()
+    add_encoder_options(parser)
+    files = encoder_files(parser.parse_args(["--clap-weights", str(flag)]))["files"]
+    assert files == WeightFiles(clap_weights=flag)
+    assert resolve("clap_weights", given=files.clap_weights) == (flag,)
+    assert resolve("clap_weights") == (variable,)  # without the flag, the variable
+
+
+def test_a_folder_or_a_file_where_the_other_is_wanted_is_named(no_caches, monkeypatch):
+    folder = no_caches / "weights"
+    folder.mkdir()
+    monkeypatch.setenv("AVZSL_CLIP_WEIGHTS", str(folder))
+    with pytest.raises(WeightsNotFoundError, match=f"{folder} \\(from AVZSL_CLIP_WEIGHTS\\) is a folder, not a file"):
+        resolve("clip_weights")
+    (folder / "vocab.json").write_text("{}")
+    monkeypatch.setenv("AVZSL_ROBERTA_DIR", str(folder / "vocab.json"))
+    with pytest.raises(WeightsNotFoundError, match="is a file, not a folder"):
+        resolve("roberta_dir")
+
+
+def test_tokenizer_files_and_suffix_less_files_are_checked(tmp_path):
+    from avzsl.encoders.weights import WeightsFormatError, check_weights_file
+
+    merges = tmp_path / "merges.txt"
+    merges.write_text("#version: 0.2\nĠ a\nĠ t\nh e\n")
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\ndog\n")
+    for path in (merges, vocab):
+        assert check_weights_file(path) == path
+        path.write_bytes(path.read_bytes()[:-3])  # a copy cut inside its last line
+        with pytest.raises(WeightsFormatError, match=f"{path.name} is damaged"):
+            check_weights_file(path)
+    (tmp_path / "weights").write_bytes(b"")  # no suffix, nothing in it
+    with pytest.raises(WeightsFormatError, match="weights is damaged: the file is empty"):
+        check_weights_file(tmp_path / "weights")
+    (tmp_path / "weights").write_bytes(b"\x10" * 40)
+    with pytest.raises(WeightsFormatError, match="weights is damaged"):
+        check_weights_file(tmp_path / "weights")
+
+
+def test_a_checkpoint_for_another_model_is_refused_in_one_line_before_use(tmp_path, monkeypatch):
+    """Keys or shapes that do not fit: one AvzslError line naming the file and the first differing keys, with
+    `avzsl.download --force` when the file lies in the hub's cache (wherever that is), never a RuntimeError."""
+    import huggingface_hub.constants
+    from safetensors.torch import save_file
+
+    from avzsl.encoders.clip import ClipTower
+    from avzsl.io import AvzslError
+
+    hub_cache = tmp_path / "somewhere" / "hub"  # no "huggingface" in the path
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache))
+    for folder, hint in ((hub_cache / "models--x" / "blobs", "python -m avzsl.download --force"),
+                         (tmp_path / "mine", "replace it with a complete copy")):
+        folder.mkdir(parents=True)
+        save_file({"visual.proj": torch.ones(3, 3), "other.weight": torch.ones(2)}, str(folder / "w.safetensors"))
+        with pytest.raises(AvzslError) as refused:
+            ClipTower.build("ViT-B-32", "openai", folder / "w.safetensors", seed=0, device=torch.device("cpu"))
+        message = str(refused.value)
+        assert "\n" not in message and str(folder / "w.safetensors") in message and hint in message
+        assert "does not fit" in message and "other.weight" in message and "visual.proj (3, 3)" in message
+
+
+def test_weights_holding_infinity_are_refused(enc, tmp_path):
+    from safetensors.torch import save_file
+
+    from avzsl.encoders.clip import ClipTower
+    from avzsl.encoders.weights import WeightsFormatError
+
+    state = {k: v.contiguous() for k, v in enc.clip.model.state_dict().items() if k != "attn_mask"}
+    for bad in (float("inf"), float("nan")):
+        save_file({**state, "text_projection": torch.full_like(state["text_projection"], bad)}, str(tmp_path / "w.safetensors"))
+        with pytest.raises(WeightsFormatError, match="tensor text_projection has .*non-finite"):
+            ClipTower.build("ViT-B-32", "openai", tmp_path / "w.safetensors", seed=0, device=torch.device("cpu"))
+
+
+def test_the_spec_and_the_weight_table_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, avzsl.encoders.spec, avzsl.encoders.weights, avzsl.encoders\n"
+            "from avzsl.encoders import EncoderSpec, WeightFiles\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_each_file_is_looked_up_once_per_process(no_caches, monkeypatch):
+    from avzsl.encoders import weights
+
+    (no_caches / "avzsl").mkdir()
+    (no_caches / "avzsl" / "630k-audioset-best.pt").write_bytes(b"x")
+    first = resolve("clap_weights")
+    monkeypatch.setattr(weights, "_look", lambda *args: pytest.fail("the caches were searched again"))
+    assert resolve("clap_weights") == first == (no_caches / "avzsl" / "630k-audioset-best.pt",)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import connect_app, free_port
-from tests.stand_in_hub import StandInHub, user_environment
+from tests.stand_in_hub import StandInHub, silent_host, user_environment
 
 pytestmark = pytest.mark.slow
 
@@ -202,3 +202,70 @@ def _wait_for(read, text: str, timeout: float = 120) -> str:
         if text in value or time.monotonic() > deadline:
             return value
         time.sleep(0.3)
+
+
+@pytest.fixture
+def online_here(tmp_path, monkeypatch):
+    """This process as a first-time user online: hub constants pointed at `set_hub(url)`, an empty cache."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    return lambda url: monkeypatch.setattr(constants, "ENDPOINT", url)
+
+
+@pytest.fixture
+def tiny_files(tmp_path) -> dict:
+    """A manifest of the hub files the refusals below ask for; their content is never sent."""
+    manifest = {}
+    for repo, name in (CLIP, CLAP):
+        (tmp_path / name).write_bytes(b"0" * 100)
+        manifest.setdefault(repo, {})[name] = str(tmp_path / name)
+    return manifest
+
+
+def _fetch_fails_in_one_line(url: str, limit: float) -> str:
+    from avzsl.encoders.hub import HubFile, HubUnreachableError, fetch
+
+    began = time.monotonic()
+    with pytest.raises(HubUnreachableError) as refused:
+        fetch(HubFile(*CLAP))
+    assert time.monotonic() - began < limit
+    message = str(refused.value)
+    assert "\n" not in message and url.split("//")[1] in message  # the host
+    assert "--offline" in message and "HF_HUB_OFFLINE=1" in message  # and the offline switch
+    return message
+
+
+@pytest.mark.parametrize("mode, says", [("no-etag", "lacks the ETag"), ("portal", "web page instead of the file")])
+def test_a_proxy_or_portal_answer_is_one_line_naming_the_host(tiny_files, online_here, mode, says):
+    hub = StandInHub(tiny_files, mode=mode).start()
+    try:
+        online_here(hub.url)
+        assert says in _fetch_fails_in_one_line(hub.url, 30)
+        assert hub.gets[CLAP] == 0  # refused before any body was asked for
+    finally:
+        hub.stop()
+
+
+def test_a_host_that_never_answers_gives_up_within_30_s_and_a_refusal_at_once(online_here):
+    listener, url = silent_host()
+    try:
+        online_here(url)
+        assert "timed out" in _fetch_fails_in_one_line(url, 30)
+    finally:
+        listener.close()
+    port = free_port()  # nothing listens there: no retries with back-off
+    online_here(f"http://127.0.0.1:{port}")
+    assert "connection refused" in _fetch_fails_in_one_line(f"http://127.0.0.1:{port}", 3)
+
+
+def test_download_through_a_proxy_without_etags_exits_2_in_one_line(tiny_files, tmp_path):
+    hub = StandInHub(tiny_files, mode="no-etag").start()
+    try:
+        result = run(user_environment(hub.url, tmp_path), "-m", "avzsl.download")
+    finally:
+        hub.stop()
+    assert result.returncode == 2 and "TypeError" not in result.stderr
+    assert "lacks the ETag" in one_line_error(result)

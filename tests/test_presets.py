@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from avzsl.encoders import (
     PROMPT_SETS,
     EncoderSpec,
+    WeightFiles,
     WeightsNotFoundError,
     apply_frame_convention,
     get_preset,
@@ -209,9 +210,9 @@ def test_release_weights_are_resolved_and_files_of_other_kinds_refused(tmp_path,
         assert part in message
     assert "630k-audioset-best" not in message and "roberta" not in message  # not this preset's files
     with pytest.raises(ValueError, match="clap_weights do not belong to preset 'clipclap-release'"):
-        load_encoders("clipclap-release", clap_weights=Path("630k-audioset-best.pt"))
+        load_encoders("clipclap-release", files=WeightFiles(clap_weights=Path("630k-audioset-best.pt")))
     with pytest.raises(ValueError, match="random-weight"):
-        load_encoders("clipclap-release:random", wavcaps_weights=Path("HTSAT_BERT_zero_shot.pt"))
+        load_encoders("clipclap-release:random", files=WeightFiles(wavcaps_weights=Path("HTSAT_BERT_zero_shot.pt")))
 
 
 @pytest.mark.slow

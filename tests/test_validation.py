@@ -92,6 +92,26 @@ def test_weights_that_are_not_safetensors_are_refused_by_their_header(bundle):
         load_checkpoint(bundle)
 
 
+def test_a_huge_or_duplicated_safetensors_header_is_refused_before_it_is_parsed(bundle):
+    """A header of 99.5 MB was once parsed whole (31 s, 650 MB) before the library refused it."""
+    import time
+
+    from avzsl.validation import MAX_HEADER_BYTES
+
+    length = MAX_HEADER_BYTES + 1
+    with open(bundle / WEIGHTS, "wb") as f:
+        f.write(length.to_bytes(8, "little") + b"{" + b" " * (length - 2) + b"}")
+    began = time.perf_counter()
+    with pytest.raises(CheckpointError, match="header too large"):
+        load_checkpoint(bundle)
+    assert time.perf_counter() - began < 1.0
+    header = b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'
+    (bundle / WEIGHTS).write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
+    with pytest.raises(CheckpointError, match="its header names 'a' twice") as refused:
+        load_checkpoint(bundle)
+    assert "\n" not in str(refused.value)
+
+
 def test_weights_of_the_wrong_shape_or_dtype_or_truncated_are_named(bundle):
     weights = load_file(str(bundle / WEIGHTS))
     name = next(k for k, v in weights.items() if v.ndim == 2)
@@ -105,10 +125,11 @@ def test_weights_of_the_wrong_shape_or_dtype_or_truncated_are_named(bundle):
         load_checkpoint(bundle)
 
 
-def test_nan_weights_are_refused_when_loaded_and_evaluate_exits_non_zero(bundle, tmp_path, caplog):
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_weights_are_refused_when_loaded_and_evaluate_exits_non_zero(bundle, tmp_path, caplog, bad):
     weights = load_file(str(bundle / WEIGHTS))
     name = sorted(weights)[0]
-    weights[name] = np.full_like(weights[name], np.nan)
+    weights[name] = np.full_like(weights[name], bad)
     save_file(weights, str(bundle / WEIGHTS))
     with pytest.raises(CheckpointError, match=f"{WEIGHTS}: tensor {_regex(name)} has .*non-finite values"):
         load_checkpoint(bundle)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from avzsl.encoders import WeightsNotFoundError, get_preset, resolve_bert_files, resolve_wavcaps_weights
+from avzsl.encoders import WeightsNotFoundError, get_preset, resolve
 from avzsl.encoders.weights import WeightsFormatError
-from avzsl.encoders.wavcaps import BertWordPieceTokenizer, OfflineBertTokenizer, WavCapsTower
+from avzsl.encoders.wavcaps import BertWordPieceTokenizer, offline_bert_tokenizer, WavCapsTower
 
 AUDIO = get_preset("clipclap-release").audio
 
@@ -75,7 +75,7 @@ def wavcaps_layout() -> dict[str, tuple[int, ...]]:
 
 @pytest.fixture(scope="module")
 def tower():
-    return WavCapsTower.build(AUDIO, None, OfflineBertTokenizer(AUDIO.text_max_tokens), seed=0, device=torch.device("cpu"))
+    return WavCapsTower.build(AUDIO, None, offline_bert_tokenizer(AUDIO.text_max_tokens), seed=0, device=torch.device("cpu"))
 
 
 def _waveforms(n=2, samples=320_000):
@@ -102,13 +102,13 @@ def test_wavcaps_checkpoint_loads_strictly(tower, tmp_path):
     path = tmp_path / "HTSAT_BERT_zero_shot.pt"
     torch.save({"model": state, "optimizer": {"state": {}, "param_groups": [{"lr": 5e-5}]},
                 "config": {"embed_size": 1024, "audio_args": {"sr": 32000}}, "epoch": 12}, path)
-    loaded = WavCapsTower.build(AUDIO, path, OfflineBertTokenizer(30), seed=0, device=torch.device("cpu"))
+    loaded = WavCapsTower.build(AUDIO, path, offline_bert_tokenizer(30), seed=0, device=torch.device("cpu"))
     for name, value in loaded.model.state_dict().items():
         assert torch.equal(value, state[name]), name
     del state["audio_proj.2.bias"]  # one parameter short: refused, not silently left random
     torch.save({"model": state}, path)
     with pytest.raises(WeightsFormatError, match="audio_proj.2.bias"):
-        WavCapsTower.build(AUDIO, path, OfflineBertTokenizer(30), seed=0, device=torch.device("cpu"))
+        WavCapsTower.build(AUDIO, path, offline_bert_tokenizer(30), seed=0, device=torch.device("cpu"))
 
 
 def test_front_end_is_the_configured_log_mel(tower):
@@ -159,20 +159,20 @@ def test_missing_wavcaps_files_name_the_file_and_the_remedy(tmp_path, monkeypatc
     for var in ("AVZSL_WAVCAPS_WEIGHTS", "AVZSL_BERT_DIR"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(WeightsNotFoundError) as weights:
-        resolve_wavcaps_weights()
+        resolve("wavcaps_weights", "clipclap-release")
     for part in ("HTSAT_BERT_zero_shot.pt", "AVZSL_WAVCAPS_WEIGHTS", "--wavcaps-weights", str(tmp_path / "avzsl"),
                  "github.com/XinhaoMei/WavCaps"):
         assert part in str(weights.value)
     with pytest.raises(WeightsNotFoundError) as bert:
-        resolve_bert_files()
+        resolve("bert_dir", "clipclap-release")
     for part in ("vocab.txt", "AVZSL_BERT_DIR", "--bert-dir", "https://huggingface.co/google-bert/bert-base-uncased/resolve/main/vocab.txt"):
         assert part in str(bert.value)
     # ... and where the message says to put them, they are found
     (tmp_path / "avzsl" / "bert-base-uncased").mkdir(parents=True)
     (tmp_path / "avzsl" / "bert-base-uncased" / "vocab.txt").write_text("[PAD]\n")
     (tmp_path / "avzsl" / "HTSAT_BERT_zero_shot.pt").write_bytes(b"")
-    assert resolve_bert_files() == (tmp_path / "avzsl" / "bert-base-uncased" / "vocab.txt",)
-    assert resolve_wavcaps_weights() == tmp_path / "avzsl" / "HTSAT_BERT_zero_shot.pt"
+    assert resolve("bert_dir", "clipclap-release") == (tmp_path / "avzsl" / "bert-base-uncased" / "vocab.txt",)
+    assert resolve("wavcaps_weights", "clipclap-release") == (tmp_path / "avzsl" / "HTSAT_BERT_zero_shot.pt",)
     monkeypatch.setenv("AVZSL_WAVCAPS_WEIGHTS", str(tmp_path / "nowhere.pt"))
     with pytest.raises(WeightsNotFoundError, match="nowhere.pt"):
-        resolve_wavcaps_weights()
+        resolve("wavcaps_weights", "clipclap-release")

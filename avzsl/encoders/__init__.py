@@ -19,51 +19,30 @@ architectures with random weights (no files, meaningless results: a test mode):
 
 Presets (presets.py) name the encoders; EncoderSpec (spec.py) = preset + frame convention + random mode,
 and `serving_problem(made_by, serving)` says whether features of one spec may be served by another.
-Importing this package is cheap; open_clip and laion_clap are imported when encoders are first built.
+Importing this package is cheap: each name below is imported from its module on first use, so that
+`import avzsl.encoders.spec` (or presets, weights) does not import torch; open_clip and laion_clap are
+imported when encoders are first built.
 """
 
-from avzsl.encoders.frames import FRAME_CONVENTIONS, apply_frame_convention
-from avzsl.encoders.loader import EncoderPool, Encoders, LabelEmbeddings, load_encoders
-from avzsl.encoders.presets import DEFAULT_PRESET, PRESETS, RELEASE_FRAMES, Preset, get_preset, list_presets, release_frames
-from avzsl.encoders.prompts import DEFAULT_PROMPT_SET, PROMPT_SETS, PromptSet, get_prompt_set
-from avzsl.encoders.spec import EncoderSpec, serving_problem
-from avzsl.encoders.text_cache import default_label_cache_dir
-from avzsl.encoders.weights import (
-    WeightsFormatError,
-    WeightsNotFoundError,
-    resolve_bert_files,
-    resolve_clap_weights,
-    resolve_clip_weights,
-    resolve_roberta_files,
-    resolve_wavcaps_weights,
-)
+import importlib
 
-__all__ = [
-    "DEFAULT_PRESET",
-    "DEFAULT_PROMPT_SET",
-    "FRAME_CONVENTIONS",
-    "PRESETS",
-    "PROMPT_SETS",
-    "RELEASE_FRAMES",
-    "EncoderPool",
-    "EncoderSpec",
-    "Encoders",
-    "LabelEmbeddings",
-    "Preset",
-    "PromptSet",
-    "WeightsFormatError",
-    "WeightsNotFoundError",
-    "apply_frame_convention",
-    "default_label_cache_dir",
-    "get_preset",
-    "get_prompt_set",
-    "list_presets",
-    "load_encoders",
-    "release_frames",
-    "resolve_bert_files",
-    "resolve_clap_weights",
-    "resolve_clip_weights",
-    "resolve_roberta_files",
-    "resolve_wavcaps_weights",
-    "serving_problem",
-]
+_HOMES = {  # name -> the module that defines it
+    "avzsl.encoders.frames": ("FRAME_CONVENTIONS", "apply_frame_convention"),
+    "avzsl.encoders.loader": ("EncoderPool", "Encoders", "LabelEmbeddings", "load_encoders"),
+    "avzsl.encoders.presets": ("DEFAULT_PRESET", "PRESETS", "RELEASE_FRAMES", "Preset", "get_preset", "list_presets",
+                               "release_frames"),
+    "avzsl.encoders.prompts": ("DEFAULT_PROMPT_SET", "PROMPT_SETS", "PromptSet", "get_prompt_set"),
+    "avzsl.encoders.spec": ("EncoderSpec", "serving_problem"),
+    "avzsl.encoders.text_cache": ("default_label_cache_dir",),
+    "avzsl.encoders.weights": ("SOURCES", "WeightFiles", "WeightsFormatError", "WeightsNotFoundError", "resolve"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'avzsl.encoders' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value  # imported once
+    return value

@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
-import zlib
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +30,8 @@ import torch.nn.functional as F
 from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
 from avzsl.encoders.frontend import light_front_end
-from avzsl.encoders.weights import assign_state_dict, initialisation, load_state_dict
+from avzsl.encoders.tokens import HashTokenizer, by_length, pad
+from avzsl.encoders.state import empty, fill_random, fit, load_state_dict, restore_position_buffers, seeded
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ _ROBERTA_BASE = dict(
 )
 BOS, PAD, EOS = 0, 1, 2
 # Keys in laion_clap checkpoints that newer transformers keep as non-persistent buffers (laion_clap's own
-# load_state_dict drops this key too).
+# load_state_dict drops this key too); restore_position_buffers computes it.
 _STALE_KEYS = ("text_branch.embeddings.position_ids",)
 
 
@@ -74,13 +74,16 @@ class ClapTower:
                 "(630k-audioset-best, 630k-best): fusion needs torchaudio mel features"
             )
         cm = _clap_module()
-        with _offline_roberta(cm.model), light_front_end(), initialisation(random=weights is None, seed=seed):
+        state = None if weights is None else load_state_dict(weights, drop=_STALE_KEYS)
+        # HTS-AT and the projections are built with their own seeded initialisation (their front end is computed);
+        # roberta, 125 M of the 158 M parameters, is built empty and filled from the file or at random.
+        with _offline_roberta(cm.model), light_front_end(), seeded(seed):
             model, _ = cm.factory.create_model(audio_model, "roberta", pretrained="", precision="fp32", enable_fusion=False)
-        if weights is not None:
-            state = load_state_dict(weights)
-            own = model.state_dict()
-            state = {k: v for k, v in state.items() if k in own or k not in _STALE_KEYS}
-            assign_state_dict(model, state)
+        if state is None:
+            fill_random(model.text_branch, seed)
+        else:
+            fit(model, state, weights, f"laion_clap {audio_model}")
+        restore_position_buffers(model.text_branch.embeddings)
         return cls(model.to(device), tokenizer, device)
 
     @property
@@ -103,15 +106,12 @@ class ClapTower:
     @torch.inference_mode()
     def encode_text(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """(P, D) unit prompt embeddings, each batch padded only to its longest prompt."""
-        ids = self.tokenizer(list(prompts))
-        lengths = torch.tensor([len(i) for i in ids])
-        out = torch.empty(len(ids), self.dim, device=self.device)
-        for rows in torch.argsort(lengths).split(batch_size):  # similar lengths together: less padding
-            input_ids, mask = self._pad([ids[r] for r in rows.tolist()], int(lengths[rows].max()))
-            # Exactly laion_clap's CLAP.encode_text for roberta: pooler output, then the projection MLP.
+
+        def forward(input_ids, mask):  # exactly laion_clap's CLAP.encode_text for roberta: pooler, then projection
             pooled = self.model.text_branch(input_ids=input_ids, attention_mask=mask)["pooler_output"]  # (B, 768)
-            out[rows] = self.model.text_projection(pooled)  # (B, D)
-        return F.normalize(out, dim=-1)
+            return self.model.text_projection(pooled)  # (B, D)
+
+        return F.normalize(by_length(self.tokenizer(list(prompts)), self.dim, batch_size, PAD, self.device, forward), dim=-1)
 
     @torch.inference_mode()
     def encode_text_reference(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
@@ -119,18 +119,9 @@ class ClapTower:
         ids = self.tokenizer(list(prompts))
         out = []
         for i in range(0, len(ids), batch_size):
-            input_ids, mask = self._pad(ids[i : i + batch_size], CONTEXT)
+            input_ids, mask = pad(ids[i : i + batch_size], CONTEXT, PAD, self.device)
             out.append(self.model.get_text_embedding({"input_ids": input_ids, "attention_mask": mask}))
         return torch.cat(out)
-
-    def _pad(self, ids: list[list[int]], length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-pad with <pad> like the roberta tokenizer does -> input_ids, attention_mask, both (B, length)."""
-        input_ids = torch.full((len(ids), length), PAD, dtype=torch.long)
-        mask = torch.zeros((len(ids), length), dtype=torch.long)
-        for row, seq in enumerate(ids):
-            input_ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        return input_ids.to(self.device), mask.to(self.device)
 
 
 class RobertaBPETokenizer:
@@ -143,29 +134,13 @@ class RobertaBPETokenizer:
         return self._tok(prompts, truncation=True, max_length=CONTEXT)["input_ids"]
 
 
-class OfflineTokenizer:
-    """Random mode only: a tokenizer that needs no files, and whose ids mean nothing.
+def offline_tokenizer() -> HashTokenizer:
+    """Random mode's tokenizer: pieces split as roberta's byte-level BPE splits them (words with their leading
+    space, punctuation), ids in [4, 50265) after <s>, <pad>, </s>, <unk>, with <s> ... </s> around."""
+    from tokenizers.pre_tokenizers import ByteLevel
 
-    Text is split the way roberta's byte-level BPE pre-tokenises it (words with their leading space,
-    punctuation), and each piece is hashed to an id in [4, 50265), with roberta's <s>=0 / </s>=2 around
-    and <pad>=1 for padding. Common words are single tokens in roberta's vocabulary, so sequence lengths,
-    and therefore speed, match real roberta tokenisation; a per-byte tokenizer would make prompts 3-5x longer.
-    """
-
-    _FIRST_ID = 4  # after <s>, <pad>, </s>, <unk>
-
-    def __init__(self):
-        from tokenizers.pre_tokenizers import ByteLevel
-
-        self._split = ByteLevel(add_prefix_space=False)
-
-    def __call__(self, prompts: list[str]) -> list[list[int]]:
-        out = []
-        span = _ROBERTA_BASE["vocab_size"] - self._FIRST_ID
-        for prompt in prompts:
-            ids = [self._FIRST_ID + zlib.crc32(piece.encode()) % span for piece, _ in self._split.pre_tokenize_str(prompt)]
-            out.append([BOS] + ids[: CONTEXT - 2] + [EOS])
-        return out
+    return HashTokenizer(ByteLevel(add_prefix_space=False), first_id=4, vocab_size=_ROBERTA_BASE["vocab_size"],
+                         start=BOS, end=EOS, max_tokens=CONTEXT)
 
 
 def _check_waveform(w: np.ndarray) -> np.ndarray:
@@ -209,7 +184,8 @@ def _clap_module() -> ModuleType:
 
 @contextmanager
 def _offline_roberta(clap_model: ModuleType):
-    """While laion_clap builds a model, its `RobertaModel.from_pretrained` builds from roberta-base's config.
+    """While laion_clap builds a model, its `RobertaModel.from_pretrained` builds an empty model (state.empty)
+    from roberta-base's config.
 
     Only the name inside laion_clap's model module is swapped, and only for the duration of the build.
     """
@@ -217,7 +193,7 @@ def _offline_roberta(clap_model: ModuleType):
     class _FromConfig:
         @staticmethod
         def from_pretrained(*_args, **_kwargs):
-            return RobertaModel(RobertaConfig(**_ROBERTA_BASE))
+            return empty(lambda: RobertaModel(RobertaConfig(**_ROBERTA_BASE)))
 
     original = clap_model.RobertaModel
     clap_model.RobertaModel = _FromConfig

@@ -20,7 +20,8 @@ from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preproc
 from open_clip.transformer import text_global_pool
 from PIL import Image
 
-from avzsl.encoders.weights import WeightsFormatError, assign_state_dict, initialisation, load_state_dict
+from avzsl.encoders.state import causal_mask, empty, fill_random, fit, load_state_dict
+from avzsl.encoders.weights import WeightsFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +45,21 @@ class ClipTower:
         tag_cfg = open_clip.get_pretrained_cfg(name, pretrained)
         # OpenAI's weights were trained with QuickGELU: random builds use it too, so both run the same network.
         quick_gelu = tag_cfg.get("quick_gelu", False)
-        with initialisation(random=weights is None, seed=seed):
-            model = open_clip.create_model(name, pretrained=None, force_quick_gelu=quick_gelu)
-        if weights is not None:
-            try:  # read with safetensors or torch.load(weights_only=True), loaded strictly
-                assign_state_dict(model, _open_clip_state(model, load_state_dict(weights)))
-            except WeightsFormatError:
-                raise
-            except Exception as e:
-                raise WeightsFormatError(
-                    f"cannot load CLIP weights {weights} into {name} (quick_gelu={quick_gelu}): {e}\n"
-                    "avzsl loads open_clip state dicts (.safetensors, or .bin/.pt read with weights_only=True); for "
-                    "OpenAI CLIP use open_clip_model.safetensors from https://huggingface.co/timm/vit_base_patch32_clip_224.openai"
-                ) from e
+        # Built empty (no initialisation, no memory written), then filled from the file or at random.
+        model = empty(lambda: open_clip.create_model(name, pretrained=None, force_quick_gelu=quick_gelu, device="meta"))
+        if weights is None:
+            fill_random(model, seed)
+        else:
+            state = load_state_dict(weights)  # read with safetensors or torch.load(weights_only=True)
+            try:
+                state = _open_clip_state(model, state)
+            except Exception as e:  # noqa: BLE001 - open_clip's conversions fail on another model's keys
+                raise WeightsFormatError(f"{weights} is not an open_clip state dict of {name}: {type(e).__name__}: {e}; "
+                                         "for OpenAI CLIP use open_clip_model.safetensors from "
+                                         "https://huggingface.co/timm/vit_base_patch32_clip_224.openai") from None
+            fit(model, state, weights, f"CLIP {name}")
+        if model.attn_mask is not None:  # the one buffer no file carries
+            model.attn_mask = causal_mask(model.attn_mask.shape[0])
         model.to(device)
         pp = PreprocessCfg(**merge_preprocess_dict(model.visual.preprocess_cfg, tag_cfg))  # tag's mean/std etc.
         return cls(model, image_transform_v2(pp, is_train=False), open_clip.get_tokenizer(name), device)
@@ -117,7 +120,7 @@ class ClipTower:
 
 def _open_clip_state(model: open_clip.CLIP, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The adjustments open_clip's `load_checkpoint` makes to a state dict before loading it (its own
-    loading copies into the model, which a model built without initialisation must not be given)."""
+    loading copies into the model; `fit` takes the tensors instead)."""
     from open_clip.convert import convert_state_dict
     from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
 

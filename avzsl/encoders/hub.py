@@ -8,8 +8,10 @@
 HF_ENDPOINT and HF_HOME, writes into `<blob>.incomplete` and moves the blob into place only once its size
 is checked (so a partial download is never loaded, and the next run resumes it with a Range request),
 and holds a file lock per blob, so processes starting together fetch each file once. It draws a progress
-bar on the terminal. This module adds the offline switch, a one-line error naming the file and the host
-when the hub cannot be reached, and `FETCHES`, a record of the transfers in progress that the app shows.
+bar on the terminal. This module adds the offline switch; one HEAD request without retries before each
+transfer, so that a host that refuses, never answers (15 s), or answers as no hub does (a proxy that drops
+the ETag, a captive portal's web page) gives, within 30 s, a one-line error naming the file, the host and
+the offline switch; and `FETCHES`, a record of the transfers in progress that the app shows.
 
 weights.py decides when to fetch: only after the explicit path, its variable and the caches are empty.
 """
@@ -22,13 +24,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from avzsl.io import AvzslError
 
 logger = logging.getLogger(__name__)
 
 OFFLINE_ENV = "HF_HUB_OFFLINE"
+CONNECT_SECONDS = 10.0  # to open a connection to the hub
+ANSWER_SECONDS = 15.0  # for the hub to answer a request: a host that never answers fails within 30 s
 POLL_SECONDS = 0.5  # how often a transfer's progress is read from the size of its .incomplete file
 LOG_SECONDS = 10.0  # how often it is logged (the terminal's progress bar needs a TTY; a Space's log has none)
 
@@ -43,9 +47,14 @@ class HubFile:
     filename: str  # path of the file inside it
 
     def url(self) -> str:
-        from huggingface_hub import hf_hub_url
+        """Its address on the hub in use ($HF_ENDPOINT)."""
+        from huggingface_hub import constants
 
-        return hf_hub_url(self.repo, self.filename)
+        return f"{constants.ENDPOINT.rstrip('/')}/{self.repo}/resolve/main/{quote(self.filename)}"
+
+    def download_url(self) -> str:
+        """Its address on huggingface.co, for a person to download by hand (whatever $HF_ENDPOINT is)."""
+        return f"https://huggingface.co/{self.repo}/resolve/main/{self.filename}"
 
 
 def is_offline(flag: bool | None = None) -> bool:
@@ -101,10 +110,6 @@ class Fetches:
         with self._lock:
             return [f for f in self._items.values() if not f.finished and f.error is None]
 
-    def failed(self) -> list[Fetch]:
-        with self._lock:
-            return [f for f in self._items.values() if f.error is not None]
-
 
 FETCHES = Fetches()
 
@@ -114,22 +119,23 @@ def fetch(file: HubFile, *, force: bool = False, local_dir: str | os.PathLike | 
 
     force: fetch again even when the cache has it (a damaged file). Raises HubUnreachableError.
     """
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
 
     host, record = hub_host(), None
     try:
-        meta = get_hf_file_metadata(file.url())  # size and blob name, for the log and the progress record
-        blob = None if local_dir else _blob_path(file.repo, meta.etag)
+        etag, size = _probe(file, host)
+        blob = None if local_dir else _blob_path(file.repo, etag)
         if blob is not None and blob.is_file() and not force:  # cached (e.g. by `avzsl.download`): nothing to fetch
             return Path(hf_hub_download(file.repo, file.filename))
-        record = Fetch(file, host, meta.size)
-        logger.info("fetching %s (%s) from %s/%s into %s (first use only)", file.filename, human_size(meta.size),
+        record = Fetch(file, host, size)
+        logger.info("fetching %s (%s) from %s/%s into %s (first use only)", file.filename, human_size(size),
                     host, file.repo, local_dir or constants.HF_HUB_CACHE)
         FETCHES.start(record)
         incomplete = None if blob is None else blob.with_name(blob.name + ".incomplete")
         watcher = _Watcher(record, incomplete)
         try:
-            path = Path(hf_hub_download(file.repo, file.filename, force_download=force, local_dir=local_dir))
+            path = Path(hf_hub_download(file.repo, file.filename, force_download=force, local_dir=local_dir,
+                                        etag_timeout=ANSWER_SECONDS))
         finally:
             watcher.stop()
     except Exception as e:  # noqa: BLE001 - every transfer failure becomes one line; the cause stays chained
@@ -141,6 +147,34 @@ def fetch(file: HubFile, *, force: bool = False, local_dir: str | os.PathLike | 
         raise HubUnreachableError(message) from e
     record.done, record.finished = record.size or 0, True
     return path
+
+
+class _NotAHubAnswer(Exception):
+    """The host answered, but not as the hub does (a proxy's or captive portal's page)."""
+
+
+def _probe(file: HubFile, host: str) -> tuple[str, int | None]:
+    """(ETag, size) of `file`, from one HEAD request that fails at once, without retries (huggingface_hub
+    retries a dead host with back-off for 20 s to minutes). Refuses an answer that is not a hub file's:
+    no ETag, or an HTML page."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    if is_offline():
+        from huggingface_hub.errors import OfflineModeIsEnabled
+
+        raise OfflineModeIsEnabled("offline")
+    answer = get_session().head(file.url(), headers={**build_hf_headers(), "Accept-Encoding": "identity"},
+                                allow_redirects=False, timeout=(CONNECT_SECONDS, ANSWER_SECONDS))
+    hf_raise_for_status(answer)
+    headers = answer.headers
+    etag = headers.get(constants.HUGGINGFACE_HEADER_X_LINKED_ETAG) or headers.get("ETag")
+    if "text/html" in headers.get("Content-Type", "") and not 300 <= answer.status_code < 400:
+        raise _NotAHubAnswer("it answered with a web page instead of the file")
+    if not etag:
+        raise _NotAHubAnswer("its answer lacks the ETag every hub file has")
+    size = headers.get(constants.HUGGINGFACE_HEADER_X_LINKED_SIZE) or headers.get("Content-Length")
+    return etag.removeprefix("W/").strip('"'), int(size) if size and size.isdigit() else None
 
 
 def _blob_path(repo: str, etag: str) -> Path:
@@ -185,6 +219,8 @@ def _failure(file: HubFile, host: str, error: Exception) -> str | None:
         return f"cannot fetch {where}: {OFFLINE_ENV} is set, so nothing is fetched; unset it to fetch"
     advice = ("check the connection and run again (a partial download resumes), or work offline with --offline "
               f"or {OFFLINE_ENV}=1 after copying the files over (python -m avzsl.download --to DIR on a connected machine)")
+    if isinstance(error, _NotAHubAnswer):  # a proxy or captive portal between this machine and the hub
+        return f"could not fetch {where}: {host} is not answering as the Hugging Face hub does ({error}); {advice}"
     if isinstance(error, (EntryNotFoundError, RepositoryNotFoundError)):
         return f"could not fetch {where}: the hub has no such file (HTTP {_status(error)}); {advice}"
     if isinstance(error, (requests.RequestException, HfHubHTTPError, LocalEntryNotFoundError)):

@@ -38,15 +38,12 @@ from avzsl.encoders.spec import EncoderSpec
 from avzsl.encoders.hub import is_offline
 from avzsl.encoders.text_cache import LabelCache, label_key
 from avzsl.encoders.weights import (
+    WeightFiles,
     WeightsFormatError,
     WeightsNotFoundError,
-    check_weights_file,
     file_identity,
-    resolve_bert_files,
-    resolve_clap_weights,
-    resolve_clip_weights,
-    resolve_roberta_files,
-    resolve_wavcaps_weights,
+    find_files,
+    preset_sources,
 )
 
 if TYPE_CHECKING:
@@ -191,23 +188,16 @@ _audio_towers: dict[tuple, ClapTower | WavCapsTower] = {}  # likewise for specs 
 _loaded: dict[tuple, Encoders] = {}
 _load_lock = threading.Lock()
 
-# How random-mode weights come about (weights.initialisation's pool, frontend's STFT and mel filters);
-# change it when either changes: label texts cached under an older scheme are then not served.
-RANDOM_WEIGHTS_SCHEME = "seeded-pool-2"
-
-# Which weight-file arguments each audio kind reads (the CLIP file is read by every preset).
-_FILE_ARGUMENTS = {"laion-clap": ("clap_weights", "roberta_dir"), "wavcaps": ("wavcaps_weights", "bert_dir")}
+# How random-mode weights come about (state.fill_random, the towers' seeded builds, frontend's STFT and mel
+# filters); change it when any of them changes: label texts cached under an older scheme are then not served.
+RANDOM_WEIGHTS_SCHEME = "empty-normal-3"
 
 
 def load_encoders(
     spec: EncoderSpec | str = "pretrained",
     device: str | torch.device | None = None,
     *,
-    clip_weights: str | os.PathLike | None = None,
-    clap_weights: str | os.PathLike | None = None,
-    roberta_dir: str | os.PathLike | None = None,
-    wavcaps_weights: str | os.PathLike | None = None,
-    bert_dir: str | os.PathLike | None = None,
+    files: WeightFiles | None = None,
     label_cache_dir: str | os.PathLike | None = None,
     offline: bool | None = None,
 ) -> Encoders:
@@ -218,40 +208,31 @@ def load_encoders(
         weights: same architectures, no files or network needed, for tests and smoke runs; results are
         meaningless.
     device: default CPU.
-    clip_weights: local open_clip file, overriding $AVZSL_CLIP_WEIGHTS and the caches (every preset).
-    clap_weights / roberta_dir: laion_clap checkpoint and roberta-base folder (presets of audio kind
-        laion-clap; else $AVZSL_CLAP_WEIGHTS / $AVZSL_ROBERTA_DIR and the caches).
-    wavcaps_weights / bert_dir: WavCaps checkpoint (HTSAT_BERT_zero_shot.pt) and bert-base-uncased folder
-        (vocab.txt) (audio kind wavcaps; else $AVZSL_WAVCAPS_WEIGHTS / $AVZSL_BERT_DIR and the caches).
-        Files for the other audio kind are refused rather than ignored. All files: real mode only.
+    files: weight files and tokenizer folders given on the command line (weights.WeightFiles), overriding
+        their environment variables and the caches; files for the other audio kind are refused rather than
+        ignored. Real mode only.
     label_cache_dir: also keep label embeddings on disk there (e.g. text_cache.default_label_cache_dir());
         default: in memory only.
     offline: never fetch missing files from the Hugging Face hub (default: $HF_HUB_OFFLINE); online, files
         found nowhere else are fetched into its cache on first use (hub.py).
     Raises WeightsNotFoundError (a FileNotFoundError) naming every missing file and how to provide it,
-    HubUnreachableError when a fetch fails, WeightsFormatError for a damaged file.
+    HubUnreachableError when a fetch fails, WeightsFormatError for a damaged file or one made for another model.
     """
     spec = EncoderSpec.parse(spec)
     preset = spec.spec
     device = torch.device(device or "cpu")
-    given = {"clip_weights": clip_weights, "clap_weights": clap_weights, "roberta_dir": roberta_dir,
-             "wavcaps_weights": wavcaps_weights, "bert_dir": bert_dir}
-    given = {k: v for k, v in given.items() if v}
+    files = files or WeightFiles()
     if spec.random:
-        if given:
+        if files.given():
             raise ValueError("weight files were given for random-weight encoders; use real-weight encoders to load them")
         logger.warning(
             "random-weight encoders: results are meaningless (preset %s: %s + %s %s architectures, seed %d)",
             spec.preset, preset.visual.open_clip_model, preset.audio.kind, preset.audio.model, spec.seed,
         )
-        files = {}
+        found = {}
     else:
-        wrong = sorted(set(given) - {"clip_weights", *_FILE_ARGUMENTS[preset.audio.kind]})
-        if wrong:
-            raise ValueError(f"{', '.join(wrong)} do not belong to preset {spec.preset!r} (audio kind "
-                             f"{preset.audio.kind}, which reads {', '.join(_FILE_ARGUMENTS[preset.audio.kind])})")
-        files = _resolve_files(preset, offline=offline, **given)
-    identity = {name: file_identity(path) for name, path in files.items()}
+        found = find_files(preset, files, offline=offline)
+    identity = {name: [file_identity(p) for p in paths] for name, paths in found.items()}
     # Random weights are identified by how they are drawn too: label texts cached under an older scheme's
     # weights must not be served for these.
     made_from = identity if not spec.random else {"random_weights": RANDOM_WEIGHTS_SCHEME}
@@ -259,90 +240,52 @@ def load_encoders(
     # Towers are keyed by what builds them, so specs that differ only in their frame convention, or presets
     # with the same visual encoder, share them; the fingerprint (label cache keys) covers the whole spec.
     weights = (spec.random, spec.seed if spec.random else None, str(device))
-    clip_key = (_json(preset.visual), identity.get("clip")) + weights
-    audio_key = (_json(preset.audio), tuple(sorted((k, v) for k, v in identity.items() if k != "clip"))) + weights
+    clip_key = (_json(preset.visual), json.dumps(identity.get("clip_weights"))) + weights
+    audio_key = (_json(preset.audio), json.dumps({k: v for k, v in identity.items() if k != "clip_weights"}, sort_keys=True)) + weights
     key = (fingerprint, str(device), None if label_cache_dir is None else os.fspath(label_cache_dir))
     with _load_lock:
         if key not in _loaded:  # another label cache folder shares the towers
             if clip_key not in _clip_towers:
-                _clip_towers[clip_key] = _build_clip(spec, preset, device, files)
+                _clip_towers[clip_key] = _build_clip(spec, preset, device, found)
             if audio_key not in _audio_towers:
-                _audio_towers[audio_key] = _build_audio(spec, preset, device, files)
+                _audio_towers[audio_key] = _build_audio(spec, preset, device, found)
             _loaded[key] = Encoders(spec, _clip_towers[clip_key], _audio_towers[audio_key], fingerprint=fingerprint,
                                     label_cache=LabelCache(directory=label_cache_dir))
         return _loaded[key]
 
 
-def _resolve_files(preset: Preset, *, offline: bool | None = None, **given) -> dict:
-    """Every file real mode needs, found (and checked) before any building: what is missing is reported at
-    once, in milliseconds, rather than one file per attempt after seconds of building. Online, files that
-    only the hub has are fetched, once it is clear that nothing else is missing."""
-    try:
-        return _find_files(preset, offline=True, **given)
-    except WeightsNotFoundError as e:
-        if is_offline(offline) or not e.fetchable:
-            raise
-    return _find_files(preset, offline=False, **given)
-
-
-def _find_files(preset: Preset, *, offline: bool, clip_weights=None, clap_weights=None, roberta_dir=None,
-                wavcaps_weights=None, bert_dir=None) -> dict:
-    files, missing = {}, []
-    visual, audio = preset.visual, preset.audio
-    resolvers = {"clip": lambda: resolve_clip_weights(visual.open_clip_model, visual.open_clip_pretrained, clip_weights,
-                                                      offline=offline)}
-    if audio.kind == "laion-clap":
-        resolvers["clap"] = lambda: resolve_clap_weights(audio.checkpoint, clap_weights, offline=offline)
-        resolvers["roberta"] = lambda: resolve_roberta_files(roberta_dir, offline=offline)
-    else:
-        resolvers["wavcaps"] = lambda: resolve_wavcaps_weights(audio.checkpoint, wavcaps_weights)
-        resolvers["bert"] = lambda: resolve_bert_files(bert_dir, offline=offline)
-    for name, resolve in resolvers.items():
-        try:
-            files[name] = resolve()
-        except WeightsNotFoundError as e:
-            missing.append(e)
-    if missing:
-        raise WeightsNotFoundError("\n\n".join(map(str, missing)), fetchable=all(e.fetchable for e in missing))
-    for found in files.values():
-        for path in found if isinstance(found, tuple) else (found,):
-            check_weights_file(path)
-    if "roberta" in files:
-        files["vocab"], files["merges"] = files.pop("roberta")
-    if "bert" in files:
-        (files["bert_vocab"],) = files.pop("bert")
-    return files
-
-
-def _build_clip(spec: EncoderSpec, preset: Preset, device: torch.device, files: dict) -> ClipTower:
+def _build_clip(spec: EncoderSpec, preset: Preset, device: torch.device, found: dict) -> ClipTower:
     from avzsl.encoders.clip import ClipTower  # heavy import, on first use
 
     visual = preset.visual
-    if not spec.random:
-        logger.info("loading CLIP %s / %s from %s", visual.open_clip_model, visual.open_clip_pretrained, files["clip"])
-    return ClipTower.build(visual.open_clip_model, visual.open_clip_pretrained, files.get("clip"), seed=spec.seed, device=device)
+    (weights,) = found.get("clip_weights", (None,))
+    if weights is not None:
+        logger.info("loading CLIP %s / %s from %s", visual.open_clip_model, visual.open_clip_pretrained, weights)
+    return ClipTower.build(visual.open_clip_model, visual.open_clip_pretrained, weights, seed=spec.seed, device=device)
 
 
-def _build_audio(spec: EncoderSpec, preset: Preset, device: torch.device, files: dict) -> ClapTower | WavCapsTower:
+def _build_audio(spec: EncoderSpec, preset: Preset, device: torch.device, found: dict) -> ClapTower | WavCapsTower:
     audio = preset.audio
     if audio.kind == "wavcaps":
-        from avzsl.encoders.wavcaps import BertWordPieceTokenizer, OfflineBertTokenizer, WavCapsTower
+        from avzsl.encoders.wavcaps import BertWordPieceTokenizer, offline_bert_tokenizer, WavCapsTower
 
+        (weights,) = found.get("wavcaps_weights", (None,))
         if spec.random:
-            tokenizer = OfflineBertTokenizer(audio.text_max_tokens)
+            tokenizer = offline_bert_tokenizer(audio.text_max_tokens)
         else:
-            logger.info("loading WavCaps %s / %s from %s", audio.model, audio.checkpoint, files["wavcaps"])
-            tokenizer = BertWordPieceTokenizer(files["bert_vocab"], audio.text_max_tokens)
-        return WavCapsTower.build(audio, files.get("wavcaps"), tokenizer, seed=spec.seed, device=device)
+            logger.info("loading WavCaps %s / %s from %s", audio.model, audio.checkpoint, weights)
+            tokenizer = BertWordPieceTokenizer(*found["bert_dir"], audio.text_max_tokens)
+        return WavCapsTower.build(audio, weights, tokenizer, seed=spec.seed, device=device)
 
-    from avzsl.encoders.clap import ClapTower, OfflineTokenizer, RobertaBPETokenizer
+    from avzsl.encoders.clap import ClapTower, offline_tokenizer, RobertaBPETokenizer
 
+    (weights,) = found.get("clap_weights", (None,))
     if spec.random:
-        tokenizer = OfflineTokenizer()
+        tokenizer = offline_tokenizer()
     else:
-        logger.info("loading CLAP %s / %s from %s", audio.model, audio.checkpoint, files["clap"])
-        tokenizer = RobertaBPETokenizer(files["vocab"], files["merges"])
-    return ClapTower.build(audio.model, audio.checkpoint, files.get("clap"), tokenizer, seed=spec.seed, device=device)
+        logger.info("loading CLAP %s / %s from %s", audio.model, audio.checkpoint, weights)
+        tokenizer = RobertaBPETokenizer(*found["roberta_dir"])
+    return ClapTower.build(audio.model, audio.checkpoint, weights, tokenizer, seed=spec.seed, device=device)
 
 
 def _json(part) -> str:
@@ -363,12 +306,13 @@ class EncoderPool:
     """
 
     def __init__(self, random: bool = False, device: str | torch.device | None = None, *,
-                 label_cache_dir: str | os.PathLike | None = None, offline: bool | None = None, **files):
+                 label_cache_dir: str | os.PathLike | None = None, offline: bool | None = None,
+                 files: WeightFiles | None = None):
         self.random = random
         self.device = torch.device(device or "cpu")
         self.label_cache_dir = label_cache_dir
         self.offline = is_offline(offline)  # False: weights the hub has are fetched on first use
-        self.files = {k: v for k, v in files.items() if v}  # load_encoders' file arguments, any audio kind
+        self.files = files or WeightFiles()  # given on the command line, any audio kind
         self._given: dict[EncoderSpec, Encoders] = {}
         self.last_error: str | None = None  # why the latest get() failed (a fetch, a damaged file), for the app
 
@@ -388,7 +332,7 @@ class EncoderPool:
         if spec not in self._given:  # load_encoders shares towers process-wide; kept here so it is asked once
             try:
                 self._given[spec] = load_encoders(spec, self.device, label_cache_dir=self.label_cache_dir,
-                                                  offline=self.offline, **self._files_for(spec.spec))
+                                                  offline=self.offline, files=self._files_for(spec.spec))
             except AvzslError as e:
                 self.last_error = str(e)
                 raise
@@ -405,15 +349,16 @@ class EncoderPool:
         if self.random or dataclasses.replace(spec, random=False) in self._given:
             return None
         try:
-            _find_files(spec.spec, offline=True, **self._files_for(spec.spec))
+            find_files(spec.spec, self._files_for(spec.spec), offline=True)
         except WeightsNotFoundError as e:
             return None if e.fetchable and not self.offline else str(e)
         except WeightsFormatError as e:
             return str(e)
         return None
 
-    def _files_for(self, preset: Preset) -> dict:
+    def _files_for(self, preset: Preset) -> WeightFiles:
+        """The given files `preset` reads (none for random weights, which read no files)."""
         if self.random:
-            return {}  # random weights read no files
-        wanted = {"clip_weights", *_FILE_ARGUMENTS[preset.audio.kind]}
-        return {k: v for k, v in self.files.items() if k in wanted}
+            return WeightFiles()
+        wanted = {source.field for source in preset_sources(preset)}
+        return WeightFiles(**{k: v for k, v in self.files.given().items() if k in wanted})

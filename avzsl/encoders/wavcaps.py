@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,7 +42,8 @@ from transformers import BertConfig, BertModel, BertTokenizer
 
 from avzsl.encoders.frontend import light_front_end
 from avzsl.encoders.presets import AudioEncoder as AudioEncoderSpec
-from avzsl.encoders.weights import WeightsFormatError, initialisation, load_state_dict
+from avzsl.encoders.tokens import HashTokenizer, by_length, pad
+from avzsl.encoders.state import empty, fill_random, fit, load_state_dict, restore_position_buffers, seeded
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ class _BertText(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.text_encoder = BertModel(BertConfig(**_BERT_BASE_UNCASED), add_pooling_layer=False)
+        # Built empty (state.empty): the tower fills it from the checkpoint or at random.
+        self.text_encoder = empty(lambda: BertModel(BertConfig(**_BERT_BASE_UNCASED), add_pooling_layer=False))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, 768)
@@ -161,10 +162,16 @@ class WavCapsTower:
     @classmethod
     def build(cls, audio: AudioEncoderSpec, weights: Path | None, tokenizer, *, seed: int, device: torch.device) -> WavCapsTower:
         """`weights` None -> random weights from `seed`; else a WavCaps checkpoint, loaded strictly."""
-        with light_front_end(), initialisation(random=weights is None, seed=seed):
+        state = None if weights is None else load_state_dict(weights, drop=_STALE_KEYS)  # the checkpoint's "model"
+        with light_front_end(), seeded(seed):
             model = WavCapsASE(audio)
-        if weights is not None:
-            _load_strict(model, weights)
+        bert = model.text_encoder.text_encoder
+        if state is None:
+            fill_random(bert, seed)
+        else:
+            fit(model, state, weights, "WavCaps HTSAT-BERT (keys audio_encoder.audio_enc.*, text_encoder.text_encoder.*, "
+                "audio_proj.*, text_proj.*, temp)")
+        restore_position_buffers(bert.embeddings)
         return cls(model.to(device), audio, tokenizer, device)
 
     @property
@@ -205,13 +212,7 @@ class WavCapsTower:
         padding does not change the [CLS] output: sorting prompts by length and padding each batch to its
         own longest prompt gives WavCaps' "longest in the batch" result whatever the batch holds.
         """
-        ids = self.tokenizer(list(prompts))
-        lengths = torch.tensor([len(i) for i in ids])
-        out = torch.empty(len(ids), self.dim, device=self.device)
-        for rows in torch.argsort(lengths).split(batch_size):
-            input_ids, mask = self._pad([ids[r] for r in rows.tolist()], int(lengths[rows].max()))
-            out[rows] = self.model.encode_text(input_ids, mask)  # (B, D)
-        return out
+        return by_length(self.tokenizer(list(prompts)), self.dim, batch_size, PAD, self.device, self.model.encode_text)
 
     @torch.inference_mode()
     def encode_text_reference(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
@@ -219,17 +220,8 @@ class WavCapsTower:
         ids = self.tokenizer(list(prompts))
         out = []
         for i in range(0, len(ids), batch_size):
-            out.append(self.model.encode_text(*self._pad(ids[i : i + batch_size], self.audio.text_max_tokens)))
+            out.append(self.model.encode_text(*pad(ids[i : i + batch_size], self.audio.text_max_tokens, PAD, self.device)))
         return torch.cat(out) if out else torch.empty(0, self.dim)
-
-    def _pad(self, ids: list[list[int]], length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-pad with [PAD]=0 as BertTokenizer does -> input_ids, attention_mask, both (B, length)."""
-        input_ids = torch.full((len(ids), length), PAD, dtype=torch.long)
-        mask = torch.zeros((len(ids), length), dtype=torch.long)
-        for row, seq in enumerate(ids):
-            input_ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        return input_ids.to(self.device), mask.to(self.device)
 
     def _check(self, w: np.ndarray) -> np.ndarray:
         w = np.asarray(w, dtype=np.float32)
@@ -252,40 +244,10 @@ class BertWordPieceTokenizer:
         return self._tok(prompts, truncation=True, max_length=self.max_tokens)["input_ids"]
 
 
-class OfflineBertTokenizer:
-    """Random mode only: a tokenizer that needs no files, and whose ids mean nothing.
+def offline_bert_tokenizer(max_tokens: int) -> HashTokenizer:
+    """Random mode's tokenizer: text lower-cased and split as BERT pre-tokenises it (whitespace and
+    punctuation), ids in [999, 30522) (where bert-base-uncased's ordinary tokens start), [CLS] ... [SEP] around."""
+    from tokenizers.pre_tokenizers import BertPreTokenizer
 
-    Text is lower-cased and split the way BERT pre-tokenises it (whitespace and punctuation), and each
-    piece is hashed to an id in [999, 30522) (where bert-base-uncased's ordinary tokens start), with
-    [CLS] / [SEP] around: common words are single WordPiece tokens, so lengths, and speed, are realistic.
-    """
-
-    _FIRST_ID = 999
-
-    def __init__(self, max_tokens: int):
-        from tokenizers.pre_tokenizers import BertPreTokenizer
-
-        self._split = BertPreTokenizer()
-        self.max_tokens = max_tokens
-
-    def __call__(self, prompts: list[str]) -> list[list[int]]:
-        span = _BERT_BASE_UNCASED["vocab_size"] - self._FIRST_ID
-        out = []
-        for prompt in prompts:
-            pieces = self._split.pre_tokenize_str(prompt.lower())
-            ids = [self._FIRST_ID + zlib.crc32(piece.encode()) % span for piece, _ in pieces]
-            out.append([CLS] + ids[: self.max_tokens - 2] + [SEP])
-        return out
-
-
-def _load_strict(model: WavCapsASE, weights: Path) -> None:
-    state = load_state_dict(weights)  # {"model": state dict, "optimizer": ..., ...} -> the state dict
-    own = model.state_dict()
-    state = {k: v for k, v in state.items() if k in own or k not in _STALE_KEYS}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise WeightsFormatError(
-            f"{weights} is not a WavCaps HTSAT-BERT retrieval checkpoint with the layout avzsl builds "
-            f"(keys audio_encoder.audio_enc.*, text_encoder.text_encoder.*, audio_proj.*, text_proj.*, temp): {e}"
-        ) from e
+    return HashTokenizer(BertPreTokenizer(), first_id=999, vocab_size=_BERT_BASE_UNCASED["vocab_size"], start=CLS,
+                         end=SEP, max_tokens=max_tokens, lower=True)

@@ -71,8 +71,9 @@ def extract_with_ray(
     if address not in (None, "auto"):
         _check_answers(address)  # before any work: a wrong address is one clear error, at once
     # absolute paths: Ray's workers need not start in this folder
-    encoder_files = {name: value if isinstance(value, bool) else str(Path(value).resolve())  # offline: a switch
-                     for name, value in (encoder_files or {}).items()}
+    encoder_files = dict(encoder_files or {})
+    if "files" in encoder_files:
+        encoder_files["files"] = encoder_files["files"].absolute()
     videos_dir = Path(videos_dir).resolve()
     start_work(store, plan, settings, load_encoders(spec, **encoder_files))  # class text, on this machine
     pending, skipped = pending_videos(store, plan, retry_failed)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from avzsl.models.checkpoint import (CONFIG, METRICS, WEIGHTS, Checkpoint, CheckpointConfig, CheckpointError, load_checkpoint,
                               read_config, read_metrics)
+from avzsl.validation import safetensors_header
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ def _read_entry(model_id: str, path: Path) -> Entry:
         metrics = read_metrics(path)
         _check_metrics(file, metrics)
         file = path / WEIGHTS
-        _check_weights_header(file)
+        safetensors_header(file, CheckpointError)  # the header alone: milliseconds for any size
     except CheckpointError as e:
         problem = str(e)
     except Exception as e:  # noqa: BLE001 - any content at all: one bad folder must not hide the others
@@ -224,13 +225,3 @@ def _check_metrics(file: Path, metrics: dict) -> None:
         if not isinstance(scores, dict) or not all(isinstance(v, (int, float)) for v in scores.values()):
             raise CheckpointError(f"{file}: {name!r} must map score names to numbers, not {str(scores)[:40]}")
 
-
-def _check_weights_header(file: Path) -> None:
-    """Refuse weights that are not a safetensors file, reading only the header (milliseconds for any size)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(file), framework="numpy") as f:
-            f.keys()
-    except Exception as e:  # noqa: BLE001 - SafetensorError, OSError, ...: all say the same to the user
-        raise CheckpointError(f"{file} is not a readable safetensors file: {e}") from None
