@@ -44,12 +44,9 @@ def pick_device(name: str | None):
     return device
 
 
-THREADS_ENV = "OMP_NUM_THREADS"
-
-
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N",
-                        help=f"torch CPU threads (default: ${THREADS_ENV}, else one per core this process may use)")
+                        help="torch CPU threads (default: $OMP_NUM_THREADS, else one per core this process may use)")
 
 
 def pick_threads(requested: int | None = None) -> int:
@@ -59,24 +56,22 @@ def pick_threads(requested: int | None = None) -> int:
     on the thread count (the order of a reduction), so it is never guessed from the machine's load.
     """
     if requested is None:
-        setting = os.environ.get(THREADS_ENV, "").split(",")[0].strip()  # OpenMP allows "4,2": per nesting level
+        setting = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()  # OpenMP allows "4,2": per level
         if not setting:
             return len(os.sched_getaffinity(0))
         if not setting.isdigit():
-            raise AvzslError(f"{THREADS_ENV} must be a whole number of threads, not {setting!r}")
+            raise AvzslError(f"OMP_NUM_THREADS must be a whole number of threads, not {setting!r}")
         requested = int(setting)
     if requested < 1:
         raise AvzslError(f"the number of threads must be at least 1, not {requested}")
     return requested
 
 
-def set_threads(requested: int | None) -> int:
-    """Give torch `pick_threads(requested)` CPU threads; returns that number."""
+def set_threads(requested: int | None) -> None:
+    """Give torch `pick_threads(requested)` CPU threads."""
     import torch
 
-    threads = pick_threads(requested)
-    torch.set_num_threads(threads)
-    return threads
+    torch.set_num_threads(pick_threads(requested))
 
 
 def add_device_option(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
@@ -134,7 +129,9 @@ def entry_point(main):
 
     AvzslError (bad input) and OSError (disk full, permission denied, ...) exit 2 with their message; an
     unexpected exception exits 1 with its type and message and a hint to rerun with --debug, which shows
-    the traceback instead. Ctrl-C exits 130. Tests call the wrapped `main(argv)` as before.
+    the traceback instead. Ctrl-C exits 130 (`_interrupt`). Tests call the wrapped `main(argv)` as before.
+    An entry module imports torch and the like inside main (and build_parser), never at its top, so that a
+    Ctrl-C during those seconds of imports is handled here too.
     """
     @functools.wraps(main)
     def run(argv: list[str] | None = None) -> int:

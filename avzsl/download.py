@@ -25,7 +25,6 @@ log = logging.getLogger("avzsl.download")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # Heavy imports (torch) in main(), never at the top: a Ctrl-C during them is one line like any other.
     from avzsl.encoders.presets import DEFAULT_PRESET, list_presets
 
     p = argparse.ArgumentParser(prog="python -m avzsl.download", description=__doc__,

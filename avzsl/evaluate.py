@@ -48,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     if args.report or len(args.checkpoint) > 1:
         return report_main(args, device)
-    # Here, not at the top: a Ctrl-C during these imports (seconds: torch) is then one line, like any other.
     import numpy as np
     import torch
 

@@ -33,7 +33,6 @@ ENGINES = ("local", "ray")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # Heavy imports (torch) in main(), never at the top: a Ctrl-C during them is one line like any other.
     from avzsl.encoders import DEFAULT_PRESET, FRAME_CONVENTIONS, PROMPT_SETS, list_presets
     from avzsl.extraction.plan import DEFAULT_CLASS_FRACTIONS
     from avzsl.extraction.worker import NO_AUDIO_POLICIES

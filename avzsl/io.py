@@ -140,8 +140,8 @@ def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "fil
 
 def parse_json(text: str | bytes, error: type[AvzslError], where: str):
     """Strict JSON from a file nobody vouches for, else `error` naming `where` in one line: also refused are NaN,
-    Infinity, overflowing floats, integers of more than MAX_INTEGER_DIGITS digits, a field named twice in an
-    object (readers disagree on which value wins) and nesting deeper than Python's recursion limit."""
+    Infinity, overflowing floats, integers of more than MAX_INTEGER_DIGITS digits and nesting deeper than
+    Python's recursion limit (json.loads would raise a bare ValueError or RecursionError)."""
     def refuse(problem: str):
         raise error(f"{where} is not valid JSON: {problem}")
 
@@ -154,15 +154,8 @@ def parse_json(text: str | bytes, error: type[AvzslError], where: str):
         value = float(digits)
         return value if math.isfinite(value) else refuse(f"the number {digits[:30]} is beyond a float")
 
-    def fields(pairs: list) -> dict:
-        found = dict(pairs)
-        if len(found) < len(pairs):
-            names = [name for name, _ in pairs]
-            refuse(f"field {next(name for name in names if names.count(name) > 1)!r} appears twice")
-        return found
-
     try:
-        return json.loads(text, parse_int=integer, parse_float=number, object_pairs_hook=fields,
+        return json.loads(text, parse_int=integer, parse_float=number,
                           parse_constant=lambda name: refuse(f"{name} is not a JSON number"))
     except RecursionError:
         refuse("it is nested too deeply")

@@ -33,7 +33,7 @@ TOP = 3  # labels per row of a folder's CSV
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from avzsl.serving.service import MAX_SEGMENTS, MODALITIES  # in main(), as every heavy import (torch): Ctrl-C
+    from avzsl.serving.service import MAX_SEGMENTS, MODALITIES  # not at the top: see cli.entry_point
 
     p = argparse.ArgumentParser(prog="python -m avzsl.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

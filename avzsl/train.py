@@ -25,7 +25,6 @@ SYNTHETIC_SCHEDULE = {"epochs": 6, "batches_per_epoch": 100}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # Heavy imports (torch) in main(), never at the top: a Ctrl-C during them is one line like any other.
     from avzsl.data.features import TEXT_ALIGNMENTS
     from avzsl.data.splits import BENCHMARKS
     from avzsl.models.registry import list_models
