@@ -139,9 +139,10 @@ def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "fil
 
 
 def parse_json(text: str | bytes, error: type[AvzslError], where: str):
-    """Strict JSON from a file nobody vouches for, else `error` naming `where` in one line: also refused are NaN,
-    Infinity, overflowing floats, integers of more than MAX_INTEGER_DIGITS digits and nesting deeper than
-    Python's recursion limit (json.loads would raise a bare ValueError or RecursionError)."""
+    """json.loads of a file nobody vouches for, where anything but JSON is `error` naming `where` in one line: also
+    integers of more than MAX_INTEGER_DIGITS digits and nesting deeper than Python's recursion limit, for which
+    json.loads raises a bare ValueError or RecursionError. (NaN and infinities are read: the field checks of
+    avzsl/validation.py refuse them, naming the field.)"""
     def refuse(problem: str):
         raise error(f"{where} is not valid JSON: {problem}")
 
@@ -150,13 +151,8 @@ def parse_json(text: str | bytes, error: type[AvzslError], where: str):
             refuse(f"an integer of {len(digits.lstrip('-')):,} digits")
         return int(digits)
 
-    def number(digits: str) -> float:
-        value = float(digits)
-        return value if math.isfinite(value) else refuse(f"the number {digits[:30]} is beyond a float")
-
     try:
-        return json.loads(text, parse_int=integer, parse_float=number,
-                          parse_constant=lambda name: refuse(f"{name} is not a JSON number"))
+        return json.loads(text, parse_int=integer)
     except RecursionError:
         refuse("it is nested too deeply")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
