@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import shutil
 import socket
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from avzsl.data.store import read_store
 from avzsl.extraction import FAILED_REPORT
 from avzsl.extraction.worker import chunk_files, read_chunk_index, work_dir
 from avzsl.cli import EXIT_INTERRUPTED
-from tests.helpers import assert_same_store, run_extract, write_video_folder
+from tests.helpers import assert_same_store, run_extract
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -29,29 +28,17 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def video_folder(tmp_path_factory) -> Path:
-    return write_video_folder(tmp_path_factory.mktemp("videos"), per_class=3)
-
-
-@pytest.fixture(scope="module")
-def local_store(video_folder, tmp_path_factory):
-    out = tmp_path_factory.mktemp("stores") / "local"
-    assert run_extract(video_folder, out) == 0
-    return out
-
-
-def test_ray_engine_writes_the_local_engines_store(video_folder, local_store, tmp_path):
+def test_ray_engine_writes_the_local_engines_store(video_folder, reference_store, tmp_path):
     out = tmp_path / "ray"
     assert run_extract(video_folder, out, "--engine", "ray") == 0
-    assert_same_store(out, local_store)
+    assert_same_store(out, reference_store)
     failed = {r["path"]: r["error"] for r in csv.DictReader(open(out / FAILED_REPORT))}
     assert set(failed) == {"rain/broken.mp4", "rain/silent.mp4"}  # listed, never fatal
     assert "looks like a media file" in failed["rain/broken.mp4"] and "no audio track" in failed["rain/silent.mp4"]
-    assert read_store(out).provenance.encoders == read_store(local_store).provenance.encoders
+    assert read_store(out).provenance.encoders == read_store(reference_store).provenance.encoders
 
 
-def test_a_failure_in_the_middle_of_a_batch_moves_no_features(video_folder, local_store, tmp_path):
+def test_a_failure_in_the_middle_of_a_batch_moves_no_features(video_folder, reference_store, tmp_path):
     """Every video's features land in its own row whatever fails beside it in a batch: a batch packed in
     arrival order would give the videos after a failure their neighbours' features (silent corruption)."""
     folder = tmp_path / "videos"
@@ -61,8 +48,8 @@ def test_a_failure_in_the_middle_of_a_batch_moves_no_features(video_folder, loca
     out = tmp_path / "ray"
     assert run_extract(folder, out, "--engine", "ray", "--batch-size", "3") == 0
     assert len(list(csv.DictReader(open(out / FAILED_REPORT)))) == 5
-    ray_rows, local_rows = _rows(read_store(out)), _rows(read_store(local_store))
-    assert set(ray_rows) == set(local_rows)  # the same 12 good videos
+    ray_rows, local_rows = _rows(read_store(out)), _rows(read_store(reference_store))
+    assert set(ray_rows) == set(local_rows)  # the same 16 good videos
     for video_id, (audio, visual) in ray_rows.items():
         np.testing.assert_allclose(audio, local_rows[video_id][0], atol=1e-5, err_msg=video_id)
         np.testing.assert_allclose(visual, local_rows[video_id][1], atol=1e-5, err_msg=video_id)
@@ -74,7 +61,7 @@ def _rows(data) -> dict[str, tuple]:
             for row, video_id in enumerate(f.video_ids)}
 
 
-def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, local_store, tmp_path, monkeypatch):
+def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, reference_store, tmp_path, monkeypatch):
     from avzsl.extraction import worker
 
     out = tmp_path / "ray"
@@ -92,13 +79,13 @@ def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, local_store, t
     [first] = chunk_files(work_dir(out))
     kept = first.read_bytes()
     done, failures = read_chunk_index(first)
-    assert 0 < len(done) + len(failures) < 14  # some videos, not all
+    assert 0 < len(done) + len(failures) < 18  # some videos, not all
 
     assert run_extract(video_folder, out, "--engine", "ray", "--keep-work") == 0
     assert first.read_bytes() == kept  # not written again
     seen = [i for path in chunk_files(work_dir(out)) for i in read_chunk_index(path)[0]]
-    assert len(seen) == len(set(seen)) == 12  # no video extracted twice, all 12 good ones once
-    assert_same_store(out, local_store)
+    assert len(seen) == len(set(seen)) == 16  # no video extracted twice, all 16 good ones once
+    assert_same_store(out, reference_store)
 
 
 def test_an_address_where_no_cluster_answers_is_one_clear_error(video_folder, tmp_path, caplog, monkeypatch):
