@@ -10,10 +10,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 @pytest.fixture(scope="module")
 def one_torch_thread():
-    """One torch thread for a module: CPU results depend on the thread count (reduction order), and margins
-    checked against fixed figures must not move with the machine (measured: the modality margins moved with
-    2 threads). Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`. The golden figures
-    (test_faithful_golden.py) pin more than this, in a process of their own."""
+    """One torch thread for a module of short trainings: on a busy 2-core machine two torch threads wait on each
+    other (measured 2026-12-07 at load 12-19: four short ClipClap runs took over 8 minutes with two threads, 1.5-3
+    with one). The quality margins do not rely on it: a thread count or CPU kernel that rounds differently moves
+    a short run as another seed does, and the margins are sized from the spread over seeds (with a second
+    OpenBLAS core type, OPENBLAS_CORETYPE=Sandybridge, too). Use with
+    `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
     import torch
 
     threads = torch.get_num_threads()
@@ -24,7 +26,8 @@ def one_torch_thread():
 
 # --- checkpoints shared by the app, CLI, CoGe and browser tests: trained once per test session -----------------
 
-SLOW_FIXTURES = {"app_checkpoints", "coge_checkpoints"}  # a test using one trains a model (or waits for it)
+# A test using one trains a model (or waits for it): app and CoGe checkpoints, test_training.py's ClipClap run.
+SLOW_FIXTURES = {"app_checkpoints", "coge_checkpoints", "clipclap_run"}
 
 
 def pytest_collection_modifyitems(items):

@@ -1,5 +1,6 @@
-"""Names and helpers the app, CLI and browser tests share (the checkpoints themselves are session fixtures in
-tests/conftest.py, built once per test session)."""
+"""Names and helpers that several test files share: test files never import each other, they import these (the
+expensive set-ups themselves, trained checkpoints and extracted stores, are session fixtures in tests/conftest.py,
+built once per test session)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,24 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
+from avzsl.models.avca import AVCAConfig
+from avzsl.models.base import InputDims
+from avzsl.models.clipclap import ClipClapConfig
+from avzsl.models.coge import CoGeConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 MATCHING, OTHER_ENCODERS = "synthetic-512", "other-encoders"  # folders of the `app_checkpoints` fixture
 COGE = "coge-synthetic-512"  # the folder of the `coge_checkpoints` fixture
+SCHEMA_1 = Path(__file__).parent / "data" / "checkpoint-schema-1"  # avzsl 0.1's bundle (config and metrics)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 # Chromium's built-in test camera and microphone (a moving pie on green, a beep each second),
+                 # granted without a prompt: the webcam input is exercised like a real one.
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
 
 def random_service(checkpoints: Path | None):
@@ -99,3 +114,92 @@ def assert_same_store(a: Path, b: Path) -> None:
         np.testing.assert_allclose(x.subsets[name].audio, y.subsets[name].audio, atol=1e-5)
         np.testing.assert_allclose(x.subsets[name].visual, y.subsets[name].visual, atol=1e-5)
     assert (a / FAILED_REPORT).read_text() == (b / FAILED_REPORT).read_text()
+
+
+def state_digest(module) -> str:
+    """sha256 over every parameter and buffer of a torch module, by name."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+# --- media (tests/test_media*.py): frames that carry their index, tones with known levels ---------------------
+
+BITS = 16  # frame index bits drawn in the bottom half
+TONE_RMS = 0.3 / np.sqrt(2)  # of the 0.3-amplitude test tone
+
+
+def indexed_frames(width: int, height: int, seconds: float):
+    """frame_fn: top half grey with brightness t / seconds, bottom half frame index i in binary blocks."""
+
+    def frame(i: int, t: float) -> np.ndarray:
+        img = np.zeros((height, width, 3), np.uint8)
+        img[: height // 2] = round(255 * t / seconds)
+        block = width // BITS
+        for bit in range(BITS):
+            if i >> bit & 1:
+                img[height // 2 :, bit * block : (bit + 1) * block] = 255
+        return img
+
+    return frame
+
+
+def read_index(frame: np.ndarray) -> int:
+    height, width, _ = frame.shape
+    block = width // BITS
+    bottom = frame[height // 2 + 2 : height - 2].mean(axis=(0, 2))  # (W,), away from the half boundary
+    lit = [bottom[bit * block + 1 : (bit + 1) * block - 1].mean() > 128 for bit in range(BITS)]
+    return sum(1 << bit for bit in range(BITS) if lit[bit])
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def span(audio: np.ndarray, start: float, stop: float) -> np.ndarray:
+    """The samples of `audio` (at avzsl's sample rate) from `start` to `stop` seconds."""
+    from avzsl.media import DEFAULT_SAMPLE_RATE
+
+    return audio[round(start * DEFAULT_SAMPLE_RATE) : round(stop * DEFAULT_SAMPLE_RATE)]
+
+
+# --- failures (tests/test_training_failures.py, test_extract_disk_full.py) -------------------------------------
+
+def fill_the_disk_at(monkeypatch, file_name: str, times: int = 1):
+    """Writes of `file_name` through avzsl.io fail as on a full disk (ENOSPC) after writing half, `times` times."""
+    import errno
+
+    import avzsl.io
+
+    real = avzsl.io.atomic_write
+    failures = []
+
+    def atomic_write(path, write):
+        if str(path).endswith(file_name) and len(failures) < times:
+            def half_then_full(tmp):
+                tmp.write_bytes(b"\x00" * 100)
+                failures.append(path)
+                raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+            return real(path, half_then_full)
+        return real(path, write)
+
+    monkeypatch.setattr(avzsl.io, "atomic_write", atomic_write)
+    return failures
+
+
+# --- tiny models (tests/test_faithful_models.py, test_faithful_golden.py) ----------------------------------------
+
+# Audio and visual of different sizes, each text part the size of its modality: a swap cannot go unnoticed.
+DIMS = InputDims(audio=24, visual=16, text_parts=(("clip", 16), ("clap", 24)))
+TINY = {
+    "clipclap": ClipClapConfig(d_model=20, d_hidden=18, d_out=6, encoder_dropout=0.0, decoder_dropout=0.0,
+                               additional_dropout=0.0),
+    "avca": AVCAConfig(d_hidden=18, d_feature=12, d_out=6, attention_heads=3, attention_ff_hidden=8,
+                       encoder_dropout=0.0, projection_dropout=0.0, decoder_dropout=0.0),
+    "coge": CoGeConfig(d_mask_hidden=10, d_feature=12, d_hidden=14, d_out=6, attention_heads=3,
+                       attention_ff_hidden=8, dropout=0.0, mask_fraction=0.25),
+}

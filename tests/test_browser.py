@@ -13,16 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXAMPLES, MATCHING, random_service, running_app
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, EXAMPLES, MATCHING, random_service, running_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 # Chromium's built-in test camera and microphone (a moving pie on green, a beep each second),
-                 # granted without a prompt: the webcam input is exercised like a real one.
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 LABELS = "bird chirping, car engine, playing drums, playing piano, fish in an aquarium, dog barking"
 SLOW = 180_000  # ms: the first map may wait for numba to compile UMAP on a busy 2-core machine
 

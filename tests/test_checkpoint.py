@@ -16,8 +16,7 @@ import torch
 
 from avzsl.models.checkpoint import (CONFIG, Calibration, CheckpointConfig, CheckpointError, ClassNames, load_checkpoint,
                               read_config, read_metrics, save_checkpoint)
-
-SCHEMA_1 = Path(__file__).parent / "data" / "checkpoint-schema-1"
+from tests.helpers import SCHEMA_1
 
 
 @pytest.fixture

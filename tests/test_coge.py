@@ -114,8 +114,10 @@ def test_log1m_softmax_is_exact_and_finite_when_one_class_saturates():
 
 # Under the "drop" reading the target is ones except on the k dimensions of largest gradient, which move from
 # step to step, so a mask trained alone settles at a floor near ‖ones − m̃‖ (measured: 4.5 -> 3.7), not at half.
-@pytest.mark.parametrize("term, reading, factor", [("cls", "drop", 0.5), ("kd", "drop", 0.5), ("mask", "keep", 0.5),
-                                                    ("mask", "drop", 0.85)])
+# Measured last/first over seeds 0-7 (2026-12-07, 1 and 2 threads alike): cls and kd 0.00, mask "keep" 0.33-0.45,
+# mask "drop" 0.79-0.83; the factors sit above the highest, and a term that does not learn stays near 1.
+@pytest.mark.parametrize("term, reading, factor", [("cls", "drop", 0.5), ("kd", "drop", 0.5), ("mask", "keep", 0.6),
+                                                    ("mask", "drop", 0.9)])
 def test_each_loss_term_decreases_when_trained_alone(term, reading, factor):
     torch.manual_seed(0)
     model = CoGe(dataclasses.replace(SMALL, mask_reading=reading), SMALL_DIMS)
@@ -186,7 +188,8 @@ def test_two_stage_run_on_synthetic_data_transfers_to_unseen_classes():
     stage2 = StageTrainer(recipe, data, 2, device, validation=stage1.stage_data, progress=False)
     model, _ = stage2.run(result.best_epoch + 1)
     test = evaluate(model, stage2.stage_data, stage2.text, np.array([result.best_val.gamma]))
-    # Chance on the 48-class UCF test split is a few percent; seeds 1-3 measured HM 86-91, ZSL 90-91.
+    # Chance on the 48-class UCF test split is a few percent; seeds 1-3 measured HM 86-91, ZSL 90-91, and
+    # training seeds 42, 1, 2 on 2026-12-07 (AMD EPYC) HM 87.5-90.7, ZSL 91.1-94.1, γ 4.0-6.0 (grid 0-50).
     assert test.HM > 60 and test.ZSL > 60, test
     assert 0 < result.best_val.gamma < recipe.training.gamma_grid[1]  # calibration acts, inside the grid
 

@@ -5,7 +5,6 @@ exactly what the old way gives (initialise, then copy the file in). Random weigh
 draws; same seed, same weights in any process. No torch function is replaced on the way.
 """
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import torch
 from avzsl.encoders import load_encoders
 from avzsl.encoders.state import empty, fill_random, seeded
 from avzsl.encoders.weights import WeightsFormatError
+from tests.helpers import state_digest
 
 ORIGINALS = (torch.Tensor.uniform_, torch.Tensor.normal_, torch.rand, torch.randn, torch.nn.init.normal_)
 
@@ -38,15 +38,6 @@ def _frames():
 def _waveforms():
     rng = np.random.default_rng(6)
     return (0.1 * rng.standard_normal((2, 480_000))).astype(np.float32)
-
-
-def _digest(module: torch.nn.Module) -> str:
-    """sha256 over every parameter and buffer, by name."""
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()
 
 
 def _assert_same_tensors(new: torch.nn.Module, old: torch.nn.Module):
@@ -117,18 +108,18 @@ def test_strict_loading_still_names_the_missing_tensor(enc, tmp_path):
 
 def test_random_weights_are_the_same_in_another_process(enc):
     script = (
-        "import hashlib, torch\n"
+        "import torch\n"
         "from avzsl.encoders.clip import ClipTower\n"
         "from avzsl.encoders.clap import ClapTower, offline_tokenizer\n"
-        "from tests.test_cold_start import _digest\n"
+        "from tests.helpers import state_digest\n"
         "cpu = torch.device('cpu')\n"
-        "print(_digest(ClipTower.build('ViT-B-32', 'openai', None, seed=0, device=cpu).model))\n"
-        "print(_digest(ClapTower.build('HTSAT-tiny', '630k-audioset-best', None, offline_tokenizer(), seed=0, device=cpu).model))\n"
+        "print(state_digest(ClipTower.build('ViT-B-32', 'openai', None, seed=0, device=cpu).model))\n"
+        "print(state_digest(ClapTower.build('HTSAT-tiny', '630k-audioset-best', None, offline_tokenizer(), seed=0, device=cpu).model))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == [_digest(enc.clip.model), _digest(enc.clap.model)]
+    assert out.stdout.split() == [state_digest(enc.clip.model), state_digest(enc.clap.model)]
 
 
 def test_empty_builds_draw_nothing():

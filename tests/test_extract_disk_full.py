@@ -6,7 +6,7 @@ import logging
 
 from avzsl.extraction import work_dir
 from tests.helpers import assert_same_store, run_extract
-from tests.test_training_failures import fill_the_disk_at
+from tests.helpers import fill_the_disk_at
 
 
 def test_extraction_onto_a_full_disk_prints_one_line_and_finishes_when_run_again(

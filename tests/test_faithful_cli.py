@@ -25,9 +25,16 @@ def ucf(tmp_path_factory):
     return write_release(data, tmp_path_factory.mktemp("cli") / "UCF")
 
 
-def test_ctrl_c_in_the_middle_of_stage_one_exits_130_and_the_rerun_loses_nothing(ucf, tmp_path, monkeypatch, capsys):
-    straight = tmp_path / "straight"
-    assert train_cli.main(["--data", str(ucf), "--out", str(straight), *QUICK]) == 0
+@pytest.fixture(scope="module")
+def straight(ucf, tmp_path_factory):
+    """A run on `ucf` that nothing interrupted (read only by the tests)."""
+    out = tmp_path_factory.mktemp("cli-runs") / "straight"
+    assert train_cli.main(["--data", str(ucf), "--out", str(out), *QUICK]) == 0
+    return out
+
+
+def test_ctrl_c_in_the_middle_of_stage_one_exits_130_and_the_rerun_loses_nothing(ucf, straight, tmp_path, monkeypatch,
+                                                                                 capsys):
     capsys.readouterr()
 
     real_epoch = protocol.StageTrainer.train_epoch
@@ -55,13 +62,11 @@ def test_ctrl_c_in_the_middle_of_stage_one_exits_130_and_the_rerun_loses_nothing
     assert [(r["stage"], r["epoch"]) for r in log][:3] == [(1, 0), (1, 1), (1, 2)]  # epoch 0 kept, not redone
 
 
-def test_evaluate_gamma_moves_predictions_between_seen_and_unseen(ucf, tmp_path, capsys):
-    out = tmp_path / "run"
-    assert train_cli.main(["--data", str(ucf), "--out", str(out), *QUICK]) == 0
+def test_evaluate_gamma_moves_predictions_between_seen_and_unseen(ucf, straight, capsys):
     results = {}
     for gamma in ("0", "1e6", "-1e6"):
         capsys.readouterr()
-        assert evaluate_cli.main(["--checkpoint", str(out), "--data", str(ucf), f"--gamma={gamma}", "--json",
+        assert evaluate_cli.main(["--checkpoint", str(straight), "--data", str(ucf), f"--gamma={gamma}", "--json",
                                   "--device", "cpu"]) == 0
         results[gamma] = json.loads(capsys.readouterr().out)
         assert results[gamma]["gamma"] == float(gamma)

@@ -12,22 +12,13 @@ import torch.nn.functional as F
 
 from avzsl.data.features import Features, StageData
 from avzsl.models.avca import AVCA, AVCAConfig
-from avzsl.models.base import Batch, GZSLModel, InputDims
-from avzsl.models.clipclap import ClipClap, ClipClapConfig
-from avzsl.models.coge import CoGe, CoGeConfig, pseudo_mask
+from avzsl.models.base import Batch, GZSLModel
+from avzsl.models.clipclap import ClipClap
+from avzsl.models.coge import CoGe, pseudo_mask
 from avzsl.models.registry import create_model, list_models
 from avzsl.training.protocol import evaluate
+from tests.helpers import DIMS, TINY
 
-# Audio and visual of different sizes, each text part the size of its modality: a swap cannot go unnoticed.
-DIMS = InputDims(audio=24, visual=16, text_parts=(("clip", 16), ("clap", 24)))
-TINY = {
-    "clipclap": ClipClapConfig(d_model=20, d_hidden=18, d_out=6, encoder_dropout=0.0, decoder_dropout=0.0,
-                               additional_dropout=0.0),
-    "avca": AVCAConfig(d_hidden=18, d_feature=12, d_out=6, attention_heads=3, attention_ff_hidden=8,
-                       encoder_dropout=0.0, projection_dropout=0.0, decoder_dropout=0.0),
-    "coge": CoGeConfig(d_mask_hidden=10, d_feature=12, d_hidden=14, d_out=6, attention_heads=3,
-                       attention_ff_hidden=8, dropout=0.0, mask_fraction=0.25),
-}
 MODELS = {"clipclap": ClipClap, "avca": AVCA, "coge": CoGe}
 
 

@@ -1,9 +1,16 @@
 """Trained models judged against figures computed in the same test, not against chance (issue 11).
 
-All runs are short (seconds) on a small slice of the discriminative SYNTHETIC benchmark, through the same
+All runs are short (seconds) on a small slice of a discriminative SYNTHETIC benchmark, through the same
 `train` that `python -m avzsl.train` runs. Each assertion compares two runs that differ in one thing only,
 so it fails when that one thing breaks: a dropped modality, class text paired with the wrong classes, the
 sign of calibrated stacking.
+
+A short training's figures move with the CPU's kernels and the thread count as they move with the seed: a
+different rounding early on leads to a different run (issue 24: on an AMD EPYC the default benchmark gave
+both modalities 30.69 HM and visual alone 28.18, where the machine that wrote the test saw a 3-point gap).
+So the benchmark here is built to make each property LARGE, and every margin is sized from the spread
+measured over training seeds 1-5 (one torch thread) and seeds 1-2 with two threads and
+OPENBLAS_CORETYPE=Sandybridge (2026-12-07, 2-core AMD EPYC); the figures are in each test's docstring.
 """
 
 from __future__ import annotations
@@ -20,16 +27,21 @@ from avzsl.training.metrics import gzsl_metrics
 from avzsl.training.run import train
 from benchmarks.baselines import drop_modality, ridge_baseline, training_free
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # see conftest.py; minutes of training
 
 CPU = torch.device("cpu")
 # ClipClap's reference architecture and learning-rate ratio, a short schedule: 4 x 60 batches of 64.
 CLIPCLAP_QUICK = {"epochs": 4, "batches_per_epoch": 60, "lr": 5e-4}
+# Groups of 4 classes share 90 % of their latent in each modality, grouped differently in audio and in visual
+# (avzsl/data/synthetic.py): either modality alone confuses whole groups, only both tell the classes apart.
+# Audio and visual are equally noisy, so neither alone comes near both. (The default spec's visual half is the
+# cleaner one: there visual alone came within 2.5 HM of both on one machine, and 6-19 HM below over seeds.)
+COMPLEMENTARY = SyntheticSpec(scale=0.3, seed=11, confusable=4, confusion=0.9, audio_noise=1.5, visual_noise=1.5)
 
 
 @pytest.fixture(scope="module")
 def data():
-    return make_synthetic(SyntheticSpec(scale=0.3, seed=11))
+    return make_synthetic(COMPLEMENTARY)
 
 
 @pytest.fixture(scope="module")
@@ -47,26 +59,33 @@ def runs(data, tmp_path_factory):
 
 
 def test_both_modalities_beat_the_best_single_one(runs):
+    """Measured, test HM: both 54.8-62.1, audio alone 32.3-41.1, visual alone 22.8-31.0; both minus the best
+    single one 13.8-29.7 (seeds 1-5: 24.6, 23.8, 13.8, 29.7, 27.5). A model that drops one modality lands at
+    that modality's figures and fails by more than 13 points."""
     best_single = max(runs["audio"]["test"]["HM"], runs["visual"]["test"]["HM"])
-    assert runs["both"]["test"]["HM"] > best_single + 3, {k: r["test"]["HM"] for k, r in runs.items()}
+    assert runs["both"]["test"]["HM"] > best_single + 5, {k: r["test"]["HM"] for k, r in runs.items()}
 
 
 def test_model_beats_itself_trained_with_shuffled_class_text(runs):
-    # Class text paired with the wrong classes cannot transfer to unseen classes.
-    assert runs["both"]["test"]["HM"] > runs["shuffled-text"]["test"]["HM"] + 10
-    assert runs["both"]["test"]["ZSL"] > runs["shuffled-text"]["test"]["ZSL"] + 10
+    """Class text paired with the wrong classes cannot transfer to unseen classes. Measured: shuffled text
+    13.5-21.4 HM and 10.3-15.9 ZSL; both minus shuffled 33.4-47.9 HM, 37.7-53.2 ZSL."""
+    both, shuffled = runs["both"]["test"], runs["shuffled-text"]["test"]
+    assert both["HM"] > shuffled["HM"] + 20 and both["ZSL"] > shuffled["ZSL"] + 20, (both, shuffled)
 
 
 def test_trained_model_beats_the_training_free_score_on_the_same_data(runs, data):
+    """Measured: training-free 8.5 HM (no training: the same on every machine to a prediction or two), the
+    trained model 54.8-62.1."""
     free = training_free(data)
-    assert runs["both"]["test"]["HM"] > free["test"]["HM"] + 5, (runs["both"]["test"], free["test"])
+    assert runs["both"]["test"]["HM"] > free["test"]["HM"] + 30, (runs["both"]["test"], free["test"])
 
 
 def test_baselines_land_far_from_the_ceiling(data):
-    """The benchmark is not solvable in closed form: ridge, and the training-free score well below 100."""
+    """The benchmark is not solvable in closed form: ridge, and the training-free score well below 100.
+    Measured (closed form, no training): ridge 67.4 HM with both modalities, 27.3 audio, 24.8 visual."""
     ridge = ridge_baseline(data)
     free = training_free(data)
-    assert 20 < ridge["test"]["HM"] < 70, ridge["test"]
+    assert 20 < ridge["test"]["HM"] < 80, ridge["test"]
     assert 5 < free["test"]["HM"] < ridge["test"]["HM"], free["test"]
     # and each modality alone does worse than both, for ridge too
     assert ridge["test"]["HM"] > max(ridge_baseline(data, m)["test"]["HM"] for m in ("audio", "visual"))

@@ -24,33 +24,10 @@ from avzsl.media import (
     load_media,
 )
 from avzsl.synthetic_media import write_test_video
+from tests.helpers import TONE_RMS, indexed_frames, read_index, rms, span
 
 SR = DEFAULT_SAMPLE_RATE
 N = round(AUDIO_WINDOW_SECONDS * SR)  # 480000
-BITS = 16  # frame index bits drawn in the bottom half
-
-
-def indexed_frames(width: int, height: int, seconds: float):
-    """frame_fn: top half grey with brightness t / seconds, bottom half frame index i in binary blocks."""
-
-    def frame(i: int, t: float) -> np.ndarray:
-        img = np.zeros((height, width, 3), np.uint8)
-        img[: height // 2] = round(255 * t / seconds)
-        block = width // BITS
-        for bit in range(BITS):
-            if i >> bit & 1:
-                img[height // 2 :, bit * block : (bit + 1) * block] = 255
-        return img
-
-    return frame
-
-
-def read_index(frame: np.ndarray) -> int:
-    height, width, _ = frame.shape
-    block = width // BITS
-    bottom = frame[height // 2 + 2 : height - 2].mean(axis=(0, 2))  # (W,), away from the half boundary
-    lit = [bottom[bit * block + 1 : (bit + 1) * block - 1].mean() > 128 for bit in range(BITS)]
-    return sum(1 << bit for bit in range(BITS) if lit[bit])
 
 
 def tone_with_gaps(gaps: list[tuple[float, float]], hz: float = 440.0):
@@ -63,17 +40,6 @@ def tone_with_gaps(gaps: list[tuple[float, float]], hz: float = 440.0):
         return x
 
     return audio
-
-
-def rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-
-
-def span(audio: np.ndarray, start: float, stop: float) -> np.ndarray:
-    return audio[round(start * SR) : round(stop * SR)]
-
-
-TONE_RMS = 0.3 / np.sqrt(2)
 
 
 # ---------------------------------------------------------------------------------------------------------

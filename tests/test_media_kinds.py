@@ -19,7 +19,7 @@ from avzsl.media import (
     load_media,
 )
 from avzsl.synthetic_media import write_test_video
-from tests.test_media import TONE_RMS, rms, span
+from tests.helpers import TONE_RMS, rms, span
 
 SR = DEFAULT_SAMPLE_RATE
 N = 10 * SR

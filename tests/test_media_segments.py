@@ -2,7 +2,7 @@
 
 The 3-hour video is made cheap honestly: 64x48 pixels, one frame every 10 s (1,080 frames, long GOPs as
 x264 makes them) and 1 kHz 8-bit PCM sound in a .mov, which costs nothing to encode: about a second to
-write. Frames carry their index in binary blocks (tests.test_media.indexed_frames); the sound is a tone
+write. Frames carry their index in binary blocks (tests.helpers.indexed_frames); the sound is a tone
 whose pitch says which eighth of the video it is in, silent for 0.25 s from each eighth's centre.
 """
 
@@ -19,7 +19,7 @@ from avzsl.media import (
     load_media,
 )
 from avzsl.synthetic_media import write_test_video
-from tests.test_media import TONE_RMS, indexed_frames, read_index, rms, span
+from tests.helpers import TONE_RMS, indexed_frames, read_index, rms, span
 
 SR = DEFAULT_SAMPLE_RATE
 HOURS_3 = 3 * 3600.0

@@ -14,7 +14,7 @@ from avzsl.data.release import read_release
 from avzsl.data.store import MANIFEST, read_store, write_store
 from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
 from avzsl.encoders.spec import EncoderSpec, serving_problem
-from tests.test_checkpoint import SCHEMA_1
+from tests.helpers import SCHEMA_1
 
 
 @pytest.fixture(scope="module")

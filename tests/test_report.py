@@ -182,7 +182,7 @@ def test_report_page_loads_offline_with_its_figures_in_a_browser(runs, store, tm
     from playwright.sync_api import expect, sync_playwright
 
     from avzsl.report.page import all_figures
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 
     out = tmp_path / "page"
     assert evaluate_cli.main(["--checkpoint", str(runs / "clipclap"), "--checkpoint", str(runs / "coge"), "--data",

@@ -42,9 +42,10 @@ def test_clipclap_learns_transfer_and_writes_a_complete_bundle(clipclap_run):
     metrics = json.loads((clipclap_run / "metrics.json").read_text())
     assert set(metrics) == {"val", "test"}  # γ and the best epoch are in config.json, once
     assert set(metrics["test"]) == {"S", "U", "HM", "ZSL"}
-    # 42 seen + 6 unseen test classes: chance HM is about 2 %.
+    # 42 seen + 6 unseen test classes: chance HM is about 2 %. Measured over training seeds 42, 1, 2 (2026-12-07,
+    # AMD EPYC): HM 73.9, 71.1, 57.9; ZSL 64.3, 62.7, 46.8 (a short run moves with the seed and the CPU's kernels).
     assert metrics["test"]["HM"] > 15 * chance_hm(42, 6)
-    assert metrics["test"]["ZSL"] > 50  # 6 unseen classes: chance 16.7 %
+    assert metrics["test"]["ZSL"] > 30  # 6 unseen classes: chance 16.7 %
     config = load_checkpoint(clipclap_run).config
     assert config.calibration.gamma >= 0 and config.best_epoch >= 0
     assert config.synthetic is True and config.seed == 42
@@ -75,7 +76,7 @@ def test_avca_learns_transfer(release, tmp_path):
             "--batches-per-epoch", "30", "--batch-size", "128", "--no-progress", "--device", "cpu"]
     assert train_cli.main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["test"]["HM"] > 10 * chance_hm(42, 6)
+    assert metrics["test"]["HM"] > 10 * chance_hm(42, 6)  # measured, seeds 42, 1, 2: HM 73.0-83.5, ZSL 76.2-87.3
     assert metrics["test"]["ZSL"] > 40
 
 

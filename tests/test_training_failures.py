@@ -12,7 +12,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import avzsl.io
 from avzsl.models.checkpoint import load_checkpoint
 from avzsl.data.store import write_store
 from avzsl.data.synthetic import SyntheticSpec, make_synthetic, write_release
@@ -22,6 +21,7 @@ from avzsl.models.registry import get_recipe
 from avzsl.train import main as train_main
 from avzsl.training.protocol import NonFiniteLossError
 from avzsl.training.run import NonFiniteDataError, train
+from tests.helpers import fill_the_disk_at
 
 SCHEDULE = {"epochs": 3, "batches_per_epoch": 6}
 CPU = torch.device("cpu")
@@ -99,24 +99,6 @@ def test_logs_and_json_files_are_strict_json():
 
 
 # --- a full disk ------------------------------------------------------------------------------------------
-
-
-def fill_the_disk_at(monkeypatch, file_name: str, times: int = 1):
-    """Writes of `file_name` through avzsl.io fail as on a full disk (ENOSPC) after writing half, `times` times."""
-    real = avzsl.io.atomic_write
-    failures = []
-
-    def atomic_write(path, write):
-        if str(path).endswith(file_name) and len(failures) < times:
-            def half_then_full(tmp):
-                tmp.write_bytes(b"\x00" * 100)
-                failures.append(path)
-                raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
-            return real(path, half_then_full)
-        return real(path, write)
-
-    monkeypatch.setattr(avzsl.io, "atomic_write", atomic_write)
-    return failures
 
 
 def test_train_onto_a_full_disk_prints_one_line_and_resumes_when_run_again(data, reference, tmp_path, monkeypatch,
