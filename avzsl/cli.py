@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import errno
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 
 from avzsl.io import AvzslError
 
@@ -37,43 +40,44 @@ def pick_device(name: str | None):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: CUDA is not available on this machine")
+        raise AvzslError(f"--device {name}: CUDA is not available on this machine")
     return device
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="torch CPU threads (default: torch's, one per core, on an idle machine; 1 when the load "
-                             "average is at least the number of cores, where threads of one process wait for each "
-                             "other: see docs/benchmarks.md)")
+                        help="torch CPU threads (default: $OMP_NUM_THREADS, else one per core this process may use)")
 
 
-def pick_threads(requested: int | None, load: float | None = None, cores: int | None = None) -> int | None:
-    """Threads to give torch: `requested`, else 1 on a machine busy with other work, else None (torch's default).
+def pick_threads(requested: int | None = None) -> int:
+    """Threads to give torch: `requested` (--threads), else $OMP_NUM_THREADS, else the cores this process may use.
 
-    On shared cores a parallel region waits for its slowest thread, and a thread that the kernel has descheduled
-    for another process's work holds up all of them: measured on 2 cores at load 6-9, a whole one-file predict
-    took 1.7-1.9x a bare import with 2 threads and 1.05x with 1 (docs/benchmarks.md).
+    One rule for every command and the app, and the same answer on every run of a machine: CPU results depend
+    on the thread count (the order of a reduction), so it is never guessed from the machine's load.
     """
-    if requested is not None:
-        if requested < 1:
-            raise SystemExit(f"--threads must be at least 1, not {requested}")
-        return requested
-    cores = cores or os.cpu_count() or 1
-    load = os.getloadavg()[0] if load is None else load
-    return 1 if cores > 1 and load >= cores else None
+    if requested is None:
+        setting = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()  # OpenMP allows "4,2": per level
+        if not setting:
+            return len(os.sched_getaffinity(0))
+        if not setting.isdigit():
+            raise AvzslError(f"OMP_NUM_THREADS must be a whole number of threads, not {setting!r}")
+        requested = int(setting)
+    if requested < 1:
+        raise AvzslError(f"the number of threads must be at least 1, not {requested}")
+    return requested
 
 
 def set_threads(requested: int | None) -> None:
-    threads = pick_threads(requested)
-    if threads is not None:
-        import torch
+    """Give torch `pick_threads(requested)` CPU threads."""
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(pick_threads(requested))
 
 
 def add_device_option(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """--device and --threads (read back with `pick_device` and `set_threads`)."""
     parser.add_argument("--device", default=default, help="auto | cpu | cuda | cuda:N (default: auto = CUDA when present)")
+    add_threads_option(parser)
 
 
 def add_verbose_option(parser: argparse.ArgumentParser) -> None:
@@ -125,12 +129,16 @@ def entry_point(main):
 
     AvzslError (bad input) and OSError (disk full, permission denied, ...) exit 2 with their message; an
     unexpected exception exits 1 with its type and message and a hint to rerun with --debug, which shows
-    the traceback instead. Ctrl-C exits 130. Tests call the wrapped `main(argv)` as before.
+    the traceback instead. Ctrl-C exits 130 (`_interrupt`). Tests call the wrapped `main(argv)` as before.
+    An entry module imports torch and the like inside main (and build_parser), never at its top, so that a
+    Ctrl-C during those seconds of imports is handled here too.
     """
     @functools.wraps(main)
     def run(argv: list[str] | None = None) -> int:
         debug = DEBUG_FLAG in (sys.argv[1:] if argv is None else argv)
         log = logging.getLogger(_module_name(main))
+        in_main_thread = threading.current_thread() is threading.main_thread()  # where signals are handled
+        previous_handler = signal.signal(signal.SIGINT, _interrupt) if in_main_thread else None
         try:
             return main(argv)
         except KeyboardInterrupt:
@@ -141,8 +149,22 @@ def entry_point(main):
                 raise
             log.error("%s", one_line(e))
             return EXIT_BAD_INPUT if isinstance(e, (AvzslError, OSError)) else EXIT_FAILED
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous_handler)
 
     return run
+
+
+def _interrupt(signal_number: int, frame) -> None:
+    """The SIGINT handler while a command runs: KeyboardInterrupt, but not inside Python's import machinery,
+    where it would leave the import locks and sys.modules inconsistent (a later import then fails) or land in a
+    weakref callback, where Python prints and drops it: there it comes again 10 ms later, from the module being
+    imported (with torch that is seconds of imports)."""
+    if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        threading.Timer(0.01, _thread.interrupt_main).start()
+        return
+    raise KeyboardInterrupt
 
 
 def _module_name(function) -> str:

@@ -20,14 +20,13 @@ import sys
 from pathlib import Path
 
 from avzsl.cli import add_verbose_option, entry_point, setup_logging
-from avzsl.encoders.hub import fetch, human_size
-from avzsl.encoders.presets import DEFAULT_PRESET, get_preset, list_presets
-from avzsl.encoders.weights import SOURCES, WeightsNotFoundError, check_weights_file, hub_files, resolve
 
 log = logging.getLogger("avzsl.download")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from avzsl.encoders.presets import DEFAULT_PRESET, list_presets
+
     p = argparse.ArgumentParser(prog="python -m avzsl.download", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list_presets(),
@@ -43,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    from avzsl.encoders.hub import fetch, human_size
+    from avzsl.encoders.presets import get_preset
+    from avzsl.encoders.weights import SOURCES, WeightsNotFoundError, check_weights_file, hub_files, resolve
+
     exports = {}
     preset = get_preset(args.preset)
     for source, file in hub_files(preset):

@@ -17,15 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, setup_logging
-from avzsl.models.checkpoint import check_data_fits, load_checkpoint
-from avzsl.data.errors import DataError
-from avzsl.data.loading import open_data
-from avzsl.training.protocol import data_dims, evaluate
-from avzsl.validation import check_finite_features
+from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, set_threads, setup_logging
 
 log = logging.getLogger("avzsl.evaluate")
 
@@ -52,9 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    set_threads(args.threads)
     device = pick_device(args.device)
     if args.report or len(args.checkpoint) > 1:
         return report_main(args, device)
+    import numpy as np
+    import torch
+
+    from avzsl.data.errors import DataError
+    from avzsl.data.loading import open_data
+    from avzsl.models.checkpoint import check_data_fits, load_checkpoint
+    from avzsl.training.protocol import data_dims, evaluate
+    from avzsl.validation import check_finite_features
+
     checkpoint = load_checkpoint(args.checkpoint[0], device)
     data = open_data(args.data, args.dataset, text_alignment=checkpoint.config.text_alignment)
     check_data_fits(checkpoint, data_dims(data))

@@ -24,29 +24,8 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import (
-    add_device_option,
-    add_encoder_options,
-    add_verbose_option,
-    encoder_files,
-    entry_point,
-    pick_device,
-    setup_logging,
-)
-from avzsl.data.store import is_store
-from avzsl.encoders import (DEFAULT_PRESET, FRAME_CONVENTIONS, PROMPT_SETS, EncoderSpec, list_presets,
-                            load_encoders)
-from avzsl.extraction import (
-    ExtractionSettings,
-    extract_local,
-    find_videos,
-    merge_extraction,
-    plan_from_split_folder,
-    plan_random_split,
-    work_dir,
-)
-from avzsl.extraction.plan import DEFAULT_CLASS_FRACTIONS
-from avzsl.extraction.worker import NO_AUDIO_POLICIES
+from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, encoder_files, entry_point,
+                       pick_device, set_threads, setup_logging)
 
 log = logging.getLogger("avzsl.extract")
 
@@ -54,6 +33,10 @@ ENGINES = ("local", "ray")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from avzsl.encoders import DEFAULT_PRESET, FRAME_CONVENTIONS, PROMPT_SETS, list_presets
+    from avzsl.extraction.plan import DEFAULT_CLASS_FRACTIONS
+    from avzsl.extraction.worker import NO_AUDIO_POLICIES
+
     p = argparse.ArgumentParser(prog="python -m avzsl.extract", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("videos", type=Path, help="folder of videos: one sub-folder per class, or see --labels")
@@ -111,21 +94,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    set_threads(args.threads)
     if args.splits is None and args.random_split is None:
         parser.error("choose the class split: --splits DIR or --random-split SEED")
     if args.engine == "local" and (args.address or args.workers or args.gpus_per_worker):
         parser.error("--address, --workers and --gpus-per-worker are options of --engine ray")
-    if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
-        hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
-                "; --retry-failed tries its failed videos again")
-        log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
-        return 2
+    from avzsl.data.store import is_store
+    from avzsl.encoders import EncoderSpec, load_encoders
+    from avzsl.extraction import FAILED_REPORT, ExtractionSettings, extract_local, merge_extraction, work_dir
+    from avzsl.extraction.merge import made_by
+
     plan = _plan(args)
     spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
+    settings = ExtractionSettings(args.prompts, args.no_audio)
+    if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
+        if not args.retry_failed and made_by(args.out, plan, settings, spec):  # the same command, run again
+            failed = args.out / FAILED_REPORT
+            print(f"nothing to do: {args.out} is already the feature store of these videos and options"
+                  + (f"; {failed} lists those that failed, --retry-failed tries them again" if failed.is_file() else ""))
+            return 0
+        hint = (" and none of its videos failed (nothing to retry)" if args.retry_failed else
+                " made from other videos or options")
+        log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
+        return 2
     counts = plan.counts()
     log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
              ", ".join(f"{name} {n}" for name, n in counts.items()))
-    settings = ExtractionSettings(args.prompts, args.no_audio)
     options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, retry_failed=args.retry_failed,
                    progress=not args.no_progress)
     if args.engine == "ray":
@@ -144,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _plan(args):
+    from avzsl.extraction import find_videos, plan_from_split_folder, plan_random_split
+
     videos = find_videos(args.videos, args.labels)
     if args.splits is not None:
         return plan_from_split_folder(videos, args.splits, seed=args.seed)

@@ -125,12 +125,35 @@ def _as_os_error(error: Exception, path: Path) -> Exception:
     return OSError(code, os.strerror(code), str(path))
 
 
+MAX_INTEGER_DIGITS = 100  # far beyond any count, size, offset or seed avzsl writes; Python stops at 4300
+
+
 def read_json(path: str | os.PathLike, error: type[AvzslError], what: str = "file"):
-    """json.load a file, turning a missing or broken file into `error` naming the file."""
+    """`parse_json` of a file; a missing file is `error` naming it as well."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()  # json.loads decodes UTF-8 (and -16, -32); a bad byte is refused below
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
+    return parse_json(text, error, str(path))
+
+
+def parse_json(text: str | bytes, error: type[AvzslError], where: str):
+    """json.loads of a file nobody vouches for, where anything but JSON is `error` naming `where` in one line: also
+    integers of more than MAX_INTEGER_DIGITS digits and nesting deeper than Python's recursion limit, for which
+    json.loads raises a bare ValueError or RecursionError. (NaN and infinities are read: the field checks of
+    avzsl/validation.py refuse them, naming the field.)"""
+    def refuse(problem: str):
+        raise error(f"{where} is not valid JSON: {problem}")
+
+    def integer(digits: str) -> int:
+        if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+            refuse(f"an integer of {len(digits.lstrip('-')):,} digits")
+        return int(digits)
+
+    try:
+        return json.loads(text, parse_int=integer)
+    except RecursionError:
+        refuse("it is nested too deeply")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise error(f"{path} is not valid JSON: {e}") from None
+        refuse(str(e))

@@ -20,11 +20,9 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import (add_device_option, add_encoder_options, add_threads_option, add_verbose_option, encoder_files,
-                       entry_point, pick_device, set_threads, setup_logging)
+from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, encoder_files, entry_point,
+                       pick_device, set_threads, setup_logging)
 from avzsl.io import AvzslError
-from avzsl.serving.service import MAX_SEGMENTS, MODALITIES, TRAINING_FREE, create_service, parse_labels
-from avzsl.serving.result import clock
 
 log = logging.getLogger("avzsl.predict")
 
@@ -35,6 +33,8 @@ TOP = 3  # labels per row of a folder's CSV
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from avzsl.serving.service import MAX_SEGMENTS, MODALITIES  # not at the top: see cli.entry_point
+
     p = argparse.ArgumentParser(prog="python -m avzsl.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path", type=Path, help="a video, sound file or picture; or a folder of them (searched recursively)")
@@ -49,7 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, metavar="OUT", help="for a folder: write one row per file to OUT.csv")
     add_encoder_options(p)
     add_device_option(p)
-    add_threads_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON (a folder: one JSON object per line)")
     add_verbose_option(p)
     return p
@@ -60,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     set_threads(args.threads)
+    from avzsl.serving.service import TRAINING_FREE, create_service, parse_labels
+
     labels = parse_labels(args.labels)
     if args.path.is_dir():
         files = media_files(args.path)
@@ -137,6 +138,8 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def print_prediction(prediction) -> None:
+    from avzsl.serving.result import clock
+
     for warning in prediction.warnings:
         print(f"warning: {warning}")
     width = max(len(s.label) for s in prediction.ranking)

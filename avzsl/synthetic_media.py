@@ -3,21 +3,21 @@
     python -m avzsl.synthetic_media demo_videos     # a labelled folder to try extraction on (4 classes x 4 clips)
 """
 
+from __future__ import annotations
+
 import argparse
 import math
-import sys
-from pathlib import Path
 import os
+import sys
 from collections.abc import Callable
 from fractions import Fraction
-
-import av
-import numpy as np
+from pathlib import Path
 
 from avzsl.cli import add_debug_option, entry_point
 
-FrameFn = Callable[[int, float], np.ndarray]  # (frame index, seconds) -> (H, W, 3) uint8 RGB
-AudioFn = Callable[[np.ndarray], np.ndarray]  # (n,) seconds -> (n,) samples in [-1, 1]
+# numpy and PyAV are imported where used: `python -m avzsl.synthetic_media` then answers Ctrl-C in one line.
+FrameFn = Callable[[int, float], "np.ndarray"]  # (frame index, seconds) -> (H, W, 3) uint8 RGB
+AudioFn = Callable[["np.ndarray"], "np.ndarray"]  # (n,) seconds -> (n,) samples in [-1, 1]
 
 
 def write_test_video(
@@ -41,6 +41,9 @@ def write_test_video(
     fractional fps (Fraction(1, 10): a frame every 10 s) and audio_codec="pcm_u8" at a low sample rate in a
     .mov (PCM costs nothing to encode; MP4 does not take PCM).
     """
+    import av
+    import numpy as np
+
     path = os.fspath(path)
     frame_fn = frame_fn or _gradient(width, height)
     if audio_fn is None and audio_hz is not None:
@@ -77,6 +80,8 @@ def write_test_video(
 
 
 def _video_stream(out: av.container.OutputContainer, width: int, height: int, fps: int):
+    import av
+
     if "libx264" in av.codecs_available:
         stream = out.add_stream("libx264", rate=fps)
         # 4:2:0 chroma needs even sizes; 4:4:4 lets tests cover odd ones such as 97x61
@@ -90,6 +95,8 @@ def _video_stream(out: av.container.OutputContainer, width: int, height: int, fp
 
 
 def _gradient(width: int, height: int) -> FrameFn:
+    import numpy as np
+
     x = np.linspace(0.0, 1.0, width)[None, :]  # (1, W)
     y = np.linspace(0.0, 1.0, height)[:, None]  # (H, 1)
 
@@ -109,6 +116,8 @@ def write_labelled_folder(root: str | os.PathLike, classes: tuple[str, ...] = DE
                           ) -> Path:
     """One folder per class of `per_class` one-second 64x48 clips, each a different flat grey and tone: the
     layout `python -m avzsl.extract` reads. SYNTHETIC: the clips mean nothing."""
+    import numpy as np
+
     root = Path(root)
     for c, name in enumerate(classes):
         (root / name).mkdir(parents=True, exist_ok=True)

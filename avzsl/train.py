@@ -20,16 +20,7 @@ from pathlib import Path
 # thread the OS parked for other work: 14-28x slower at load 11 on 2 cores (docs/benchmarks.md, "Training speed").
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, setup_logging
-from avzsl.data.combine import combine
-from avzsl.data.features import TEXT_ALIGNMENTS
-from avzsl.data.loading import open_data
-from avzsl.data.splits import BENCHMARKS
-from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
-from avzsl.models.checkpoint import load_checkpoint
-from avzsl.models.registry import get_recipe, list_models
-from avzsl.report.results import build_report, save_report
-from avzsl.training.run import train
+from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, set_threads, setup_logging
 
 log = logging.getLogger("avzsl.train")
 
@@ -39,6 +30,10 @@ SYNTHETIC_SCHEDULE = {"epochs": 6, "batches_per_epoch": 100}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from avzsl.data.features import TEXT_ALIGNMENTS
+    from avzsl.data.splits import BENCHMARKS
+    from avzsl.models.registry import list_models
+
     p = argparse.ArgumentParser(prog="python -m avzsl.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=list_models(), default="clipclap")
@@ -75,7 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    set_threads(args.threads)
     device = pick_device(args.device)
+    from avzsl.data.combine import combine
+    from avzsl.data.loading import open_data
+    from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
+    from avzsl.models.checkpoint import load_checkpoint
+    from avzsl.models.registry import get_recipe
+    from avzsl.report.results import build_report, save_report
+    from avzsl.training.run import train
+
     overrides = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                                    "seed": args.seed, "batches_per_epoch": args.batches_per_epoch,
                                    "blend": args.blend or None}.items() if v is not None}

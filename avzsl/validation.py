@@ -242,7 +242,7 @@ def safetensors_header(path: str | Path, error: type[Exception]) -> dict[str, Te
             raise error(f"{path} is not a safetensors file (header too large: {length:,} bytes in a file of {size:,})")
         try:
             header = json.loads(f.read(length).decode("utf-8"), object_pairs_hook=_no_duplicates)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        except (ValueError, RecursionError) as e:  # also UnicodeDecodeError, and an integer of 4300+ digits
             raise error(f"{path} is not a safetensors file: its header is not JSON ({type(e).__name__}: {e})") from None
         except _DuplicateField as e:
             raise error(f"{path} is not a safetensors file: its header names {e} twice") from None

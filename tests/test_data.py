@@ -1,7 +1,9 @@
 """Class splits, the release reader, the feature store and the synthetic generator."""
 
+import os
 import pickle
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -70,17 +72,33 @@ def test_release_round_trip_applies_cls_filter_and_case_folding(small, tmp_path)
     assert data.stage(2).eval.labels.size == small.stage(2).eval.labels.size
 
 
-def test_release_reader_refuses_pickles_that_are_not_numpy_data(tmp_path):
+@pytest.mark.parametrize("call", [os.system, shutil.rmtree])
+def test_release_reader_refuses_pickles_that_are_not_numpy_data(tmp_path, call):
     class Evil:
         def __reduce__(self):
-            return (shutil.rmtree, (str(tmp_path / "victim"),))
+            victim = str(tmp_path / "victim")
+            return (call, (f"rm -r {victim}",) if call is os.system else (victim,))
 
     (tmp_path / "victim").mkdir()
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps({"features": [Evil()]}))
-    with pytest.raises(DataError, match="refusing to load shutil.rmtree"):
+    with pytest.raises(DataError, match=f"refusing to load {call.__module__}.{call.__name__}"):
         load_numpy_pickle(path)
     assert (tmp_path / "victim").is_dir()
+
+
+def test_release_reader_reads_pickles_written_by_numpy_2(tmp_path, monkeypatch):
+    """numpy 2 names numpy._core.multiarray where numpy 1 wrote numpy.core.multiarray: both read the same, also
+    with a numpy that has no numpy._core (before 1.26), and still as numpy data only."""
+    features = {"v_1": np.arange(6, dtype=np.float32).reshape(2, 3), "scale": np.float32(0.5)}
+    path = tmp_path / "numpy2.pkl"
+    path.write_bytes(pickle.dumps(features, protocol=2).replace(b"numpy.core.", b"numpy._core."))
+    assert b"numpy._core.multiarray\n_reconstruct" in path.read_bytes() and b"numpy.core" not in path.read_bytes()
+    for module in ("numpy._core", "numpy._core.multiarray", "numpy._core.numeric"):
+        monkeypatch.setitem(sys.modules, module, None)  # importing it is an ImportError, as in numpy 1.23-1.25
+    loaded = load_numpy_pickle(path)
+    np.testing.assert_array_equal(loaded["v_1"], features["v_1"])
+    assert loaded["scale"] == 0.5 and type(loaded["scale"]) is np.float32
 
 
 @pytest.mark.parametrize("bench_name, misaligned", [("UCF", 0), ("ActivityNet", 8), ("VGGSound", 205)])

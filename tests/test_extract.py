@@ -273,8 +273,20 @@ def test_resume_with_other_settings_is_refused(video_folder, encoders, tmp_path,
     assert run_extract(video_folder, out, "--random-split", "5") == 2
     assert "different plan" in caplog.text
     assert run_extract(video_folder, out) == 0  # the same arguments resume it
-    assert run_extract(video_folder, out) == 2  # a finished store is not overwritten
-    assert "already a finished feature store" in caplog.text
+
+
+def test_a_finished_extraction_run_again_is_a_no_op(reference_store, video_folder, tmp_path, caplog, capsys):
+    """The same command again (a retried cluster job) does nothing and succeeds; other options are refused."""
+    out = tmp_path / "store"
+    shutil.copytree(reference_store, out)
+    written = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert run_extract(video_folder, out) == 0
+    printed = capsys.readouterr().out
+    assert f"nothing to do: {out} is already the feature store" in printed and "--retry-failed tries" in printed
+    assert run_extract(video_folder, out, "--random-split", "5") == 2  # a finished store is not overwritten
+    assert run_extract(video_folder, out, "--no-audio", "silence") == 2
+    assert caplog.text.count("already a finished feature store made from other videos or options") == 2
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == written
 
 
 def test_failed_videos_can_be_retried(video_folder, encoders, tmp_path):
@@ -291,6 +303,7 @@ def test_failed_videos_can_be_retried(video_folder, encoders, tmp_path):
     assert (retried.extracted, retried.failed) == (1, 1)  # the repaired file; the silent one fails again
     data = merge_extraction(out)
     assert "broken" in {i for f in data.subsets.values() for i in f.video_ids}
+    assert [r["video_id"] for r in csv.DictReader(open(out / FAILED_REPORT))] == ["silent"]  # no longer "broken"
 
 
 def test_silent_videos_can_be_kept_with_silence(video_folder, encoders, tmp_path):

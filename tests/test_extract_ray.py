@@ -7,8 +7,10 @@ per embedding actor.
 from __future__ import annotations
 
 import csv
+import shutil
 import socket
 
+import numpy as np
 import pytest
 import ray
 
@@ -34,6 +36,29 @@ def test_ray_engine_writes_the_local_engines_store(video_folder, reference_store
     assert set(failed) == {"rain/broken.mp4", "rain/silent.mp4"}  # listed, never fatal
     assert "looks like a media file" in failed["rain/broken.mp4"] and "no audio track" in failed["rain/silent.mp4"]
     assert read_store(out).provenance.encoders == read_store(reference_store).provenance.encoders
+
+
+def test_a_failure_in_the_middle_of_a_batch_moves_no_features(video_folder, reference_store, tmp_path):
+    """Every video's features land in its own row whatever fails beside it in a batch: a batch packed in
+    arrival order would give the videos after a failure their neighbours' features (silent corruption)."""
+    folder = tmp_path / "videos"
+    shutil.copytree(video_folder, folder)
+    for name in ("dog_barking", "playing drums", "Car engine"):  # first of their class: good videos follow
+        (folder / name / "a_broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this file was cut short")
+    out = tmp_path / "ray"
+    assert run_extract(folder, out, "--engine", "ray", "--batch-size", "3") == 0
+    assert len(list(csv.DictReader(open(out / FAILED_REPORT)))) == 5
+    ray_rows, local_rows = _rows(read_store(out)), _rows(read_store(reference_store))
+    assert set(ray_rows) == set(local_rows)  # the same 16 good videos
+    for video_id, (audio, visual) in ray_rows.items():
+        np.testing.assert_allclose(audio, local_rows[video_id][0], atol=1e-5, err_msg=video_id)
+        np.testing.assert_allclose(visual, local_rows[video_id][1], atol=1e-5, err_msg=video_id)
+
+
+def _rows(data) -> dict[str, tuple]:
+    """{video id: (audio, visual) features} of a store, whichever subset holds the video."""
+    return {video_id: (f.audio[row], f.visual[row]) for f in data.subsets.values()
+            for row, video_id in enumerate(f.video_ids)}
 
 
 def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, reference_store, tmp_path, monkeypatch):
@@ -63,15 +88,19 @@ def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, reference_stor
     assert_same_store(out, reference_store)
 
 
-def test_an_address_where_no_cluster_answers_is_one_clear_error(video_folder, tmp_path, caplog):
+def test_an_address_where_no_cluster_answers_is_one_clear_error(video_folder, tmp_path, caplog, monkeypatch):
+    """--address and a RAY_ADDRESS in the environment are both checked before any work (Ray itself would
+    retry a stale address for minutes)."""
     with socket.socket() as s:  # a free port on loopback: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
-        caplog.clear()
-        assert run_extract(video_folder, tmp_path / "s", "--engine", "ray", "--address", address) == 2
-        errors = [r for r in caplog.records if r.levelname == "ERROR"]
-        assert len(errors) == 1 and f"no Ray cluster answers at {address}" in errors[0].getMessage()
+        for option, environment in ((["--address", address], ""), ([], address)):
+            caplog.clear()
+            monkeypatch.setenv("RAY_ADDRESS", environment)
+            assert run_extract(video_folder, tmp_path / "s", "--engine", "ray", *option) == 2
+            errors = [r for r in caplog.records if r.levelname == "ERROR"]
+            assert len(errors) == 1 and f"no Ray cluster answers at {address}" in errors[0].getMessage()
     assert not (tmp_path / "s").exists()  # refused before any work
     assert run_extract(video_folder, tmp_path / "s", "--engine", "ray", "--address", "nowhere") == 2
     assert "not a Ray address" in caplog.text

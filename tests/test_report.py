@@ -8,6 +8,7 @@ give the checkpoints; the report's numbers are checked against the metrics evalu
 import contextlib
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -76,6 +77,12 @@ def test_per_class_accuracies_average_to_the_reported_S_and_U(report, runs):
         assert recognised + c.to_seen + c.to_unseen == c.videos
         assert sum(n for _, n in c.taken_for) <= c.to_seen + c.to_unseen
         assert c.name not in c.neighbours and len(c.neighbours) == 5
+    # A class's mistakes split into seen and unseen classes: recounted where every mistake is listed.
+    is_seen = {c.name: c.seen for c in r.classes}
+    recounted = [c for c in r.classes if sum(n for _, n in c.taken_for) == c.to_seen + c.to_unseen]
+    for c in recounted:
+        assert c.to_seen == sum(n for name, n in c.taken_for if is_seen[name]), c
+    assert any(c.to_seen != c.to_unseen for c in recounted)  # a swap of the two would show
     # The report training stored in the checkpoint (for the app) holds the same numbers.
     stored = load_report(runs / "clipclap")
     assert [(c.name, c.accuracy, c.taken_for) for c in stored.classes] == [(c.name, c.accuracy, c.taken_for) for c in r.classes]
@@ -152,6 +159,19 @@ def test_bad_report_input_is_one_clear_line(runs, store, tmp_path, caplog):
                               "--data", str(store), "--report", str(tmp_path / "out"), "--device", "cpu"]) == 2
     assert f"checkpoint folder {tmp_path / 'nothing'} does not exist" in caplog.text
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_without_a_browser_the_pngs_give_the_reason_and_leave_no_folder(tmp_path, monkeypatch, caplog):
+    """kaleido's error for a missing Chrome starts with blank lines: the warning still says what is missing."""
+    import plotly.graph_objects as go
+
+    from avzsl.report.page import write_pngs
+
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium-here"))  # where kaleido looks first
+    assert write_pngs({"bars": go.Figure(go.Bar(y=[1, 2]))}, tmp_path / "figures") == []
+    warning = next(r.getMessage() for r in caplog.records if "no PNGs written" in r.getMessage())
+    assert re.search(r"no PNGs written \(\w+: \w[^)]+\)", warning), warning
+    assert not (tmp_path / "figures").exists()
 
 
 @pytest.mark.slow

@@ -74,8 +74,6 @@ def read_encoder_record(encoders: dict | None, dataset: str | None = None) -> En
     which wrote a description of the release's encoders, now the preset clipclap-release with the data set's
     frames. Raises ValueError for a record that names no known preset.
     """
-    from avzsl.encoders.presets import release_frames
-
     if encoders is not None and not isinstance(encoders, dict):
         raise ValueError(f"an encoder record is a JSON object, not {type(encoders).__name__}")
     if not encoders or encoders.get("synthetic"):
@@ -83,9 +81,15 @@ def read_encoder_record(encoders: dict | None, dataset: str | None = None) -> En
     if "preset" in encoders or "clip_model" in encoders:  # an EncoderSpec, in its current or first shape
         return EncoderSpec.from_dict(encoders)
     if "WavCaps" in str(encoders.get("audio", "")):
-        try:
-            frames = release_frames(dataset or "")
-        except ValueError:  # not one of the release's data sets: the preset's own convention
-            frames = None
-        return EncoderSpec("clipclap-release", frames)
+        return release_encoders(dataset)
     return None
+
+
+def release_encoders(dataset: str | None) -> EncoderSpec:
+    """The encoders of the ClipClap release's features of `dataset`: its preset, with the frames it used."""
+    from avzsl.encoders.presets import release_frames
+
+    try:
+        return EncoderSpec("clipclap-release", release_frames(dataset or ""))
+    except ValueError:  # not one of the release's data sets: the preset's own convention
+        return EncoderSpec("clipclap-release")

@@ -15,6 +15,8 @@ points avzsl at one, and the CLI says that it is a pickle-based format.
 
 from __future__ import annotations
 
+import codecs
+import collections
 import io
 import logging
 import pickle
@@ -23,38 +25,40 @@ from pathlib import Path
 import numpy as np
 
 from avzsl.data.errors import DataError
-from avzsl.data.provenance import Provenance
+from avzsl.data.provenance import Provenance, release_encoders
 from avzsl.data.features import SAMPLE_SUBSETS, TEXT_ALIGNMENTS, ClassText, Features, GZSLData
 from avzsl.encoders.dims import join_text, text_parts
 from avzsl.data.splits import _PROMPT_NAME_COLUMNS, ClassSplit, _prompt_names, load_class_split
-from avzsl.encoders.presets import release_frames
-from avzsl.encoders.spec import EncoderSpec
 
 log = logging.getLogger(__name__)
 
 FEATURE_METHOD = "cls_features_non_averaged"
 SYNTHETIC_MARKER = "SYNTHETIC.txt"  # written by avzsl's synthetic generator so its data is never mistaken
 
-# (module, name) pairs a release pickle may reference: numpy array/scalar reconstruction only.
-_ALLOWED_GLOBALS = {
-    (module, name)
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")
-} | {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),  # bytes written by protocol-2 pickles
-    ("collections", "OrderedDict"),
-}
+def _numpy_rebuilders() -> dict[tuple[str, str], object]:
+    """What a release pickle may reference, by (module, name): the functions and classes that rebuild numpy
+    arrays and scalars, under numpy 1's module names (numpy.core) and numpy 2's (numpy._core) alike. Each is
+    taken from the numpy installed here, which pickles with them itself: nothing is ever imported by name."""
+    array = np.zeros(1, np.float32)
+    rebuild = {("multiarray", "_reconstruct"): array.__reduce__()[0],
+               ("multiarray", "scalar"): np.float32(0).__reduce__()[0],
+               ("numeric", "_frombuffer"): array.__reduce_ex__(5)[0]}  # protocol 5 pickles
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+               ("_codecs", "encode"): codecs.encode,  # bytes written by protocol-2 pickles
+               ("collections", "OrderedDict"): collections.OrderedDict}
+    for core in ("numpy.core", "numpy._core"):
+        allowed |= {(f"{core}.{module}", name): f for (module, name), f in rebuild.items()}
+    return allowed
+
+
+_ALLOWED_GLOBALS = _numpy_rebuilders()
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy data is expected here")
-        return super().find_class(module, name)
+        return _ALLOWED_GLOBALS[module, name]
 
 
 def load_numpy_pickle(path: Path):
@@ -116,20 +120,13 @@ def read_release(root: str | Path, dataset: str | None = None, *, text_alignment
     provenance = Provenance(
         # The release's extractor, with the frame convention it fed CLIP for this data set (reference §4.1).
         # SYNTHETIC stand-ins in this layout have its sizes, and are served by the same encoders.
-        encoders=EncoderSpec("clipclap-release", _release_frames(split.dataset)),
+        encoders=release_encoders(split.dataset),
         prompt_set=None,  # the release's text came from its own prompts, not one of avzsl's sets
         synthetic=synthetic,
         source={"kind": "clipclap-release", "path": str(root)},
         details={"text_alignment": text_alignment},
     )
     return GZSLData(split, text, subsets, provenance)
-
-
-def _release_frames(dataset: str) -> str | None:
-    try:
-        return release_frames(dataset)
-    except ValueError:  # a data set the release does not have: the preset's own convention
-        return None
 
 
 def _release_split(split_dir: Path, dataset: str | None) -> ClassSplit:

@@ -15,12 +15,13 @@ from safetensors.numpy import load_file
 from avzsl.data.errors import DataError
 from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
-from avzsl.data.store import write_store
+from avzsl.data.store import read_manifest, write_store
 from avzsl.encoders.dims import CLAP, CLIP, join_text, text_parts
 from avzsl.io import atomic_write_bytes
 from avzsl.encoders import get_prompt_set
 from avzsl.extraction.plan import ExtractionPlan
-from avzsl.extraction.worker import TEXT_FILE, chunk_files, read_chunk_index, read_work_record, work_dir
+from avzsl.extraction.worker import (TEXT_FILE, ExtractionSettings, chunk_files, fingerprint, read_chunk_index,
+                                    read_work_record, work_dir, work_record)
 from avzsl.encoders.spec import EncoderSpec
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
         "videos": {"planned": len(plan.videos), "extracted": len(rows), "failed": len(failures)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "avzsl_version": record["avzsl_version"],
+        "extraction": fingerprint(record),  # a rerun of the same command finds its work done (`made_by`)
     })
     data = GZSLData(
         plan.split,
@@ -123,6 +125,12 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
     log.info("wrote the feature store %s: %s", store,
              ", ".join(f"{name} {len(f)}" for name, f in data.subsets.items()))
     return data
+
+
+def made_by(store: str | Path, plan: ExtractionPlan, settings: ExtractionSettings, spec: EncoderSpec) -> bool:
+    """Whether the finished store at `store` was extracted with this plan and these settings."""
+    recorded = read_manifest(store).get("provenance", {}).get("extraction")
+    return recorded == fingerprint(work_record(plan, settings, spec))
 
 
 def _dim(parts: list[np.ndarray | None]) -> int:

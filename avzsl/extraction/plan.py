@@ -34,15 +34,6 @@ from avzsl.extraction.videos import LabelledVideo
 HELD_OUT_FRACTION = 0.1  # of a class's videos, at each of the two 90/10 cuts
 DEFAULT_CLASS_FRACTIONS = (0.5, 0.25, 0.25)  # seen, validation-unseen, test-unseen (ActivityNet, VGGSound)
 
-# The class list that decides whether a video of a sample subset is kept (the benchmark's cls filter).
-_SUBSET_CLASS_LIST = {
-    "stage_1_train": "stage_1_train",
-    "stage_1_val_seen": "stage_1_val_seen",
-    "stage_1_val_unseen": "stage_1_val_unseen",
-    "stage_2_test_seen": "stage_2_test_seen",
-    "stage_2_test_unseen": "stage_2_test_unseen",
-}
-
 
 @dataclass(frozen=True)
 class PlannedVideo:
@@ -91,21 +82,23 @@ class ExtractionPlan:
 def plan_from_split_folder(videos: list[LabelledVideo], split_dir: str | Path, seed: int = 0) -> ExtractionPlan:
     """Class roles from `split_dir` (all_class.txt + stage_*.txt); videos by its stage_*.csv files or `seed`."""
     split = load_class_split(Path(split_dir))
-    unknown = sorted(name for name in {v.class_name for v in videos} if not _in_split(split, name))
+    class_ids, unknown = {}, []
+    for name in sorted({v.class_name for v in videos}):
+        try:
+            class_ids[name] = split.index(name)
+        except DataError:
+            unknown.append(name)
     if unknown:
         raise DataError(
             f"{len(unknown)} class(es) of the videos are not in {split_dir}/all_class.txt, e.g. {unknown[:5]}; "
             "is this the right split folder?"
         )
-    by_class: dict[int, list[LabelledVideo]] = defaultdict(list)
-    for video in videos:
-        by_class[split.index(video.class_name)].append(video)
     per_video = _read_per_video_lists(Path(split_dir))
     if per_video is not None:
-        planned = _assign_from_lists(by_class, split, per_video)
+        planned = _assign_from_lists(videos, class_ids, split, per_video)
         source = {"kind": "split-folder", "path": str(split_dir), "videos": "per-video stage_*.csv lists"}
     else:
-        planned = _unassigned(by_class, split)
+        planned = _unassigned(videos, class_ids, split)
         source = {"kind": "split-folder", "path": str(split_dir), "videos": "seeded 90/10 draw", "video_seed": seed}
     source["videos_not_used"] = len(videos) - len(planned)
     return _checked_plan(split, planned, source)
@@ -136,39 +129,22 @@ def plan_random_split(videos: list[LabelledVideo], seed: int, dataset: str,
         tuple(name.replace("_", " ").strip() for name in names),  # folder names often spell spaces as _
         {name: tuple(sorted(int(i) for i in ids)) for name, ids in lists.items()},
     )
-    by_class: dict[int, list[LabelledVideo]] = defaultdict(list)
-    for video in videos:
-        by_class[names.index(video.class_name)].append(video)
     source = {"kind": "random-split", "seed": seed, "class_fractions": list(class_fractions),
               "videos": "seeded 90/10 draw", "video_seed": [seed, 1], "videos_not_used": 0}
     # [seed, 1]: a generator of its own for the videos, so that the class draw alone decides the roles
-    return _checked_plan(split, _unassigned(by_class, split), source)
+    return _checked_plan(split, _unassigned(videos, {name: i for i, name in enumerate(names)}, split), source)
 
 
-def _in_split(split: ClassSplit, name: str) -> bool:
-    try:
-        split.index(name)
-    except DataError:
-        return False
-    return True
-
-
-def _role_lists(split: ClassSplit) -> tuple[set[int], set[int], set[int]]:
-    seen = set(split.lists["stage_1_train"])
-    val_unseen = set(split.lists["stage_1_val_unseen"])
-    test_unseen = set(split.lists["stage_2_test_unseen"])
-    return seen, val_unseen, test_unseen
-
-
-def _unassigned(by_class: dict[int, list[LabelledVideo]], split: ClassSplit) -> list[PlannedVideo]:
+def _unassigned(videos: list[LabelledVideo], class_ids: dict[str, int], split: ClassSplit) -> list[PlannedVideo]:
     """The videos of classes that have a role in the split, subsets still to be drawn."""
     roles = set().union(*(set(ids) for ids in split.lists.values()))
-    return [PlannedVideo(v.video_id, v.path, class_id, None)
-            for class_id, videos in by_class.items() if class_id in roles for v in videos]
+    return [PlannedVideo(v.video_id, v.path, class_ids[v.class_name], None) for v in videos
+            if class_ids[v.class_name] in roles]
 
 
 def _assign_randomly(by_class: dict[int, list[PlannedVideo]], split: ClassSplit, seed) -> list[PlannedVideo]:
-    seen, val_unseen, test_unseen = _role_lists(split)
+    seen, val_unseen, test_unseen = (set(split.lists[name]) for name in
+                                     ("stage_1_train", "stage_1_val_unseen", "stage_2_test_unseen"))
     stage_2_train = set(split.lists["stage_2_train"])
     too_few, planned = [], []
     for class_id in sorted(seen | val_unseen | test_unseen):
@@ -219,15 +195,15 @@ def _read_per_video_lists(split_dir: Path) -> dict[str, set[str]] | None:
     return lists
 
 
-def _assign_from_lists(by_class: dict[int, list[LabelledVideo]], split: ClassSplit,
+def _assign_from_lists(videos: list[LabelledVideo], class_ids: dict[str, int], split: ClassSplit,
                        per_video: dict[str, set[str]]) -> list[PlannedVideo]:
     subset_of = {video_id: name for name in SAMPLE_SUBSETS for video_id in per_video[name]}
     planned = []
-    for class_id, videos in by_class.items():
-        for v in videos:
-            subset = subset_of.get(v.video_id) or subset_of.get(PurePosixPath(v.path).stem)
-            if subset is not None and class_id in split.lists[_SUBSET_CLASS_LIST[subset]]:
-                planned.append(PlannedVideo(v.video_id, v.path, class_id, subset))
+    for v in videos:
+        subset = subset_of.get(v.video_id) or subset_of.get(PurePosixPath(v.path).stem)
+        # the benchmark's cls filter: a video is kept when its class is on its subset's class list
+        if subset is not None and class_ids[v.class_name] in split.lists[subset]:
+            planned.append(PlannedVideo(v.video_id, v.path, class_ids[v.class_name], subset))
     if not planned:
         raise DataError("none of the videos is named in the split folder's stage_*.csv lists")
     return planned

@@ -17,6 +17,7 @@ system); the store is written by this process only. Ray is imported here, and th
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from pathlib import Path
@@ -62,10 +63,11 @@ def extract_with_ray(
     progress: bool = True,
 ) -> ExtractionResult:
     """Extract the videos that no earlier run finished on a Ray cluster (`address`: "auto", "HOST:PORT" or
-    "ray://HOST:10001"; None: a Ray started here on this machine's cores, or the one this process already
-    joined). workers: embedding actors (default: one per GPU with gpus_per_worker, else one).
+    "ray://HOST:10001"; None: $RAY_ADDRESS, else a Ray started here on this machine's cores, or the one this
+    process already joined). workers: embedding actors (default: one per GPU with gpus_per_worker, else one).
     encoder_files: the weight-file arguments of load_encoders, as paths every node can read."""
     began = time.perf_counter()
+    address = address or os.environ.get("RAY_ADDRESS") or None  # Ray would join the environment's unchecked
     if address not in (None, "auto"):
         _check_answers(address)  # before any work: a wrong address is one clear error, at once
     # absolute paths: Ray's workers need not start in this folder
@@ -150,15 +152,15 @@ def _check_answers(address: str) -> None:
     except ValueError:
         host = port = None
     if not host or not port:
-        raise RayConnectionError(f"--address {address!r} is not a Ray address: give auto, HOST:PORT or "
-                                 f"ray://HOST:{RAY_CLIENT_PORT}")
+        raise RayConnectionError(f"{address!r} (--address or RAY_ADDRESS) is not a Ray address: give auto, "
+                                 f"HOST:PORT or ray://HOST:{RAY_CLIENT_PORT}")
     try:
         with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as e:
         raise RayConnectionError(
             f"no Ray cluster answers at {address} ({e.strerror or e}); start one there with `ray start --head` "
-            "(docs/cluster.md), or leave out --address to run Ray on this machine"
+            "(docs/cluster.md), or leave out --address and RAY_ADDRESS to run Ray on this machine"
         ) from e
 
 

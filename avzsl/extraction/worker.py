@@ -16,6 +16,7 @@ which go through the one featurize step (avzsl/media/featurize.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -30,8 +31,8 @@ from tqdm.auto import tqdm
 
 from avzsl import __version__
 from avzsl.data.errors import DataError
-from avzsl.io import atomic_save_tensors, atomic_write_json
-from avzsl.encoders import Encoders
+from avzsl.io import atomic_save_tensors, atomic_write_json, read_json, strict_json
+from avzsl.encoders import Encoders, EncoderSpec
 from avzsl.extraction.plan import ExtractionPlan, PlannedVideo
 from avzsl.media.featurize import decode, featurize
 from avzsl.media import MediaError, MediaSegments, NotAVideoError
@@ -73,18 +74,24 @@ def work_dir(store: str | Path) -> Path:
     return Path(store) / WORK_DIR
 
 
+def work_record(plan: ExtractionPlan, settings: ExtractionSettings, spec: EncoderSpec) -> dict:
+    """What an extraction is started with (its work folder's plan.json)."""
+    return {"format": "avzsl-extraction", "avzsl_version": __version__,
+            "settings": {**asdict(settings), "encoders": spec.to_dict()}, "plan": plan.to_dict()}
+
+
+def fingerprint(record: dict) -> str:
+    """What identifies an extraction, kept in the store it makes: a hash of its plan and settings."""
+    return hashlib.sha256(strict_json([record["plan"], record["settings"]], sort_keys=True).encode()).hexdigest()
+
+
 def start_work(store: str | Path, plan: ExtractionPlan, settings: ExtractionSettings, encoders: Encoders) -> Path:
     """Create the work folder, or check that an existing one was started with the same plan and settings."""
     work = work_dir(store)
-    record = {
-        "format": "avzsl-extraction",
-        "avzsl_version": __version__,
-        "settings": {**asdict(settings), "encoders": encoders.spec.to_dict()},
-        "plan": plan.to_dict(),
-    }
+    record = work_record(plan, settings, encoders.spec)
     path = work / PLAN_FILE
     if path.is_file():
-        earlier = json.loads(path.read_text(encoding="utf-8"))
+        earlier = read_json(path, DataError, "extraction plan")
         for key in ("settings", "plan"):
             if earlier.get(key) != record[key]:
                 raise DataError(
@@ -105,7 +112,7 @@ def read_work_record(store: str | Path) -> dict:
     path = work_dir(store) / PLAN_FILE
     if not path.is_file():
         raise DataError(f"{store} has no extraction in progress (no {WORK_DIR}/{PLAN_FILE})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path, DataError, "extraction plan")
 
 
 def chunk_files(work: Path) -> list[Path]:

@@ -9,6 +9,7 @@ and the numbers as JSON.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import time
@@ -117,8 +118,11 @@ def write_pngs(figures: dict, folder: Path) -> list[Path]:
         pio.write_images(list(figures.values()), paths, width=PNG_WIDTH, scale=1,
                          height=[fig.layout.height or 500 for fig in figures.values()])
     except Exception as e:  # noqa: BLE001 - kaleido's errors (no package, no browser) have no common base
+        reason = next((line.strip() for line in str(e).splitlines() if line.strip()), "no message")  # kaleido's
         log.warning("no PNGs written (%s: %s); the HTML page has every figure. PNGs need the kaleido package and "
-                    "Chromium (apt-get install chromium)", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+                    "Chromium (apt-get install chromium)", type(e).__name__, reason)  # starts with blank lines
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # when empty: no figures/ folder without figures
         return []
     log.info("%d PNGs in %.1f s under %s", len(paths), time.perf_counter() - began, folder)
     return paths
