@@ -155,11 +155,12 @@ def _catalog(root: Path) -> tuple[int, list[str]]:
     from avzsl.serving.catalog import Catalog
 
     catalog = Catalog(root)
-    (entry,) = catalog.entries()
+    (model_id,) = catalog.ids()
+    entry = catalog.entry(model_id)
     if entry.problem:
         return 2, [entry.problem]
     try:
-        catalog.load(entry.id, "cpu")
+        catalog.load(entry, "cpu")
     except CheckpointError as e:
         return 2, [str(e)]
     return 0, []

@@ -284,8 +284,8 @@ class PredictionService:
             return self.pool.get(spec)
         except Exception as e:  # noqa: BLE001 - any failure (a RuntimeError of a wrong file too) is remembered
             reason = str(e) if isinstance(e, AvzslError) else f"{type(e).__name__}: {e}"
-            self._failed[spec] = " ".join(reason.split())[:500]  # one line
-            log.error("the encoders %s cannot be built: %s", spec.describe(), self._failed[spec])
+            self._failed[spec] = " ".join(reason.split())[:500]  # one line; the caller reports it (raised below)
+            log.debug("the encoders %s cannot be built: %s", spec.describe(), self._failed[spec])
             raise EncodersUnavailable(self._failed[spec]) from None
 
     def _entry(self, model_id: str) -> Entry | None:
