@@ -27,6 +27,7 @@ from avzsl.maps.projection import ProjectionCache
 from avzsl.serving.service import create_service
 
 log = logging.getLogger("avzsl.app")
+FIRST_ANSWER_WAIT_S = 30  # the map warm-up starts after the first classification, or this long after the encoders
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -67,7 +68,8 @@ def create_app(args: argparse.Namespace):
 
 def warm_up(demo, args: argparse.Namespace, threads: int | None) -> None:
     """In the background, once the page is served: import torch (with the threads the machine can give it), load
-    the encoders, then compile UMAP and fit the first checkpoint's map (--no-warm-up: torch only)."""
+    the encoders, then, after the first classification, compile UMAP and fit the first checkpoint's map
+    (--no-warm-up: torch only)."""
     maps = getattr(demo, "maps", None)
     if maps is None:  # the missing-weights page
         return
@@ -84,6 +86,8 @@ def warm_up(demo, args: argparse.Namespace, threads: int | None) -> None:
         except AvzslError as e:  # a failed fetch or a damaged file: one line here, the reason on the page
             log.error("%s", e)
             return
+        # UMAP's compile (10-20 s of CPU) would slow the first classification on 2 cores: it waits for it
+        maps.service.answered.wait(timeout=FIRST_ANSWER_WAIT_S)
         maps.warm_up_in_background()
 
     threading.Thread(target=run, name="avzsl-warm-up", daemon=True).start()
