@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,6 +105,7 @@ def main(argv=None) -> int:
     finally:
         if hub:
             hub.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the users' caches: 1.2 GB a round (and the files it built)
     medians = {kind: _median(runs) for kind, runs in starts.items() if runs}
     print("median: " + "; ".join(_describe(kind, m, medians["import"]) for kind, m in medians.items())
           + f"; load {os.getloadavg()[0]:.2f} at end")
