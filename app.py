@@ -20,13 +20,14 @@ import threading
 from app.maps import MapMaker
 from app.ui import build_demo, build_missing_weights_page, launch
 from avzsl.cli import (add_debug_option, add_encoder_options, add_threads_option, encoder_files, entry_point,
-                       quiet_hub_retries, set_threads)
+                       pick_threads, quiet_hub_retries)
 from avzsl.encoders import WeightsNotFoundError
 from avzsl.io import AvzslError, cache_dir
 from avzsl.maps.projection import ProjectionCache
 from avzsl.serving.service import create_service
 
 log = logging.getLogger("avzsl.app")
+FIRST_ANSWER_WAIT_S = 30  # the map warm-up starts after the first classification, or this long after the encoders
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -65,18 +66,28 @@ def create_app(args: argparse.Namespace):
     return build_demo(service, maps=maps)
 
 
-def warm_up(demo) -> None:
-    """In the background: load the encoders, then compile UMAP and fit the first checkpoint's map."""
+def warm_up(demo, args: argparse.Namespace, threads: int | None) -> None:
+    """In the background, once the page is served: import torch (with the threads the machine can give it), load
+    the encoders, then, after the first classification, compile UMAP and fit the first checkpoint's map
+    (--no-warm-up: torch only)."""
     maps = getattr(demo, "maps", None)
     if maps is None:  # the missing-weights page
         return
 
     def run():
+        if threads is not None:  # the rule of every entry point (avzsl/cli.py), applied once the page is up
+            import torch
+
+            torch.set_num_threads(threads)
+        if args.no_warm_up:
+            return
         try:
             maps.service.encoders  # noqa: B018 - fetches and loads them: the first classification need not wait
         except AvzslError as e:  # a failed fetch or a damaged file: one line here, the reason on the page
             log.error("%s", e)
             return
+        # UMAP's compile (10-20 s of CPU) would slow the first classification on 2 cores: it waits for it
+        maps.service.answered.wait(timeout=FIRST_ANSWER_WAIT_S)
         maps.warm_up_in_background()
 
     threading.Thread(target=run, name="avzsl-warm-up", daemon=True).start()
@@ -89,11 +100,10 @@ def main(argv=None) -> int:
     for name in ("avzsl", "app"):
         logging.getLogger(name).setLevel(logging.INFO)
     quiet_hub_retries()
-    set_threads(args.threads)  # the rule of every entry point (avzsl/cli.py)
-    demo = create_app(args)
+    threads = pick_threads(args.threads)  # set where torch is imported: after the page
+    demo = create_app(args)  # imports no torch: the page comes first
     launch(demo, host=args.host, port=args.port, concurrency=args.concurrency, prevent_thread_lock=True)
-    if not args.no_warm_up:
-        warm_up(demo)
+    warm_up(demo, args, threads)
     demo.block_thread()
     return 0
 

@@ -1,7 +1,8 @@
-"""First answer of `python app.py`, through a stand-in Hugging Face hub: with an empty cache and a warm one.
+"""First page and first answer of `python app.py`, through a stand-in Hugging Face hub: empty cache and warm one.
 
     python benchmarks/first_answer.py                    # 1 round (about 2 minutes on 2 cores)
     python benchmarks/first_answer.py --rounds 3 --files /tmp/stand-in   # reuse built stand-in files
+    python benchmarks/first_answer.py --rounds 3 --encoders random       # no weight files: the imports only
 
 The stand-in hub (tests/stand_in_hub.py) serves random weights in the real files' formats and sizes
 (CLIP 605 MB, CLAP 635 MB without the real checkpoint's optimizer state, tokenizer files) from 127.0.0.1, so
@@ -10,7 +11,10 @@ download. Each round starts `python app.py` (real-weight mode, no flags) as a fi
 - cold: empty HF_HOME; timed from start until the page answers GET / and until the first /classify
   answer (examples/bird.mp4, two labels), which waits for the fetch and the encoders;
 - warm: the same HF_HOME again (the files are in the cache, nothing is fetched).
-Printed: medians, and cold / warm as a ratio to the warm start measured in the same run.
+- import: a bare `python -c "import torch, open_clip, transformers, av, gradio"`, the floor of any start that
+  needs them; the page should come before them (target <= 0.6x), the first answer soon after (<= 1.25x).
+Printed per round (alternated) and as medians: seconds, ratios to the import of the same round, and the app's
+peak RSS (VmHWM) after its first answer. --encoders random: no hub and no cold start, random weights.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,14 +38,23 @@ from tests.stand_in_hub import StandInHub, read_manifest, user_environment  # no
 from tests.helpers import connect_app, free_port  # noqa: E402
 
 
-def first_answer(env: dict) -> tuple[float, float]:
-    """(seconds to the first page, seconds to the first /classify answer) of one `python app.py`."""
+HEAVY_IMPORT = "import torch, open_clip, transformers, av, gradio"
+
+
+def bare_import(env: dict) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", HEAVY_IMPORT], cwd=ROOT, env=env, check=True)
+    return time.perf_counter() - t0
+
+
+def first_answer(env: dict, *flags: str) -> tuple[float, float, float]:
+    """(seconds to the first page, seconds to the first /classify answer, peak RSS in GB) of one `python app.py`."""
     from gradio_client import handle_file
 
     port = free_port()
     t0 = time.perf_counter()
-    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--checkpoints", "/nonexistent"], cwd=ROOT,
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--checkpoints", "/nonexistent", *flags],
+                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         page = None
         while page is None:
@@ -53,7 +67,10 @@ def first_answer(env: dict) -> tuple[float, float]:
                 time.sleep(0.1)
         client = connect_app(f"http://127.0.0.1:{port}/", app)
         client.predict(handle_file(str(ROOT / "examples" / "bird.mp4")), "bird chirping, car engine", api_name="/classify")
-        return page, time.perf_counter() - t0
+        answer = time.perf_counter() - t0
+        peak_kb = next(int(line.split()[1]) for line in Path(f"/proc/{app.pid}/status").read_text().splitlines()
+                       if line.startswith("VmHWM:"))
+        return page, answer, peak_kb / 1e6
     finally:
         app.terminate()
         app.wait(timeout=60)
@@ -64,31 +81,47 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--files", type=Path, help="folder of built stand-in files (built there if it has none)")
+    p.add_argument("--encoders", choices=("pretrained", "random"), default="pretrained")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="first-answer-"))
     files = args.files or work / "stand-in"
-    if not (files / "manifest.json").is_file():
+    real = args.encoders == "pretrained"
+    if real and not (files / "manifest.json").is_file():
         subprocess.run([sys.executable, "-m", "tests.stand_in_hub", "build", str(files)], cwd=ROOT, check=True,
                        env=user_environment("http://unused", work))
-    hub = StandInHub(read_manifest(files)).start()
+    hub = StandInHub(read_manifest(files)).start() if real else None
     print(f"{platform.node()}: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"load {os.getloadavg()[0]:.2f} at start", flush=True)
-    cold, warm = [], []
+          f"load {os.getloadavg()[0]:.2f} at start, encoders {args.encoders}", flush=True)
+    starts = {"import": [], "cold": [], "warm": []}  # per round: seconds (import) or (page, answer, peak GB)
     try:
         for r in range(args.rounds):
-            env = user_environment(hub.url, work / f"user-{r}")
-            cold.append(first_answer(env))
-            warm.append(first_answer(env))
-            print(f"round {r + 1}: cold page {cold[-1][0]:.1f} s, answer {cold[-1][1]:.1f} s; "
-                  f"warm page {warm[-1][0]:.1f} s, answer {warm[-1][1]:.1f} s", flush=True)
+            env = user_environment(hub.url if hub else "http://unused", work / f"user-{r}")
+            starts["import"].append(bare_import(env))
+            if real:
+                starts["cold"].append(first_answer(env))
+            starts["warm"].append(first_answer(env, "--encoders", args.encoders))
+            print(f"round {r + 1}: " + "; ".join(_describe(kind, runs[-1], starts["import"][-1])
+                                                 for kind, runs in starts.items() if runs), flush=True)
     finally:
-        hub.stop()
-    cold_answer = statistics.median(a for _, a in cold)
-    warm_answer = statistics.median(a for _, a in warm)
-    print(f"median first answer: cold {cold_answer:.1f} s ({cold_answer / warm_answer:.2f}x warm), warm {warm_answer:.1f} s "
-          f"(1.00x); first page: cold {statistics.median(p for p, _ in cold):.1f} s, warm "
-          f"{statistics.median(p for p, _ in warm):.1f} s; load {os.getloadavg()[0]:.2f} at end")
+        if hub:
+            hub.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the users' caches: 1.2 GB a round (and the files it built)
+    medians = {kind: _median(runs) for kind, runs in starts.items() if runs}
+    print("median: " + "; ".join(_describe(kind, m, medians["import"]) for kind, m in medians.items())
+          + f"; load {os.getloadavg()[0]:.2f} at end")
     return 0
+
+
+def _median(runs: list):
+    return statistics.median(runs) if not isinstance(runs[0], tuple) else tuple(map(statistics.median, zip(*runs)))
+
+
+def _describe(kind: str, run, bare: float) -> str:
+    if kind == "import":
+        return f"bare import {run:.1f} s"
+    page, answer, peak = run
+    return (f"{kind} page {page:.1f} s ({page / bare:.2f}x), answer {answer:.1f} s ({answer / bare:.2f}x), "
+            f"peak RSS {peak:.2f} GB")
 
 
 if __name__ == "__main__":

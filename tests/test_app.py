@@ -324,6 +324,49 @@ def test_results_and_sessions_import_without_torch():
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+# `python app.py` run as itself, its `launch` wrapped: once the page answers over HTTP, print which heavy modules
+# the process had imported at that moment, and stop (before the warm-up, which imports them).
+PAGE_FIRST = """
+import os, runpy, sys, urllib.request
+import app.ui
+
+def launch(demo, **options):
+    served = served_launch(demo, **options)
+    status = urllib.request.urlopen(served[1], timeout=60).status
+    heavy = sorted(m for m in ("torch", "open_clip", "transformers", "laion_clap") if m in sys.modules)
+    print("page", status, "heavy", heavy, flush=True)
+    os._exit(0)
+
+served_launch, app.ui.launch = app.ui.launch, launch
+runpy.run_path("app.py", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("mode", ["random encoders", "missing weights"])
+def test_the_page_is_served_before_torch_is_imported(mode, tmp_path):
+    """A start shows its page at once: torch, open_clip and transformers come later, in the warm-up. On a busy
+    machine too (load >= cores), where the app gives torch one thread."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVZSL_", "HF_"))}
+    env.update(AVZSL_CACHE_DIR=str(tmp_path / "avzsl"), HF_HOME=str(tmp_path / "hf"), GRADIO_ANALYTICS_ENABLED="False")
+    flags = ["--encoders", "random"] if mode == "random encoders" else ["--offline"]
+
+    def start() -> str:
+        cmd = [sys.executable, "-c", PAGE_FIRST, *flags, "--checkpoints", str(tmp_path / "none"), "--port", str(free_port())]
+        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        return out.stdout + out.stderr[-2000:]
+
+    if mode == "missing weights":
+        start()  # the first start ever reads open_clip's weight tags (torch) and remembers them in the cache
+    out = start()
+    assert "page 200 heavy []" in out, out
+
+
 def test_typed_labels_are_parsed_once(service, monkeypatch):
     import app.handlers
     import avzsl.serving.service

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from avzsl.encoders.dims import join_text, text_parts
 from avzsl.encoders.frames import apply_frame_convention
@@ -47,6 +46,8 @@ from avzsl.encoders.weights import (
 )
 
 if TYPE_CHECKING:
+    import torch
+
     from avzsl.encoders.clap import ClapTower
     from avzsl.encoders.clip import ClipTower
     from avzsl.encoders.wavcaps import WavCapsTower
@@ -218,6 +219,8 @@ def load_encoders(
     Raises WeightsNotFoundError (a FileNotFoundError) naming every missing file and how to provide it,
     HubUnreachableError when a fetch fails, WeightsFormatError for a damaged file or one made for another model.
     """
+    import torch  # here, not at the top: a pool (and the app's page) is made before torch is imported
+
     spec = EncoderSpec.parse(spec)
     preset = spec.spec
     device = torch.device(device or "cpu")
@@ -293,7 +296,7 @@ def _json(part) -> str:
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
-    return x.detach().to("cpu", torch.float32).numpy()
+    return x.detach().cpu().float().numpy()
 
 
 class EncoderPool:
@@ -309,7 +312,7 @@ class EncoderPool:
                  label_cache_dir: str | os.PathLike | None = None, offline: bool | None = None,
                  files: WeightFiles | None = None):
         self.random = random
-        self.device = torch.device(device or "cpu")
+        self.device = device or "cpu"  # a name or a torch.device: load_encoders makes it one
         self.label_cache_dir = label_cache_dir
         self.offline = is_offline(offline)  # False: weights the hub has are fetched on first use
         self.files = files or WeightFiles()  # given on the command line, any audio kind

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:  # a type only: the prompt sets import without torch (the app's page comes before it)
+    import torch
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ def fill(templates: tuple[str, ...], labels: list[str]) -> list[str]:
 
 def ensemble(prompt_embeddings: torch.Tensor, n_templates: int) -> torch.Tensor:
     """(K * T, D) prompt embeddings, label-major -> (K, D) unit label embeddings."""
+    import torch.nn.functional as F
+
     x = F.normalize(prompt_embeddings, dim=-1).view(-1, n_templates, prompt_embeddings.shape[-1])  # (K, T, D)
     return F.normalize(x.mean(dim=1), dim=-1)  # (K, D)
 

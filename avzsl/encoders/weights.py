@@ -19,6 +19,8 @@ to fetch it again when it came from the hub). Nothing here imports torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from avzsl.encoders.hub import HubFile, fetch, is_offline
 from avzsl.encoders.presets import DEFAULT_PRESET, Preset, get_preset
-from avzsl.io import AvzslError, cache_dir
+from avzsl.io import AvzslError, atomic_write_json, cache_dir
 from avzsl.validation import safetensors_header
 
 logger = logging.getLogger(__name__)
@@ -193,12 +195,12 @@ def _wanted(source: Source, preset: Preset) -> _Wanted:
 
 def clip_hub_files(model: str = "ViT-B-32", pretrained: str = "openai") -> tuple[str, tuple[str, ...], str]:
     """(hub repo or "", file names there, safetensors first; download URL) of an open_clip weights tag."""
-    import open_clip  # heavy; only needed here for the tag registry
-
-    cfg = open_clip.get_pretrained_cfg(model, pretrained)
+    cfg = _registry_entry(model, pretrained)
     if not cfg:
         if os.path.isfile(pretrained):
             return "", (), ""
+        import open_clip
+
         tags = open_clip.list_pretrained_tags_by_model(model)
         raise WeightsNotFoundError(
             f"open_clip has no weights tag {pretrained!r} for {model!r} (known tags: {tags}); "
@@ -209,6 +211,31 @@ def clip_hub_files(model: str = "ViT-B-32", pretrained: str = "openai") -> tuple
         repo, name = os.path.split(cfg["hf_hub"])  # "org/repo/" means open_clip's default file names
         names = _OPEN_CLIP_HF_FILES if not name else (str(Path(name).with_suffix(".safetensors")), name)
     return repo, names, url
+
+
+def _registry_entry(model: str, pretrained: str) -> dict:
+    """open_clip's registry entry of a weights tag ({"hf_hub", "url"}; {} for an unknown tag), remembered per
+    open_clip version in avzsl's cache: importing open_clip imports torch, and the app checks the weights
+    before it serves its page, which must not wait for torch."""
+    memo = cache_dir() / "open_clip_tags.json"
+    key = f"open_clip {importlib.metadata.version('open_clip_torch')}: {model} / {pretrained}"
+    try:
+        known = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    known = known if isinstance(known, dict) else {}
+    entry = known.get(key)
+    if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in ("hf_hub", "url")):
+        return entry
+    import open_clip  # heavy: the tag registry, once per open_clip version
+
+    cfg = open_clip.get_pretrained_cfg(model, pretrained)
+    if not cfg:
+        return {}
+    entry = {"hf_hub": cfg.get("hf_hub", ""), "url": cfg.get("url", "")}
+    with contextlib.suppress(OSError):  # a read-only cache: asked again next time
+        atomic_write_json(memo, {**known, key: entry})
+    return entry
 
 
 def hub_files(preset: Preset) -> list[tuple[Source, HubFile]]:

@@ -15,14 +15,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors.numpy import load_file
 
-from avzsl.data.features import GZSLData
 from avzsl.io import atomic_save_tensors, atomic_write_json
-from avzsl.models.base import GZSLModel
+
+if TYPE_CHECKING:  # types only: the app reads atlases (and serves its page) before torch is imported
+    import torch
+
+    from avzsl.data.features import GZSLData
+    from avzsl.models.base import GZSLModel
 
 ATLAS_TENSORS, ATLAS_JSON = "atlas.safetensors", "atlas.json"
 DEFAULT_PER_CLASS = 100
@@ -42,9 +46,10 @@ class Atlas:
     unseen_classes: list[int]
 
 
-@torch.inference_mode()
 def build_atlas(model: GZSLModel, data: GZSLData, device: torch.device, *, per_class: int = DEFAULT_PER_CLASS,
                 seed: int = 0) -> Atlas:
+    import torch
+
     test = data.stage(2)
     rng = np.random.default_rng(seed)
     keep = []
@@ -53,8 +58,9 @@ def build_atlas(model: GZSLModel, data: GZSLData, device: torch.device, *, per_c
         keep.append(np.sort(rng.choice(rows, size=min(per_class, len(rows)), replace=False)))
     sample = test.eval.select(np.concatenate(keep))
     model.eval()
-    joint = model.embed_samples(torch.from_numpy(sample.audio).to(device), torch.from_numpy(sample.visual).to(device))
-    class_joint = model.embed_text(torch.from_numpy(data.text.embeddings).to(device))
+    with torch.inference_mode():
+        joint = model.embed_samples(torch.from_numpy(sample.audio).to(device), torch.from_numpy(sample.visual).to(device))
+        class_joint = model.embed_text(torch.from_numpy(data.text.embeddings).to(device))
     return Atlas(sample.audio, sample.visual, joint.cpu().numpy(), sample.labels, class_joint.cpu().numpy(),
                  data.text.embeddings, sample.video_ids, list(data.split.class_names),
                  test.seen_classes.tolist(), test.unseen_classes.tolist())

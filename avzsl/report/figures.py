@@ -8,11 +8,13 @@ every class.
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 
-from avzsl.report.results import CheckpointReport, Curve, Disagreement
+if TYPE_CHECKING:  # types only: the app's figures import without torch (results.py imports it)
+    from avzsl.report.results import CheckpointReport, Curve, Disagreement
 
 MAX_CLASSES = 40  # rows of a per-class figure
 MAX_CONFUSION_ROWS = 25  # unseen classes in the confusion figure

@@ -36,6 +36,7 @@ import contextlib
 import logging
 import math
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -249,6 +250,7 @@ class PredictionService:
         # one. Media: the CLIP image / CLAP audio forwards of MOMENTS_PER_TURN moments per turn (decoding runs outside).
         # Labels: new label texts, LABELS_PER_TURN per turn. Labels found in the cache need neither.
         self._media_lane, self._label_lane = Turns(), Turns()
+        self.answered = threading.Event()  # set by the first classification (the app's warm-up waits for it)
 
     @property
     def checkpoints_dir(self) -> Path | None:
@@ -418,6 +420,7 @@ class PredictionService:
         shown = media.media[best]
         features = {name: rows[best] for name, rows in
                     (("visual", media.visual), ("audio", media.audio), ("joint", scores.joint)) if rows is not None}
+        self.answered.set()
         return Prediction(
             ranking=ranking, segments=per_segment, modalities=explanations, timings_ms=timings, kind=media.media.kind,
             frame=shown.frame, audio=shown.audio, sample_rate=media.media.sample_rate, has_audio=media.has_audio,
