@@ -24,7 +24,6 @@ Stores written by earlier versions kept "synthetic" in the provenance too; eithe
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from safetensors.numpy import load_file

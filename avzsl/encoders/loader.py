@@ -30,7 +30,6 @@ import numpy as np
 
 from avzsl.encoders.dims import join_text, text_parts
 from avzsl.encoders.frames import apply_frame_convention
-from avzsl.io import AvzslError
 from avzsl.encoders.presets import DEFAULT_PRESET, Preset
 from avzsl.encoders.prompts import PromptSet, ensemble, fill, get_prompt_set
 from avzsl.encoders.spec import EncoderSpec
@@ -317,7 +316,6 @@ class EncoderPool:
         self.offline = is_offline(offline)  # False: weights the hub has are fetched on first use
         self.files = files or WeightFiles()  # given on the command line, any audio kind
         self._given: dict[EncoderSpec, Encoders] = {}
-        self.last_error: str | None = None  # why the latest get() failed (a fetch, a damaged file), for the app
 
     @classmethod
     def of(cls, encoders: Encoders) -> EncoderPool:
@@ -333,13 +331,8 @@ class EncoderPool:
     def get(self, spec: EncoderSpec) -> Encoders:
         spec = dataclasses.replace(spec, random=self.random)
         if spec not in self._given:  # load_encoders shares towers process-wide; kept here so it is asked once
-            try:
-                self._given[spec] = load_encoders(spec, self.device, label_cache_dir=self.label_cache_dir,
-                                                  offline=self.offline, files=self._files_for(spec.spec))
-            except AvzslError as e:
-                self.last_error = str(e)
-                raise
-            self.last_error = None
+            self._given[spec] = load_encoders(spec, self.device, label_cache_dir=self.label_cache_dir,
+                                              offline=self.offline, files=self._files_for(spec.spec))
         return self._given[spec]
 
     def is_loaded(self, spec: EncoderSpec) -> bool:
