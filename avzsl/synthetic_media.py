@@ -12,8 +12,12 @@ import sys
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from avzsl.cli import add_debug_option, entry_point
+
+if TYPE_CHECKING:  # PyAV's types, for the annotations only
+    import av
 
 # numpy and PyAV are imported where used: `python -m avzsl.synthetic_media` then answers Ctrl-C in one line.
 FrameFn = Callable[[int, float], "np.ndarray"]  # (frame index, seconds) -> (H, W, 3) uint8 RGB
