@@ -147,13 +147,13 @@ def check_config_json(raw, where: str, error: type[Exception]) -> dict:
 
 def check_recipe(recipe, where: str, error: type[Exception]) -> None:
     """The recipe's model is known here and its settings have the types of that model's Config."""
-    from avzsl.models.registry import MODEL_CLASSES, TrainingConfig
+    from avzsl.models.registry import MODEL_MODULES, TrainingConfig, config_class
 
     check_fields(recipe, {"model": TEXT, "config": OBJECT, "training": OBJECT}, where, error, prefix="recipe.")
-    if recipe["model"] not in MODEL_CLASSES:
+    if recipe["model"] not in MODEL_MODULES:
         raise error(f"{where}: field recipe.model is {recipe['model']!r}, a model unknown to this avzsl "
-                    f"({', '.join(sorted(MODEL_CLASSES))})")
-    check_dataclass_fields(recipe["config"], MODEL_CLASSES[recipe["model"]].Config, where, error, "recipe.config.")
+                    f"({', '.join(sorted(MODEL_MODULES))})")
+    check_dataclass_fields(recipe["config"], config_class(recipe["model"]), where, error, "recipe.config.")
     check_dataclass_fields(recipe["training"], TrainingConfig, where, error, "recipe.training.")
 
 

@@ -29,29 +29,13 @@ Choices where the reference is silent or odd, kept faithful unless said:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from avzsl.models.base import Batch, GZSLModel, InputDims
+from avzsl.models.architectures import AVCAConfig
 from avzsl.models.layers import PairAttention, fc_block
-
-
-@dataclass(frozen=True)
-class AVCAConfig:
-    d_hidden: int = 512  # hidden width of the encoders and projections
-    d_feature: int = 300  # k_f: encoder output / attention width (word2vec size in the original)
-    d_out: int = 64  # k_proj: joint embedding size
-    attention_heads: int = 3
-    attention_ff_hidden: int = 64
-    encoder_dropout: float = 0.2  # r_enc (encoders, transformer, W_enc)
-    projection_dropout: float = 0.3  # r_proj
-    decoder_dropout: float = 0.5  # r_dec (W_proj, D, A_rec, V_rec)
-    bn_momentum: float = 0.99  # m: momentum of the second BN of every two-layer block
-    triplet_margin: float = 1.0
-    bn_side_passes: bool = True  # replicate the reference's extra train-mode forwards (BN statistics only)
 
 
 def two_layer(d_in: int, d_hidden: int, d_out: int, dropout: float, bn_momentum: float) -> nn.Sequential:

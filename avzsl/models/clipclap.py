@@ -15,26 +15,13 @@ skipped here (it only nudges BatchNorm running statistics, reference §5.6).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from avzsl.models.base import Batch, GZSLModel, InputDims
+from avzsl.models.architectures import ClipClapConfig
 from avzsl.models.layers import fc_block
-
-
-@dataclass(frozen=True)
-class ClipClapConfig:
-    d_model: int = 512  # width of O_enc / W_enc outputs
-    d_hidden: int = 512  # hidden width of O_proj and D_o
-    d_out: int = 64  # joint embedding size
-    encoder_dropout: float = 0.1  # O_enc, W_enc
-    decoder_dropout: float = 0.1  # O_proj, D_o
-    additional_dropout: float = 0.1  # W_proj, D_w
-    modality: str = "both"  # "both" | "audio" | "visual": which video features enter O_enc
-    text: str = "both"  # "both" | "clip" | "clap": which text part enters W_enc (with modality "both")
 
 
 class ClipClap(GZSLModel):

@@ -62,32 +62,13 @@ Choices where the paper is silent:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from avzsl.models.base import Batch, GZSLModel, InputDims, JointScores
+from avzsl.models.architectures import CoGeConfig
 from avzsl.models.layers import PairAttention, fc_block
-
-
-@dataclass(frozen=True)
-class CoGeConfig:
-    d_mask_hidden: int = 512  # hidden width of the mask generators ψ_V, ψ_A
-    d_feature: int = 300  # attention width and size of c_v, c_a (paper: 300)
-    d_hidden: int = 512  # hidden width of the embedding networks f_v, f_a, f_w
-    d_out: int = 64  # common embedding space (paper: 64)
-    attention_heads: int = 3  # 300 / 3 = 100 per head, as AVCA
-    attention_ff_hidden: int = 64  # feed-forward width of the attention block, as AVCA
-    dropout: float = 0.2  # projections, attention block and embedding networks
-    temperature: float = 1.0  # τ of the score softmax (paper: 1)
-    beta: float = 0.5  # weight of the visual branch in p (paper: 0.5)
-    lambda_kd: float = 1.0  # λ1, mutual distillation (paper: 1)
-    lambda_mask: float = 0.5  # λ2, mask loss (paper: 0.5)
-    mask_fraction: float = 0.1  # p: proportion of masked elements (0.1 UCF/ActivityNet, 0.2 VGGSound)
-    mask_reading: str = "drop"  # "drop": top-k |grad| dims are masked (p = 0: none); "keep": only they are kept
-    mask_loss_norm: str = "l2"  # "l2": the paper's ‖m̃ − m‖; "rms": divided by √D (20-30× weaker at D = 512)
 
 
 def pseudo_mask(grad: torch.Tensor, fraction: float, reading: str = "keep") -> torch.Tensor:

@@ -1,23 +1,40 @@
 """Model registry: architectures are JSON recipes in `configs/`, one Python file per model class.
 
 A recipe names the model class, its architecture config, the training schedule of the reference, and
-per-benchmark overrides. Adding a model = one model file, one JSON file, one line in `MODEL_CLASSES`.
+per-benchmark overrides. Adding a model = one model file, its config in `architectures.py`, one JSON file and
+one line in `MODEL_MODULES`. The registry imports no torch: a model's module is imported when one is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from avzsl.models.avca import AVCA
-from avzsl.models.base import GZSLModel, InputDims
-from avzsl.models.clipclap import ClipClap
-from avzsl.models.coge import CoGe
+from avzsl.models.architectures import AVCAConfig, ClipClapConfig, CoGeConfig
+
+if TYPE_CHECKING:
+    from avzsl.models.base import GZSLModel, InputDims
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-MODEL_CLASSES: dict[str, type[GZSLModel]] = {cls.name: cls for cls in (ClipClap, AVCA, CoGe)}
+# name -> (module under avzsl.models, class name, architecture config)
+MODEL_MODULES: dict[str, tuple[str, str, type]] = {
+    "clipclap": ("clipclap", "ClipClap", ClipClapConfig),
+    "avca": ("avca", "AVCA", AVCAConfig),
+    "coge": ("coge", "CoGe", CoGeConfig),
+}
+
+
+def model_class(name: str) -> type[GZSLModel]:
+    module, class_name, _ = MODEL_MODULES[name]
+    return getattr(importlib.import_module(f"avzsl.models.{module}"), class_name)
+
+
+def config_class(name: str) -> type:
+    return MODEL_MODULES[name][2]
 
 
 @dataclass(frozen=True)
@@ -48,14 +65,14 @@ class Recipe:
     training: TrainingConfig
 
     def build(self, dims: InputDims) -> GZSLModel:
-        return MODEL_CLASSES[self.model](self.config, dims)
+        return model_class(self.model)(self.config, dims)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "config": dataclasses.asdict(self.config), "training": dataclasses.asdict(self.training)}
 
 
 def list_models() -> list[str]:
-    return sorted(MODEL_CLASSES)
+    return sorted(MODEL_MODULES)
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -65,21 +82,20 @@ def _merge(base: dict, override: dict) -> dict:
 def get_recipe(name: str, dataset: str | None = None, *, config_overrides: dict | None = None,
                training_overrides: dict | None = None) -> Recipe:
     """The recipe of model `name`, with the benchmark's overrides (if `dataset` is one) and the caller's."""
-    if name not in MODEL_CLASSES:
+    if name not in MODEL_MODULES:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
     raw = json.loads((CONFIG_DIR / f"{name}.json").read_text(encoding="utf-8"))
     per_dataset = raw.get("datasets", {}).get(dataset or "", {})
     config = _merge(_merge(raw["config"], per_dataset.get("config", {})), config_overrides or {})
     training = _merge(_merge(raw["training"], per_dataset.get("training", {})), training_overrides or {})
-    return Recipe(name, MODEL_CLASSES[name].Config(**config), TrainingConfig(**training))
+    return Recipe(name, config_class(name)(**config), TrainingConfig(**training))
 
 
 def recipe_from_dict(d: dict) -> Recipe:
     """Rebuild a recipe saved in a checkpoint's config.json."""
-    cls = MODEL_CLASSES.get(d["model"])
-    if cls is None:
+    if d["model"] not in MODEL_MODULES:
         raise KeyError(f"checkpoint uses model {d['model']!r}, unknown to this avzsl ({', '.join(list_models())})")
-    return Recipe(d["model"], cls.Config(**d["config"]), TrainingConfig(**d["training"]))
+    return Recipe(d["model"], config_class(d["model"])(**d["config"]), TrainingConfig(**d["training"]))
 
 
 def create_model(name: str, dims: InputDims, dataset: str | None = None, **config_overrides) -> GZSLModel:
