@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import add_verbose_option, entry_point, setup_logging
+from avzsl.cli import add_verbose_option, entry_point, start
 
 log = logging.getLogger("avzsl.download")
 
@@ -40,8 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    args, _ = start(build_parser(), argv)
     from avzsl.encoders.hub import fetch, human_size
     from avzsl.encoders.presets import get_preset
     from avzsl.encoders.weights import SOURCES, WeightsNotFoundError, check_weights_file, hub_files, resolve

@@ -17,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, set_threads, setup_logging
+from avzsl.cli import add_device_option, add_verbose_option, entry_point, start
 
 log = logging.getLogger("avzsl.evaluate")
 
@@ -42,10 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    set_threads(args.threads)
-    device = pick_device(args.device)
+    args, device = start(build_parser(), argv)
     if args.report or len(args.checkpoint) > 1:
         return report_main(args, device)
     import numpy as np

@@ -20,7 +20,8 @@ from pathlib import Path
 # thread the OS parked for other work: 14-28x slower at load 11 on 2 cores (docs/benchmarks.md, "Training speed").
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, set_threads, setup_logging
+from avzsl.cli import add_device_option, add_verbose_option, entry_point, start
+from avzsl.io import AvzslError
 
 log = logging.getLogger("avzsl.train")
 
@@ -66,12 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-@entry_point
+@entry_point(interrupted="interrupted: run the same command again to resume from the last finished epoch")
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    set_threads(args.threads)
-    device = pick_device(args.device)
+    args, device = start(build_parser(), argv)
     from avzsl.data.combine import combine
     from avzsl.data.loading import open_data
     from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
@@ -101,12 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics = train(recipe, data, out, device=device, progress=not args.no_progress, overwrite=args.overwrite)
         # The evaluation report on the test split, stored for the app's Explore tab (which has no data set).
         save_report(out, build_report(load_checkpoint(out, device), data))
-    except ValueError as e:  # a recipe's invalid training settings
-        log.error("%s", e)
-        return 2
-    except KeyboardInterrupt:
-        log.error("interrupted: run the same command again to resume from the last finished epoch")
-        return 130
+    except ValueError as e:  # a recipe's invalid training settings: bad input, as an AvzslError is
+        raise AvzslError(str(e)) from None
     print(json.dumps(metrics, indent=2))
     return 0
 
