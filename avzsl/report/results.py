@@ -21,11 +21,13 @@ import numpy as np
 import torch
 
 from avzsl.models.checkpoint import Checkpoint, CheckpointError, check_data_fits, load_checkpoint
+from avzsl.data.errors import DataError
 from avzsl.data.loading import open_data
 from avzsl.data.features import GZSLData, StageData
 from avzsl.io import atomic_write_json, read_json
 from avzsl.training.metrics import gzsl_curve, gzsl_metrics, gzsl_predictions, per_class_accuracy
 from avzsl.training.protocol import BLEND_ALPHAS, class_distances, data_dims, free_distances, scored_distances
+from avzsl.validation import check_finite_features
 
 REPORT_FILE = "report.json"  # a checkpoint's own report on its test split, written by training
 REPORT_FORMAT = "avzsl-report"
@@ -190,15 +192,23 @@ def build_reports(checkpoints: list[str | Path], data_path: str | Path, *, datas
     for path in checkpoints:
         checkpoint = load_checkpoint(path, device)
         alignment = checkpoint.config.text_alignment
-        if alignment not in opened:
-            opened[alignment] = open_data(data_path, dataset, text_alignment=alignment)
-        check_data_fits(checkpoint, data_dims(opened[alignment]))
+        opened[alignment] = open_fitting_data(checkpoint, data_path, dataset, opened.get(alignment))
         reports.append(build_report(checkpoint, opened[alignment], gamma=gamma, alpha=alpha))
     names = [r.name for r in reports]
     for i, report in enumerate(reports):  # two folders of one name (runs/a/ckpt, runs/b/ckpt): tell them apart
         if names.count(report.name) > 1:
             report.name = str(Path(checkpoints[i]))
     return reports
+
+
+def open_fitting_data(checkpoint: Checkpoint, data_path: str | Path, dataset: str | None = None,
+                      opened: GZSLData | None = None) -> GZSLData:
+    """The data set at `data_path` (or `opened`, already read with the checkpoint's text alignment), refused with
+    one line when its feature sizes differ from the checkpoint's or a feature is not finite."""
+    data = opened or open_data(data_path, dataset, text_alignment=checkpoint.config.text_alignment)
+    check_data_fits(checkpoint, data_dims(data))
+    check_finite_features(data, DataError)
+    return data
 
 
 def disagreements(reports: list[CheckpointReport]) -> list[Disagreement]:
