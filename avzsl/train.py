@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     from avzsl.models.checkpoint import load_checkpoint
     from avzsl.models.registry import get_recipe
     from avzsl.report.results import build_report, save_report
+    from avzsl.training.protocol import data_dims
     from avzsl.training.run import train
 
     overrides = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
@@ -93,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                             *(open_data(path, text_alignment=args.text_alignment) for path in more)])
         recipe = get_recipe(args.model, args.dataset or data.name, training_overrides=overrides)
         out = args.out or Path("checkpoints") / f"{args.model}-{data.name.lower()}{'-synthetic' if args.synthetic else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
-        log.info("%s on %s (%s): audio %d-d, visual %d-d, text %s; writing to %s", args.model, data.name,
-                 "SYNTHETIC" if data.provenance.synthetic else "real features", data.audio_dim,
-                 data.visual_dim, [list(p) for p in data.text.parts], out)
+        log.info("%s on %s (%s): %s; writing to %s", args.model, data.name,
+                 "SYNTHETIC" if data.provenance.synthetic else "real features", data_dims(data).describe(), out)
         metrics = train(recipe, data, out, device=device, progress=not args.no_progress, overwrite=args.overwrite)
         # The evaluation report on the test split, stored for the app's Explore tab (which has no data set).
         save_report(out, build_report(load_checkpoint(out, device), data))

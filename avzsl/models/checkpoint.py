@@ -168,19 +168,13 @@ class CheckpointConfig:
             raise CheckpointError(f"{where} has checkpoint schema {version}; this avzsl reads 1 and "
                                   f"{CHECKPOINT_SCHEMA_VERSION} (a newer avzsl wrote it?)")
         try:
-            try:
-                encoders = read_encoder_record(d.get("encoders"), d.get("dataset"))
-            except (ValueError, TypeError) as e:
-                raise CheckpointError(f"{where}: the encoder record of this checkpoint cannot be read: {e}") from None
             # The top-level encoders, prompt set and flag are the config's own; "data" keeps the rest as written.
             data = dataclasses.replace(Provenance.from_dict({**(d.get("data") or {}), "encoders": None}),
-                                       encoders=encoders, prompt_set=d.get("prompt_set"), synthetic=bool(d["synthetic"]))
-            try:
-                recipe = recipe_from_dict(d["recipe"])
-            except (KeyError, TypeError, ValueError) as e:
-                raise CheckpointError(f"{where}: cannot rebuild the model: {e}") from None
+                                       encoders=read_encoder_record(d.get("encoders"), d.get("dataset")),
+                                       prompt_set=d.get("prompt_set"), synthetic=bool(d["synthetic"]))
             plain = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d}  # dataset, seed, ...
-            return cls(**{**plain, "recipe": recipe, "input_dims": InputDims.from_dict(d["input_dims"]), "data": data,
+            return cls(**{**plain, "recipe": recipe_from_dict(d["recipe"]), "data": data,
+                          "input_dims": InputDims.from_dict(d["input_dims"]),
                           "classes": ClassNames(**{k: tuple(v) for k, v in d["classes"].items()}),
                           "calibration": Calibration(**d["calibration"])})
         except (KeyError, TypeError, ValueError, AttributeError, DataError) as e:

@@ -120,11 +120,9 @@ def render_page(reports: list[CheckpointReport], figures: dict, data: str = "") 
                      "and say nothing about real videos.</p>")
     for r in reports:
         parts += [f"<p class='banner'>{_e(r.name)}: {_e(note)}</p>" for note in r.notes]
-    sections = ["summary"] + (["comparison"] if len(reports) > 1 else []) + [f"checkpoint-{i + 1}" for i in
-                                                                             range(len(reports))] + ["classes"]
-    titles = {"summary": "Summary", "comparison": "Comparison", "classes": "All classes",
-              **{f"checkpoint-{i + 1}": r.name for i, r in enumerate(reports)}}
-    parts.append("<nav>" + "".join(f"<a href='#{s}'>{_e(titles[s])}</a>" for s in sections) + "</nav>")
+    sections = {"summary": "Summary", **({"comparison": "Comparison"} if len(reports) > 1 else {}),
+                **{f"checkpoint-{i + 1}": r.name for i, r in enumerate(reports)}, "classes": "All classes"}
+    parts.append("<nav>" + "".join(f"<a href='#{s}'>{_e(title)}</a>" for s, title in sections.items()) + "</nav>")
     parts += ["<h2 id='summary'>Summary</h2>", _summary_table(reports)]
     if len(reports) > 1:
         parts.append("<h2 id='comparison'>Comparison</h2>")

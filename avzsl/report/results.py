@@ -143,8 +143,8 @@ class Disagreement:
         return max(self.accuracies) - min(self.accuracies)
 
 
-def build_report(checkpoint: Checkpoint, data: GZSLData, *, gamma: float | None = None, alpha: float | None = None,
-                 name: str | None = None) -> CheckpointReport:
+def build_report(checkpoint: Checkpoint, data: GZSLData, *, gamma: float | None = None,
+                 alpha: float | None = None) -> CheckpointReport:
     """The report of `checkpoint` on the test split of `data` (which must fit it: check_data_fits)."""
     config, model = checkpoint.config, checkpoint.model
     calibration = config.calibration
@@ -179,7 +179,7 @@ def build_report(checkpoint: Checkpoint, data: GZSLData, *, gamma: float | None 
         notes.append(f"No training-free floor: {e.args[0] if e.args else e}.")
 
     return CheckpointReport(
-        name=name or checkpoint.path.name, model=config.model_name, dataset=data.name, synthetic=config.synthetic,
+        name=checkpoint.path.name, model=config.model_name, dataset=data.name, synthetic=config.synthetic,
         gamma=gamma, alpha=alpha, blend_scale=scale, metrics=metrics,
         classes=_class_results(data, stage, predicted), gamma_curve=gamma_curve, alpha_curve=alpha_curve,
         scorings=scorings, notes=notes)
