@@ -10,6 +10,7 @@ and the numbers as JSON.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import html
 import logging
 import time
@@ -52,8 +53,7 @@ def report_json(reports: list[CheckpointReport], data: str = "") -> dict:
     out = {"format": REPORT_FORMAT, "version": REPORT_VERSION, "data": data, "split": "test",
            "checkpoints": [r.to_dict() for r in reports]}
     if len(reports) > 1:
-        out["disagreements"] = [{"name": d.name, "seen": d.seen, "spread": d.spread, "accuracies": d.accuracies}
-                                for d in disagreements(reports)]
+        out["disagreements"] = [{**dataclasses.asdict(d), "spread": d.spread} for d in disagreements(reports)]
     return out
 
 
