@@ -15,6 +15,12 @@ import threading
 from avzsl.io import AvzslError
 
 
+def command_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of `python -m module`, described by the module's docstring (its examples kept as written)."""
+    return argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def start(parser: argparse.ArgumentParser, argv: list[str] | None):
     """The start every command shares: parse `argv`, set up logging and, for a command with --device, give torch
     its threads (`pick_threads`) and choose the device. Returns (args, the torch.device or None)."""

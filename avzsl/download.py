@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import add_verbose_option, entry_point, start
+from avzsl.cli import add_verbose_option, command_parser, entry_point, start
 
 log = logging.getLogger("avzsl.download")
 
@@ -27,8 +27,7 @@ log = logging.getLogger("avzsl.download")
 def build_parser() -> argparse.ArgumentParser:
     from avzsl.encoders.presets import DEFAULT_PRESET, list_presets
 
-    p = argparse.ArgumentParser(prog="python -m avzsl.download", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("avzsl.download", __doc__)
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list_presets(),
                    help=f"encoder preset whose files to fetch (default: {DEFAULT_PRESET})")
     p.add_argument("--to", type=Path, metavar="DIR",

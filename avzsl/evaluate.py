@@ -17,14 +17,13 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import add_device_option, add_verbose_option, entry_point, start
+from avzsl.cli import add_device_option, add_verbose_option, command_parser, entry_point, start
 
 log = logging.getLogger("avzsl.evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m avzsl.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("avzsl.evaluate", __doc__)
     p.add_argument("--checkpoint", type=Path, required=True, action="append",
                    help="checkpoint folder written by avzsl.train (repeat it to compare several in one report)")
     p.add_argument("--data", type=Path, required=True, help="avzsl feature store or ClipClap release data set root")

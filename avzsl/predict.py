@@ -20,7 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import add_device_option, add_encoder_options, add_verbose_option, encoder_files, entry_point, start
+from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, command_parser, encoder_files,
+                       entry_point, start)
 from avzsl.io import AvzslError
 
 log = logging.getLogger("avzsl.predict")
@@ -34,8 +35,7 @@ TOP = 3  # labels per row of a folder's CSV
 def build_parser() -> argparse.ArgumentParser:
     from avzsl.serving.service import MAX_SEGMENTS, MODALITIES  # not at the top: see cli.entry_point
 
-    p = argparse.ArgumentParser(prog="python -m avzsl.predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("avzsl.predict", __doc__)
     p.add_argument("path", type=Path, help="a video, sound file or picture; or a folder of them (searched recursively)")
     p.add_argument("--labels", required=True, help="labels separated by commas or newlines")
     p.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: training-free CLIP+CLAP ranking)")

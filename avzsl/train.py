@@ -20,7 +20,7 @@ from pathlib import Path
 # thread the OS parked for other work: 14-28x slower at load 11 on 2 cores (docs/benchmarks.md, "Training speed").
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from avzsl.cli import add_device_option, add_verbose_option, entry_point, start
+from avzsl.cli import add_device_option, add_verbose_option, command_parser, entry_point, start
 from avzsl.io import AvzslError
 
 log = logging.getLogger("avzsl.train")
@@ -35,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     from avzsl.data.splits import BENCHMARKS
     from avzsl.models.registry import list_models
 
-    p = argparse.ArgumentParser(prog="python -m avzsl.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("avzsl.train", __doc__)
     p.add_argument("--model", choices=list_models(), default="clipclap")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, action="append",
