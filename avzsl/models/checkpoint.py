@@ -183,18 +183,13 @@ class CheckpointConfig:
 
 def _from_schema_1(d: dict) -> dict:
     """Schema 1 -> 2: γ once (not also at the top level and in metrics), no separate text parts, and the
-    encoders as an EncoderSpec dict (schema 1 had a spec dict, {"synthetic": true}, or a description)."""
-    return {
-        **{k: d[k] for k in ("recipe", "input_dims", "dataset", "best_epoch", "seed", "created", "versions") if k in d},
-        "encoders": d.get("encoders"),  # every shape schema 1 wrote is read by read_encoder_record
-        "prompt_set": (d.get("prompt_templates") or {}).get("name"),
-        "synthetic": bool(d.get("synthetic", False)),
-        "classes": {**{k: d["classes"][k] for k in ("all", "train", "test_seen", "test_unseen")},
-                    "prompt_names": d["classes"].get("prompt_names", d["classes"]["all"])},
-        "calibration": {"gamma": float(d["gamma"])},
-        "text_alignment": (d.get("text") or {}).get("alignment", "by-name"),
-        "data": d.get("data", {}),
-    }
+    encoders as an EncoderSpec dict (schema 1 had a spec dict, {"synthetic": true}, or a description, every
+    shape of which read_encoder_record reads). Keys schema 2 does not have ("gamma", "text", ...) are ignored."""
+    classes = {k: d["classes"][k] for k in ("all", "train", "test_seen", "test_unseen")}
+    return {**d, "prompt_set": (d.get("prompt_templates") or {}).get("name"), "synthetic": bool(d.get("synthetic", False)),
+            "classes": {**classes, "prompt_names": d["classes"].get("prompt_names", classes["all"])},
+            "calibration": {"gamma": float(d["gamma"])}, "data": d.get("data", {}),
+            "text_alignment": (d.get("text") or {}).get("alignment", "by-name")}
 
 
 def preset_dims(preset) -> InputDims:
