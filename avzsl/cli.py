@@ -91,9 +91,9 @@ def set_threads(requested: int | None) -> None:
     torch.set_num_threads(pick_threads(requested))
 
 
-def add_device_option(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
-    """--device and --threads (read back with `pick_device` and `set_threads`)."""
-    parser.add_argument("--device", default=default, help="auto | cpu | cuda | cuda:N (default: auto = CUDA when present)")
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """--device and --threads (read back by `start`)."""
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto = CUDA when present)")
     add_threads_option(parser)
 
 
