@@ -92,7 +92,7 @@ def set_threads(requested: int | None) -> None:
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
-    """--device and --threads (read back by `start`)."""
+    """--device and --threads (read back by `start`, or by `pick_device` and `set_threads`)."""
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto = CUDA when present)")
     add_threads_option(parser)
 
