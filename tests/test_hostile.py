@@ -1,5 +1,5 @@
-"""One table of hostile files, run through every command that reads them: `evaluate` (alone and with `--report`),
-`predict`, `train` and the app's checkpoint catalog. Each is bad input: exit 2 with one line naming the damaged file in every
+"""One table of hostile files, run through every command that reads them: `evaluate`, `predict`, `train` and
+the app's checkpoint catalog. Each is bad input: exit 2 with one line naming the damaged file in every
 command (never exit 1, "a bug", or a traceback); the catalog lists the folder with that line as its problem."""
 
 from __future__ import annotations
@@ -105,8 +105,8 @@ CASES = [
 ]
 
 READERS = {"config.json": ("evaluate", "predict", "catalog"), "metrics.json": ("predict", "catalog"),
-           "model.safetensors": ("evaluate", "predict", "catalog"), "store.json": ("evaluate", "report", "train"),
-           "features.safetensors": ("evaluate", "report", "train")}
+           "model.safetensors": ("evaluate", "predict", "catalog"), "store.json": ("evaluate", "train"),
+           "features.safetensors": ("evaluate", "train")}
 TABLE = [pytest.param(case, command, id=f"{case[0]}-{command}") for case in CASES for command in READERS[case[2]]]
 
 
@@ -134,11 +134,9 @@ def run(command: str, root: Path, tmp_path: Path) -> tuple[int, list[str]]:
     checkpoint, store = str(root / CHECKPOINT), str(root / STORE)
     if command == "catalog":
         return _catalog(root)
-    if command in ("evaluate", "report"):
+    if command == "evaluate":
         from avzsl.evaluate import main
         argv = ["--checkpoint", checkpoint, "--data", store, "--device", "cpu"]
-        if command == "report":
-            argv += ["--report", str(tmp_path / "report"), "--no-png"]
     elif command == "predict":
         from avzsl.predict import main
         argv = [str(EXAMPLE), "--labels", "piano, dog", "--checkpoint", checkpoint, "--encoders", "random",
@@ -172,7 +170,7 @@ def logged_errors(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-@pytest.mark.parametrize("command", ["evaluate", "report", "predict", "catalog", "train"])
+@pytest.mark.parametrize("command", ["evaluate", "predict", "catalog", "train"])
 def test_the_whole_files_pass(good, tmp_path, caplog, command):
     """The table's baseline: without damage every command succeeds, so an exit 2 below is the damage's."""
     assert run(command, good, tmp_path) == (0, [])
