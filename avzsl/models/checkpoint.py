@@ -260,10 +260,7 @@ def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig 
 
     path = Path(path)
     config = config or read_config(path)
-
-    def build():
-        return config.recipe.build(config.input_dims)
-
+    build = functools.partial(config.recipe.build, config.input_dims)
     expected = check_model_size(build, str(path / CONFIG), CheckpointError).state_dict()  # meta tensors: no memory
     check_weights_fit(path, header or safetensors_header(path / WEIGHTS, CheckpointError), expected)
     weights = load_file(str(path / WEIGHTS))
