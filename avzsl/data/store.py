@@ -102,14 +102,8 @@ def read_store(path: str | Path) -> GZSLData:
         if name.endswith(".labels") and len(values) and not 0 <= values.min() <= values.max() < classes:
             raise DataError(f"{tensors_path}: tensor {name} holds class ids outside 0..{classes - 1}")
     split = ClassSplit.from_dict(manifest["split"])
-    subsets = {}
-    for name in SAMPLE_SUBSETS:
-        subsets[name] = Features(
-            tensors[f"{name}.audio"],
-            tensors[f"{name}.visual"],
-            tensors[f"{name}.labels"],
-            manifest["subsets"][name]["video_ids"],
-        )
+    subsets = {name: Features(tensors[f"{name}.audio"], tensors[f"{name}.visual"], tensors[f"{name}.labels"],
+                              manifest["subsets"][name]["video_ids"]) for name in SAMPLE_SUBSETS}
     text = ClassText(tensors["text"], tuple(tuple(p) for p in manifest["text"]["parts"]), manifest["text"]["alignment"])
     return GZSLData(split, text, subsets, read_provenance(path, manifest))
 

@@ -43,8 +43,8 @@ import numpy as np
 
 from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
-from avzsl.data.release import FEATURE_METHOD, SYNTHETIC_MARKER
-from avzsl.data.splits import SPLIT_LISTS, ClassSplit, load_class_split
+from avzsl.data.release import FEATURE_METHOD, SYNTHETIC_MARKER, text_files
+from avzsl.data.splits import _PROMPT_NAME_COLUMNS, SPLIT_LISTS, ClassSplit, load_class_split
 from avzsl.encoders.dims import TEXT_PART_OF_SPACE
 from avzsl.encoders.dims import text_parts as layout  # the field name text_parts is taken
 
@@ -116,13 +116,9 @@ def make_synthetic(spec: SyntheticSpec = SyntheticSpec(), split: ClassSplit | No
         ids = [f"synthetic-{subset}-{split.class_names[c].replace(' ', '_')}-{i:05d}" for i, c in enumerate(labels)]
         subsets[subset] = Features(audio, visual, labels, ids)
 
-    provenance = Provenance(
-        encoders=None,  # made at some encoders' sizes, by none of them
-        prompt_set=None,
-        synthetic=True,
-        source={"kind": "synthetic", "spec": {**spec.__dict__, "text_parts": [list(p) for p in spec.text_parts]}},
-        details={"text_alignment": "by-name"},
-    )
+    source = {"kind": "synthetic", "spec": {**spec.__dict__, "text_parts": [list(p) for p in spec.text_parts]}}
+    # encoders None: made at some encoders' sizes, by none of them
+    provenance = Provenance(None, None, synthetic=True, source=source, details={"text_alignment": "by-name"})
     return GZSLData(split, text, subsets, provenance)
 
 
@@ -242,9 +238,8 @@ def write_release(data: GZSLData, root: str | Path) -> Path:
 
     text_dir = features_root / "text"
     text_dir.mkdir(parents=True, exist_ok=True)
-    ds = split.dataset.lower()
     offset = 0
-    for (part, dim), file_name in zip(data.text.parts, (f"word_embeddings_{ds}_normed.npy", f"wavcaps_word_embeddings_{ds}_normed.npy")):
+    for (_, dim), file_name in zip(data.text.parts, text_files(split.dataset)):
         table = {p: data.text.embeddings[i, offset : offset + dim] for i, p in enumerate(split.prompt_names)}
         np.save(text_dir / file_name, table, allow_pickle=True)
         offset += dim
@@ -252,13 +247,12 @@ def write_release(data: GZSLData, root: str | Path) -> Path:
 
 
 def _write_name_csv(split_dir: Path, split: ClassSplit) -> None:
-    if split.dataset == "UCF":
-        path, header = split_dir / "ucf_clip_class_names.csv", ["original", "manual", "clip_class_name"]
-        rows = [[n, p, p] for n, p in zip(split.class_names, split.prompt_names)]
-    else:
-        path, header = split_dir / f"{split.dataset.lower()}_w2v_class_names.csv", ["original", "manual"]
-        rows = [[n, p] for n, p in zip(split.class_names, split.prompt_names)]
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    """The benchmark's class-name CSV (splits.py's _PROMPT_NAME_COLUMNS), the prompt names in each column."""
+    default = (f"{split.dataset.lower()}_w2v_class_names.csv", "manual")
+    file_name, column = _PROMPT_NAME_COLUMNS.get(split.dataset, default)
+    header = list(dict.fromkeys(["original", "manual", column]))  # UCF: and clip_class_name
+    with open(split_dir / file_name, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        writer.writerows(rows)
+        rows = zip(split.class_names, split.prompt_names)
+        writer.writerows([name, *[prompt] * (len(header) - 1)] for name, prompt in rows)

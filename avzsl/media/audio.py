@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import av
 import numpy as np
 
-from avzsl.media.container import (CorruptVideoError, Moment, decode_to_the_cut, open_media, scan_packets,
-                                   stream_duration)
+from avzsl.media.container import CorruptVideoError, Moment, decode_to_the_cut, open_media, scan_packets, stated_duration
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +55,8 @@ def audio_windows(
             raise ValueError(f"{len(moments)} windows of {window_seconds:g} s is more audio than the "
                              f"{MAX_AUDIO_SECONDS:g} s decoded from one file at most")
         stream = container.streams.best("audio")  # the default stream; see the module docstring
-        duration = stream_duration(stream) if plays_for is None else plays_for  # exact in MP4, where AAC's
-        if duration is None and container.duration is not None:  # padded last frame is not counted
-            duration = container.duration / av.time_base
+        # exact in MP4, where AAC's padded last frame is not counted
+        duration = stated_duration(container, stream) if plays_for is None else plays_for
         if duration is None:
             duration, _ = scan_packets(path, stream.index)  # None without timestamps: the first window
         total = round((duration or 0) * sample_rate)
