@@ -101,10 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--address, --workers and --gpus-per-worker are options of --engine ray")
     from avzsl.data.store import is_store
     from avzsl.encoders import EncoderSpec, load_encoders
-    from avzsl.extraction import FAILED_REPORT, ExtractionSettings, extract_local, merge_extraction, work_dir
+    from avzsl.extraction import (FAILED_REPORT, ExtractionSettings, extract_local, find_videos, merge_extraction,
+                                  plan_from_split_folder, plan_random_split, work_dir)
     from avzsl.extraction.merge import made_by
 
-    plan = _plan(args)
+    videos = find_videos(args.videos, args.labels)
+    if args.splits is not None:
+        plan = plan_from_split_folder(videos, args.splits, seed=args.seed)
+    else:
+        dataset = args.dataset or args.videos.resolve().name
+        plan = plan_random_split(videos, args.random_split, dataset, tuple(args.class_fractions))
     spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
     settings = ExtractionSettings(args.prompts, args.no_audio)
     if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
@@ -135,16 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     merge_extraction(args.out, keep_work=args.keep_work)
     print(f"feature store written to {args.out}; train on it with: python -m avzsl.train --data {args.out}")
     return 0
-
-
-def _plan(args):
-    from avzsl.extraction import find_videos, plan_from_split_folder, plan_random_split
-
-    videos = find_videos(args.videos, args.labels)
-    if args.splits is not None:
-        return plan_from_split_folder(videos, args.splits, seed=args.seed)
-    dataset = args.dataset or args.videos.resolve().name
-    return plan_random_split(videos, args.random_split, dataset, tuple(args.class_fractions))
 
 
 if __name__ == "__main__":
