@@ -50,13 +50,11 @@ def write_store(path: str | Path, data: GZSLData, *, synthetic: bool = False) ->
     its provenance does not say so."""
     path = Path(path)
     tensors = {"text": data.text.embeddings}
-    subsets = {}
     for name in SAMPLE_SUBSETS:
-        f = data.subsets[name]
-        tensors[f"{name}.audio"] = f.audio
-        tensors[f"{name}.visual"] = f.visual
-        tensors[f"{name}.labels"] = f.labels
-        subsets[name] = {"count": len(f), "video_ids": list(f.video_ids)}
+        for field in ("audio", "visual", "labels"):
+            tensors[f"{name}.{field}"] = getattr(data.subsets[name], field)
+    subsets = {name: {"count": len(data.subsets[name]), "video_ids": list(data.subsets[name].video_ids)}
+               for name in SAMPLE_SUBSETS}
     manifest = {
         "format": STORE_FORMAT,
         "schema_version": STORE_SCHEMA_VERSION,
