@@ -83,10 +83,8 @@ def audio_windows(
     if all(len(audio) == 0 for audio, _ in windows):
         logger.warning("%s: the audio track has no samples; treating the file as silent", path)
         return [(None, None, 0.0)] * len(moments), duration
-    out = []
-    for audio, first in windows:
-        real = len(audio)
-        out.append((np.pad(audio, (0, n - real)), first / sample_rate, real / sample_rate))  # (n,) float32
+    # (n,) float32 each, zero-padded after its real samples
+    out = [(np.pad(audio, (0, n - len(audio))), first / sample_rate, len(audio) / sample_rate) for audio, first in windows]
     return out, duration or max(len(audio) for audio, _ in windows) / sample_rate
 
 
