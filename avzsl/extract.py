@@ -29,9 +29,6 @@ from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_optio
 
 log = logging.getLogger("avzsl.extract")
 
-ENGINES = ("local", "ray")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from avzsl.encoders import DEFAULT_PRESET, FRAME_CONVENTIONS, PROMPT_SETS, list_presets
     from avzsl.extraction.plan import DEFAULT_CLASS_FRACTIONS
@@ -70,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decode-workers", type=int, default=2, help="--engine local: threads decoding ahead (default 2)")
     p.add_argument("--retry-failed", action="store_true", help="try the videos that failed in earlier runs again")
     engine = p.add_argument_group("engine")
-    engine.add_argument("--engine", choices=ENGINES, default="local",
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: this process, decoding in threads (default); ray: Ray Data, decoding in CPU "
                              "tasks and embedding in GPU (or CPU) workers, on this machine or a cluster")
     engine.add_argument("--address", metavar="ADDRESS",

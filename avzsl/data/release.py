@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import collections
 import io
-import logging
 import pickle
 from pathlib import Path
 
@@ -30,10 +29,9 @@ from avzsl.data.features import SAMPLE_SUBSETS, TEXT_ALIGNMENTS, ClassText, Feat
 from avzsl.encoders.dims import join_text, text_parts
 from avzsl.data.splits import _PROMPT_NAME_COLUMNS, ClassSplit, _prompt_names, load_class_split
 
-log = logging.getLogger(__name__)
-
 FEATURE_METHOD = "cls_features_non_averaged"
 SYNTHETIC_MARKER = "SYNTHETIC.txt"  # written by avzsl's synthetic generator so its data is never mistaken
+
 
 def _numpy_rebuilders() -> dict[tuple[str, str], object]:
     """What a release pickle may reference, by (module, name): the functions and classes that rebuild numpy
