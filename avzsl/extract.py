@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 
 from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, encoder_files, entry_point,
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 " made from other videos or options")
         log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
         return 2
-    counts = plan.counts()
+    counts = Counter(v.subset for v in plan.assign())  # in subset order: assign sorts by subset
     log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
              ", ".join(f"{name} {n}" for name, n in counts.items()))
     options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, retry_failed=args.retry_failed,
