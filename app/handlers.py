@@ -17,8 +17,9 @@ a failure in the result panel (and as a pop-up) instead of raising, so no stale 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
+
 
 import gradio as gr
 import numpy as np
@@ -28,8 +29,9 @@ from app.examples import ExampleCache, example_thumbnails, read_examples
 from app.maps import MapMaker
 from app.state import Session
 from app.figures import empty_figure, timeline_figure
-from app.text import TABLE_COLUMNS, TRAIN_HINT, escape_html, escape_markdown, without_paths
+from app.text import TABLE_COLUMNS, TRAIN_HINT, code_span, escape_html, escape_markdown, without_paths
 from avzsl.io import AvzslError
+from avzsl.report.figures import report_figures
 from avzsl.serving.service import TRAINING_FREE, EncodersUnavailable, LabelError, parse_labels
 from avzsl.serving.result import clock
 from avzsl.serving.turns import Busy, PerClient
@@ -49,18 +51,11 @@ def model_choices(service) -> list[tuple[str, str]]:
     """(shown text, model id) for every model the service offers; checkpoints say what they are."""
     choices = []
     for info in service.models():
-        if info.id == TRAINING_FREE:
-            choices.append((info.display_name, info.id))
-            continue
+        what = (f"{info.architecture} on {info.dataset or '?'}" + (", SYNTHETIC data" if info.synthetic else "")
+                + ("" if info.usable else " — ⚠ trained on other encoders"))
         if not info.readable:
-            choices.append((f"{info.display_name} (⚠ unavailable: its files cannot be read)", info.id))
-            continue
-        what = f"{info.architecture} on {info.dataset or '?'}"
-        if info.synthetic:
-            what += ", SYNTHETIC data"
-        if not info.usable:
-            what += " — ⚠ trained on other encoders"
-        choices.append((f"{info.display_name} ({what})", info.id))
+            what = "⚠ unavailable: its files cannot be read"
+        choices.append((info.display_name if info.id == TRAINING_FREE else f"{info.display_name} ({what})", info.id))
     return choices
 
 
@@ -75,33 +70,27 @@ def describe_model(service, model_id: str | None) -> str:
     if not info.readable:
         return f"⚠ **This checkpoint cannot be used:** {escape_markdown(without_paths(info.problem))}"
     # Everything below but the numbers comes from the checkpoint's files: escaped, shown as text.
-    parts = [f"**{escape_markdown(info.architecture)}** trained on {escape_markdown(info.dataset or 'unknown data')}"]
-    if info.synthetic:
-        parts.append("**SYNTHETIC features** — its rankings are not meaningful")
-    parts.append(f"{len(info.train_classes)} training classes (labels naming one are *seen*)")
     hm = info.metrics.get("test", {}).get("HM")
-    if hm is not None:
-        parts.append(f"test HM {hm:.1f}")
-    if info.gamma is not None:
-        parts.append(f"calibration γ {info.gamma:.3g}")
-    if info.alpha:
-        parts.append(f"open-vocabulary blend α {info.alpha:.2g}")
-    text = " · ".join(parts) + f".\n\nEncoders: {escape_markdown(info.encoders)}."
+    parts = [f"**{escape_markdown(info.architecture)}** trained on {escape_markdown(info.dataset or 'unknown data')}",
+             "**SYNTHETIC features** — its rankings are not meaningful" if info.synthetic else "",
+             f"{len(info.train_classes)} training classes (labels naming one are *seen*)",
+             "" if hm is None else f"test HM {hm:.1f}",
+             "" if info.gamma is None else f"calibration γ {info.gamma:.3g}",
+             f"open-vocabulary blend α {info.alpha:.2g}" if info.alpha else ""]
+    text = " · ".join(filter(None, parts)) + f".\n\nEncoders: {escape_markdown(info.encoders)}."
     if not info.usable:
         text += f"\n\n⚠ **Cannot be used with the encoders in use:** {escape_markdown(without_paths(info.problem))}"
     return text
 
 
 def ranking_table(prediction) -> pd.DataFrame:
-    rows = []
-    for s in prediction.ranking:
-        seen = "— (no training)" if s.seen is None else ("seen" if s.seen else "unseen")
-        rows.append([s.rank, s.label, f"{100 * s.confidence:.1f} %", round(s.distance, 4), seen])
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    seen = {None: "— (no training)", True: "seen", False: "unseen"}
+    return pd.DataFrame([[s.rank, s.label, f"{100 * s.confidence:.1f} %", round(s.distance, 4), seen[s.seen]]
+                         for s in prediction.ranking], columns=TABLE_COLUMNS)
 
 
-def confidences(scores, top: int | None = None) -> dict[str, float]:
-    return {s.label: float(s.confidence) for s in (scores[:top] if top else scores)}
+def confidences(scores) -> dict[str, float]:
+    return {s.label: float(s.confidence) for s in scores}
 
 
 def timings_text(timings: dict[str, float]) -> str:
@@ -157,36 +146,44 @@ def failure(message: str) -> dict:
                 timeline=None, moment_frames=[], warnings=f"**Not classified:** {escape_markdown(message)}")
 
 
-def _whole_number(value) -> int:
-    try:
-        number = float(value or 1)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not number.is_integer():  # NaN and infinities too; the service checks the range
-        raise LabelError(f"segments must be a whole number, not {str(value)[:20]!r}")
-    return int(number)
-
-
-def encoders_status(service) -> str:
-    """The page's line for `service.status()`: a fetch, the loading, or why they failed (no server path);
-    "" once the encoders are ready, or in random mode."""
-    status = service.status()
-    if status.state == "fetching":
-        return ("⏳ **Fetching the encoders' weights** (first start only; they are kept in the Hugging Face cache): "
-                f"{without_paths(status.detail)}. Classify waits for them.")
-    if status.state == "failed":
-        return (f"⚠ **The encoders could not be loaded:** {escape_markdown(without_paths(status.detail))} "
-                "Fix this and restart the app.")
-    if status.state == "loading":
-        return "⏳ **Loading the CLIP and CLAP encoders…** Classify waits for them."
-    return ""
-
-
 def explore_note(atlas_names: list[str]) -> str:
     if atlas_names:
         return "The maps of the first checkpoint are prepared at start-up; others take a few seconds the first time."
     return ("No checkpoint with an embedding atlas yet: the maps need a trained model, which saves one at the end "
             f"of training. To train one: {TRAIN_HINT}.")
+
+
+FIGURE_CHOICES = [("Per-class accuracy", "class-accuracy"), ("Where unseen videos go", "unseen-outcome"),
+                  ("What unseen classes are taken for", "confusion"), ("S, U, HM against γ", "gamma"),
+                  ("S, U, HM against the blend α", "alpha"), ("Modalities and the training-free floor", "modalities")]
+
+
+def report_figure(service, name: str | None, which: str | None):
+    """(plotly figure, markdown status) of one figure of the report that training stored with checkpoint `name`
+    (avzsl/report/), next to its metrics.json: no data set is needed."""
+    if not name:
+        return empty_figure("No checkpoint chosen."), ""
+    try:
+        report = service.report(name)
+    except AvzslError as e:
+        return empty_figure("This checkpoint's report cannot be read."), f"*{escape_markdown(without_paths(e))}*"
+    if report is None:
+        return (empty_figure("This checkpoint stores no evaluation report."),
+                f"*{escape_markdown(name)} was trained before avzsl stored reports. Make one with "
+                f"{code_span(f'python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT')} "
+                "(it needs the data set).*")
+    figures = report_figures(report)
+    which = which or "class-accuracy"
+    if which not in figures:
+        return empty_figure("This checkpoint carries no open-vocabulary blend (trained without --blend)."), ""
+    m = report.metrics
+    status = (f"Test split of {escape_markdown(report.dataset)}, scored as in evaluation (γ {report.gamma:.4g}"
+              + (f", α {report.alpha:.2g}" if report.alpha else "") + f"): S {m['S']:.1f} · U {m['U']:.1f} · "
+              f"HM {m['HM']:.1f}; {len(report.seen)} seen and {len(report.unseen)} unseen classes. The whole report "
+              f"(every class, searchable; several checkpoints compared): "
+              f"{code_span(f'python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT')}." + (" SYNTHETIC data: the numbers say nothing about "
+                                                                   "real videos." if report.synthetic else ""))
+    return figures[which], status
 
 
 # --- the handlers ------------------------------------------------------------------------------------------
@@ -208,26 +205,24 @@ class PageHandlers:
                 cache: ExampleCache | None = None, request: gr.Request | None = None):
         """The one prediction path of the page and the API; raises AvzslError subclasses for bad input, and
         Busy for a client that already has JOBS_PER_CLIENT of them running (request: its Gradio session)."""
-        with self.admission.admit(request.session_hash if request else None):
-            return self._predict(video, labels_text, model, modality, gamma, segments, alpha, cache)
-
-    def _predict(self, video, labels_text, model, modality, gamma, segments, alpha, cache):
         if not video:
             raise LabelError("Add a video first: drop a file on the video box, record one with the webcam, "
                              "or click one of the examples (a sound file or a picture works too).")
         if self.service.status().state in ("fetching", "loading"):
             gr.Info("The encoders are still being fetched or loaded (first start only): this classification starts "
                     "as soon as they are ready.", title="One moment")
-        model, modality, segments = model or TRAINING_FREE, modality or "both", _whole_number(segments)
+        model, modality = model or TRAINING_FREE, modality or "both"  # the service checks the segments
         labels = parse_labels(labels_text or "")
         key = cache.key(video, labels, model, modality, gamma, segments, alpha) if cache is not None else None
         prediction = cache.get(key) if key else None
         if prediction is None:
-            prediction = self.service.classify(video, labels, model=model, modality=modality, gamma=gamma,
-                                               segments=segments, alpha=alpha)
+            with self.admission.admit(request.session_hash if request else None):
+                prediction = self.service.classify(video, labels, model=model, modality=modality, gamma=gamma,
+                                                   segments=segments, alpha=alpha)
             if key:
                 cache.put(key, prediction)
         return prediction
+
 
     def classify_api(self, video, labels_text, model=TRAINING_FREE, modality="both", gamma="", segments=1,
                      alpha="", request: gr.Request = None) -> dict:
@@ -239,8 +234,18 @@ class PageHandlers:
             raise gr.Error(message, title=title, print_exception=False) from None
 
     def weights_status(self) -> str:
-        """/weights_status: encoders_status() of the service ("" once the encoders are ready)."""
-        return encoders_status(self.service)
+        """/weights_status, the page's line for `service.status()`: a fetch, the loading, or why they failed (no
+        server path); "" once the encoders are ready, or in random mode."""
+        status = self.service.status()
+        if status.state == "fetching":
+            return ("⏳ **Fetching the encoders' weights** (first start only; they are kept in the Hugging Face "
+                    f"cache): {without_paths(status.detail)}. Classify waits for them.")
+        if status.state == "failed":
+            return (f"⚠ **The encoders could not be loaded:** {escape_markdown(without_paths(status.detail))} "
+                    "Fix this and restart the app.")
+        if status.state == "loading":
+            return "⏳ **Loading the CLIP and CLAP encoders…** Classify waits for them."
+        return ""
 
     def status_tick(self) -> tuple:
         """The page's status line, polled until the encoders are ready or failed: (text, timer still active?)."""
@@ -304,13 +309,11 @@ class PageHandlers:
     def on_model(self, model_id):
         """The model changed: its description, its γ and α in the options, and the Explore tab follows it."""
         gamma = alpha = None
-        if model_id and model_id != TRAINING_FREE:
-            try:
+        trained = model_id not in (None, "", TRAINING_FREE)
+        if trained:
+            with contextlib.suppress(AvzslError):
                 info = self.service.model_info(model_id)
                 gamma, alpha = info.gamma, info.alpha
-            except AvzslError:
-                pass
-        trained = model_id not in (None, TRAINING_FREE)
         explore = gr.update(value=model_id) if model_id in self.maps.checkpoints() else gr.update()
         return (describe_model(self.service, model_id),
                 gr.update(value="" if gamma is None else f"{gamma:.4g}", interactive=trained),

@@ -87,17 +87,16 @@ class MapMaker:
         spaces = [s for s in SPACES if s in spaces] or ["joint"]
         info = self.service.model_info(name)
         encoders = self.service.encoder_spec(name)  # only features of these encoders fit its input maps
-        panels, notes, fitted, placed_videos, placed_labels = [], [], [], set(), set()
-        atlas = None
+        panels, notes, timing, fitted, placed_videos, placed_labels = [], [], [], [], set(), set()
         for space in spaces:
             was_cached = self.cache.cached(atlas_key(self.service.catalog.path(name)), space, method)
             atlas, amap = self._atlas_map(name, space, method)
-            fitted.append((space, amap, was_cached))
-            videos, labels = [], []
-            if show_mine:
-                videos, labels = self._user_points(name, space, amap, history, info, encoders)
-                placed_videos |= {v.name for v in videos}
-                placed_labels |= {p.name for p in labels}
+            fitted.append(amap)
+            timing.append(f"{SPACE_NAMES[space]}: " + ("from the cache" if was_cached else "read from disk"
+                                                        if amap.from_disk else f"computed in {amap.seconds:.1f} s"))
+            videos, labels = self._user_points(name, space, amap, history, info, encoders) if show_mine else ([], [])
+            placed_videos |= {v.name for v in videos}
+            placed_labels |= {p.name for p in labels}
             panels.append(MapPanel(
                 title=f"{SPACE_TITLES[space]} · {METHOD_NAMES[method]}", video_xy=amap.video_xy,
                 labels=amap.space.labels, video_ids=list(atlas.video_ids), class_ids=amap.space.class_ids,
@@ -105,19 +104,14 @@ class MapMaker:
             ))
         figure = map_figure(panels, class_names=list(atlas.class_names), seen_classes=atlas.seen_classes)
 
-        n_classes = len(np.unique(atlas.labels))
-        n_seen = len(set(np.unique(atlas.labels)) & set(atlas.seen_classes))
-        lines = [f"**{escape_markdown(name)}**: {len(atlas.labels):,} test videos of {n_classes} classes "
-                 f"({n_seen} seen in training, {n_classes - n_seen} unseen)."]
-        timing = []
-        for space, amap, was_cached in fitted:
-            how = ("from the cache" if was_cached else "read from disk" if amap.from_disk
-                   else f"computed in {amap.seconds:.1f} s")
-            timing.append(f"{SPACE_NAMES[space]}: {how}")
-        lines.append(f"{METHOD_NAMES[method]} maps — " + "; ".join(timing) + ".")
+        classes = set(np.unique(atlas.labels))
+        n_seen = len(classes & set(atlas.seen_classes))
+        lines = [f"**{escape_markdown(name)}**: {len(atlas.labels):,} test videos of {len(classes)} classes "
+                 f"({n_seen} seen in training, {len(classes) - n_seen} unseen).",
+                 f"{METHOD_NAMES[method]} maps — " + "; ".join(timing) + "."]
         if show_mine and history:
             if placed_videos or placed_labels:
-                rule = ("UMAP's transform" if method == "umap" and not any(a.from_disk for _, a, _ in fitted)
+                rule = ("UMAP's transform" if method == "umap" and not any(a.from_disk for a in fitted)
                         else "the weighted mean of their 5 nearest atlas videos")
                 lines.append(f"Your {len(placed_videos)} video(s) (★) and {len(placed_labels)} label(s) (✚) are placed "
                              f"on the finished map by {rule}; the map itself is not recomputed.")
@@ -133,7 +127,8 @@ class MapMaker:
         if info.synthetic:
             notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
                          "nothing about real videos.")
-        if getattr(self.service, "random_encoders", False) and show_mine and history:
+        if self.service.random_encoders and show_mine and history:
+
             notes.append("Random-weight encoders: where your videos land means nothing.")
         return MapResult(figure, " ".join(lines) + "".join(f"\n\n*{n}*" for n in notes))
 
@@ -142,15 +137,13 @@ class MapMaker:
         dim = amap.space.dim
         video_rows, video_points, label_vectors = [], [], {}
         for entry in history:
-            if space == "joint":
-                if entry.model != name or "joint" not in entry.features:
-                    continue
+            if space == "joint" and entry.model == name and "joint" in entry.features:
                 vector, labels = entry.features["joint"], entry.label_joint
-            else:
-                if not info.usable or entry.encoders != encoders or space not in entry.features:
-                    continue
+            elif space != "joint" and info.usable and entry.encoders == encoders and space in entry.features:
                 dims = self.service.catalog.config(name).input_dims
                 vector, labels = entry.features[space], dims.text_in_space(entry.label_text, space, dim)
+            else:
+                continue
             if vector.shape[-1] != dim:
                 continue
             video_rows.append(vector)
@@ -159,19 +152,17 @@ class MapMaker:
                 for label, row in zip(entry.labels, labels):
                     label_vectors.pop(label.lower(), None)  # the latest spelling and vector win, drawn last
                     label_vectors[label.lower()] = (label, row)
-        videos = []
-        if video_rows:
-            xy = amap.place(np.stack(video_rows))
-            for entry, (x, y) in zip(video_points, xy):
-                videos.append(UserPoint((float(x), float(y)), entry.name,
-                                        f"<b>your video: {escape_html(entry.name)}</b><br>best label: "
-                                        f"{escape_html(entry.top)} ({100 * entry.confidence:.0f}%)<br>model: "
-                                        f"{escape_html(entry.model)}"))
-        marks = []
         chosen = list(label_vectors.values())[-MAX_LABEL_MARKERS:]
-        if chosen:
-            xy = amap.place(np.stack([row for _, row in chosen]))
-            for (label, _), (x, y) in zip(chosen, xy):
-                marks.append(UserPoint((float(x), float(y)), label, f"<b>your label: {escape_html(label)}</b>"))
+        videos = [UserPoint(xy, entry.name, f"<b>your video: {escape_html(entry.name)}</b><br>best label: "
+                            f"{escape_html(entry.top)} ({100 * entry.confidence:.0f}%)<br>model: {escape_html(entry.model)}")
+                  for entry, xy in zip(video_points, _placed(amap, video_rows))]
+        marks = [UserPoint(xy, label, f"<b>your label: {escape_html(label)}</b>")
+                 for (label, _), xy in zip(chosen, _placed(amap, [row for _, row in chosen]))]
         return videos, marks
+
+
+def _placed(amap, rows: list[np.ndarray]) -> list[tuple[float, float]]:
+    """Where the (D,) vectors `rows` land on the map, as plain (x, y) pairs."""
+    return [(float(x), float(y)) for x, y in amap.place(np.stack(rows))] if rows else []
+
 

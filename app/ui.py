@@ -16,16 +16,15 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import pandas as pd
 
 from app.examples import EXAMPLES_DIR
-from app.handlers import PageHandlers, describe_model, explore_note, model_choices
+from app.handlers import FIGURE_CHOICES, PageHandlers, describe_model, explore_note, model_choices, report_figure
 from app.maps import MapMaker
-from app.report_panel import build_report_panel
 from app.state import Session
 from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT, code_span
 from avzsl.serving.service import MAX_LABEL_CHARS, MAX_LABELS, TRAINING_FREE
@@ -53,25 +52,39 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
     with gr.Blocks(title="avzsl — zero-shot video classification") as demo:
         session = gr.State(Session(), time_to_live=SESSION_SECONDS)  # deep-copied for every visitor
         models = model_choices(service)
-        header(service, offers_checkpoints=len(models) > 1)
-        weights_status(handlers)
+        header(handlers, offers_checkpoints=len(models) > 1)
         with gr.Tabs():
             with gr.Tab("Classify a video", id="classify"):
-                classify = classify_tab(handlers, models)
+                classify = classify_tab(handlers, models, session)
             with gr.Tab("Explore the embedding maps", id="explore") as explore_tab:
-                explore = explore_tab_layout(handlers)
-                build_report_panel(service, explore.checkpoint, explore_tab)
-        wire_classify(handlers, classify, explore, session)
-        wire_explore(handlers, explore, explore_tab, session)
+                explore = explore_tab_layout(handlers, explore_tab, session)
+                report_panel(service, explore.checkpoint, explore_tab)
+        classify.model.change(handlers.on_model, inputs=[classify.model],  # the Explore tab follows the model
+                              outputs=[classify.model_info, classify.gamma, classify.alpha, explore.checkpoint],
+                              **PRIVATE, queue=False)
         demo.load(handlers.refresh_models, inputs=[classify.model],
                   outputs=[classify.model, classify.model_info, explore.checkpoint, explore.note], **PRIVATE, queue=False)
     demo.maps = handlers.maps  # for tests and app.py
     return demo
 
 
-def weights_status(handlers: PageHandlers) -> None:
-    """A status line while the encoders' weights are fetched or loaded (polled each second, "" once ready), and
-    the /weights_status API that reads it."""
+def header(handlers: PageHandlers, *, offers_checkpoints: bool) -> None:
+    """Title, introduction, the banners of a test mode or of a checkpoint folder with nothing in it, and a status
+    line while the encoders' weights are fetched or loaded (polled each second, "" once ready) with the
+    /weights_status API that reads it."""
+    service = handlers.service
+    gr.Markdown(f"# {TITLE}")
+    gr.Markdown(INTRO, elem_classes=["subtitle"])
+    if service.random_encoders:
+        gr.Markdown(
+            "⚠ **Test mode — random-weight encoders: every result on this page is meaningless.** "
+            "The app was started with `--encoders random` (or `AVZSL_ENCODERS=random`) to check that it "
+            "works without the CLIP and CLAP weights. For real answers, provide the weights and run "
+            "`python app.py` (see docs/app.md).", elem_classes=["banner", "banner-warn"], elem_id="random-banner")
+    if not offers_checkpoints:
+        gr.Markdown(f"ℹ No trained model in {code_span(str(service.catalog.folder) + '/')} yet — the training-free "
+                    f"CLIP+CLAP mode works without one. To train a model: {TRAIN_HINT}.", elem_classes=["banner", "banner-info"],
+                    elem_id="no-checkpoints-banner")
     status = handlers.weights_status()
     line = gr.Markdown(status, elem_id="weights-status")
     timer = gr.Timer(1.0, active=bool(status))
@@ -80,68 +93,19 @@ def weights_status(handlers: PageHandlers) -> None:
     status_api.click(handlers.weights_status, outputs=[line], api_name="weights_status", queue=False)
 
 
-def header(service, *, offers_checkpoints: bool) -> None:
-    """Title, introduction, and the banners of a test mode or of a checkpoint folder with nothing in it."""
-    gr.Markdown(f"# {TITLE}")
-    gr.Markdown(INTRO, elem_classes=["subtitle"])
-    if getattr(service, "random_encoders", False):
-        gr.Markdown(
-            "⚠ **Test mode — random-weight encoders: every result on this page is meaningless.** "
-            "The app was started with `--encoders random` (or `AVZSL_ENCODERS=random`) to check that it "
-            "works without the CLIP and CLAP weights. For real answers, provide the weights and run "
-            "`python app.py` (see docs/app.md).", elem_classes=["banner", "banner-warn"], elem_id="random-banner")
-    if not offers_checkpoints:
-        gr.Markdown(f"ℹ No trained model in {code_span(str(service.checkpoints_dir) + '/')} yet — the training-free "
-                    f"CLIP+CLAP mode works without one. To train a model: {TRAIN_HINT}.", elem_classes=["banner", "banner-info"],
-                    elem_id="no-checkpoints-banner")
-
-
-@dataclass
-class ClassifyTab:
-    """The Classify tab's components that events read or write."""
-
-    video: gr.Video
-    media_file: gr.File
-    labels: gr.Textbox
-    model: gr.Dropdown
-    model_info: gr.Markdown
-    moments: gr.Slider
-    modality: gr.Radio
-    gamma: gr.Textbox
-    alpha: gr.Textbox
-    button: gr.Button
-    gallery: gr.Gallery | None
-    results: dict  # the result panel's components by name, as the page handlers key their values (present())
-    api_trigger: gr.Button
-
-    @property
-    def form(self) -> list:
-        """The /classify API's inputs, in its order."""
-        return [self.video, self.labels, self.model, self.modality, self.gamma, self.moments, self.alpha]
-
-
-@dataclass
-class ExploreTab:
-    note: gr.Markdown
-    checkpoint: gr.Dropdown
-    space: gr.Radio
-    method: gr.Radio
-    show_mine: gr.Checkbox
-    status: gr.Markdown
-    plot: gr.Plot
-
-
-def classify_tab(handlers: PageHandlers, models: list[tuple[str, str]]) -> ClassifyTab:
-    """Layout of the Classify tab: the form on the left, the result on the right."""
+def classify_tab(handlers: PageHandlers, models: list[tuple[str, str]], session: gr.State) -> SimpleNamespace:
+    """The Classify tab, the form on the left and the result on the right, with its events; returns the form."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             form = classify_form(handlers, models)
         with gr.Column(scale=7):
             results = classify_results()
-    return ClassifyTab(**form, results=results, api_trigger=gr.Button(visible=False))  # carries /classify
+    wire_classify(handlers, form, results, session)
+    return form
 
 
-def classify_form(handlers: PageHandlers, models: list[tuple[str, str]]) -> dict:
+def classify_form(handlers: PageHandlers, models: list[tuple[str, str]]) -> SimpleNamespace:
+    """The form's components, by the names events use."""
     video = gr.Video(label="1. Your video", sources=["upload", "webcam"], include_audio=True,
                      webcam_options=gr.WebcamOptions(mirror=False), height=340, elem_id="video-input")
     media_file = gr.File(label="…or a sound file or a picture (classified by that alone)",
@@ -169,9 +133,9 @@ def classify_form(handlers: PageHandlers, models: list[tuple[str, str]]) -> dict
                                 "keeps CLIP/CLAP's open vocabulary for words the model never saw. "
                                 "Empty = the checkpoint's own value.")
     button = gr.Button("Classify", variant="primary", elem_id="classify-button")
-    return dict(video=video, media_file=media_file, labels=labels, model=model, model_info=model_info,
-                moments=moments, modality=modality, gamma=gamma, alpha=alpha, button=button,
-                gallery=examples_gallery(handlers))
+    return SimpleNamespace(video=video, media_file=media_file, labels=labels, model=model, model_info=model_info,
+                           moments=moments, modality=modality, gamma=gamma, alpha=alpha, button=button,
+                           gallery=examples_gallery(handlers))
 
 
 def examples_gallery(handlers: PageHandlers) -> gr.Gallery | None:
@@ -216,7 +180,9 @@ def classify_results() -> dict:
                 timeline=timeline, moment_frames=moment_frames, raw=raw)
 
 
-def explore_tab_layout(handlers: PageHandlers) -> ExploreTab:
+def explore_tab_layout(handlers: PageHandlers, explore_tab: gr.Tab, session: gr.State) -> SimpleNamespace:
+    """The Explore tab's maps; the map is drawn when the tab opens and whenever one of its controls changes
+    (the latest wins). Returns the components other events write: the checkpoint chooser and the note."""
     atlas_names = handlers.maps.checkpoints()
     gr.Markdown(EXPLORE_INTRO)
     note = gr.Markdown(explore_note(atlas_names), elem_classes=["banner", "banner-info"])
@@ -228,20 +194,40 @@ def explore_tab_layout(handlers: PageHandlers) -> ExploreTab:
         show_mine = gr.Checkbox(value=True, label="Show my videos and labels", scale=1)
     status = gr.Markdown(elem_classes=["small-note"], elem_id="map-status")
     plot = gr.Plot(label="Embedding map", show_label=False, elem_id="embedding-map")
-    return ExploreTab(note, checkpoint, space, method, show_mine, status, plot)
+    controls = [checkpoint, space, method, show_mine]
+    drawing = {"concurrency_limit": 1, "concurrency_id": "maps", "trigger_mode": "always_last", **PRIVATE}
+    for event in (explore_tab.select, *(control.input for control in controls)):
+        event(handlers.draw, inputs=[*controls, session], outputs=[plot, status], **drawing)
+    return SimpleNamespace(note=note, checkpoint=checkpoint)
 
 
-def wire_classify(handlers: PageHandlers, tab: ClassifyTab, explore: ExploreTab, session: gr.State) -> None:
-    """The Classify tab's events: the button, Enter, the API, new inputs, examples, and a model change."""
-    page_inputs = [tab.media_file, *tab.form, session]
-    shown = {**tab.results, "session": session}
+def report_panel(service, checkpoint: gr.Dropdown, tab: gr.Tab) -> None:
+    """Under the maps: a figure of the chosen checkpoint's evaluation report, with a chooser and a status line."""
+    with gr.Accordion("Where this checkpoint fails: its evaluation report on the test split", open=True):
+        which = gr.Radio(FIGURE_CHOICES, value="class-accuracy", label="Figure", elem_id="report-figure")
+        status = gr.Markdown(elem_classes=["small-note"], elem_id="report-status")
+        plot = gr.Plot(show_label=False, elem_id="report-plot")
+
+    def draw(name, figure):
+        return report_figure(service, name, figure)
+
+    for event in (tab.select, checkpoint.change, which.change):
+        event(draw, inputs=[checkpoint, which], outputs=[plot, status], **PRIVATE, queue=False)
+
+
+def wire_classify(handlers: PageHandlers, tab: SimpleNamespace, results: dict, session: gr.State) -> None:
+    """The Classify tab's events: the button, Enter, the API (a hidden button carries /classify), new inputs,
+    examples."""
+    api_form = [tab.video, tab.labels, tab.model, tab.modality, tab.gamma, tab.moments, tab.alpha]  # in its order
+    page_inputs = [tab.media_file, *api_form, session]
+    shown = {**results, "session": session}
     page_outputs = list(shown.values())
     classify_page, classify_example = by_component(handlers.classify_page, shown), by_component(handlers.classify_example, shown)
     tab.button.click(classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
                      scroll_to_output=False)
     tab.labels.submit(classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
-    tab.api_trigger.click(handlers.classify_api, inputs=tab.form, outputs=[tab.results["raw"]], api_name="classify",
-                          **ONE_AT_A_TIME)
+    gr.Button(visible=False).click(handlers.classify_api, inputs=api_form, outputs=[results["raw"]],
+                                   api_name="classify", **ONE_AT_A_TIME)
     for new_video in (tab.video.upload, tab.video.stop_recording):
         new_video(handlers.forget_other_input, inputs=[tab.video], outputs=[tab.media_file], **PRIVATE, queue=False)
     tab.media_file.upload(handlers.forget_other_input, inputs=[tab.media_file], outputs=[tab.video], **PRIVATE,
@@ -250,8 +236,6 @@ def wire_classify(handlers: PageHandlers, tab: ClassifyTab, explore: ExploreTab,
         tab.gallery.select(handlers.pick_example, inputs=[tab.labels],
                            outputs=[tab.video, tab.media_file, tab.labels, tab.moments], **PRIVATE, queue=False).then(
             classify_example, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
-    tab.model.change(handlers.on_model, inputs=[tab.model],
-                     outputs=[tab.model_info, tab.gamma, tab.alpha, explore.checkpoint], **PRIVATE, queue=False)
 
 
 def by_component(handler, components: dict):
@@ -260,15 +244,6 @@ def by_component(handler, components: dict):
     def run(*args):
         return {components[name]: value for name, value in handler(*args).items()}
     return run
-
-
-def wire_explore(handlers: PageHandlers, tab: ExploreTab, explore_tab: gr.Tab, session: gr.State) -> None:
-    """The map is drawn when the tab opens and whenever one of its controls changes (the latest wins)."""
-    inputs = [tab.checkpoint, tab.space, tab.method, tab.show_mine, session]
-    drawing = {"concurrency_limit": 1, "concurrency_id": "maps", "trigger_mode": "always_last", **PRIVATE}
-    explore_tab.select(handlers.draw, inputs=inputs, outputs=[tab.plot, tab.status], **drawing)
-    for control in (tab.checkpoint, tab.space, tab.method, tab.show_mine):
-        control.input(handlers.draw, inputs=inputs, outputs=[tab.plot, tab.status], **drawing)
 
 
 def build_missing_weights_page(problem: str, *, checkpoints_dir: str | Path = "checkpoints") -> gr.Blocks:

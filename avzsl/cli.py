@@ -15,6 +15,23 @@ import threading
 from avzsl.io import AvzslError
 
 
+def command_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of `python -m module`, described by the module's docstring (its examples kept as written)."""
+    return argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def start(parser: argparse.ArgumentParser, argv: list[str] | None):
+    """The start every command shares: parse `argv`, set up logging and, for a command with --device, give torch
+    its threads (`pick_threads`) and choose the device. Returns (args, the torch.device or None)."""
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    if "device" not in args:
+        return args, None
+    set_threads(args.threads)
+    return args, pick_device(args.device)
+
+
 def setup_logging(verbose: bool = False) -> None:
     """avzsl's own messages at INFO (DEBUG with -v); other libraries' only from WARNING up (open_clip and
     laion_clap log every model build at INFO on the root logger)."""
@@ -74,9 +91,9 @@ def set_threads(requested: int | None) -> None:
     torch.set_num_threads(pick_threads(requested))
 
 
-def add_device_option(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
-    """--device and --threads (read back with `pick_device` and `set_threads`)."""
-    parser.add_argument("--device", default=default, help="auto | cpu | cuda | cuda:N (default: auto = CUDA when present)")
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """--device and --threads (read back by `start`, or by `pick_device` and `set_threads`)."""
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto = CUDA when present)")
     add_threads_option(parser)
 
 
@@ -99,10 +116,6 @@ def add_encoder_options(parser: argparse.ArgumentParser, default: str = "pretrai
     from avzsl.encoders.weights import add_weight_file_options  # the flags come from the table of weight sources
 
     add_weight_file_options(parser)
-    add_offline_option(parser)
-
-
-def add_offline_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true", default=None,
                         help="never touch the network: weights missing from the caches are an error instead of being "
                              "fetched from the Hugging Face hub on first use (same as HF_HUB_OFFLINE=1)")
@@ -124,15 +137,19 @@ FREE_SPACE = "free some space and run the same command again (finished work is k
 OS_HINTS = {errno.ENOSPC: FREE_SPACE, errno.EDQUOT: FREE_SPACE, errno.EFBIG: FREE_SPACE}
 
 
-def entry_point(main):
+def entry_point(main=None, *, interrupted: str = "interrupted"):
     """Wrap a CLI's `main(argv=None) -> int` so that every failure is one line on stderr and an exit code.
 
     AvzslError (bad input) and OSError (disk full, permission denied, ...) exit 2 with their message; an
     unexpected exception exits 1 with its type and message and a hint to rerun with --debug, which shows
-    the traceback instead. Ctrl-C exits 130 (`_interrupt`). Tests call the wrapped `main(argv)` as before.
+    the traceback instead. Ctrl-C exits 130 (`_interrupt`) and logs `interrupted` (`@entry_point(interrupted=
+    ...)`: what to do next). Tests call the wrapped `main(argv)` as before.
     An entry module imports torch and the like inside main (and build_parser), never at its top, so that a
     Ctrl-C during those seconds of imports is handled here too.
     """
+    if main is None:
+        return functools.partial(entry_point, interrupted=interrupted)
+
     @functools.wraps(main)
     def run(argv: list[str] | None = None) -> int:
         debug = DEBUG_FLAG in (sys.argv[1:] if argv is None else argv)
@@ -142,7 +159,7 @@ def entry_point(main):
         try:
             return main(argv)
         except KeyboardInterrupt:
-            log.error("interrupted")
+            log.error("%s", interrupted)
             return EXIT_INTERRUPTED
         except Exception as e:  # noqa: BLE001 - the one place a CLI turns an error into its line
             if debug:

@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import add_verbose_option, entry_point, setup_logging
+from avzsl.cli import add_verbose_option, command_parser, entry_point, start
 
 log = logging.getLogger("avzsl.download")
 
@@ -27,8 +27,7 @@ log = logging.getLogger("avzsl.download")
 def build_parser() -> argparse.ArgumentParser:
     from avzsl.encoders.presets import DEFAULT_PRESET, list_presets
 
-    p = argparse.ArgumentParser(prog="python -m avzsl.download", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("avzsl.download", __doc__)
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list_presets(),
                    help=f"encoder preset whose files to fetch (default: {DEFAULT_PRESET})")
     p.add_argument("--to", type=Path, metavar="DIR",
@@ -40,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    args, _ = start(build_parser(), argv)
     from avzsl.encoders.hub import fetch, human_size
     from avzsl.encoders.presets import get_preset
     from avzsl.encoders.weights import SOURCES, WeightsNotFoundError, check_weights_file, hub_files, resolve

@@ -22,15 +22,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 
 from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, encoder_files, entry_point,
                        pick_device, set_threads, setup_logging)
 
 log = logging.getLogger("avzsl.extract")
-
-ENGINES = ("local", "ray")
-
 
 def build_parser() -> argparse.ArgumentParser:
     from avzsl.encoders import DEFAULT_PRESET, FRAME_CONVENTIONS, PROMPT_SETS, list_presets
@@ -70,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decode-workers", type=int, default=2, help="--engine local: threads decoding ahead (default 2)")
     p.add_argument("--retry-failed", action="store_true", help="try the videos that failed in earlier runs again")
     engine = p.add_argument_group("engine")
-    engine.add_argument("--engine", choices=ENGINES, default="local",
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: this process, decoding in threads (default); ray: Ray Data, decoding in CPU "
                              "tasks and embedding in GPU (or CPU) workers, on this machine or a cluster")
     engine.add_argument("--address", metavar="ADDRESS",
@@ -101,10 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--address, --workers and --gpus-per-worker are options of --engine ray")
     from avzsl.data.store import is_store
     from avzsl.encoders import EncoderSpec, load_encoders
-    from avzsl.extraction import FAILED_REPORT, ExtractionSettings, extract_local, merge_extraction, work_dir
+    from avzsl.extraction import (FAILED_REPORT, ExtractionSettings, extract_local, find_videos, merge_extraction,
+                                  plan_from_split_folder, plan_random_split, work_dir)
     from avzsl.extraction.merge import made_by
 
-    plan = _plan(args)
+    videos = find_videos(args.videos, args.labels)
+    if args.splits is not None:
+        plan = plan_from_split_folder(videos, args.splits, seed=args.seed)
+    else:
+        dataset = args.dataset or args.videos.resolve().name
+        plan = plan_random_split(videos, args.random_split, dataset, tuple(args.class_fractions))
     spec = EncoderSpec(args.encoders_preset, args.frames, random=args.encoders == "random")
     settings = ExtractionSettings(args.prompts, args.no_audio)
     if is_store(args.out) and not (args.retry_failed and work_dir(args.out).is_dir()):
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 " made from other videos or options")
         log.error("%s is already a finished feature store%s; choose another --out or delete it", args.out, hint)
         return 2
-    counts = plan.counts()
+    counts = Counter(v.subset for v in plan.assign())  # in subset order: assign sorts by subset
     log.info("%d classes, %d videos: %s", plan.split.num_classes, len(plan.videos),
              ", ".join(f"{name} {n}" for name, n in counts.items()))
     options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, retry_failed=args.retry_failed,
@@ -135,16 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     merge_extraction(args.out, keep_work=args.keep_work)
     print(f"feature store written to {args.out}; train on it with: python -m avzsl.train --data {args.out}")
     return 0
-
-
-def _plan(args):
-    from avzsl.extraction import find_videos, plan_from_split_folder, plan_random_split
-
-    videos = find_videos(args.videos, args.labels)
-    if args.splits is not None:
-        return plan_from_split_folder(videos, args.splits, seed=args.seed)
-    dataset = args.dataset or args.videos.resolve().name
-    return plan_random_split(videos, args.random_split, dataset, tuple(args.class_fractions))
 
 
 if __name__ == "__main__":

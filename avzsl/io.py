@@ -43,15 +43,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "avzsl")
 
 
-def _temporary_beside(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` to fill a temporary file beside `path`, then move it into place."""
     path = Path(path)
-    tmp = _temporary_beside(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # umask applies, as for open()
     mode = os.stat(tmp).st_mode & 0o777  # what a plain open() gives under this umask
     try:
@@ -110,19 +106,14 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[s
     def write(tmp: Path) -> None:
         try:
             save_file(tensors, str(tmp), metadata=metadata)
-        except Exception as e:  # safetensors' own error type even for a full disk: an OSError, as for open()
-            raise _as_os_error(e, Path(path)) from e
+        except Exception as e:  # safetensors' own error type even for a full disk ("... (os error 28)")
+            found = re.search(r"os error (\d+)", str(e))
+            if not found:
+                raise
+            code = int(found.group(1))  # an OSError, as for open()
+            raise OSError(code, os.strerror(code), str(path)) from e
 
     atomic_write(path, write)
-
-
-def _as_os_error(error: Exception, path: Path) -> Exception:
-    """A SafetensorError from a failed write ("... (os error 28)") as the OSError it stands for; others as they are."""
-    found = re.search(r"os error (\d+)", str(error))
-    if not found:
-        return error
-    code = int(found.group(1))
-    return OSError(code, os.strerror(code), str(path))
 
 
 MAX_INTEGER_DIGITS = 100  # far beyond any count, size, offset or seed avzsl writes; Python stops at 4300

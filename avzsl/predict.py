@@ -20,8 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, encoder_files, entry_point,
-                       pick_device, set_threads, setup_logging)
+from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, command_parser, encoder_files,
+                       entry_point, start)
 from avzsl.io import AvzslError
 
 log = logging.getLogger("avzsl.predict")
@@ -35,8 +35,7 @@ TOP = 3  # labels per row of a folder's CSV
 def build_parser() -> argparse.ArgumentParser:
     from avzsl.serving.service import MAX_SEGMENTS, MODALITIES  # not at the top: see cli.entry_point
 
-    p = argparse.ArgumentParser(prog="python -m avzsl.predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("avzsl.predict", __doc__)
     p.add_argument("path", type=Path, help="a video, sound file or picture; or a folder of them (searched recursively)")
     p.add_argument("--labels", required=True, help="labels separated by commas or newlines")
     p.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: training-free CLIP+CLAP ranking)")
@@ -56,9 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    set_threads(args.threads)
+    args, device = start(build_parser(), argv)
     from avzsl.serving.service import TRAINING_FREE, create_service, parse_labels
 
     labels = parse_labels(args.labels)
@@ -66,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         files = media_files(args.path)
     elif args.csv:
         raise AvzslError("--csv is for a folder of files; for one file use --json")
-    service = create_service(args.encoders, None, pick_device(args.device), **encoder_files(args))
+    service = create_service(args.encoders, None, device, **encoder_files(args))
     model = service.catalog.add(args.checkpoint) if args.checkpoint else TRAINING_FREE
     options = {"model": model, "modality": args.modality, "gamma": args.gamma, "alpha": args.alpha,
                "segments": args.segments}

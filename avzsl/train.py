@@ -20,7 +20,8 @@ from pathlib import Path
 # thread the OS parked for other work: 14-28x slower at load 11 on 2 cores (docs/benchmarks.md, "Training speed").
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from avzsl.cli import add_device_option, add_verbose_option, entry_point, pick_device, set_threads, setup_logging
+from avzsl.cli import add_device_option, add_verbose_option, command_parser, entry_point, start
+from avzsl.io import AvzslError
 
 log = logging.getLogger("avzsl.train")
 
@@ -34,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     from avzsl.data.splits import BENCHMARKS
     from avzsl.models.registry import list_models
 
-    p = argparse.ArgumentParser(prog="python -m avzsl.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("avzsl.train", __doc__)
     p.add_argument("--model", choices=list_models(), default="clipclap")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, action="append",
@@ -66,18 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-@entry_point
+@entry_point(interrupted="interrupted: run the same command again to resume from the last finished epoch")
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    set_threads(args.threads)
-    device = pick_device(args.device)
+    args, device = start(build_parser(), argv)
     from avzsl.data.combine import combine
     from avzsl.data.loading import open_data
     from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic
     from avzsl.models.checkpoint import load_checkpoint
     from avzsl.models.registry import get_recipe
     from avzsl.report.results import build_report, save_report
+    from avzsl.training.protocol import data_dims
     from avzsl.training.run import train
 
     overrides = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
@@ -95,18 +93,13 @@ def main(argv: list[str] | None = None) -> int:
                             *(open_data(path, text_alignment=args.text_alignment) for path in more)])
         recipe = get_recipe(args.model, args.dataset or data.name, training_overrides=overrides)
         out = args.out or Path("checkpoints") / f"{args.model}-{data.name.lower()}{'-synthetic' if args.synthetic else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
-        log.info("%s on %s (%s): audio %d-d, visual %d-d, text %s; writing to %s", args.model, data.name,
-                 "SYNTHETIC" if data.provenance.synthetic else "real features", data.audio_dim,
-                 data.visual_dim, [list(p) for p in data.text.parts], out)
+        log.info("%s on %s (%s): %s; writing to %s", args.model, data.name,
+                 "SYNTHETIC" if data.provenance.synthetic else "real features", data_dims(data).describe(), out)
         metrics = train(recipe, data, out, device=device, progress=not args.no_progress, overwrite=args.overwrite)
         # The evaluation report on the test split, stored for the app's Explore tab (which has no data set).
         save_report(out, build_report(load_checkpoint(out, device), data))
-    except ValueError as e:  # a recipe's invalid training settings
-        log.error("%s", e)
-        return 2
-    except KeyboardInterrupt:
-        log.error("interrupted: run the same command again to resume from the last finished epoch")
-        return 130
+    except ValueError as e:  # a recipe's invalid training settings: bad input, as an AvzslError is
+        raise AvzslError(str(e)) from None
     print(json.dumps(metrics, indent=2))
     return 0
 

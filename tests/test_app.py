@@ -37,6 +37,14 @@ def app(service, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def maps(service):
+    """One map maker for the map tests: a map fitted for one is not fitted again for another."""
+    from app.maps import MapMaker
+
+    return MapMaker(service)
+
+
+@pytest.fixture(scope="module")
 def client(app):
     from gradio_client import Client
 
@@ -342,10 +350,11 @@ runpy.run_path("app.py", run_name="__main__")
 """
 
 
-@pytest.mark.parametrize("mode", ["random encoders", "missing weights"])
-def test_the_page_is_served_before_torch_is_imported(mode, tmp_path):
+@pytest.mark.parametrize("mode", ["random encoders", "missing weights", "checkpoints"])
+def test_the_page_is_served_before_torch_is_imported(mode, tmp_path, request, monkeypatch):
     """A start shows its page at once: torch, open_clip and transformers come later, in the warm-up. On a busy
-    machine too (load >= cores), where the app gives torch one thread."""
+    machine too (load >= cores), where the app gives torch one thread. With checkpoints too: the model list, the
+    descriptions and the Explore tab's atlases read their configs, metrics and headers without torch."""
     import os
     import subprocess
     import sys
@@ -354,16 +363,24 @@ def test_the_page_is_served_before_torch_is_imported(mode, tmp_path):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AVZSL_", "HF_"))}
     env.update(AVZSL_CACHE_DIR=str(tmp_path / "avzsl"), HF_HOME=str(tmp_path / "hf"), GRADIO_ANALYTICS_ENABLED="False")
-    flags = ["--encoders", "random"] if mode == "random encoders" else ["--offline"]
+    flags = ["--encoders", "random"] if mode != "missing weights" else ["--offline"]
+    checkpoints = request.getfixturevalue("app_checkpoints") if mode == "checkpoints" else tmp_path / "none"
 
     def start() -> str:
-        cmd = [sys.executable, "-c", PAGE_FIRST, *flags, "--checkpoints", str(tmp_path / "none"), "--port", str(free_port())]
+        cmd = [sys.executable, "-c", PAGE_FIRST, *flags, "--checkpoints", str(checkpoints), "--port", str(free_port())]
+
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         return out.stdout + out.stderr[-2000:]
 
-    if mode == "missing weights":
-        start()  # the first start ever reads open_clip's weight tags (torch) and remembers them in the cache
+    if mode == "missing weights":  # as the first start ever does: read open_clip's weight tags (torch), remember them
+        from avzsl.encoders import EncoderPool
+
+        monkeypatch.setenv("AVZSL_CACHE_DIR", env["AVZSL_CACHE_DIR"])
+        pool = EncoderPool(offline=True)
+        pool.missing(pool.spec())
+        assert (tmp_path / "avzsl" / "open_clip_tags.json").is_file()
     out = start()
+
     assert "page 200 heavy []" in out, out
 
 
@@ -431,8 +448,7 @@ def _load_app_py():
 # --- maps of the session ---------------------------------------------------------------------------------------
 
 
-def test_maps_show_the_session_videos_and_labels(service):
-    from app.maps import MapMaker
+def test_maps_show_the_session_videos_and_labels(service, maps):
     from app.state import Session
     from avzsl.serving.service import parse_labels
 
@@ -440,7 +456,6 @@ def test_maps_show_the_session_videos_and_labels(service):
     for video, model in ((EXAMPLES / "bird.mp4", MATCHING), (EXAMPLES / "car.mp4", "training-free")):
         labels = parse_labels("bird chirping, car engine, playing drums")
         session.remember(service.classify(video, labels, model=model), str(video))
-    maps = MapMaker(service)
     result = maps.draw(MATCHING, ["joint", "visual", "audio"], "tsne", session.history)
     traces = {t.name: t for t in result.figure.data if t.legendgroup == "user-video"}
     assert traces  # the session's videos are drawn
@@ -459,14 +474,13 @@ def test_maps_show_the_session_videos_and_labels(service):
     assert "video:" in hover.hovertemplate and len(hover.customdata) == len(hover.x)
 
 
-def test_map_of_a_checkpoint_of_other_encoders_leaves_out_the_users_points(service):
-    from app.maps import MapMaker
+def test_map_of_a_checkpoint_of_other_encoders_leaves_out_the_users_points(service, maps):
     from app.state import Session
 
     session = Session()
     labels = ["dog barking", "car engine"]
     session.remember(service.classify(EXAMPLES / "bird.mp4", labels), "bird.mp4")
-    result = MapMaker(service).draw(OTHER_ENCODERS, ["visual"], "tsne", session.history)
+    result = maps.draw(OTHER_ENCODERS, ["visual"], "tsne", session.history)
     assert not [t for t in result.figure.data if (t.legendgroup or "").startswith("user-")]
     assert "other encoders" in result.status
 
@@ -549,12 +563,11 @@ def test_a_sound_file_through_the_page_handler(service):
     assert values["raw"] is None and "Add a video first" in values["warnings"]
 
 
-def test_explore_says_preparing_while_the_start_up_warm_up_runs(service):
+def test_explore_says_preparing_while_the_start_up_warm_up_runs(service, maps):
     from app.handlers import PageHandlers
-    from app.maps import MapMaker
 
-    maps = MapMaker(service)
-    maps._warming = True  # as if warm_up_in_background were still compiling UMAP
+    maps._warming = True
+  # as if warm_up_in_background were still compiling UMAP
     steps = PageHandlers(service, maps).draw(MATCHING, "joint", "tsne", True, None)
     _, status = next(steps)
     assert "Preparing the maps" in status

@@ -76,3 +76,19 @@ def test_blend_formula():
     v, a = np.eye(3)[:2], np.eye(4)[:2]  # unit rows
     tv, ta = np.eye(3), np.eye(4)[:3]
     np.testing.assert_allclose(training_free_distances(a, v, tv, ta), [[0, 1, 1], [1, 0, 1]])
+
+
+def test_a_release_holding_infinity_is_one_line_in_evaluate_and_the_report(runs, tmp_path, caplog):
+    """The release format is read without a finiteness check of its own: evaluation and the report both refuse it,
+    naming the damaged features, before any number is computed from them."""
+    _, plain, _ = runs
+    data = make_synthetic(SyntheticSpec(scale=0.1, seed=3))
+    data.subsets["stage_2_test_unseen"].audio[0, 0] = np.inf
+    release = write_release(data, tmp_path / "UCF")
+    out = tmp_path / "report"
+    for report in ([], ["--report", str(out), "--no-png"]):
+        caplog.clear()
+        assert evaluate_cli.main(["--checkpoint", str(plain), "--data", str(release), "--device", "cpu", *report]) == 2
+        errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and "audio features of stage_2_test_unseen" in errors[0], (report, errors)
+        assert not out.exists()

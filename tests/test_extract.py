@@ -265,7 +265,7 @@ def test_a_last_chunk_of_failures_only_is_listed_and_merged(video_folder, encode
         np.testing.assert_allclose(data.subsets[name].visual, reference.subsets[name].visual, atol=1e-5)
 
 
-def test_resume_with_other_settings_is_refused(video_folder, encoders, tmp_path, caplog):
+def test_resume_with_other_settings_is_refused(video_folder, encoders, reference_store, tmp_path, caplog):
     out = tmp_path / "store"
     plan = plan_random_split(find_videos(video_folder), seed=0, dataset=video_folder.name)
     start_work(out, plan, ExtractionSettings(), encoders)  # an extraction that stopped before its first chunk
@@ -273,7 +273,10 @@ def test_resume_with_other_settings_is_refused(video_folder, encoders, tmp_path,
     assert "different settings" in caplog.text
     assert run_extract(video_folder, out, "--random-split", "5") == 2
     assert "different plan" in caplog.text
-    assert run_extract(video_folder, out) == 0  # the same arguments resume it
+    # the same arguments resume it: with the chunks of the reference extraction, which had the same ones
+    shutil.copytree(reference_store / ".extract" / "chunks", work_dir(out) / "chunks")
+    assert run_extract(video_folder, out) == 0
+    assert_same_store(out, reference_store)
 
 
 def test_a_finished_extraction_run_again_is_a_no_op(reference_store, video_folder, tmp_path, caplog, capsys):

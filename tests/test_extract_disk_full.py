@@ -12,8 +12,9 @@ from tests.helpers import fill_the_disk_at
 def test_extraction_onto_a_full_disk_prints_one_line_and_finishes_when_run_again(
         video_folder, reference_store, tmp_path, monkeypatch, caplog):
     out = tmp_path / "store"
-    failures = fill_the_disk_at(monkeypatch, "chunk-00000.safetensors")  # the first videos' features
-    assert run_extract(video_folder, out) == 2
+    # the first 4 videos' features, written and then written again on the way out: the disk stays full
+    failures = fill_the_disk_at(monkeypatch, "chunk-00000.safetensors", times=2)
+    assert run_extract(video_folder, out, "--chunk-size", "4") == 2
     assert failures
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "No space left on device" in errors[0] and "free some space" in errors[0]

@@ -65,16 +65,16 @@ def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, reference_stor
     from avzsl.extraction import worker
 
     out = tmp_path / "ray"
-    real_write = worker._ChunkWriter.write
+    real_save = worker.atomic_save_tensors
 
-    def write_then_stop(self, *args):
-        if self.next_index >= 1:  # a chunk is on disk: Ctrl-C
+    def save_then_stop(path, *args):
+        if chunk_files(work_dir(out)):  # a chunk is on disk: Ctrl-C before the next
             raise KeyboardInterrupt
-        real_write(self, *args)
+        real_save(path, *args)
 
-    monkeypatch.setattr(worker._ChunkWriter, "write", write_then_stop)
+    monkeypatch.setattr(worker, "atomic_save_tensors", save_then_stop)
     assert run_extract(video_folder, out, "--engine", "ray", "--chunk-size", "2") == EXIT_INTERRUPTED  # one line, no traceback
-    monkeypatch.setattr(worker._ChunkWriter, "write", real_write)
+    monkeypatch.setattr(worker, "atomic_save_tensors", real_save)
     assert not (out / "store.json").exists()
     [first] = chunk_files(work_dir(out))
     kept = first.read_bytes()

@@ -115,6 +115,13 @@ def service(tmp_path_factory):
                           label_cache_dir=tmp_path_factory.mktemp("labels"))
 
 
+@pytest.fixture(scope="module")
+def app_url(service, tmp_path_factory):
+    """One running app over the module's service: the tests patch the service, which the app calls per request."""
+    with running_app(service, tmp_path_factory.mktemp("app")) as (_, url):
+        yield url
+
+
 class HeldTextTower:
     """Wraps a text tower: records which request each text forward serves; holds the large request's first
     forward until `release` is set (the test then knows it is in the middle of its label embedding)."""
@@ -158,28 +165,27 @@ def test_new_labels_of_a_small_request_get_in_between_the_pieces_of_a_large_one(
     assert len(done["large"].ranking) == len(large) and len(done["small"].ranking) == 2
 
 
-def test_through_the_app_a_small_request_finishes_while_a_large_one_runs(service, tmp_path, monkeypatch):
+def test_through_the_app_a_small_request_finishes_while_a_large_one_runs(service, app_url, monkeypatch):
     from gradio_client import Client, handle_file
 
     small_labels = "dog barking, car engine"
     service.classify(EXAMPLES / "car.mp4", small_labels.split(", "))  # cached labels, as in the benchmark
     tower = HeldTextTower(service.encoders.clip, monkeypatch)
-    with running_app(service, tmp_path) as (_, url):
-        client = Client(url, verbose=False)
-        try:
-            large = client.submit(handle_file(str(EXAMPLES / "bird.mp4")), ", ".join(new_labels("large", 20)),
-                                  api_name="/classify")
-            assert tower.large_started.wait(WAIT)
-            answer = {}
-            small = threading.Thread(target=lambda: answer.setdefault("small", client.predict(
-                handle_file(str(EXAMPLES / "car.mp4")), small_labels, api_name="/classify")))
-            small.start()
-            small.join(WAIT)
-            assert not small.is_alive(), "the small request waited for the large one"
-            assert not large.done()  # still held in its label embedding: the small one did not wait for it
-        finally:
-            tower.release.set()
-        assert len(large.result(timeout=WAIT)["ranking"]) == 20
+    client = Client(app_url, verbose=False)
+    try:
+        large = client.submit(handle_file(str(EXAMPLES / "bird.mp4")), ", ".join(new_labels("large", 20)),
+                              api_name="/classify")
+        assert tower.large_started.wait(WAIT)
+        answer = {}
+        small = threading.Thread(target=lambda: answer.setdefault("small", client.predict(
+            handle_file(str(EXAMPLES / "car.mp4")), small_labels, api_name="/classify")))
+        small.start()
+        small.join(WAIT)
+        assert not small.is_alive(), "the small request waited for the large one"
+        assert not large.done()  # still held in its label embedding: the small one did not wait for it
+    finally:
+        tower.release.set()
+    assert len(large.result(timeout=WAIT)["ranking"]) == 20
     assert [s["label"] for s in answer["small"]["ranking"]] != [] and "small" not in tower.calls  # labels were cached
 
 
@@ -220,7 +226,7 @@ def test_the_moments_of_a_small_request_get_in_between_those_of_a_large_one(serv
     assert len(done["large"].segments) == moments and len(done["small"].segments) == 1
 
 
-def test_one_client_cannot_hold_more_than_its_share(service, tmp_path, monkeypatch):
+def test_one_client_cannot_hold_more_than_its_share(service, app_url, monkeypatch):
     """A client with JOBS_PER_CLIENT requests running is refused the next at once; another client is served."""
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
@@ -237,17 +243,17 @@ def test_one_client_cannot_hold_more_than_its_share(service, tmp_path, monkeypat
 
     monkeypatch.setattr(service, "classify", classify)
     video = handle_file(str(EXAMPLES / "car.mp4"))
-    with running_app(service, tmp_path) as (_, url):
-        greedy, other = Client(url, verbose=False), Client(url, verbose=False)
-        try:
-            jobs = [greedy.submit(video, "hold, dog", api_name="/classify") for _ in range(JOBS_PER_CLIENT)]
-            for _ in jobs:
-                assert held.acquire(timeout=WAIT)
-            with pytest.raises(AppError, match=f"already have {JOBS_PER_CLIENT} classifications running"):
-                greedy.predict(video, "hold, dog", api_name="/classify")
-            answer = other.predict(video, "dog, cat", api_name="/classify")
-            assert len(answer["ranking"]) == 2 and not any(job.done() for job in jobs)
-        finally:
-            release.set()
-        assert all(len(job.result(timeout=WAIT)["ranking"]) == 2 for job in jobs)
-        assert len(greedy.predict(video, "hold, dog", api_name="/classify")["ranking"]) == 2  # its turn again
+    greedy, other = Client(app_url, verbose=False), Client(app_url, verbose=False)
+
+    try:
+        jobs = [greedy.submit(video, "hold, dog", api_name="/classify") for _ in range(JOBS_PER_CLIENT)]
+        for _ in jobs:
+            assert held.acquire(timeout=WAIT)
+        with pytest.raises(AppError, match=f"already have {JOBS_PER_CLIENT} classifications running"):
+            greedy.predict(video, "hold, dog", api_name="/classify")
+        answer = other.predict(video, "dog, cat", api_name="/classify")
+        assert len(answer["ranking"]) == 2 and not any(job.done() for job in jobs)
+    finally:
+        release.set()
+    assert all(len(job.result(timeout=WAIT)["ranking"]) == 2 for job in jobs)
+    assert len(greedy.predict(video, "hold, dog", api_name="/classify")["ranking"]) == 2  # its turn again

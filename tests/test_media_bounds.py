@@ -66,6 +66,8 @@ def write_audio(path: Path, seconds: int, form: str) -> Path:
     codec, options = ("aac", {}) if form == "adts" else ("flac", {"live": "1"})
     with av.open(str(path), "w", format="adts" if form == "adts" else "matroska", options=options) as container:
         stream = container.add_stream(codec, rate=RATE, layout="mono")
+        if codec == "aac":
+            stream.options = {"aac_coder": "fast"}  # FFmpeg's default AAC coder writes ten minutes 3x slower
         for start in range(0, seconds * RATE, RATE):
             frame = av.AudioFrame.from_ndarray(tone(start, RATE)[None], format="flt", layout="mono")
             frame.sample_rate, frame.pts = RATE, start

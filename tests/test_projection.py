@@ -41,11 +41,18 @@ PARTS = (("clip", 16), ("clap", 20))
 DIMS = InputDims(20, 16, PARTS)
 
 
-@pytest.mark.parametrize("method", projection.METHODS)
-def test_fit_shapes_and_determinism(method):
+@pytest.fixture(scope="module")
+def fitted():
+    """A map of `clustered()` per method (seed 0), fitted once for the tests that only read it."""
     x, _, _ = clustered()
-    a = fit_projection(x, method, seed=3)
-    b = fit_projection(x, method, seed=3)
+    return {method: fit_projection(x, method, seed=0) for method in projection.METHODS}
+
+
+@pytest.mark.parametrize("method", projection.METHODS)
+def test_fit_shapes_and_determinism(method, fitted):
+    x, _, _ = clustered()
+    a = fitted[method]
+    b = fit_projection(x, method, seed=0)
     assert a.coords.shape == (len(x), 2) and a.coords.dtype == np.float32
     assert np.isfinite(a.coords).all()
     np.testing.assert_array_equal(a.coords, b.coords)
@@ -54,9 +61,9 @@ def test_fit_shapes_and_determinism(method):
     np.testing.assert_array_equal(placed, b.add_points(x[:5]))
 
 
-def test_maps_keep_clusters_apart():
+def test_maps_keep_clusters_apart(fitted):
     x, labels, _ = clustered()
-    coords = fit_projection(x, "umap", seed=0).coords
+    coords = fitted["umap"].coords
     centroids = np.stack([coords[labels == c].mean(0) for c in np.unique(labels)])
     spread = np.mean([np.linalg.norm(coords[labels == c] - centroids[c], axis=1).mean() for c in np.unique(labels)])
     gaps = np.linalg.norm(centroids[:, None] - centroids[None], axis=-1)[np.triu_indices(len(centroids), 1)]
@@ -71,9 +78,10 @@ def test_knn_place_lands_on_known_points_and_between_neighbours():
     np.testing.assert_allclose(out[1], [1, 0], atol=1e-4)  # halfway between two: their mean
 
 
-def test_tsne_new_points_go_near_their_cluster():
+def test_tsne_new_points_go_near_their_cluster(fitted):
     x, labels, centres = clustered()
-    p = fit_projection(x, "tsne", seed=0)
+    p = fitted["tsne"]
+
     new = (centres[2] + 0.3 * np.random.default_rng(9).standard_normal((3, x.shape[1]))).astype(np.float32)
     placed = p.add_points(new)
     centroids = np.stack([p.coords[labels == c].mean(0) for c in np.unique(labels)])

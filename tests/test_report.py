@@ -226,7 +226,7 @@ def test_explore_tab_draws_the_stored_report_without_the_data_set(app_checkpoint
     """The app's report panel: every figure of the report training stored, for a checkpoint of the app's folder."""
     import shutil
 
-    from app.report_panel import FIGURE_CHOICES, report_figure
+    from app.handlers import FIGURE_CHOICES, report_figure
     from tests.helpers import MATCHING, random_service
 
     checkpoints = app_checkpoints

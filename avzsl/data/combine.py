@@ -46,13 +46,11 @@ def combine(parts: list[GZSLData]) -> GZSLData:
         lists[list_name] = tuple(sorted(index[n] for n in members))
     _check_roles(names, lists)
     split = ClassSplit("+".join(p.name for p in parts), tuple(names), tuple(prompts[n] for n in names), lists)
+    relabel = [np.array([index[n] for n in p.split.class_names], dtype=np.int64) for p in parts]  # a part's id -> ours
     subsets = {}
     for subset in SAMPLE_SUBSETS:
-        pieces = [p.subsets[subset] for p in parts]
-        relabel = [np.array([index[n] for n in p.split.class_names], dtype=np.int64) for p in parts]
-        subsets[subset] = Features(np.concatenate([f.audio for f in pieces]), np.concatenate([f.visual for f in pieces]),
-                                   np.concatenate([r[f.labels] for r, f in zip(relabel, pieces)]),
-                                   [v for f in pieces for v in f.video_ids])
+        pieces = [(r, p.subsets[subset]) for r, p in zip(relabel, parts)]
+        subsets[subset] = Features.concat([Features(f.audio, f.visual, r[f.labels], f.video_ids) for r, f in pieces])
     provenance = Provenance(
         encoders=first.provenance.encoders, prompt_set=first.provenance.prompt_set,
         synthetic=any(p.provenance.synthetic for p in parts),

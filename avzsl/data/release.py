@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import collections
 import io
-import logging
 import pickle
 from pathlib import Path
 
@@ -30,10 +29,9 @@ from avzsl.data.features import SAMPLE_SUBSETS, TEXT_ALIGNMENTS, ClassText, Feat
 from avzsl.encoders.dims import join_text, text_parts
 from avzsl.data.splits import _PROMPT_NAME_COLUMNS, ClassSplit, _prompt_names, load_class_split
 
-log = logging.getLogger(__name__)
-
 FEATURE_METHOD = "cls_features_non_averaged"
 SYNTHETIC_MARKER = "SYNTHETIC.txt"  # written by avzsl's synthetic generator so its data is never mistaken
+
 
 def _numpy_rebuilders() -> dict[tuple[str, str], object]:
     """What a release pickle may reference, by (module, name): the functions and classes that rebuild numpy
@@ -74,16 +72,14 @@ def load_npy_dict(path: Path) -> dict:
     """Read an object `.npy` holding one pickled dict (the release's text files) without `allow_pickle`."""
     if not path.is_file():
         raise DataError(f"missing text embedding file {path}")
-    raw = path.read_bytes()
-    f = io.BytesIO(raw)
+    f = io.BytesIO(path.read_bytes())
     try:
         version = np.lib.format.read_magic(f)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         _, _, dtype = read_header(f)
-        if dtype.hasobject:
-            array = _NumpyOnlyUnpickler(f).load()
-        else:
+        if not dtype.hasobject:
             raise DataError(f"{path} holds a plain array, expected a pickled dict of class name -> vector")
+        array = _NumpyOnlyUnpickler(f).load()
     except (pickle.UnpicklingError, ValueError, EOFError) as e:
         raise DataError(f"cannot read {path}: {e}") from e
     value = array.item() if isinstance(array, np.ndarray) else array
@@ -199,23 +195,24 @@ def _as_str(name) -> str:
     return name.decode("utf-8", "replace") if isinstance(name, (bytes, np.bytes_)) else str(name)
 
 
+def text_files(dataset: str) -> tuple[str, str]:
+    """The file names of a release data set's CLIP and CLAP class text tables."""
+    return f"word_embeddings_{dataset.lower()}_normed.npy", f"wavcaps_word_embeddings_{dataset.lower()}_normed.npy"
+
+
 def _read_text(text_dir: Path, split: ClassSplit, alignment: str) -> ClassText:
-    ds = split.dataset.lower()
-    clip = load_npy_dict(text_dir / f"word_embeddings_{ds}_normed.npy")
-    clap = load_npy_dict(text_dir / f"wavcaps_word_embeddings_{ds}_normed.npy")
-    rows = []
-    for table, path_name in ((clip, "word_embeddings"), (clap, "wavcaps_word_embeddings")):
+    rows = []  # CLIP (K_all, 512), then CLAP (K_all, 1024)
+    for file_name in text_files(split.dataset):
+        table = load_npy_dict(text_dir / file_name)
         if alignment == "by-name":
             missing = [p for p in split.prompt_names if p not in table]
             if missing:
-                raise DataError(f"{text_dir}/{path_name}_{ds}_normed.npy has no vector for {missing[:5]}")
+                raise DataError(f"{text_dir / file_name} has no vector for {missing[:5]}")
             rows.append(np.stack([table[p] for p in split.prompt_names]))
         else:
             if len(table) != split.num_classes:
-                raise DataError(
-                    f"sorted-keys alignment needs one vector per class: {len(table)} keys for "
-                    f"{split.num_classes} classes in {path_name}_{ds}_normed.npy"
-                )
+                raise DataError(f"sorted-keys alignment needs one vector per class: {len(table)} keys for "
+                                f"{split.num_classes} classes in {file_name}")
             rows.append(np.stack([table[k] for k in sorted(table)]))
     clip_rows, clap_rows = rows
     return ClassText(join_text(clip_rows, clap_rows), text_parts(clip_rows.shape[1], clap_rows.shape[1]), alignment)

@@ -50,13 +50,11 @@ def write_store(path: str | Path, data: GZSLData, *, synthetic: bool = False) ->
     its provenance does not say so."""
     path = Path(path)
     tensors = {"text": data.text.embeddings}
-    subsets = {}
     for name in SAMPLE_SUBSETS:
-        f = data.subsets[name]
-        tensors[f"{name}.audio"] = f.audio
-        tensors[f"{name}.visual"] = f.visual
-        tensors[f"{name}.labels"] = f.labels
-        subsets[name] = {"count": len(f), "video_ids": list(f.video_ids)}
+        for field in ("audio", "visual", "labels"):
+            tensors[f"{name}.{field}"] = getattr(data.subsets[name], field)
+    subsets = {name: {"count": len(data.subsets[name]), "video_ids": list(data.subsets[name].video_ids)}
+               for name in SAMPLE_SUBSETS}
     manifest = {
         "format": STORE_FORMAT,
         "schema_version": STORE_SCHEMA_VERSION,
@@ -102,14 +100,8 @@ def read_store(path: str | Path) -> GZSLData:
         if name.endswith(".labels") and len(values) and not 0 <= values.min() <= values.max() < classes:
             raise DataError(f"{tensors_path}: tensor {name} holds class ids outside 0..{classes - 1}")
     split = ClassSplit.from_dict(manifest["split"])
-    subsets = {}
-    for name in SAMPLE_SUBSETS:
-        subsets[name] = Features(
-            tensors[f"{name}.audio"],
-            tensors[f"{name}.visual"],
-            tensors[f"{name}.labels"],
-            manifest["subsets"][name]["video_ids"],
-        )
+    subsets = {name: Features(tensors[f"{name}.audio"], tensors[f"{name}.visual"], tensors[f"{name}.labels"],
+                              manifest["subsets"][name]["video_ids"]) for name in SAMPLE_SUBSETS}
     text = ClassText(tensors["text"], tuple(tuple(p) for p in manifest["text"]["parts"]), manifest["text"]["alignment"])
     return GZSLData(split, text, subsets, read_provenance(path, manifest))
 

@@ -12,20 +12,3 @@ from avzsl.extraction.merge import FAILED_REPORT, merge_extraction, missing_vide
 from avzsl.extraction.plan import ExtractionPlan, PlannedVideo, plan_from_split_folder, plan_random_split
 from avzsl.extraction.videos import VIDEO_SUFFIXES, LabelledVideo, find_videos
 from avzsl.extraction.worker import ExtractionResult, ExtractionSettings, extract_local, work_dir
-
-__all__ = [
-    "FAILED_REPORT",
-    "VIDEO_SUFFIXES",
-    "ExtractionPlan",
-    "ExtractionResult",
-    "ExtractionSettings",
-    "LabelledVideo",
-    "PlannedVideo",
-    "extract_local",
-    "find_videos",
-    "merge_extraction",
-    "missing_videos",
-    "plan_from_split_folder",
-    "plan_random_split",
-    "work_dir",
-]

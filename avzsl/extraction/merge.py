@@ -20,8 +20,8 @@ from avzsl.encoders.dims import CLAP, CLIP, join_text, text_parts
 from avzsl.io import atomic_write_bytes
 from avzsl.encoders import get_prompt_set
 from avzsl.extraction.plan import ExtractionPlan
-from avzsl.extraction.worker import (TEXT_FILE, ExtractionSettings, chunk_files, fingerprint, read_chunk_index,
-                                    read_work_record, work_dir, work_record)
+from avzsl.extraction.worker import (TEXT_FILE, ExtractionSettings, chunk_files, finished_videos, fingerprint,
+                                    read_chunk_index, read_work_record, work_dir, work_record)
 from avzsl.encoders.spec import EncoderSpec
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,9 @@ FAILED_REPORT = "failed.csv"
 
 def missing_videos(store: str | Path) -> list[str]:
     """Paths of planned videos that no run has finished (extracted or failed) yet."""
-    record = read_work_record(store)
-    finished = set()
-    for path in chunk_files(work_dir(store)):
-        ids, failures = read_chunk_index(path)
-        finished.update(ids)
-        finished.update(f["video_id"] for f in failures)
-    return [path for video_id, path, _, _ in record["plan"]["videos"] if video_id not in finished]
+    done, failed = finished_videos(work_dir(store))
+    finished = done | failed
+    return [path for video_id, path, _, _ in read_work_record(store)["plan"]["videos"] if video_id not in finished]
 
 
 def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
@@ -59,34 +55,25 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
         )
 
     # Every chunk, in file order: a later chunk's copy of a video (a retried failure) wins.
-    rows: dict[str, tuple[int, int]] = {}  # video id -> (chunk, row)
+    rows: dict[str, int] = {}  # video id -> row of `audio` and `visual`
     failures: dict[str, dict] = {}
     audio_parts, visual_parts = [], []
-    for chunk, path in enumerate(chunk_files(work)):
+    for path in chunk_files(work):
         ids, failed = read_chunk_index(path)
-        tensors = load_file(path)
-        audio_parts.append(tensors["audio"] if ids else None)
-        visual_parts.append(tensors["visual"] if ids else None)
-        rows.update({video_id: (chunk, row) for row, video_id in enumerate(ids)})
+        if ids:
+            tensors = load_file(path)
+            offset = sum(len(part) for part in audio_parts)
+            rows.update({video_id: offset + row for row, video_id in enumerate(ids)})
+            audio_parts.append(tensors["audio"])
+            visual_parts.append(tensors["visual"])
         failures.update({f["video_id"]: f for f in failed})
     failures = {k: v for k, v in failures.items() if k not in rows}
-
-    failure_hint = f" ({len(failures)} videos failed, see {store / FAILED_REPORT})" if failures else ""
     _write_failed_report(store, failures)
-    try:
-        assigned = plan.assign(set(rows))  # subsets drawn among the videos that were extracted
-    except DataError as e:
-        raise DataError(f"the extracted videos cannot form the GZSL benchmark{failure_hint}: {e}") from e
-    subsets = {}
-    for name in SAMPLE_SUBSETS:
-        kept = [v for v in assigned if v.subset == name]
-        where = [rows[v.video_id] for v in kept]
-        subsets[name] = Features(
-            _gather(audio_parts, where, dim=_dim(audio_parts)),
-            _gather(visual_parts, where, dim=_dim(visual_parts)),
-            np.array([v.class_id for v in kept], dtype=np.int64),
-            [v.video_id for v in kept],
-        )
+    if audio_parts:
+        audio, visual = np.concatenate(audio_parts), np.concatenate(visual_parts)  # (n, D_clap), (n, D_clip)
+    else:
+        audio = visual = np.zeros((0, 0), np.float32)
+    del audio_parts, visual_parts  # one copy of the features at a time besides the subsets
 
     text = load_file(work / TEXT_FILE)
     settings = record["settings"]
@@ -104,17 +91,22 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
         "avzsl_version": record["avzsl_version"],
         "extraction": fingerprint(record),  # a rerun of the same command finds its work done (`made_by`)
     })
-    data = GZSLData(
-        plan.split,
-        ClassText(join_text(text[CLIP], text[CLAP]), text_parts(text[CLIP].shape[1], text[CLAP].shape[1]), "by-name"),
-        subsets,
-        provenance,
-    )
-    for stage in (1, 2):
-        try:
+    try:
+        assigned = plan.assign(set(rows))  # subsets drawn among the videos that were extracted
+        subsets = {}
+        for name in SAMPLE_SUBSETS:
+            kept = [v for v in assigned if v.subset == name]
+            where = [rows[v.video_id] for v in kept]
+            labels = [v.class_id for v in kept]
+            subsets[name] = Features(audio[where], visual[where], labels, [v.video_id for v in kept])
+        clip_dim, clap_dim = text[CLIP].shape[1], text[CLAP].shape[1]
+        data = GZSLData(plan.split, ClassText(join_text(text[CLIP], text[CLAP]), text_parts(clip_dim, clap_dim)),
+                        subsets, provenance)
+        for stage in (1, 2):
             data.stage(stage)  # the protocol's own checks: no class of a stage may be left without videos
-        except DataError as e:
-            raise DataError(f"the extracted videos cannot form the GZSL benchmark{failure_hint}: {e}") from e
+    except DataError as e:
+        hint = f" ({len(failures)} videos failed, see {store / FAILED_REPORT})" if failures else ""
+        raise DataError(f"the extracted videos cannot form the GZSL benchmark{hint}: {e}") from e
 
     write_store(store, data)
     if failures:
@@ -131,17 +123,6 @@ def made_by(store: str | Path, plan: ExtractionPlan, settings: ExtractionSetting
     """Whether the finished store at `store` was extracted with this plan and these settings."""
     recorded = read_manifest(store).get("provenance", {}).get("extraction")
     return recorded == fingerprint(work_record(plan, settings, spec))
-
-
-def _dim(parts: list[np.ndarray | None]) -> int:
-    return next((p.shape[1] for p in parts if p is not None), 0)
-
-
-def _gather(parts: list[np.ndarray | None], where: list[tuple[int, int]], dim: int) -> np.ndarray:
-    out = np.empty((len(where), dim), np.float32)  # (n, D)
-    for i, (chunk, row) in enumerate(where):
-        out[i] = parts[chunk][row]
-    return out
 
 
 def _write_failed_report(store: Path, failures: dict[str, dict]) -> None:

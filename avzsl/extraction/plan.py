@@ -63,10 +63,6 @@ class ExtractionPlan:
         order = {name: i for i, name in enumerate(SAMPLE_SUBSETS)}
         return sorted(videos, key=lambda v: (order[v.subset], v.video_id))
 
-    def counts(self) -> dict[str, int]:
-        assigned = self.assign()
-        return {name: sum(v.subset == name for v in assigned) for name in SAMPLE_SUBSETS}
-
     def to_dict(self) -> dict:
         return {
             "split": self.split.to_dict(),

@@ -4,7 +4,7 @@
       -> decode in CPU tasks: decode_video, the local engine's decode (middle frame + centred audio window)
       -> embed in an actor pool: each actor loads the encoders once (a GPU each with gpus_per_worker) and
          calls embed_videos, the local engine's embedding step (avzsl/media/featurize.py underneath)
-      -> chunks written by this process as batches come back, in the local engine's format
+      -> chunks written by this process as batches come back, by the local engine's write_chunks
       -> the merge: the same store the local engine writes (store.json + features.safetensors, failed.csv)
 
 A rerun skips every video a chunk holds (whichever engine wrote it), so an interrupted run resumes. Ray
@@ -26,12 +26,11 @@ from urllib.parse import urlsplit
 import numpy as np
 import ray
 import ray.data
-from tqdm.auto import tqdm
 
 from avzsl.encoders import EncoderSpec, load_encoders
 from avzsl.extraction.plan import ExtractionPlan
-from avzsl.extraction.worker import (ExtractionResult, ExtractionSettings, chunk_writer, decode_video, embed_videos,
-                                     pending_videos, start_work)
+from avzsl.extraction.worker import (ExtractionResult, ExtractionSettings, decode_video, embed_videos, pending_videos,
+                                     start_work, write_chunks)
 from avzsl.io import AvzslError
 from avzsl.media import MediaError
 
@@ -77,9 +76,8 @@ def extract_with_ray(
     videos_dir = Path(videos_dir).resolve()
     start_work(store, plan, settings, load_encoders(spec, **encoder_files))  # class text, on this machine
     pending, skipped = pending_videos(store, plan, retry_failed)
-    writer = chunk_writer(store, chunk_size)
     if not pending:
-        return writer.result(skipped, time.perf_counter() - began)
+        return write_chunks(store, plan, skipped, [], chunk_size=chunk_size, progress=False, began=began)
 
     _connect(address)
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its plan and per-run lines; our bar counts videos
@@ -112,20 +110,10 @@ def extract_with_ray(
                      batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers),
                      num_gpus=gpus_per_worker, num_cpus=cpus_per_worker)
     )
-    bar = tqdm(total=len(plan.videos), initial=skipped, unit="video", desc="extract (ray)", disable=not progress,
-               dynamic_ncols=True)
-    try:
-        for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
-            ok = batch["error"] == ""
-            videos = [pending[i] for i in batch["index"][ok]]
-            failures = [(pending[i], str(e)) for i, e in zip(batch["index"][~ok], batch["error"][~ok])]
-            writer.write(videos, batch["audio"][ok], batch["visual"][ok], failures)
-            bar.update(len(batch["index"]))
-            bar.set_postfix(failed=writer.failed_total, refresh=False)
-    finally:
-        writer.flush()  # also on Ctrl-C: keep every finished video
-        bar.close()
-    return writer.result(skipped, time.perf_counter() - began)
+    batches = (([pending[i] for i in batch["index"]], batch)
+               for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"))
+    return write_chunks(store, plan, skipped, batches, chunk_size=chunk_size, progress=progress, began=began,
+                        desc="extract (ray)")
 
 
 def _connect(address: str | None) -> None:
@@ -182,16 +170,6 @@ class _Embedder:
         self.no_audio = no_audio
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """(B,) decoded files -> audio (B, D_clap), visual (B, D_clip) float32 (zeros where it failed), errors."""
-        decoded = [(int(i), media if media is not None else MediaError(error))
-                   for i, media, error in zip(batch["index"], batch["media"], batch["error"])]
-        extracted, audio, visual, failures = embed_videos(decoded, self.encoders, self.no_audio)
-        order = {i: row for row, i in enumerate(batch["index"])}  # output rows in input order
-        out_audio = np.zeros((len(decoded), self.encoders.clap_dim), np.float32)
-        out_visual = np.zeros((len(decoded), self.encoders.clip_dim), np.float32)
-        errors = np.full(len(decoded), "", dtype=object)
-        for k, i in enumerate(extracted):
-            out_audio[order[i]], out_visual[order[i]] = audio[k], visual[k]
-        for i, error in failures:
-            errors[order[i]] = error
-        return {"index": batch["index"], "audio": out_audio, "visual": out_visual, "error": errors}
+        """(B,) decoded files -> their index, audio (B, D_clap), visual (B, D_clip) and error (embed_videos)."""
+        decoded = [MediaError(error) if media is None else media for media, error in zip(batch["media"], batch["error"])]
+        return {"index": batch["index"], **embed_videos(decoded, self.encoders, self.no_audio)}

@@ -10,8 +10,8 @@ Work lives in `<store>/.extract/` until the merge turns it into the store:
 
 Each chunk is written whole (temporary name, then rename), so an interrupted run loses at most the chunk
 it was filling, and a resumed run skips every video that any chunk holds, whichever engine wrote it (this
-one, or the Ray engine of ray_engine.py). Both decode with `decode_video` and embed with `embed_videos`,
-which go through the one featurize step (avzsl/media/featurize.py).
+one, or the Ray engine of ray_engine.py). Both decode with `decode_video`, embed with `embed_videos`, which
+go through the one featurize step (avzsl/media/featurize.py), and write with `write_chunks`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -127,10 +128,10 @@ def read_chunk_index(path: Path) -> tuple[list[str], list[dict]]:
     return json.loads(meta["video_ids"]), json.loads(meta["failed"])
 
 
-def finished_videos(work: Path) -> tuple[set[str], dict[str, dict]]:
-    """Video ids extracted by any run, and {video id: failure record} of those that only ever failed."""
+def finished_videos(work: Path) -> tuple[set[str], set[str]]:
+    """(ids of the videos extracted by any run, ids of those that only ever failed)."""
     done: set[str] = set()
-    failed: dict[str, dict] = {}
+    failed: set[str] = set()
     for path in chunk_files(work):
         try:
             ids, failures = read_chunk_index(path)
@@ -139,23 +140,20 @@ def finished_videos(work: Path) -> tuple[set[str], dict[str, dict]]:
             path.rename(path.with_suffix(".unreadable"))
             continue
         done.update(ids)
-        failed.update({f["video_id"]: f for f in failures})
-    return done, {k: v for k, v in failed.items() if k not in done}
+        failed.update(f["video_id"] for f in failures)
+    return done, failed - done
 
 
 def pending_videos(store: str | Path, plan: ExtractionPlan, retry_failed: bool = False) -> tuple[list[PlannedVideo], int]:
     """(the plan's videos that no earlier run finished, how many were finished); failed ones count as
     finished unless `retry_failed`."""
     done, failed = finished_videos(work_dir(store))
-    pending = [v for v in plan.videos if v.video_id not in done and (retry_failed or v.video_id not in failed)]
+    finished = done if retry_failed else done | failed
+    pending = [v for v in plan.videos if v.video_id not in finished]
     skipped = len(plan.videos) - len(pending)
     if skipped:
         log.info("resuming: %d of the %d videos were finished by an earlier run", skipped, len(plan.videos))
     return pending, skipped
-
-
-def chunk_writer(store: str | Path, chunk_size: int) -> _ChunkWriter:
-    return _ChunkWriter(work_dir(store) / CHUNKS_DIR, chunk_size)
 
 
 def extract_local(
@@ -175,18 +173,58 @@ def extract_local(
     began = time.perf_counter()
     start_work(store, plan, settings, encoders)
     pending, skipped = pending_videos(store, plan, retry_failed)
-    writer = chunk_writer(store, chunk_size)
-    bar = tqdm(total=len(plan.videos), initial=skipped, unit="video", desc="extract", disable=not progress,
+    batches = ((videos, embed_videos(decoded, encoders, settings.no_audio))
+               for videos, decoded in _decoded_batches(Path(videos_dir), pending, batch_size, decode_workers, encoders))
+    return write_chunks(store, plan, skipped, batches, chunk_size=chunk_size, progress=progress, began=began)
+
+
+def write_chunks(store: str | Path, plan: ExtractionPlan, skipped: int,
+                 batches: Iterable[tuple[list[PlannedVideo], dict[str, np.ndarray]]], *, chunk_size: int,
+                 progress: bool, began: float, desc: str = "extract") -> ExtractionResult:
+    """Write (videos, their `embed_videos` rows) batches as chunks of at least `chunk_size` videos, with a
+    progress bar over the whole plan; what every extraction engine ends with."""
+    folder = work_dir(store) / CHUNKS_DIR
+    existing = sorted(folder.glob("chunk-*.safetensors"))
+    next_index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+    buffered: list[tuple[list[PlannedVideo], dict[str, np.ndarray]]] = []  # the batches of the next chunk
+    extracted = failed = 0
+
+    def flush():
+        nonlocal next_index, buffered
+        if not buffered:
+            return
+        videos = [video for batch, _ in buffered for video in batch]
+        errors = np.concatenate([embedded["error"] for _, embedded in buffered])
+        ok = errors == ""
+        # a chunk of failures only still holds (0, D) tensors: safetensors needs one
+        tensors = {m: np.concatenate([embedded[m] for _, embedded in buffered])[ok] for m in ("audio", "visual")}
+        metadata = {"video_ids": json.dumps([v.video_id for v, good in zip(videos, ok) if good]),
+                    "failed": json.dumps([{"video_id": v.video_id, "path": v.path, "error": str(error)}
+                                          for v, error in zip(videos, errors) if error])}
+        atomic_save_tensors(folder / f"chunk-{next_index:05d}.safetensors", tensors, metadata)
+        next_index += 1
+        buffered = []
+
+    bar = tqdm(total=len(plan.videos), initial=skipped, unit="video", desc=desc, disable=not progress,
                dynamic_ncols=True)
     try:
-        for batch in _decoded_batches(Path(videos_dir), pending, batch_size, decode_workers, encoders):
-            writer.write(*embed_videos(batch, encoders, settings.no_audio))
-            bar.update(len(batch))
-            bar.set_postfix(failed=writer.failed_total, refresh=False)
+        for videos, embedded in batches:
+            failures = [(video, error) for video, error in zip(videos, embedded["error"]) if error]
+            for video, error in failures:
+                log.warning("skipping %s: %s", video.path, error)
+            extracted, failed = extracted + len(videos) - len(failures), failed + len(failures)
+            buffered.append((videos, embedded))
+            if sum(len(batch) for batch, _ in buffered) >= chunk_size:
+                flush()
+            bar.update(len(videos))
+            bar.set_postfix(failed=failed, refresh=False)
     finally:
-        writer.flush()  # also on Ctrl-C: keep every finished video
+        flush()  # also on Ctrl-C: keep every finished video
         bar.close()
-    return writer.result(skipped, time.perf_counter() - began)
+    result = ExtractionResult(extracted, failed, skipped, time.perf_counter() - began)
+    log.info("%d videos extracted in %.1f s (%.2f videos/s), %d failed, %d done earlier", result.extracted,
+             result.seconds, result.videos_per_second, result.failed, result.skipped)
+    return result
 
 
 def decode_video(path: Path, audio) -> MediaSegments | Exception:
@@ -201,32 +239,30 @@ def decode_video(path: Path, audio) -> MediaSegments | Exception:
         return e
 
 
-def embed_videos(batch: list[tuple[PlannedVideo, MediaSegments | Exception]], encoders, no_audio: str
-                 ) -> tuple[list[PlannedVideo], np.ndarray, np.ndarray, list[tuple[PlannedVideo, str]]]:
-    """(extracted videos, their audio (B, D_clap) and visual (B, D_clip) embeddings, [(failed video,
-    why)]) of a batch of decoded videos: what every extraction engine writes."""
-    ok, failures = [], []
-    for video, media in batch:
+def embed_videos(decoded: list[MediaSegments | Exception], encoders, no_audio: str) -> dict[str, np.ndarray]:
+    """The rows of a batch of decoded videos, in its order: "audio" (B, D_clap) and "visual" (B, D_clip)
+    float32 embeddings (zeros where a video failed) and "error" (B,), why it failed ("" where it did not).
+    What every extraction engine writes."""
+    errors = np.full(len(decoded), "", dtype=object)
+    for i, media in enumerate(decoded):
         if isinstance(media, Exception):
-            failures.append((video, str(media)))
+            errors[i] = str(media)
         elif not media.has_audio and no_audio == "skip":
-            failures.append((video, f"{media.path}: no audio track (use --no-audio silence to keep such videos)"))
-        else:
-            ok.append((video, media))
-    audio = np.empty((len(ok), encoders.clap_dim), np.float32)  # (B, D_clap)
-    visual = np.empty((len(ok), encoders.clip_dim), np.float32)  # (B, D_clip)
-    for i, embedding in enumerate(featurize([media for _, media in ok], encoders)):
+            errors[i] = f"{media.path}: no audio track (use --no-audio silence to keep such videos)"
+    ok = np.flatnonzero(errors == "")
+    audio = np.zeros((len(decoded), encoders.clap_dim), np.float32)  # (B, D_clap)
+    visual = np.zeros((len(decoded), encoders.clip_dim), np.float32)  # (B, D_clip)
+    for i, embedding in zip(ok, featurize([decoded[i] for i in ok], encoders)):
         audio[i], visual[i], _ = embedding.complete(encoders)  # silence stands in for a silent video's sound
-    return [video for video, _ in ok], audio, visual, failures
+    return {"audio": audio, "visual": visual, "error": errors}
 
 
 def _decoded_batches(videos_dir: Path, videos: list[PlannedVideo], batch_size: int, workers: int, encoders: Encoders):
-    """Batches of (video, MediaSegments | MediaError), decoded ahead in threads (PyAV releases the GIL), with
-    the audio window at the encoders' sample rate."""
+    """Batches of (videos, their MediaSegments | MediaError), decoded ahead in threads (PyAV releases the GIL),
+    with the audio window at the encoders' sample rate."""
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
         queue: deque[tuple[PlannedVideo, Future]] = deque()
         upcoming = iter(videos)
-        batch = []
         while True:
             while len(queue) < 2 * batch_size:  # bounded look-ahead: memory stays flat on any collection
                 video = next(upcoming, None)
@@ -235,62 +271,5 @@ def _decoded_batches(videos_dir: Path, videos: list[PlannedVideo], batch_size: i
                 queue.append((video, pool.submit(decode_video, videos_dir / video.path, encoders.preset.audio)))
             if not queue:
                 break
-            video, future = queue.popleft()
-            batch.append((video, future.result()))
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-
-
-class _ChunkWriter:
-    """Buffers extracted features and failures; writes them as a chunk every `chunk_size` videos."""
-
-    def __init__(self, folder: Path, chunk_size: int):
-        self.folder = folder
-        self.chunk_size = chunk_size
-        existing = sorted(folder.glob("chunk-*.safetensors")) if folder.is_dir() else []
-        self.next_index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
-        self.extracted_total = self.failed_total = 0
-        self._reset()
-
-    def _reset(self):
-        self.ids: list[str] = []
-        self.audio: list[np.ndarray] = []
-        self.visual: list[np.ndarray] = []
-        self.failures: list[dict] = []
-
-    def write(self, videos: list[PlannedVideo], audio: np.ndarray, visual: np.ndarray,
-              failures: list[tuple[PlannedVideo, str]]) -> None:
-        """Buffer a batch's extracted videos (audio (B, D_clap), visual (B, D_clip)) and its failures."""
-        for video, error in failures:
-            log.warning("skipping %s: %s", video.path, error)
-            self.failures.append({"video_id": video.video_id, "path": video.path, "error": error})
-        self.failed_total += len(failures)
-        if videos:
-            self.ids += [v.video_id for v in videos]
-            self.audio.append(audio)
-            self.visual.append(visual)
-            self.extracted_total += len(videos)
-        if len(self.ids) + len(self.failures) >= self.chunk_size:
-            self.flush()
-
-    def result(self, skipped: int, seconds: float) -> ExtractionResult:
-        result = ExtractionResult(self.extracted_total, self.failed_total, skipped, seconds)
-        log.info("%d videos extracted in %.1f s (%.2f videos/s), %d failed, %d done earlier", result.extracted,
-                 result.seconds, result.videos_per_second, result.failed, result.skipped)
-        return result
-
-    def flush(self) -> None:
-        if not self.ids and not self.failures:
-            return
-        tensors = {}
-        if self.ids:
-            tensors = {"audio": np.concatenate(self.audio), "visual": np.concatenate(self.visual)}
-        else:  # only failures: safetensors still needs a tensor
-            tensors = {"audio": np.zeros((0, 0), np.float32), "visual": np.zeros((0, 0), np.float32)}
-        metadata = {"video_ids": json.dumps(self.ids), "failed": json.dumps(self.failures)}
-        atomic_save_tensors(self.folder / f"chunk-{self.next_index:05d}.safetensors", tensors, metadata)
-        self.next_index += 1
-        self._reset()
+            batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+            yield [video for video, _ in batch], [future.result() for _, future in batch]

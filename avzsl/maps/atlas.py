@@ -29,7 +29,10 @@ if TYPE_CHECKING:  # types only: the app reads atlases (and serves its page) bef
     from avzsl.models.base import GZSLModel
 
 ATLAS_TENSORS, ATLAS_JSON = "atlas.safetensors", "atlas.json"
+TENSORS = ("audio", "visual", "joint", "labels", "class_joint", "class_text")  # the Atlas fields in ATLAS_TENSORS
+LISTS = ("video_ids", "class_names", "seen_classes", "unseen_classes")  # those in ATLAS_JSON
 DEFAULT_PER_CLASS = 100
+
 
 
 @dataclass
@@ -67,21 +70,14 @@ def build_atlas(model: GZSLModel, data: GZSLData, device: torch.device, *, per_c
 
 
 def save_atlas(path: Path, atlas: Atlas) -> None:
-    atomic_save_tensors(path / ATLAS_TENSORS, {
-        "audio": atlas.audio, "visual": atlas.visual, "joint": atlas.joint, "labels": atlas.labels,
-        "class_joint": atlas.class_joint, "class_text": atlas.class_text,
-    })
-    atomic_write_json(path / ATLAS_JSON, {
-        "video_ids": atlas.video_ids, "class_names": atlas.class_names,
-        "seen_classes": atlas.seen_classes, "unseen_classes": atlas.unseen_classes,
-    })
+    atomic_save_tensors(path / ATLAS_TENSORS, {name: getattr(atlas, name) for name in TENSORS})
+    atomic_write_json(path / ATLAS_JSON, {name: getattr(atlas, name) for name in LISTS})
 
 
 def load_atlas(path: Path) -> Atlas:
     path = Path(path)
     if not (path / ATLAS_TENSORS).is_file() or not (path / ATLAS_JSON).is_file():
         raise FileNotFoundError(f"checkpoint {path} has no embedding atlas ({ATLAS_TENSORS} + {ATLAS_JSON})")
-    t = load_file(str(path / ATLAS_TENSORS))
-    meta = json.loads((path / ATLAS_JSON).read_text(encoding="utf-8"))
-    return Atlas(t["audio"], t["visual"], t["joint"], t["labels"], t["class_joint"], t["class_text"],
-                 meta["video_ids"], meta["class_names"], meta["seen_classes"], meta["unseen_classes"])
+    tensors = load_file(str(path / ATLAS_TENSORS))
+    lists = json.loads((path / ATLAS_JSON).read_text(encoding="utf-8"))
+    return Atlas(**{name: tensors[name] for name in TENSORS}, **{name: lists[name] for name in LISTS})

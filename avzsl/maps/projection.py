@@ -98,49 +98,43 @@ def atlas_space(atlas: Atlas, space: str, dims: InputDims | None = None) -> Spac
 # --- fitting and placing ------------------------------------------------------------------------------------
 
 
-class _Basis:
-    """Unit-length rows, then PCA to at most PCA_DIMS: applied to the atlas and to every point added later."""
+class Projection:
+    """A fitted 2-D map of M points; `add_points` places new points on it without refitting.
 
-    def __init__(self, x: np.ndarray):
-        x = _unit(x)
+    The points are scaled to unit length and reduced by PCA to at most PCA_DIMS (`reduce`) before the fit,
+    and so is every point added later.
+    """
+
+    def __init__(self, vectors: np.ndarray, coords: np.ndarray | None = None):
+        x = _unit(vectors)
         self.mean = x.mean(axis=0)
         k = min(PCA_DIMS, x.shape[0], x.shape[1])
+        self.components = None  # (D, k); None: no reduction needed
         if k < x.shape[1]:
-            _, _, vt = np.linalg.svd(x - self.mean, full_matrices=False)  # deterministic, unlike randomized PCA
-            self.components = vt[:k].T  # (D, k)
-        else:
-            self.components = None
-        self.fitted = self.transform(x, normalised=True)  # (M, k)
+            self.components = np.linalg.svd(x - self.mean, full_matrices=False)[2][:k].T  # deterministic, unlike randomized PCA
+        self.fitted = self.reduce(x, normalised=True)  # (M, k)
+        self.coords = coords  # (M, 2) float32, set by the fit
+        self.reducer = None  # fitted umap.UMAP, or None (t-SNE, or a map read from disk)
+        self.precomputed = False  # the reducer was fitted on a distance matrix
 
-    def transform(self, x: np.ndarray, *, normalised: bool = False) -> np.ndarray:
+    def reduce(self, x: np.ndarray, *, normalised: bool = False) -> np.ndarray:
         x = x if normalised else _unit(x)
         if self.components is None:
             return np.ascontiguousarray(x, dtype=np.float32)
         return np.ascontiguousarray((x - self.mean) @ self.components, dtype=np.float32)
-
-
-class Projection:
-    """A fitted 2-D map of M points; `add_points` places new points on it without refitting."""
-
-    def __init__(self, method: str, coords: np.ndarray, basis: _Basis, reducer=None, *, precomputed: bool = False):
-        self.method = method
-        self.coords = coords  # (M, 2) float32
-        self.basis = basis
-        self.reducer = reducer  # fitted umap.UMAP, or None (t-SNE, or a map read from disk)
-        self.precomputed = precomputed  # the reducer was fitted on a distance matrix
 
     def add_points(self, points: np.ndarray) -> np.ndarray:
         """(n, D) vectors of the fitted space -> (n, 2) positions on this map."""
         points = np.atleast_2d(np.asarray(points, dtype=np.float32))
         if len(points) == 0:
             return np.empty((0, 2), np.float32)
-        z = self.basis.transform(points)
+        z = self.reduce(points)
         if self.reducer is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                x = pairwise_distances(z, self.basis.fitted) if self.precomputed else z
+                x = pairwise_distances(z, self.fitted) if self.precomputed else z
                 return np.asarray(self.reducer.transform(x), dtype=np.float32)
-        return knn_place(self.basis.fitted, self.coords, z)
+        return knn_place(self.fitted, self.coords, z)
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -171,30 +165,32 @@ def fit_projection(vectors: np.ndarray, method: str = "umap", *, seed: int = 0) 
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(vectors) == 0:
         raise ValueError(f"expected (M, D) vectors with M > 0, got shape {vectors.shape}")
-    basis = _Basis(vectors)
-    z = basis.fitted
+    projection = Projection(vectors)
+    z = projection.fitted
     m = len(z)
     if m < 5:  # too few points for a neighbourhood method: the first two principal axes
-        coords = np.zeros((m, 2), np.float32)
-        coords[:, : min(2, z.shape[1])] = z[:, :2]
-        return Projection(method, coords, basis)
+        projection.coords = np.zeros((m, 2), np.float32)
+        projection.coords[:, : min(2, z.shape[1])] = z[:, :2]
+        return projection
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # umap's "n_jobs overridden by random_state", sklearn FutureWarnings
         if method == "umap":
             import umap  # heavy import (numba), only when a UMAP is asked for
 
-            exact = m <= EXACT_NEIGHBOURS_MAX
-            reducer = umap.UMAP(n_neighbors=min(UMAP_NEIGHBOURS, m - 1), min_dist=UMAP_MIN_DIST, n_epochs=UMAP_EPOCHS,
-                                random_state=seed, transform_seed=seed, init="spectral" if m > 20 else "random",
-                                metric="precomputed" if exact else "euclidean")
-            coords = reducer.fit_transform(pairwise_distances(z, z) if exact else z)
-            return Projection(method, np.asarray(coords, dtype=np.float32), basis, reducer, precomputed=exact)
-        from sklearn.manifold import TSNE
+            projection.precomputed = m <= EXACT_NEIGHBOURS_MAX
+            projection.reducer = umap.UMAP(
+                n_neighbors=min(UMAP_NEIGHBOURS, m - 1), min_dist=UMAP_MIN_DIST, n_epochs=UMAP_EPOCHS,
+                random_state=seed, transform_seed=seed, init="spectral" if m > 20 else "random",
+                metric="precomputed" if projection.precomputed else "euclidean")
+            coords = projection.reducer.fit_transform(pairwise_distances(z, z) if projection.precomputed else z)
+        else:
+            from sklearn.manifold import TSNE
 
-        tsne = TSNE(n_components=2, perplexity=min(TSNE_PERPLEXITY, (m - 1) / 3), init="pca", learning_rate="auto",
-                    max_iter=max(250, TSNE_ITERATIONS), angle=TSNE_ANGLE, random_state=seed)
-        coords = tsne.fit_transform(z)
-    return Projection(method, np.asarray(coords, dtype=np.float32), basis)
+            coords = TSNE(n_components=2, perplexity=min(TSNE_PERPLEXITY, (m - 1) / 3), init="pca",
+                          learning_rate="auto", max_iter=max(250, TSNE_ITERATIONS), angle=TSNE_ANGLE,
+                          random_state=seed).fit_transform(z)
+    projection.coords = np.asarray(coords, dtype=np.float32)
+    return projection
 
 
 def warm_up(seed: int = 0) -> float:
@@ -217,7 +213,6 @@ class AtlasMap:
     """One map of one space of an atlas: the videos, the class text markers, and a way to add points."""
 
     space: SpaceVectors
-    method: str
     projection: Projection
     video_xy: np.ndarray  # (M, 2)
     class_xy: np.ndarray | None  # (K, 2), rows follow space.class_ids
@@ -244,15 +239,15 @@ def atlas_key(checkpoint_dir: str | Path) -> str:
 class ProjectionCache:
     """Maps computed once per (atlas, space, method, seed), in memory and optionally as .npz files on disk.
 
-    Thread-safe: two sessions asking for the same map at once wait for one fit.
+    Thread-safe: maps are fitted one at a time, so two sessions asking for the same map at once wait for one fit;
+    a map already made is returned without waiting.
     """
 
     def __init__(self, directory: str | Path | None = None, *, seed: int = 0):
         self.directory = None if directory is None else Path(directory)
         self.seed = seed
         self._maps: dict[tuple, AtlasMap] = {}
-        self._locks: dict[tuple, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._fitting = threading.Lock()
         self.fits = 0  # how many maps were actually fitted (for tests and logs)
 
     def cached(self, key: str, space: str, method: str) -> bool:
@@ -262,18 +257,12 @@ class ProjectionCache:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {method!r}")
         full = (key, vectors.space, method, self.seed)
-        with self._guard:
-            found = self._maps.get(full)
-            if found is not None:
-                return found
-            lock = self._locks.setdefault(full, threading.Lock())
-        with lock:
-            if full in self._maps:
-                return self._maps[full]
-            result = self._load(full, vectors, method) or self._fit(full, vectors, method)
-            with self._guard:
-                self._maps[full] = result
-            return result
+        if full not in self._maps:
+            with self._fitting:
+                if full not in self._maps:
+                    self._maps[full] = self._load(full, vectors, method) or self._fit(full, vectors, method)
+        return self._maps[full]
+
 
     def _file(self, full: tuple) -> Path | None:
         if self.directory is None:
@@ -301,7 +290,7 @@ class ProjectionCache:
                 atomic_write(path, write)
             except OSError as e:  # a read-only cache is not worth failing a map for
                 log.warning("could not write the map cache %s: %s", path, e)
-        return AtlasMap(vectors, method, projection, projection.coords, class_xy, seconds)
+        return AtlasMap(vectors, projection, projection.coords, class_xy, seconds)
 
     def _load(self, full: tuple, vectors: SpaceVectors, method: str) -> AtlasMap | None:
         path = self._file(full)
@@ -317,8 +306,7 @@ class ProjectionCache:
         if video_xy.shape != (len(vectors.videos), 2) or (class_xy is None) != (vectors.class_vectors is None):
             return None
         # Coordinates only: new points are placed by nearest neighbours (the reducer is not stored).
-        projection = Projection(method, video_xy, _Basis(vectors.videos))
-        return AtlasMap(vectors, method, projection, video_xy, class_xy, 0.0, from_disk=True)
+        return AtlasMap(vectors, Projection(vectors.videos, video_xy), video_xy, class_xy, 0.0, from_disk=True)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

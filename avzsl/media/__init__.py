@@ -134,17 +134,9 @@ def load_media(path: str | os.PathLike, segments: int = 1, *, sample_rate: int =
             raise EmptyVideoError(f"{path}: the sound file contains no audio samples")
         duration = audio_duration
     parts = tuple(
-        Segment(
-            index=i,
-            start_s=duration * i / segments,
-            end_s=duration * (i + 1) / segments,
-            time_s=duration * (2 * i + 1) / (2 * segments),
-            frame=frame,
-            frame_time=frame_time,
-            audio=audio,
-            audio_start_s=audio_start,
-            audio_seconds=audio_seconds,
-        )
+        # the part [i D / N, (i + 1) D / N) and its centre
+        Segment(i, duration * i / segments, duration * (i + 1) / segments, duration * (2 * i + 1) / (2 * segments),
+                frame, frame_time, audio, audio_start, audio_seconds)
         for i, ((frame, frame_time), (audio, audio_start, audio_seconds)) in enumerate(zip(frames, windows))
     )
     notes = ()

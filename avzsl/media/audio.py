@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import av
 import numpy as np
 
-from avzsl.media.container import (CorruptVideoError, Moment, decode_to_the_cut, open_media, scan_packets,
-                                   stream_duration)
+from avzsl.media.container import CorruptVideoError, Moment, decode_to_the_cut, open_media, scan_packets, stated_duration
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +55,8 @@ def audio_windows(
             raise ValueError(f"{len(moments)} windows of {window_seconds:g} s is more audio than the "
                              f"{MAX_AUDIO_SECONDS:g} s decoded from one file at most")
         stream = container.streams.best("audio")  # the default stream; see the module docstring
-        duration = stream_duration(stream) if plays_for is None else plays_for  # exact in MP4, where AAC's
-        if duration is None and container.duration is not None:  # padded last frame is not counted
-            duration = container.duration / av.time_base
+        # exact in MP4, where AAC's padded last frame is not counted
+        duration = stated_duration(container, stream) if plays_for is None else plays_for
         if duration is None:
             duration, _ = scan_packets(path, stream.index)  # None without timestamps: the first window
         total = round((duration or 0) * sample_rate)
@@ -85,10 +83,8 @@ def audio_windows(
     if all(len(audio) == 0 for audio, _ in windows):
         logger.warning("%s: the audio track has no samples; treating the file as silent", path)
         return [(None, None, 0.0)] * len(moments), duration
-    out = []
-    for audio, first in windows:
-        real = len(audio)
-        out.append((np.pad(audio, (0, n - real)), first / sample_rate, real / sample_rate))  # (n,) float32
+    # (n,) float32 each, zero-padded after its real samples
+    out = [(np.pad(audio, (0, n - len(audio))), first / sample_rate, len(audio) / sample_rate) for audio, first in windows]
     return out, duration or max(len(audio) for audio, _ in windows) / sample_rate
 
 

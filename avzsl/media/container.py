@@ -115,10 +115,12 @@ def _looks_like_media(path: str) -> bool:
                for offset, magic in _MEDIA_SIGNATURES)
 
 
-def stream_duration(stream: av.stream.Stream) -> float | None:
+def stated_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
+    """Seconds the stream says it lasts, else the file (MKV/WebM state only the file's duration, which may
+    belong to a longer track), else None."""
     if stream.duration:
         return float(stream.duration * stream.time_base)
-    return None
+    return container.duration / av.time_base if container.duration is not None else None
 
 
 def scan_packets(path: str, index: int) -> tuple[float | None, int]:

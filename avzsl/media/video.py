@@ -7,7 +7,7 @@ import av
 import numpy as np
 
 from avzsl.media.container import (CorruptVideoError, EmptyVideoError, Moment, NotAVideoError, check_pixels,
-                                   decode_to_the_cut, open_media, scan_packets, stream_duration, video_streams)
+                                   decode_to_the_cut, open_media, scan_packets, stated_duration, video_streams)
 
 
 def frames_at(
@@ -24,11 +24,8 @@ def frames_at(
         stream = streams[0]
         times = [None] * len(moments)  # frame times, when they cannot come from timestamps
         try:
-            duration = stream_duration(stream)
-            trusted = duration is not None
-            if duration is None and container.duration is not None:
-                # MKV/WebM store only the file's duration, which may belong to a longer audio track
-                duration = container.duration / av.time_base
+            duration = stated_duration(container, stream)
+            trusted = bool(stream.duration)  # the file's duration may belong to a longer audio track
             cursor = _FrameCursor(container, stream, keyframes_only)
             frames = [cursor.at(duration * p / q) if duration else None for p, q in moments]
             if None in frames:

@@ -149,24 +149,11 @@ class CheckpointConfig:
         return None
 
     def to_dict(self) -> dict:
-        return {
-            "format": CHECKPOINT_FORMAT, "schema_version": CHECKPOINT_SCHEMA_VERSION,
-            "recipe": self.recipe.to_dict(),
-            "input_dims": self.input_dims.to_dict(),
-            # encoders, prompt set and the SYNTHETIC flag at the top level, as schema 2 has always had them
-            "encoders": self.encoders.to_dict() if self.encoders else None,
-            "prompt_set": self.prompt_set,
-            "dataset": self.dataset,
-            "synthetic": self.synthetic,
-            "classes": {k: list(v) for k, v in dataclasses.asdict(self.classes).items()},
-            "calibration": dataclasses.asdict(self.calibration),
-            "best_epoch": self.best_epoch,
-            "seed": self.seed,
-            "text_alignment": self.text_alignment,
-            "data": self.data.to_dict(),
-            "created": self.created,
-            "versions": self.versions,
-        }
+        """Every field as plain JSON data (dataclasses.asdict: tuples are written as lists); the data's
+        encoders, prompt set and SYNTHETIC flag at the top level, as schema 2 has always had them."""
+        return {"format": CHECKPOINT_FORMAT, "schema_version": CHECKPOINT_SCHEMA_VERSION, **dataclasses.asdict(self),
+                "encoders": self.encoders.to_dict() if self.encoders else None, "prompt_set": self.prompt_set,
+                "synthetic": self.synthetic, "data": self.data.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config.json") -> CheckpointConfig:
@@ -181,40 +168,28 @@ class CheckpointConfig:
             raise CheckpointError(f"{where} has checkpoint schema {version}; this avzsl reads 1 and "
                                   f"{CHECKPOINT_SCHEMA_VERSION} (a newer avzsl wrote it?)")
         try:
-            try:
-                encoders = read_encoder_record(d.get("encoders"), d.get("dataset"))
-            except (ValueError, TypeError) as e:
-                raise CheckpointError(f"{where}: the encoder record of this checkpoint cannot be read: {e}") from None
             # The top-level encoders, prompt set and flag are the config's own; "data" keeps the rest as written.
             data = dataclasses.replace(Provenance.from_dict({**(d.get("data") or {}), "encoders": None}),
-                                       encoders=encoders, prompt_set=d.get("prompt_set"), synthetic=bool(d["synthetic"]))
-            try:
-                recipe = recipe_from_dict(d["recipe"])
-            except (KeyError, TypeError, ValueError) as e:
-                raise CheckpointError(f"{where}: cannot rebuild the model: {e}") from None
-            return cls(
-                recipe=recipe, input_dims=InputDims.from_dict(d["input_dims"]), data=data, dataset=d["dataset"],
-                classes=ClassNames(**{k: tuple(v) for k, v in d["classes"].items()}),
-                calibration=Calibration(**d["calibration"]), best_epoch=d["best_epoch"], seed=d["seed"],
-                text_alignment=d["text_alignment"], created=d.get("created", ""), versions=d.get("versions", {}))
+                                       encoders=read_encoder_record(d.get("encoders"), d.get("dataset")),
+                                       prompt_set=d.get("prompt_set"), synthetic=bool(d["synthetic"]))
+            plain = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d}  # dataset, seed, ...
+            return cls(**{**plain, "recipe": recipe_from_dict(d["recipe"]), "data": data,
+                          "input_dims": InputDims.from_dict(d["input_dims"]),
+                          "classes": ClassNames(**{k: tuple(v) for k, v in d["classes"].items()}),
+                          "calibration": Calibration(**d["calibration"])})
         except (KeyError, TypeError, ValueError, AttributeError, DataError) as e:
             raise CheckpointError(f"{where} is incomplete or damaged: {type(e).__name__} {e}") from None
 
 
 def _from_schema_1(d: dict) -> dict:
     """Schema 1 -> 2: γ once (not also at the top level and in metrics), no separate text parts, and the
-    encoders as an EncoderSpec dict (schema 1 had a spec dict, {"synthetic": true}, or a description)."""
-    return {
-        **{k: d[k] for k in ("recipe", "input_dims", "dataset", "best_epoch", "seed", "created", "versions") if k in d},
-        "encoders": d.get("encoders"),  # every shape schema 1 wrote is read by read_encoder_record
-        "prompt_set": (d.get("prompt_templates") or {}).get("name"),
-        "synthetic": bool(d.get("synthetic", False)),
-        "classes": {**{k: d["classes"][k] for k in ("all", "train", "test_seen", "test_unseen")},
-                    "prompt_names": d["classes"].get("prompt_names", d["classes"]["all"])},
-        "calibration": {"gamma": float(d["gamma"])},
-        "text_alignment": (d.get("text") or {}).get("alignment", "by-name"),
-        "data": d.get("data", {}),
-    }
+    encoders as an EncoderSpec dict (schema 1 had a spec dict, {"synthetic": true}, or a description, every
+    shape of which read_encoder_record reads). Keys schema 2 does not have ("gamma", "text", ...) are ignored."""
+    classes = {k: d["classes"][k] for k in ("all", "train", "test_seen", "test_unseen")}
+    return {**d, "prompt_set": (d.get("prompt_templates") or {}).get("name"), "synthetic": bool(d.get("synthetic", False)),
+            "classes": {**classes, "prompt_names": d["classes"].get("prompt_names", classes["all"])},
+            "calibration": {"gamma": float(d["gamma"])}, "data": d.get("data", {}),
+            "text_alignment": (d.get("text") or {}).get("alignment", "by-name")}
 
 
 def preset_dims(preset) -> InputDims:
@@ -227,16 +202,6 @@ class Checkpoint:
     path: Path
     model: object  # models.base.GZSLModel, in eval mode on its device
     config: CheckpointConfig
-
-
-def library_versions() -> dict:
-    import numpy as np
-    import torch
-
-    import avzsl
-
-    return {"avzsl": avzsl.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
 
 
 METRIC_SETS = ("val", "test", "val_model_only", "test_model_only")  # *_model_only: without the blend
@@ -259,10 +224,17 @@ def save_metrics(path: str | Path, metrics: dict) -> None:
 
 def save_checkpoint(path: Path, model, config: CheckpointConfig) -> None:
     """Write model.safetensors and config.json (stamped with the time and library versions)."""
+    import numpy as np
+    import torch
+
+    import avzsl
+
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(path / WEIGHTS, dict(model.state_dict()))
-    config = dataclasses.replace(config, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), versions=library_versions())
+    versions = {"avzsl": avzsl.__version__, "torch": torch.__version__, "numpy": np.__version__,
+                "python": platform.python_version()}
+    config = dataclasses.replace(config, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), versions=versions)
     atomic_write_json(path / CONFIG, config.to_dict())
 
 
@@ -288,10 +260,7 @@ def load_checkpoint(path: str | Path, device="cpu", *, config: CheckpointConfig 
 
     path = Path(path)
     config = config or read_config(path)
-
-    def build():
-        return config.recipe.build(config.input_dims)
-
+    build = functools.partial(config.recipe.build, config.input_dims)
     expected = check_model_size(build, str(path / CONFIG), CheckpointError).state_dict()  # meta tensors: no memory
     check_weights_fit(path, header or safetensors_header(path / WEIGHTS, CheckpointError), expected)
     weights = load_file(str(path / WEIGHTS))
@@ -323,9 +292,6 @@ SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bfl
 def check_data_fits(checkpoint: Checkpoint, dims) -> None:
     """Refuse data whose feature sizes differ from those the checkpoint was trained on."""
     trained = checkpoint.config.input_dims
-    if (trained.audio, trained.visual, trained.text_parts) != (dims.audio, dims.visual, dims.text_parts):
-        raise CheckpointError(
-            f"checkpoint {checkpoint.path} was trained on audio {trained.audio}-d, visual {trained.visual}-d, "
-            f"text {list(trained.text_parts)}; the data has audio {dims.audio}-d, visual {dims.visual}-d, "
-            f"text {list(dims.text_parts)}"
-        )
+    if trained != dims:
+        raise CheckpointError(f"checkpoint {checkpoint.path} was trained on {trained.describe()}; the data has "
+                              f"{dims.describe()}")

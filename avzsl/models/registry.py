@@ -68,15 +68,11 @@ class Recipe:
         return model_class(self.model)(self.config, dims)
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "config": dataclasses.asdict(self.config), "training": dataclasses.asdict(self.training)}
+        return dataclasses.asdict(self)  # {"model", "config", "training"}
 
 
 def list_models() -> list[str]:
     return sorted(MODEL_MODULES)
-
-
-def _merge(base: dict, override: dict) -> dict:
-    return {**base, **override}
 
 
 def get_recipe(name: str, dataset: str | None = None, *, config_overrides: dict | None = None,
@@ -86,8 +82,8 @@ def get_recipe(name: str, dataset: str | None = None, *, config_overrides: dict 
         raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
     raw = json.loads((CONFIG_DIR / f"{name}.json").read_text(encoding="utf-8"))
     per_dataset = raw.get("datasets", {}).get(dataset or "", {})
-    config = _merge(_merge(raw["config"], per_dataset.get("config", {})), config_overrides or {})
-    training = _merge(_merge(raw["training"], per_dataset.get("training", {})), training_overrides or {})
+    config = {**raw["config"], **per_dataset.get("config", {}), **(config_overrides or {})}
+    training = {**raw["training"], **per_dataset.get("training", {}), **(training_overrides or {})}
     return Recipe(name, config_class(name)(**config), TrainingConfig(**training))
 
 

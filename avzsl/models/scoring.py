@@ -15,6 +15,7 @@ ranking in the app is decided exactly as in evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,23 +50,17 @@ class LabelScore:
     seen: bool | None  # a training class of the checkpoint; None without a checkpoint
 
     def to_json(self) -> dict:
-        return {"label": self.label, "rank": self.rank, "distance": self.distance,
-                "confidence": self.confidence, "seen": self.seen}
-
-
-def confidences(distances: np.ndarray, temperature: float) -> np.ndarray:
-    """(..., L) softmax of −distance / τ over the last axis."""
-    logits = -np.asarray(distances, dtype=np.float64) / temperature
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+        return dataclasses.asdict(self)
 
 
 def rank(labels: Sequence[str], distances: np.ndarray, temperature: float,
          seen: Sequence[bool | None] | None = None) -> list[LabelScore]:
-    """Labels sorted by distance (stable: ties keep the typed order) with softmax confidences."""
+    """Labels sorted by distance (stable: ties keep the typed order) with confidences: softmax of −distance / τ."""
     distances = np.asarray(distances, dtype=np.float64)
     seen = [None] * len(labels) if seen is None else list(seen)
-    confidence = confidences(distances, temperature)
+    logits = -distances / temperature
+    e = np.exp(logits - logits.max())  # the largest logit subtracted: no overflow
+    confidence = e / e.sum()
     order = np.argsort(distances, kind="stable")
     return [LabelScore(labels[i], r + 1, float(distances[i]), float(confidence[i]), seen[i])
             for r, i in enumerate(order)]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # types only: the app's figures import without torch (results
 MAX_CLASSES = 40  # rows of a per-class figure
 MAX_CONFUSION_ROWS = 25  # unseen classes in the confusion figure
 MAX_CONFUSION_COLUMNS = 30  # classes they are taken for
+MAX_DISAGREEMENTS = 20  # classes in the comparison of several checkpoints
 SEEN, UNSEEN, OTHER = "#4C78A8", "#E45756", "#B0B0B0"
 METRIC_COLOURS = {"S": SEEN, "U": UNSEEN, "HM": "#222222"}
 CHECKPOINT_COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#9D755D", "#EECA3B")
@@ -26,9 +27,9 @@ LAYOUT = dict(template="plotly_white", font=dict(size=12), margin=dict(l=10, r=2
               legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0))
 
 
-def class_accuracy_figure(report: CheckpointReport, cap: int = MAX_CLASSES) -> go.Figure:
+def class_accuracy_figure(report: CheckpointReport) -> go.Figure:
     """Per-class accuracy on the test split, lowest first, seen and unseen classes in two colours."""
-    rows = report.classes[:cap]
+    rows = report.classes[:MAX_CLASSES]
     fig = go.Figure()
     for seen, colour, name in ((True, SEEN, "seen class"), (False, UNSEEN, "unseen class")):
         part = [c for c in rows if c.seen == seen]
@@ -36,22 +37,22 @@ def class_accuracy_figure(report: CheckpointReport, cap: int = MAX_CLASSES) -> g
             y=[c.name for c in part], x=[c.accuracy for c in part], orientation="h", name=name, marker_color=colour,
             text=[f"{c.accuracy:.0f} %" for c in part], textposition="outside", cliponaxis=False,
             textfont=dict(color=colour),  # in the class's colour: a bar of 0 % still says seen or unseen
-            customdata=[[c.videos, _taken_for(c, 3), ", ".join(c.neighbours[:3])] for c in part],
+            customdata=[[c.videos, taken_for_text(c, 3), ", ".join(c.neighbours[:3])] for c in part],
             hovertemplate="<b>%{y}</b><br>%{x:.1f} % of %{customdata[0]} videos recognised<br>"
                           "taken for: %{customdata[1]}<br>text nearest: %{customdata[2]}<extra></extra>"))
-    shown = "" if len(report.classes) <= cap else f" (the {cap} lowest of {len(report.classes)})"
+    shown = "" if len(report.classes) <= MAX_CLASSES else f" (the {MAX_CLASSES} lowest of {len(report.classes)})"
     _bars_layout(fig, [c.name for c in rows], f"Per-class accuracy on the test split{shown}",
                  "accuracy (%)", [0, 109])
     # S's label right of its line, U's left of its own: they stay apart when S and U are close.
-    _reference_line(fig, report.metrics["S"], SEEN, f"S {report.metrics['S']:.1f}", "top right")
-    _reference_line(fig, report.metrics["U"], UNSEEN, f"U {report.metrics['U']:.1f}", "top left")
+    _vline(fig, report.metrics["S"], f"S {report.metrics['S']:.1f}", "top right", SEEN, "dot", SEEN)
+    _vline(fig, report.metrics["U"], f"U {report.metrics['U']:.1f}", "top left", UNSEEN, "dot", UNSEEN)
     return fig
 
 
-def unseen_outcome_figure(report: CheckpointReport, cap: int = MAX_CLASSES) -> go.Figure:
+def unseen_outcome_figure(report: CheckpointReport) -> go.Figure:
     """Where the videos of each unseen class go: recognised, taken for a seen class (the GZSL bias), or for
     another unseen class; in percent of the class's videos, lowest accuracy first."""
-    rows = report.unseen[:cap]
+    rows = report.unseen[:MAX_CLASSES]
     names = [c.name for c in rows]
     fig = go.Figure()
     parts = (("recognised", [c.accuracy for c in rows], "#54A24B"),
@@ -60,18 +61,17 @@ def unseen_outcome_figure(report: CheckpointReport, cap: int = MAX_CLASSES) -> g
     for name, values, colour in parts:
         fig.add_trace(go.Bar(y=names, x=values, orientation="h", name=name, marker_color=colour,
                              hovertemplate=f"<b>%{{y}}</b><br>{name}: %{{x:.1f}} %<extra></extra>"))
-    shown = "" if len(report.unseen) <= cap else f" (the {cap} lowest of {len(report.unseen)})"
+    shown = "" if len(report.unseen) <= MAX_CLASSES else f" (the {MAX_CLASSES} lowest of {len(report.unseen)})"
     _bars_layout(fig, names, f"Unseen classes: where their videos go{shown}", "share of the class's videos (%)",
                  [0, 100])
     fig.update_layout(barmode="stack", legend_traceorder="normal")
     return fig
 
 
-def confusion_figure(report: CheckpointReport, rows: int = MAX_CONFUSION_ROWS,
-                     columns: int = MAX_CONFUSION_COLUMNS) -> go.Figure:
+def confusion_figure(report: CheckpointReport) -> go.Figure:
     """Mistakes only: the share of each unseen class's videos taken for each other class (columns: seen classes,
     then unseen ones), with the classes nearest to it by text embedding written next to each row."""
-    classes = [c for c in report.unseen if c.taken_for][:rows]
+    classes = [c for c in report.unseen if c.taken_for][:MAX_CONFUSION_ROWS]
     if not classes:
         return message_figure("No unseen video was mistaken for another class.", height=160)
     seen = {c.name for c in report.seen}
@@ -79,7 +79,7 @@ def confusion_figure(report: CheckpointReport, rows: int = MAX_CONFUSION_ROWS,
     for c in classes:
         for name, n in c.taken_for:
             total[name] = total.get(name, 0) + n
-    top = sorted(total, key=lambda n: (-total[n], n))[:columns]
+    top = sorted(total, key=lambda n: (-total[n], n))[:MAX_CONFUSION_COLUMNS]
     order = [n for n in top if n in seen] + [n for n in top if n not in seen]  # grouped: seen | unseen
     share = np.full((len(classes), len(order)), np.nan)
     for i, c in enumerate(classes):
@@ -122,9 +122,9 @@ def curve_figure(curve: Curve, title: str | None = None) -> go.Figure:
         fig.add_trace(go.Scatter(x=curve.values, y=getattr(curve, metric), mode="lines", name=metric,
                                  line=dict(color=METRIC_COLOURS[metric], width=3 if metric == "HM" else 2),
                                  hovertemplate=f"{symbol} %{{x:.3g}}: {metric} %{{y:.1f}}<extra></extra>"))
-    _mark(fig, curve.chosen, f"in use {symbol} = {curve.chosen:.3g}", "solid", "top left")
+    _vline(fig, curve.chosen, f"in use {symbol} = {curve.chosen:.3g}", "top left", dash="solid")
     if curve.validated is not None and not np.isclose(curve.validated, curve.chosen):
-        _mark(fig, curve.validated, f"validation optimum {curve.validated:.3g}", "dash", "top right")
+        _vline(fig, curve.validated, f"validation optimum {curve.validated:.3g}", "top right", dash="dash")
     best = curve.best
     fig.add_trace(go.Scatter(x=[best], y=[max(curve.HM)], mode="markers", name="best HM on test (hindsight)",
                              marker=dict(symbol="star", size=12, color="#222"),
@@ -169,9 +169,9 @@ def overlay_figure(reports: list[CheckpointReport]) -> go.Figure:
     return fig
 
 
-def disagreement_figure(reports: list[CheckpointReport], rows: list[Disagreement], cap: int = 20) -> go.Figure:
-    """The classes on which the checkpoints' accuracies differ most, one bar per checkpoint."""
-    rows = rows[:cap]
+def disagreement_figure(reports: list[CheckpointReport], rows: list[Disagreement]) -> go.Figure:
+    """The classes on which the checkpoints' accuracies differ most (MAX_DISAGREEMENTS), one bar per checkpoint."""
+    rows = rows[:MAX_DISAGREEMENTS]
     names = [r.name + ("" if r.seen else " ◆") for r in rows]
     fig = go.Figure()
     for i, report in enumerate(reports):
@@ -203,17 +203,15 @@ def _bars_layout(fig: go.Figure, names: list[str], title: str, axis: str, x_rang
     fig.update_layout(**LAYOUT, height=160 + 22 * len(names), title=dict(text=title), bargap=0.25)
 
 
-def _reference_line(fig: go.Figure, x: float, colour: str, text: str, position: str) -> None:
-    fig.add_vline(x=x, line=dict(color=colour, width=1.5, dash="dot"), annotation_text=text,
-                  annotation_position=position, annotation_font=dict(color=colour, size=11))
+def _vline(fig: go.Figure, x: float, text: str, position: str, colour: str = "#555", dash: str = "dot",
+           text_colour: str = "#333") -> None:
+    """A vertical line at `x` labelled `text` (an S or U mean, a γ or α in use)."""
+    fig.add_vline(x=x, line=dict(color=colour, width=1.5, dash=dash), annotation_text=text,
+                  annotation_position=position, annotation_font=dict(size=11, color=text_colour))
 
 
-def _mark(fig: go.Figure, x: float, text: str, dash: str, position: str) -> None:
-    fig.add_vline(x=x, line=dict(color="#555", width=1.5, dash=dash), annotation_text=text,
-                  annotation_position=position, annotation_font=dict(size=11, color="#333"))
-
-
-def _taken_for(c, n: int) -> str:
+def taken_for_text(c, n: int) -> str:
+    """The first `n` classes a class's videos are taken for, with their counts: "Archery (3), Bowling (1)"."""
     return ", ".join(f"{name} ({k})" for name, k in c.taken_for[:n]) or "—"
 
 

@@ -10,6 +10,7 @@ and the numbers as JSON.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import html
 import logging
 import time
@@ -20,7 +21,7 @@ from plotly.offline import get_plotlyjs
 
 import avzsl
 from avzsl.io import atomic_write_bytes, atomic_write_json
-from avzsl.report.figures import disagreement_figure, overlay_figure, report_figures
+from avzsl.report.figures import disagreement_figure, overlay_figure, report_figures, taken_for_text
 from avzsl.report.results import REPORT_FORMAT, REPORT_VERSION, CheckpointReport, disagreements
 
 log = logging.getLogger(__name__)
@@ -42,31 +43,9 @@ CAPTIONS = {  # how to read each figure, under it
     "overlay": "HM against γ for every checkpoint; a dot marks the γ each one uses.",
     "disagreement": "Classes whose accuracy differs most between the checkpoints.",
 }
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1180px;
-       padding: 12px 24px 48px; color: #222; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
-.meta { color: #555; } .caption { color: #555; font-size: 0.92em; margin: 0 0 1.4em; }
-.banner { background: #fff4e5; border: 1px solid #f0b060; padding: 8px 12px; border-radius: 6px; }
-table { border-collapse: collapse; font-size: 0.92em; } th, td { padding: 4px 10px; border-bottom: 1px solid #eee;
-       text-align: left; vertical-align: top; } th { background: #f6f6f6; position: sticky; top: 0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; } .unseen { color: #c0392b; }
-#class-search { font-size: 1em; padding: 6px 10px; width: 360px; margin: 6px 0 10px; }
-.table-box { max-height: 640px; overflow-y: auto; border: 1px solid #eee; }
-nav a { margin-right: 14px; } details > summary { cursor: pointer; font-size: 1.3em; font-weight: 600; }
-"""
-SEARCH_SCRIPT = """
-document.getElementById("class-search").addEventListener("input", e => {
-  const words = e.target.value.toLowerCase().trim().split(/\\s+/).filter(Boolean);
-  let shown = 0;
-  for (const row of document.querySelectorAll("#class-table tbody tr")) {
-    const name = row.cells[0].textContent.toLowerCase();  // the class name: not the classes named beside it
-    const hit = words.every(w => name.includes(w));
-    row.style.display = hit ? "" : "none"; shown += hit;
-  }
-  document.getElementById("class-count").textContent = shown;
-});
-"""
+# The page's look and its class search, inlined into every page (it works offline, as one file).
+STYLE = (Path(__file__).parent / "page.css").read_text(encoding="utf-8")
+SEARCH_SCRIPT = (Path(__file__).parent / "page.js").read_text(encoding="utf-8")
 
 
 def report_json(reports: list[CheckpointReport], data: str = "") -> dict:
@@ -74,8 +53,7 @@ def report_json(reports: list[CheckpointReport], data: str = "") -> dict:
     out = {"format": REPORT_FORMAT, "version": REPORT_VERSION, "data": data, "split": "test",
            "checkpoints": [r.to_dict() for r in reports]}
     if len(reports) > 1:
-        out["disagreements"] = [{"name": d.name, "seen": d.seen, "spread": d.spread, "accuracies": d.accuracies}
-                                for d in disagreements(reports)]
+        out["disagreements"] = [{**dataclasses.asdict(d), "spread": d.spread} for d in disagreements(reports)]
     return out
 
 
@@ -142,11 +120,9 @@ def render_page(reports: list[CheckpointReport], figures: dict, data: str = "") 
                      "and say nothing about real videos.</p>")
     for r in reports:
         parts += [f"<p class='banner'>{_e(r.name)}: {_e(note)}</p>" for note in r.notes]
-    sections = ["summary"] + (["comparison"] if len(reports) > 1 else []) + [f"checkpoint-{i + 1}" for i in
-                                                                             range(len(reports))] + ["classes"]
-    titles = {"summary": "Summary", "comparison": "Comparison", "classes": "All classes",
-              **{f"checkpoint-{i + 1}": r.name for i, r in enumerate(reports)}}
-    parts.append("<nav>" + "".join(f"<a href='#{s}'>{_e(titles[s])}</a>" for s in sections) + "</nav>")
+    sections = {"summary": "Summary", **({"comparison": "Comparison"} if len(reports) > 1 else {}),
+                **{f"checkpoint-{i + 1}": r.name for i, r in enumerate(reports)}, "classes": "All classes"}
+    parts.append("<nav>" + "".join(f"<a href='#{s}'>{_e(title)}</a>" for s, title in sections.items()) + "</nav>")
     parts += ["<h2 id='summary'>Summary</h2>", _summary_table(reports)]
     if len(reports) > 1:
         parts.append("<h2 id='comparison'>Comparison</h2>")
@@ -200,7 +176,7 @@ def _class_table(reports: list[CheckpointReport]) -> str:
         for b in by_name:
             other = b.get(c.name)
             cells.append(f"<td class='num'>{other.accuracy:.1f}</td>" if other else "<td>—</td>")
-            cells.append(f"<td>{_e(', '.join(f'{n} ({k})' for n, k in other.taken_for[:4])) if other else '—'}</td>")
+            cells.append(f"<td>{_e(taken_for_text(other, 4)) if other else '—'}</td>")
         cells.append(f"<td>{_e(', '.join(c.neighbours))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return (f"<input id='class-search' type='search' placeholder='Find a class by name' "

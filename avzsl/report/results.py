@@ -20,12 +20,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avzsl.models.checkpoint import Checkpoint, CheckpointError, check_data_fits, load_checkpoint
-from avzsl.data.loading import open_data
+from avzsl.data.errors import DataError
 from avzsl.data.features import GZSLData, StageData
+from avzsl.data.loading import open_data
 from avzsl.io import atomic_write_json, read_json
+from avzsl.models.checkpoint import Checkpoint, CheckpointError, check_data_fits, load_checkpoint
+from avzsl.models.scoring import blend
 from avzsl.training.metrics import gzsl_curve, gzsl_metrics, gzsl_predictions, per_class_accuracy
 from avzsl.training.protocol import BLEND_ALPHAS, class_distances, data_dims, free_distances, scored_distances
+from avzsl.validation import check_finite_features
 
 REPORT_FILE = "report.json"  # a checkpoint's own report on its test split, written by training
 REPORT_FORMAT = "avzsl-report"
@@ -141,8 +144,8 @@ class Disagreement:
         return max(self.accuracies) - min(self.accuracies)
 
 
-def build_report(checkpoint: Checkpoint, data: GZSLData, *, gamma: float | None = None, alpha: float | None = None,
-                 name: str | None = None) -> CheckpointReport:
+def build_report(checkpoint: Checkpoint, data: GZSLData, *, gamma: float | None = None,
+                 alpha: float | None = None) -> CheckpointReport:
     """The report of `checkpoint` on the test split of `data` (which must fit it: check_data_fits)."""
     config, model = checkpoint.config, checkpoint.model
     calibration = config.calibration
@@ -169,15 +172,11 @@ def build_report(checkpoint: Checkpoint, data: GZSLData, *, gamma: float | None 
     alpha_curve = None
     if alpha or calibration.alpha or recipe.training.blend:  # trained with the blend, or asked for one
         alpha_curve = _alpha_curve(model, stage, text, dims, gamma, alpha, calibration.alpha, scale)
-    scorings = [ScoringResult("model", f"{config.model_name} ({_modality(recipe)})", **metrics, gamma=gamma)]
-    scorings += _branch_scorings(model, stage, text, gamma, config.model_name)
-    try:
-        scorings += _free_scorings(stage, text, dims)
-    except (ValueError, KeyError) as e:  # features and text of other encoders, or no CLIP / CLAP text part
-        notes.append(f"No training-free floor: {e.args[0] if e.args else e}.")
+    scorings = [ScoringResult("model", f"{config.model_name} ({_modality(recipe)})", **metrics, gamma=gamma),
+                *_other_scorings(model, stage, text, dims, gamma, config.model_name, notes)]
 
     return CheckpointReport(
-        name=name or checkpoint.path.name, model=config.model_name, dataset=data.name, synthetic=config.synthetic,
+        name=checkpoint.path.name, model=config.model_name, dataset=data.name, synthetic=config.synthetic,
         gamma=gamma, alpha=alpha, blend_scale=scale, metrics=metrics,
         classes=_class_results(data, stage, predicted), gamma_curve=gamma_curve, alpha_curve=alpha_curve,
         scorings=scorings, notes=notes)
@@ -190,15 +189,23 @@ def build_reports(checkpoints: list[str | Path], data_path: str | Path, *, datas
     for path in checkpoints:
         checkpoint = load_checkpoint(path, device)
         alignment = checkpoint.config.text_alignment
-        if alignment not in opened:
-            opened[alignment] = open_data(data_path, dataset, text_alignment=alignment)
-        check_data_fits(checkpoint, data_dims(opened[alignment]))
+        opened[alignment] = open_fitting_data(checkpoint, data_path, dataset, opened.get(alignment))
         reports.append(build_report(checkpoint, opened[alignment], gamma=gamma, alpha=alpha))
     names = [r.name for r in reports]
     for i, report in enumerate(reports):  # two folders of one name (runs/a/ckpt, runs/b/ckpt): tell them apart
         if names.count(report.name) > 1:
             report.name = str(Path(checkpoints[i]))
     return reports
+
+
+def open_fitting_data(checkpoint: Checkpoint, data_path: str | Path, dataset: str | None = None,
+                      opened: GZSLData | None = None) -> GZSLData:
+    """The data set at `data_path` (or `opened`, already read with the checkpoint's text alignment), refused with
+    one line when its feature sizes differ from the checkpoint's or a feature is not finite."""
+    data = opened or open_data(data_path, dataset, text_alignment=checkpoint.config.text_alignment)
+    check_data_fits(checkpoint, data_dims(data))
+    check_finite_features(data, DataError)
+    return data
 
 
 def disagreements(reports: list[CheckpointReport]) -> list[Disagreement]:
@@ -248,34 +255,30 @@ def _alpha_curve(model, stage: StageData, text, dims, gamma: float, alpha: float
     free_d, _ = free_distances(stage, text, dims)
     rows = []
     for a in alphas:
-        blended = (1 - a) * model_d + (a * scale) * free_d  # scoring.blend, on the grid
-        rows.append(gzsl_curve(blended, stage.eval.labels, stage.eval_classes, stage.seen_classes,
+        rows.append(gzsl_curve(blend(model_d, free_d, a, scale), stage.eval.labels, stage.eval_classes, stage.seen_classes,
                                stage.unseen_classes, [gamma])[0])
     s, u, hm = (100 * np.asarray(rows)).T.tolist()
     return Curve("alpha", alphas.tolist(), s, u, hm, chosen=alpha, validated=validated)
 
 
-def _branch_scorings(model, stage: StageData, text, gamma: float, model_name: str) -> list[ScoringResult]:
-    """Each modality's own branch of a model that has them (CoGe), at the model's γ."""
-    results = []
+def _other_scorings(model, stage: StageData, text, dims, gamma: float, model_name: str,
+                    notes: list[str]) -> list[ScoringResult]:
+    """Each modality's own branch of a model that has them (CoGe), at the model's γ; then the training-free
+    CLIP/CLAP cosine score (γ = 0: it has no calibration), both and each modality, or a note why not."""
+    ways = []  # (key, label, γ, (N, K_eval) distances, (N, K_unseen) ZSL distances)
     for branch in model.branches:
         label = {"audio": "sound branch", "visual": "picture branch"}.get(branch, f"{branch} branch")
-        d = class_distances(model, stage.eval, text, stage.eval_classes, branch=branch)
-        zsl = class_distances(model, stage.eval, text, np.sort(stage.unseen_classes), branch=branch)
-        results.append(ScoringResult(f"model-{branch}", f"{model_name}, {label} alone", **_metrics(stage, d, zsl, gamma),
-                                     gamma=gamma))
-    return results
-
-
-def _free_scorings(stage: StageData, text, dims) -> list[ScoringResult]:
-    """The training-free CLIP/CLAP cosine score (γ = 0: it has no calibration), both and each modality."""
-    results = []
-    for modality, key, label in (("both", "free", "training-free CLIP + CLAP"),
-                                 ("visual", "free-visual", "training-free, picture (CLIP)"),
-                                 ("audio", "free-audio", "training-free, sound (CLAP)")):
-        d, zsl = free_distances(stage, text, dims, modality)
-        results.append(ScoringResult(key, label, **_metrics(stage, d, zsl, 0.0), gamma=0.0))
-    return results
+        ways.append((f"model-{branch}", f"{model_name}, {label} alone", gamma,
+                     class_distances(model, stage.eval, text, stage.eval_classes, branch=branch),
+                     class_distances(model, stage.eval, text, np.sort(stage.unseen_classes), branch=branch)))
+    try:
+        for modality, key, label in (("both", "free", "training-free CLIP + CLAP"),
+                                     ("visual", "free-visual", "training-free, picture (CLIP)"),
+                                     ("audio", "free-audio", "training-free, sound (CLAP)")):
+            ways.append((key, label, 0.0, *free_distances(stage, text, dims, modality)))
+    except (ValueError, KeyError) as e:  # features and text of other encoders, or no CLIP / CLAP text part
+        notes.append(f"No training-free floor: {e.args[0] if e.args else e}.")
+    return [ScoringResult(key, label, **_metrics(stage, d, zsl, g), gamma=g) for key, label, g, d, zsl in ways]
 
 
 def _class_results(data: GZSLData, stage: StageData, predicted: np.ndarray) -> list[ClassResult]:

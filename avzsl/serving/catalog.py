@@ -85,8 +85,9 @@ class Catalog:
     def __init__(self, folder: str | Path | None = "checkpoints"):
         self.folder = None if folder is None else Path(folder)
         self._added: dict[str, Path] = {}
-        self._entries: dict[Path, Entry] = {}  # the latest version read of each folder
+        self._entries: dict[Path, tuple[tuple, Entry]] = {}  # the latest version read of each folder: (signature, entry)
         self._atlases: dict[Path, tuple[tuple, object]] = {}
+
         self._models: dict[tuple, Checkpoint] = {}
         self._lock = threading.Lock()
 
@@ -126,12 +127,8 @@ class Catalog:
     def entry(self, model_id: str) -> Entry:
         """The checkpoint's files as read now (cached until one of them changes)."""
         path = self.path(model_id)
-        signature = _signature(path, CONFIG, WEIGHTS, METRICS)
-        with self._lock:
-            entry = self._entries.get(path)
-            if entry is None or entry.signature != signature:
-                entry = self._entries[path] = _read_entry(model_id, path, signature)
-        return entry
+        return self._read_once(self._entries, path, (CONFIG, WEIGHTS, METRICS),
+                               lambda signature: _read_entry(model_id, path, signature))
 
     def config(self, model_id: str) -> CheckpointConfig:
         """The checkpoint's config; CheckpointError with the reason when its files cannot be used."""
@@ -159,13 +156,15 @@ class Catalog:
         from avzsl.maps.atlas import ATLAS_JSON, ATLAS_TENSORS, load_atlas
 
         path = self.path(model_id)
-        signature = _signature(path, ATLAS_TENSORS, ATLAS_JSON)
+        return self._read_once(self._atlases, path, (ATLAS_TENSORS, ATLAS_JSON), lambda signature: load_atlas(path))
+
+    def _read_once(self, store: dict, path: Path, names: tuple[str, ...], read):
+        """read(signature) of the folder at `path`, again only when the files `names` change (`_signature`)."""
+        signature = _signature(path, *names)
         with self._lock:
-            cached = self._atlases.get(path)
-            if cached is None or cached[0] != signature:
-                cached = (signature, load_atlas(path))
-                self._atlases[path] = cached
-        return cached[1]
+            if path not in store or store[path][0] != signature:
+                store[path] = (signature, read(signature))
+            return store[path][1]
 
 
 def _looks_like_checkpoint(path: Path) -> bool:

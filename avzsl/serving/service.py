@@ -15,13 +15,13 @@
 Used by the app, by `python -m avzsl.predict` and by the tests; the UI adds presentation only. Checkpoints
 are found by id in the service's `Catalog` (avzsl/serving/catalog.py); the answer is a `Prediction`
 (avzsl/serving/result.py). A call goes through four steps: decode and embed the file (`embed_media`), embed
-the labels (`Encoders.embed_labels`), score them with a `Scorer`, and rank (`avzsl.models.scoring.rank`).
+the labels (`Encoders.embed_labels`), score them (`Scores`), and rank (`avzsl.models.scoring.rank`).
 
 Two scorers:
-- **Training-free** (`TrainingFreeScorer`, model id `TRAINING_FREE`): CLIP image-text and CLAP
+- **Training-free** (`training_free_scores`, model id `TRAINING_FREE`): CLIP image-text and CLAP
   audio-text cosine similarities against the labels' prompt ensembles. Distance = 1 − cosine per modality;
   with both modalities the two distances are averaged, so each encoder counts equally.
-- **A checkpoint** (`CheckpointScorer`: ClipClap, AVCA, CoGe, ...): the model maps the video's vectors and
+- **A checkpoint** (`checkpoint_scores`: ClipClap, AVCA, CoGe, ...): the model maps the video's vectors and
   each label's [visual text | audio text] vector into its joint space in one forward; distance is the
   model's own. Labels naming training classes are "seen" and calibrated with γ as in evaluation.
 
@@ -32,7 +32,6 @@ embedding of a mid-grey frame stands in for the picture; the result carries a wa
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import re
@@ -83,17 +82,19 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
     empty: it would be ranked as a label nobody can read. Text beyond MAX_LABEL_TEXT_BYTES is refused before
     it is split, so an oversized request costs neither time nor memory.
     """
-    size = len(text) if isinstance(text, str) else sum(len(str(part)) for part in text)  # characters <= bytes
+    parts = [text or ""] if isinstance(text, str) else [str(part) for part in text]
+    size = sum(len(part) for part in parts)  # characters <= bytes: a huge text is refused before it is encoded
     if size <= MAX_LABEL_TEXT_BYTES:
-        size = len(text.encode("utf-8", "replace")) if isinstance(text, str) else sum(
-            len(str(part).encode("utf-8", "replace")) for part in text)
+        size = sum(len(part.encode("utf-8", "replace")) for part in parts)
     if size > MAX_LABEL_TEXT_BYTES:
         raise LabelError(f"The labels are {size:,} characters long or more; at most {MAX_LABEL_TEXT_BYTES:,} bytes "
                          "can be sent at once.")
-    parts = re.split(r"[,\n]", text or "") if isinstance(text, str) else list(text)
+    if isinstance(text, str):
+        parts = re.split(r"[,\n]", parts[0])
     labels, seen = [], set()
     for part in parts:
-        label = " ".join(str(part).split())
+        label = " ".join(part.split())
+
         if has_visible_character(label) and label.lower() not in seen:
             seen.add(label.lower())
             labels.append(label)
@@ -108,18 +109,19 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
     return Labels(labels)
 
 
-def checked_number(value, name: str, low: float, high: float) -> float | None:
-    """A number a client sent (a float, or its text): None or "" for the default, else finite and within
-    [low, high]; LabelError otherwise (NaN and infinities included)."""
+def checked_number(value, name: str, low: float, high: float, *, whole: bool = False,
+                   default: str = "the checkpoint's own value") -> float | None:
+    """A number a client sent (a number, or its text): None or "" for the default, else finite, within
+    [low, high] and, with `whole`, a whole number; LabelError otherwise (NaN, infinities and True included)."""
     if value is None or str(value).strip() == "":
         return None
     try:
-        number = float(str(value).strip())
+        number = float(str(value).strip())  # str(): True is "True", not 1
     except ValueError:
         number = math.nan
-    if not low <= number <= high:  # False for NaN too
-        raise LabelError(f"{name} must be a number from {low:g} to {high:g} (empty: the checkpoint's own value), "
-                         f"not {str(value)[:20]!r}.")
+    if not low <= number <= high or (whole and not number.is_integer()):  # False for NaN too
+        raise LabelError(f"{name} must be a {'whole ' if whole else ''}number from {low:g} to {high:g} "
+                         f"(empty: {default}), not {str(value)[:20]!r}.")
     return number
 
 
@@ -152,53 +154,36 @@ class Scores:
         return calibrate(self.distances, [bool(s) for s in self.seen], self.gamma)
 
 
-class TrainingFreeScorer:
+def training_free_scores(media: MediaEmbedding, text, modality: str) -> Scores:
     """Mean cosine distance of the picture to the labels' visual text and of the sound to their audio text."""
-
-    def score(self, media: MediaEmbedding, text, modality: str) -> Scores:
-        audio = media.audio if modality in ("both", "audio") else None
-        visual = media.visual if modality in ("both", "visual") else None
-        distances = training_free_distances(audio, visual, text.clip, text.clap)  # (N, L)
-        return Scores(distances, [None] * len(text.labels), COSINE_TEMPERATURE, None)
+    audio = media.audio if modality in ("both", "audio") else None
+    visual = media.visual if modality in ("both", "visual") else None
+    distances = training_free_distances(audio, visual, text.clip, text.clap)  # (N, L)
+    return Scores(distances, [None] * len(text.labels), COSINE_TEMPERATURE, None)
 
 
-class CheckpointScorer:
-    """A trained model: one forward of all segments and the label texts through it."""
+def checkpoint_scores(checkpoint: Checkpoint, encoders, media: MediaEmbedding, text, modality: str,
+                      gamma: float | None = None, alpha: float | None = None) -> Scores:
+    """A trained model: one forward of all segments and the label texts through it. gamma, alpha: override the
+    checkpoint's calibration γ and blend weight α (None: its own)."""
+    import torch
 
-    def __init__(self, checkpoint: Checkpoint, encoders):
-        self.checkpoint, self.encoders = checkpoint, encoders
-
-    def score(self, media: MediaEmbedding, text, modality: str, gamma: float | None = None,
-              alpha: float | None = None) -> Scores:
-        """gamma, alpha: override the checkpoint's calibration γ and blend weight α (None: its own)."""
-        import torch
-
-        audio, visual, warnings = media.complete(self.encoders, modality)  # (N, D_a), (N, D_v), stand-ins
-        config, model = self.checkpoint.config, self.checkpoint.model
-        device = next(model.parameters()).device
-        with torch.inference_mode():
-            out = model.joint_scores(torch.from_numpy(audio).to(device), torch.from_numpy(visual).to(device),
-                                     torch.from_numpy(text.joined).to(device))
-        if config.synthetic:
-            warnings.append("This checkpoint was trained on SYNTHETIC features: its rankings are not meaningful.")
-        calibration = config.calibration
-        alpha = calibration.alpha if alpha is None else alpha
-        # Open-vocabulary blend with the training-free distances of the same encoders (scoring.blend).
-        free = TrainingFreeScorer().score(media, text, modality).distances  # (N, L)
-        distances = blend(out.distances.cpu().numpy(), free, alpha, calibration.blend_scale)
-        return Scores(distances, [config.classes.is_seen(label) for label in text.labels], JOINT_TEMPERATURE,
-                      calibration.gamma if gamma is None else gamma, out.samples.cpu().numpy(),
-                      out.classes.cpu().numpy(), warnings, alpha)
-
-
-def single_modality_distances(media: MediaEmbedding, text) -> dict[str, np.ndarray]:
-    """Training-free (N, L) cosine distances per modality the file has: "visual" (CLIP), "audio" (CLAP)."""
-    out = {}
-    if media.visual is not None:
-        out["visual"] = training_free_distances(None, media.visual, text.clip, text.clap)
-    if media.audio is not None:
-        out["audio"] = training_free_distances(media.audio, None, text.clip, text.clap)
-    return out
+    audio, visual, warnings = media.complete(encoders, modality)  # (N, D_a), (N, D_v), stand-ins
+    config, model = checkpoint.config, checkpoint.model
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        out = model.joint_scores(torch.from_numpy(audio).to(device), torch.from_numpy(visual).to(device),
+                                 torch.from_numpy(text.joined).to(device))
+    if config.synthetic:
+        warnings.append("This checkpoint was trained on SYNTHETIC features: its rankings are not meaningful.")
+    calibration = config.calibration
+    alpha = calibration.alpha if alpha is None else alpha
+    # Open-vocabulary blend with the training-free distances of the same encoders (scoring.blend).
+    free = training_free_scores(media, text, modality).distances  # (N, L)
+    distances = blend(out.distances.cpu().numpy(), free, alpha, calibration.blend_scale)
+    return Scores(distances, [config.classes.is_seen(label) for label in text.labels], JOINT_TEMPERATURE,
+                  calibration.gamma if gamma is None else gamma, out.samples.cpu().numpy(),
+                  out.classes.cpu().numpy(), warnings, alpha)
 
 
 def pool_segments(distances: np.ndarray) -> np.ndarray:
@@ -251,10 +236,6 @@ class PredictionService:
         # Labels: new label texts, LABELS_PER_TURN per turn. Labels found in the cache need neither.
         self._media_lane, self._label_lane = Turns(), Turns()
         self.answered = threading.Event()  # set by the first classification (the app's warm-up waits for it)
-
-    @property
-    def checkpoints_dir(self) -> Path | None:
-        return self.catalog.folder
 
     @property
     def encoders(self):
@@ -381,8 +362,8 @@ class PredictionService:
             raise LabelError(f"modality must be one of {MODALITIES}, not {modality!r}")
         if isinstance(labels, str):
             raise TypeError("labels must be a list of labels; split typed text with parse_labels()")
-        if isinstance(segments, bool) or not isinstance(segments, int) or not 1 <= segments <= MAX_SEGMENTS:
-            raise LabelError(f"segments must be a whole number from 1 to {MAX_SEGMENTS}, not {segments!r}")
+        segments = int(checked_number(segments, "segments", 1, MAX_SEGMENTS, whole=True, default="1") or 1)
+
         labels = labels if isinstance(labels, Labels) else parse_labels(labels)  # a list from library code: checked
         gamma = checked_number(gamma, "The calibration γ", -MAX_GAMMA, MAX_GAMMA)
         alpha = checked_number(alpha, "The blend weight α", 0.0, 1.0)
@@ -390,10 +371,9 @@ class PredictionService:
         entry = self._entry(model)  # the catalog is asked once per request
         spec = self._spec(entry)
         checkpoint = None if entry is None else self._checkpoint(entry, spec)  # fail before decoding
-        encoders = self._encoders(spec)  # the explanations use the model's own encoders too
         began = time.perf_counter()
 
-        media = self.embed_media(path, segments, encoders, turns=self._media_lane)
+        media, encoders = self.embed_media(path, segments, spec)  # the explanations use the model's encoders too
         warnings = [*media.media.warnings, *_modality_warnings(media, modality)]
         t0 = time.perf_counter()
         prompts = checkpoint.config.prompt_set if checkpoint else None  # None: the default free-text set
@@ -402,16 +382,16 @@ class PredictionService:
 
         t0 = time.perf_counter()
         if checkpoint is None:
-            scores = TrainingFreeScorer().score(media, text, modality)
+            scores = training_free_scores(media, text, modality)
         else:
-            scores = CheckpointScorer(checkpoint, encoders).score(media, text, modality, gamma, alpha)
+            scores = checkpoint_scores(checkpoint, encoders, media, text, modality, gamma, alpha)
         distances = scores.calibrated()  # (N, L)
         ranking = rank(labels, pool_segments(distances), scores.temperature, scores.seen)
         timings["model"] = _ms_since(t0)
         per_segment = [SegmentRanking(seg.start_s, seg.end_s, rank(labels, d, scores.temperature, scores.seen))
                        for seg, d in zip(media.media, distances)]
-        explanations = {m: rank(labels, pool_segments(d), COSINE_TEMPERATURE)
-                        for m, d in single_modality_distances(media, text).items()}
+        explanations = {m: rank(labels, pool_segments(training_free_scores(media, text, m).distances), COSINE_TEMPERATURE)
+                        for m in ("visual", "audio") if getattr(media, m) is not None}  # each modality alone
         if self.random_encoders:
             scores.warnings.append("Random-weight encoders: these results are meaningless (a test mode).")
         timings["total"] = _ms_since(began)
@@ -428,19 +408,22 @@ class PredictionService:
             labels=list(labels), video_features=features, label_joint=scores.label_joint, label_text=text.joined,
             segment_frames=[seg.frame for seg in media.media], encoders=encoders.spec)
 
-    @staticmethod
-    def embed_media(path: str | Path, segments: int, encoders, turns=None) -> MediaEmbedding:
-        """Decode each segment's frame and audio window (at the encoders' sample rate), and embed them in
-        batches of MOMENTS_PER_TURN moments; `turns`: a lock held per batch (the media lane), so another
-        request's moments get in between. Decoding needs no encoders and runs outside it."""
+    def embed_media(self, path: str | Path, segments: int, spec) -> tuple[MediaEmbedding, object]:
+        """Decode each segment's frame and audio window (at the sample rate of `spec`'s audio encoder), then
+        embed them with the encoders of `spec` in batches of MOMENTS_PER_TURN moments, each a turn of the media
+        lane, so another request's moments get in between. Returns the embedding and the encoders.
+
+        Decoding needs no encoders: it runs outside the lane, and on a first request while they are still being
+        built (by the app's warm-up), on the other core."""
         from avzsl.media.featurize import MediaEmbedding, decode, featurize
 
         t0 = time.perf_counter()
-        media = decode(path, encoders.preset.audio, segments)
+        media = decode(path, spec.spec.audio, segments)
         timings = {"decode": _ms_since(t0)}
+        encoders = self._encoders(spec)
         pieces = []
         for start in range(0, len(media), MOMENTS_PER_TURN):
-            with turns or contextlib.nullcontext():
+            with self._media_lane:
                 [piece] = featurize([replace(media, segments=media.segments[start:start + MOMENTS_PER_TURN])],
                                     encoders)
             pieces.append(piece)
@@ -448,7 +431,7 @@ class PredictionService:
             timings[name] = sum(piece.timings_ms[name] for piece in pieces)
         visual, audio = ([getattr(piece, rows) for piece in pieces] for rows in ("visual", "audio"))
         return MediaEmbedding(media, None if visual[0] is None else np.concatenate(visual),  # (N, D_v)
-                              None if audio[0] is None else np.concatenate(audio), timings)  # (N, D_a)
+                              None if audio[0] is None else np.concatenate(audio), timings), encoders  # (N, D_a)
 
 
 def _modality_warnings(media: MediaEmbedding, modality: str) -> list[str]:
