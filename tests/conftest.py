@@ -26,8 +26,9 @@ def one_torch_thread():
 
 # --- checkpoints shared by the app, CLI, CoGe and browser tests: trained once per test session -----------------
 
-# A test using one trains a model (or waits for it): app and CoGe checkpoints, test_training.py's ClipClap run.
-SLOW_FIXTURES = {"app_checkpoints", "coge_checkpoints", "clipclap_run"}
+# A test using one trains a model (or waits for it): app and CoGe checkpoints, test_training.py's ClipClap run;
+# or needs the stand-in hub's files (a minute to write).
+SLOW_FIXTURES = {"app_checkpoints", "coge_checkpoints", "clipclap_run", "hub_files"}
 
 
 def pytest_collection_modifyitems(items):

@@ -177,6 +177,7 @@ def test_recipe_mask_fraction_per_dataset():
 
 # --- the protocol on synthetic data ----------------------------------------------------------------------
 
+@pytest.mark.slow  # two stages of 3 epochs x 30 batches: the longest of the file
 def test_two_stage_run_on_synthetic_data_transfers_to_unseen_classes():
     data = make_synthetic(SyntheticSpec(kind="linear", scale=0.2, seed=1))  # the easy generator: a short run transfers
     # The recipe's architecture with narrower hidden layers and a short schedule, to keep the test fast.

@@ -60,6 +60,7 @@ def test_the_release_and_my_videos_become_one_benchmark(release):
     np.testing.assert_array_equal(both.text.embeddings[archery], ucf.text.embeddings[ucf.split.index("Archery")])
 
 
+@pytest.mark.slow  # trains a checkpoint (README: -m 'not slow' leaves those out)
 def test_train_on_both_through_the_cli(release, tmp_path):
     write_store(tmp_path / "mine", my_videos(EncoderSpec("clipclap-release", "bgr-float255")))
     out = tmp_path / "both"

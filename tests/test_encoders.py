@@ -284,6 +284,7 @@ def _roberta_files(folder):
     return folder
 
 
+@pytest.mark.slow  # writes and loads a CLIP and a CLAP file of the real formats (over 1 GB)
 def test_weight_files_from_environment_variables(enc, seed0_outputs, no_caches, monkeypatch):
     """Random weights saved in the real formats load as "real" weights: strict loads prove the random
     builds have exactly the parameters real checkpoints need, and the embeddings follow the files."""

@@ -173,6 +173,7 @@ def test_benchmark_split_folder_maps_names_and_applies_the_cls_filter(tmp_path):
 
 
 
+@pytest.mark.slow  # trains a checkpoint (README: -m 'not slow' leaves those out)
 def test_extraction_writes_a_store_that_trains_and_predicts(reference_store, video_folder, encoders, tmp_path):
     data = read_store(reference_store)
     assert (reference_store / ".extract").is_dir()  # kept after the merge while videos failed: --retry-failed can use it

@@ -1,8 +1,12 @@
 """Every command of README.md's bash blocks, run as a user would, in README order, so the README cannot rot.
 
-The commands run in a fresh folder (outputs such as checkpoints/, stores/, models/ land there) as child
-processes of a first-time user (tests/stand_in_hub.py: empty caches, online, HF_ENDPOINT at a stand-in hub
-on 127.0.0.1 serving random weights in the real files' formats). What a user would supply is made there:
+The commands run in a fresh folder (outputs such as checkpoints/, stores/, models/ land there) in the
+environment of a first-time user (tests/stand_in_hub.py: empty caches, online, HF_ENDPOINT at a stand-in hub
+on 127.0.0.1 serving random weights in the real files' formats). Those that fetch weights (the app, avzsl.download)
+run as child processes, since huggingface_hub reads its cache and endpoint variables once, at import; the other
+`python -m avzsl.X ARGS` run as `main(ARGS)` in this process, as they would in a child (same folder and
+variables): seconds of imports and random-weight encoders are paid once instead of once per command.
+`python -m` reaching each main is tested by tests/test_cli.py, which runs every command as a child process. What a user would supply is made there:
 `data/UCF` is a SYNTHETIC data set in the ClipClap release layout, `my_videos/` four class folders of the
 repository's SYNTHETIC example clips (and `labels.csv` listing them), `my_video.mp4` one of those clips.
 
@@ -21,6 +25,8 @@ Not run: `pip install` (it installs from PyPI; this suite runs in the installed 
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
 import shlex
 import shutil
@@ -31,9 +37,7 @@ from pathlib import Path
 import pytest
 
 from tests.stand_in_hub import StandInHub, user_environment
-from tests.helpers import connect_app, free_port
-
-pytestmark = pytest.mark.slow
+from tests.helpers import assert_same_store, connect_app, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = ["--epochs", "1", "--batches-per-epoch", "3", "--no-progress", "--device", "cpu"]
@@ -113,11 +117,13 @@ def user_folder(root: Path) -> Path:
     return folder
 
 
-def test_readme_commands_run(hub_files, tmp_path):
+@pytest.mark.slow
+def test_readme_commands_run(hub_files, tmp_path, monkeypatch, caplog):
     hub = StandInHub(hub_files).start()
     env = user_environment(hub.url, tmp_path)
     folder = user_folder(tmp_path)
     ran, skipped = [], []
+    ray_was_running = ray_running()
     try:
         for prefix, argv in readme_commands((ROOT / "README.md").read_text()):
             how = rule(argv)
@@ -131,20 +137,52 @@ def test_readme_commands_run(hub_files, tmp_path):
             elif how == "serve":
                 random = prefix.get("AVZSL_ENCODERS") == "random" or "--checkpoints" in argv
                 serve(argv + (RANDOM if "--checkpoints" in argv else []), {**env, **prefix}, folder, random)
-            else:
-                extra = {"train": SHORT, "random": RANDOM, "hub": [], "run": []}[how]
-                result = subprocess.run([sys.executable, *argv[1:], *extra], cwd=folder, env={**env, **prefix},
+            elif how == "hub":
+                result = subprocess.run([sys.executable, *argv[1:]], cwd=folder, env={**env, **prefix},
                                         capture_output=True, text=True, timeout=600)
-                wavcaps = "clipclap-release" in argv and how == "hub"  # the hand-downloaded file is missing
+                wavcaps = "clipclap-release" in argv  # the hand-downloaded file is missing
                 assert result.returncode == (1 if wavcaps else 0), f"{shlex.join(argv)}:\n{result.stderr[-3000:]}"
+            else:
+                extra = {"train": SHORT, "random": RANDOM, "run": []}[how]
+                # One torch thread: this process's OpenMP started without the PASSIVE wait policy that
+                # `python -m avzsl.train` sets before torch loads, and two spinning threads crawl on a busy machine.
+                code = run_here(argv + extra, {**env, **prefix, "OMP_NUM_THREADS": "1"}, folder, monkeypatch)
+                assert code == 0, f"{shlex.join(argv)}:\n{caplog.text[-3000:]}"
             ran.append(argv)
     finally:
         hub.stop()
+        if ray_running() and not ray_was_running:
+            sys.modules["ray"].shutdown()  # `--engine ray` started Ray in this process; later tests need the cores
     assert sorted(set(skipped)) == ["pip", "python"]
     assert (folder / "checkpoints" / "clipclap-ucf" / "config.json").is_file()
     assert (folder / "stores" / "my_videos" / "store.json").is_file()
     assert (folder / "models" / "clip" / "open_clip_model.safetensors").is_file()
+    assert_same_store(folder / "stores" / "demo-local", folder / "stores" / "demo-ray")  # as README says
     assert len(ran) >= 15
+
+
+def run_here(argv: list[str], env: dict, folder: Path, monkeypatch) -> int:
+    """`python -m avzsl.X ARGS` as its `main(ARGS)` in this process, with `env` as the whole environment and
+    `folder` as the working directory; the exit code. This process's torch threads are kept."""
+    import torch
+
+    main = importlib.import_module(argv[2]).main
+    threads = torch.get_num_threads()
+    with monkeypatch.context() as m:
+        m.chdir(folder)
+        for name in set(os.environ) - set(env):
+            m.delenv(name)
+        for name, value in env.items():
+            m.setenv(name, value)
+        try:
+            return main(argv[3:])
+        finally:
+            torch.set_num_threads(threads)
+
+
+def ray_running() -> bool:
+    """Whether this process has joined or started Ray (importing nothing)."""
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
 
 
 def serve(argv: list[str], env: dict, folder: Path, random: bool) -> None:
@@ -155,7 +193,7 @@ def serve(argv: list[str], env: dict, folder: Path, random: bool) -> None:
     app = subprocess.Popen([sys.executable, *argv[1:]], cwd=folder, env={**env, "GRADIO_SERVER_PORT": str(port)},
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        client = connect_app(f"http://127.0.0.1:{port}/", app)
+        client = connect_app(f"http://127.0.0.1:{port}/", app, timeout=600)  # minutes when the machine is busy
         answer = client.predict(handle_file(str(folder / "my_video.mp4")), "bird chirping, car engine",
                                 api_name="/classify")
         assert sorted(s["label"] for s in answer["ranking"]) == ["bird chirping", "car engine"]
