@@ -163,6 +163,11 @@ class CoGe(GZSLModel):
         samples = self.config.beta * e_v + (1 - self.config.beta) * e_a  # (N, 64), as embed_samples
         return JointScores(-self._log_probs(e_a, e_v, e_w)[2], samples, e_w)  # (N, K) = −log p
 
+    def distances_to_sets(self, audio, visual, texts):
+        """−log p over each class set of `texts` (the softmaxes normalise over that set's classes alone)."""
+        _, _, e_a, e_v = self._embed_video(audio, visual)
+        return [-self._log_probs(e_a, e_v, self.embed_text(text))[2] for text in texts]
+
     def branch_distances(self, audio, visual, text):
         """−log p_a and −log p_v, each branch's own softmax (N, K): what the β-mix is made of."""
         _, _, e_a, e_v = self._embed_video(audio, visual)

@@ -194,22 +194,29 @@ class StageTrainer:
         return model, result
 
 
-@torch.inference_mode()
 def class_distances(model: GZSLModel, features: Features, text: torch.Tensor, classes: np.ndarray,
                     branch: str | None = None) -> torch.Tensor:
-    """(N, len(classes)) distances of every sample to every listed class, in eval mode, in chunks; `branch`
-    ("audio" | "visual"): that branch's own distances (GZSLModel.branch_distances) instead of the model's."""
+    """(N, len(classes)) distances of every sample to every listed class (see `distance_sets`)."""
+    return distance_sets(model, features, text, [classes], branch)[0]
+
+
+@torch.inference_mode()
+def distance_sets(model: GZSLModel, features: Features, text: torch.Tensor, class_sets: list[np.ndarray],
+                  branch: str | None = None) -> list[torch.Tensor]:
+    """[(N, len(classes)) for classes in class_sets]: every sample's distances to each set's classes, in eval mode, in
+    chunks, the videos embedded once per chunk; `branch` ("audio" | "visual"): that branch's own distances
+    (GZSLModel.branch_distances) instead of the model's."""
     model.eval()
-    class_text = text[torch.from_numpy(np.asarray(classes)).to(text.device)]  # (K, D_t)
-    parts = []
+    texts = [text[torch.from_numpy(np.asarray(classes)).to(text.device)] for classes in class_sets]  # (K_i, D_t)
+    chunks = []
     for start in range(0, len(features), EVAL_CHUNK):
         audio = torch.from_numpy(features.audio[start : start + EVAL_CHUNK]).to(text.device)
         visual = torch.from_numpy(features.visual[start : start + EVAL_CHUNK]).to(text.device)
         if branch is None:
-            parts.append(model.class_distances(audio, visual, class_text))
+            chunks.append(model.distances_to_sets(audio, visual, texts))
         else:
-            parts.append(model.branch_distances(audio, visual, class_text)[branch])
-    return torch.cat(parts)
+            chunks.append([model.branch_distances(audio, visual, t)[branch] for t in texts])
+    return [torch.cat(parts) for parts in zip(*chunks)]
 
 
 def evaluate(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas, *, alpha: float = 0.0,
@@ -260,9 +267,7 @@ def search_blend(model: GZSLModel, stage_data: StageData, text: torch.Tensor, ga
 
 def _eval_distances(model: GZSLModel, stage_data: StageData, text: torch.Tensor):
     """The model's (N, K_eval) distances and its (N, K_unseen) distances when asked about the unseen alone."""
-    distances = class_distances(model, stage_data.eval, text, stage_data.eval_classes)
-    zsl_distances = class_distances(model, stage_data.eval, text, np.sort(stage_data.unseen_classes))
-    return distances, zsl_distances
+    return distance_sets(model, stage_data.eval, text, [stage_data.eval_classes, np.sort(stage_data.unseen_classes)])
 
 
 def free_distances(stage_data: StageData, text: torch.Tensor, dims: InputDims | None, modality: str = "both"):
