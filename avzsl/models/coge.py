@@ -76,15 +76,9 @@ def pseudo_mask(grad: torch.Tensor, fraction: float, reading: str = "keep") -> t
 
     "keep": ones on those k (at least one); "drop": zeros on those k, ones elsewhere (k may be 0).
     """
-    if reading == "drop":
-        k = round(fraction * grad.shape[1])
-        mask = torch.ones_like(grad)
-        if k == 0:
-            return mask
-        return mask.scatter_(1, grad.abs().topk(k, dim=1).indices, 0.0)
-    k = max(1, round(fraction * grad.shape[1]))
-    top = grad.abs().topk(k, dim=1).indices  # (B, k)
-    return torch.zeros_like(grad).scatter_(1, top, 1.0)
+    keep = reading == "keep"
+    top = grad.abs().topk(max(int(keep), round(fraction * grad.shape[1])), dim=1).indices  # (B, k)
+    return torch.full_like(grad, float(not keep)).scatter_(1, top, float(keep))
 
 
 def log1m_softmax(logits: torch.Tensor) -> torch.Tensor:

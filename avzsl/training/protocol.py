@@ -120,7 +120,7 @@ class StageTrainer:
         self.batches = BalancedBatches(self.target, len(classes))
 
     def new_model(self) -> tuple[GZSLModel, torch.optim.Optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau]:
-        np.random.seed(self.training.seed)
+        np.random.seed(self.training.seed)  # as the reference; nothing draws from it, so resuming needs torch's RNG only
         torch.manual_seed(self.training.seed)  # also seeds every CUDA device
         model = self.recipe.build(self.dims).to(self.device)
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -228,6 +228,12 @@ def evaluate(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas
     alpha > 0 blends in the training-free distances (scoring.blend; `dims` says where the text parts are).
     """
     distances, zsl_distances = scored_distances(model, stage_data, text, alpha=alpha, blend_scale=blend_scale, dims=dims)
+    return stage_metrics(stage_data, distances, zsl_distances, gammas, alpha, blend_scale)
+
+
+def stage_metrics(stage_data: StageData, distances: torch.Tensor, zsl_distances: torch.Tensor, gammas,
+                  alpha: float = 0.0, blend_scale: float = 1.0) -> GZSLMetrics:
+    """gzsl_metrics of the evaluation set's (N, K_eval) and ZSL (N, K_unseen) distances, scored with blend α."""
     metrics = gzsl_metrics(distances, stage_data.eval.labels, stage_data.eval_classes, stage_data.seen_classes,
                            stage_data.unseen_classes, gammas, zsl_distances=zsl_distances)
     return dataclasses.replace(metrics, alpha=float(alpha), blend_scale=float(blend_scale))
@@ -255,14 +261,9 @@ def search_blend(model: GZSLModel, stage_data: StageData, text: torch.Tensor, ga
     distances, zsl_distances = _eval_distances(model, stage_data, text)
     free, free_zsl = free_distances(stage_data, text, dims)
     scale = float(distances.std() / free.std().clamp_min(1e-12))
-    best = None
-    for alpha in BLEND_ALPHAS:
-        metrics = gzsl_metrics(blend(distances, free, alpha, scale), stage_data.eval.labels, stage_data.eval_classes,
-                               stage_data.seen_classes, stage_data.unseen_classes, gammas,
-                               zsl_distances=blend(zsl_distances, free_zsl, alpha, scale))
-        if best is None or metrics.HM > best.HM:
-            best = dataclasses.replace(metrics, alpha=float(alpha), blend_scale=scale)
-    return best
+    searched = (stage_metrics(stage_data, blend(distances, free, alpha, scale), blend(zsl_distances, free_zsl, alpha, scale),
+                              gammas, alpha, scale) for alpha in BLEND_ALPHAS)
+    return max(searched, key=lambda metrics: metrics.HM)  # max keeps the first of equal HMs
 
 
 def _eval_distances(model: GZSLModel, stage_data: StageData, text: torch.Tensor):
@@ -308,7 +309,6 @@ def save_stage_state(state_dir: Path, stage: int, epochs_done: int, result: Stag
             tensors[f"rng.cuda{i}"] = state
     state_dir.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(state_dir / f"stage{stage}.safetensors", tensors)
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
     scheduler_state = {k: v for k, v in scheduler.state_dict().items() if k != "optimizer"}
     atomic_write_json(state_dir / f"stage{stage}.json", {
         "epochs_done": epochs_done,
@@ -318,7 +318,6 @@ def save_stage_state(state_dir: Path, stage: int, epochs_done: int, result: Stag
         "history": [r.__dict__ for r in result.history],
         "param_groups": optim_state["param_groups"],
         "scheduler": scheduler_state,
-        "numpy_rng": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
     })
 
 
@@ -338,8 +337,6 @@ def load_stage_state(state_dir: Path, stage: int, model: GZSLModel, optimizer, s
         states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda")]
         if states:
             torch.cuda.set_rng_state_all(states)
-    kind, keys, pos, has_gauss, cached = meta["numpy_rng"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     blended = meta.get("best_val_blend")
     result = StageResult(stage, meta["best_epoch"], GZSLMetrics(**meta["best_val"]),
                          [EpochRecord(**r) for r in meta["history"]], GZSLMetrics(**blended) if blended else None)
