@@ -81,8 +81,6 @@ def best_seconds(function, repeats: int = 30) -> float:
 
 
 def step_anatomy(model_name: str, steps: int) -> None:
-    import statistics
-
     from torch.utils.flop_counter import FlopCounterMode
 
     from avzsl.data.synthetic import SyntheticSpec, make_synthetic
