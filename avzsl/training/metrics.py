@@ -52,10 +52,6 @@ def mean_per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: 
     return float(np.mean(accuracy[present])) if present.any() else 0.0
 
 
-def harmonic_mean(s: float, u: float) -> float:
-    return 2 * u * s / (u + s + EPS)
-
-
 def gzsl_metrics(
     distances: torch.Tensor | np.ndarray,
     labels: np.ndarray,
@@ -104,5 +100,5 @@ def gzsl_curve(distances, labels: np.ndarray, eval_classes: np.ndarray, seen_cla
         predicted = gzsl_predictions(distances, eval_classes, seen_column, gamma)
         s = mean_per_class_accuracy(predicted, labels, np.asarray(seen_classes))
         u = mean_per_class_accuracy(predicted, labels, np.asarray(unseen_classes))
-        rows.append((s, u, harmonic_mean(s, u)))
+        rows.append((s, u, 2 * u * s / (u + s + EPS)))  # HM, the harmonic mean
     return np.asarray(rows, dtype=np.float64)

@@ -74,10 +74,9 @@ class BalancedBatches:
     """
 
     def __init__(self, target: torch.Tensor, num_classes: int):
-        order = torch.argsort(target, stable=True)  # video positions grouped by class
-        counts = torch.bincount(target, minlength=num_classes)
-        self.order, self.counts = order, counts
-        self.starts = torch.cumsum(counts, 0) - counts
+        self.order = torch.argsort(target, stable=True)  # video positions grouped by class
+        self.counts = torch.bincount(target, minlength=num_classes)
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
         self.num_classes = num_classes
 
     def _video_of(self, classes: torch.Tensor) -> torch.Tensor:
