@@ -7,8 +7,10 @@
 The official ClipClap code (`--reference`) and `python -m avzsl.train` train on one UCF-sized SYNTHETIC data set
 in the ClipClap release layout, with the same batches (300 of 64 by default), model size and learning rate, in
 alternated rounds: every round times one stage-1 epoch and one stage-2 epoch of each (training + the per-epoch
-validation, which is what a user waits for between epochs). It prints every round's ratio and the per-round
-median. `--baseline PATH` adds another avzsl checkout (e.g. main before a change) to the rounds, for any model.
+validation, which is what a user waits for between epochs), in wall seconds and in CPU seconds (every thread and
+child process: on a shared machine the wall-clock ratio moves with the load, the CPU-time ratio much less). It prints
+every round's ratios and the per-round medians. `--baseline PATH` adds another avzsl checkout (e.g. main before a
+change) to the rounds, for any model.
 
 Our repository holds none of the official code: it is copied to a temporary folder at run time, the edits it
 needs on today's libraries are applied to that copy and listed in the output, and its epochs are timed by
@@ -36,25 +38,50 @@ NEEDED = ("configargparse", "tensorboard", "einops", "opt_einsum", "matplotlib",
 # The official run's command line for UCF (its README / commands.sh), as facts: lr 7e-5, both modalities and texts.
 OFFICIAL_ARGS = ["--cfg", "config/clipclap.yaml", "--device", "cpu", "--dataset_name", "UCF", "--lr", "0.00007",
                  "--use_wavcaps_embeddings", "True", "--modality", "both", "--word_embeddings", "both"]
-# Run inside the official code's process: time its epoch functions, then run its main.py unchanged.
-TIMER = """import json, runpy, sys, time
-code, deps, out = sys.argv[1:4]
-sys.path.insert(0, code)
-if deps:
-    sys.path.append(deps)
-import src.train as official
-def timed(function, name):
+# Runs inside either contestant's process: times its epoch functions from outside, then runs its entry point
+# unchanged. CPU seconds count every thread and every reaped child (the official DataLoader's 4 workers per epoch).
+TIMER = """import json, resource, sys, time
+mode, out = sys.argv[1:3]
+def cpu():
+    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
+def timed(function, part):
     def run(*args, **kwargs):
-        began = time.perf_counter()
+        wall, used = time.perf_counter(), cpu()
         result = function(*args, **kwargs)
         with open(out, "a") as f:
-            f.write(json.dumps({name: time.perf_counter() - began}) + "\\n")
+            f.write(json.dumps({"part": part, "wall": time.perf_counter() - wall, "cpu": cpu() - used}) + "\\n")
         return result
     return run
-official.train_step, official.val_step = timed(official.train_step, "train"), timed(official.val_step, "val")
-sys.argv = ["main.py", *sys.argv[4:]]
-runpy.run_path("main.py", run_name="__main__")
+if mode == "official":
+    code, deps = sys.argv[3:5]
+    sys.path.insert(0, code)
+    if deps:
+        sys.path.append(deps)
+    import runpy
+    import src.train as official
+    official.train_step, official.val_step = timed(official.train_step, "train"), timed(official.val_step, "val")
+    sys.argv = ["main.py", *sys.argv[5:]]
+    runpy.run_path("main.py", run_name="__main__")
+else:
+    import avzsl.train as cli  # first: it sets OMP_WAIT_POLICY before torch loads, as for a user
+    from avzsl.training import protocol
+    protocol.StageTrainer.train_epoch = timed(protocol.StageTrainer.train_epoch, "train")
+    protocol.evaluate = timed(protocol.evaluate, "val")  # the per-epoch validation (the test goes through run.py)
+    sys.exit(cli.main(sys.argv[3:]))
 """
+
+
+def epoch_times(times: Path) -> list[dict]:
+    """[{"wall": s, "cpu": s}] per epoch (its training + the validation after it), in order, from TIMER's records."""
+    epochs = []
+    for line in times.read_text().splitlines():
+        record = json.loads(line)
+        if record["part"] == "train":
+            epochs.append({"wall": 0.0, "cpu": 0.0})
+        epochs[-1]["wall"] += record["wall"]
+        epochs[-1]["cpu"] += record["cpu"]
+    return epochs
 
 
 def compatible_copy(reference: Path, into: Path) -> list[str]:
@@ -75,32 +102,29 @@ def missing_modules(deps: str) -> list[str]:
 
 
 def official_epoch(code: Path, deps: str, data: Path, stage: int, batches: int, env: dict, logs: Path) -> dict:
-    """One epoch of the official code's stage `stage`: {"train": s, "val": s}."""
+    """One epoch of the official code's stage `stage`: {"wall": s, "cpu": s}."""
     times = logs / f"times-{time.monotonic_ns()}.jsonl"
-    argv = [sys.executable, "-c", TIMER, str(code), deps, str(times), *OFFICIAL_ARGS, "--root_dir", str(data),
+    argv = [sys.executable, "-c", TIMER, "official", str(times), str(code), deps, *OFFICIAL_ARGS, "--root_dir", str(data),
             "--log_dir", str(logs), "--epochs", "1", "--n_batches", str(batches), "--run", f"stage-{stage}"]
     done = subprocess.run(argv, cwd=code, env=env, capture_output=True, text=True)
     if done.returncode != 0 or not times.is_file():
         raise SystemExit(f"the official code failed (stage {stage}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    parts = {}
-    for line in times.read_text().splitlines():
-        parts.update(json.loads(line))
-    return parts
+    return epoch_times(times)[0]
 
 
 def avzsl_epochs(tree: Path, data: Path, model: str, batches: int, epochs: int, env: dict, out: Path) -> dict:
-    """`python -m avzsl.train` from checkout `tree`: {stage: [seconds of each epoch]} from its train_log.jsonl."""
-    argv = [sys.executable, "-m", "avzsl.train", "--model", model, "--data", str(data), "--dataset", "UCF",
+    """`python -m avzsl.train` from checkout `tree`: {"epochs": {stage: [{"wall", "cpu"} per epoch]}, "test": metrics}."""
+    times = out.with_suffix(".jsonl")
+    argv = [sys.executable, "-c", TIMER, "avzsl", str(times), "--model", model, "--data", str(data), "--dataset", "UCF",
             "--epochs", str(epochs), "--batches-per-epoch", str(batches), "--out", str(out), "--no-progress"]
     done = subprocess.run(argv, cwd=tree, env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"avzsl ({tree}) failed:\n{done.stderr[-3000:]}")
-    seconds: dict[int, list[float]] = {1: [], 2: []}
-    for line in (out / "train_log.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        seconds[record["stage"]].append(record["seconds"])
-    metrics = json.loads((out / "metrics.json").read_text())
-    return {"seconds": seconds, "test": metrics["test"]}
+    stages = [json.loads(line)["stage"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+    by_stage: dict[int, list[dict]] = {1: [], 2: []}
+    for stage, epoch in zip(stages, epoch_times(times), strict=True):
+        by_stage[stage].append(epoch)
+    return {"epochs": by_stage, "test": json.loads((out / "metrics.json").read_text())["test"]}
 
 
 def load() -> str:
@@ -150,31 +174,33 @@ def main(argv=None) -> int:
             print("official code: a temporary copy of", args.reference, "with these edits:")
             for edit in edits or ["(none)"]:
                 print("  -", edit)
-        ratios: dict[str, dict[int, list[float]]] = {}
+        ratios: dict[tuple[str, str], dict[int, list[float]]] = {}  # (contestant, "wall" | "cpu") -> stage -> ratios
         for round_ in range(args.rounds):
-            epoch: dict[str, dict[int, float]] = {}
+            epoch: dict[str, dict[int, dict]] = {}
             if args.reference is not None:
-                epoch["official"] = {}
-                for stage in (1, 2):
-                    parts = official_epoch(code, args.deps, data, stage, args.batches, env, tmp / "logs")
-                    epoch["official"][stage] = parts["train"] + parts["val"]
+                epoch["official"] = {stage: official_epoch(code, args.deps, data, stage, args.batches, env, tmp / "logs")
+                                     for stage in (1, 2)}
             for name, tree in contestants.items():
                 run = avzsl_epochs(tree, data, args.model, args.batches, args.epochs, env, tmp / f"{name}-{round_}")
-                epoch[name] = {stage: statistics.median(s) for stage, s in run["seconds"].items()}
+                epoch[name] = {stage: {clock: statistics.median(e[clock] for e in epochs) for clock in ("wall", "cpu")}
+                               for stage, epochs in run["epochs"].items()}
                 if round_ == 0:
                     print(f"  {name} test metrics (seeded, SYNTHETIC): {run['test']}")
-            line = ", ".join(f"{n} stage 1 {e[1]:.2f} s / stage 2 {e[2]:.2f} s" for n, e in epoch.items())
-            print(f"round {round_ + 1} (load {load()}): {line}")
+            print(f"round {round_ + 1} (load {load()}), one epoch's wall / CPU seconds:")
+            for name, stages in epoch.items():
+                print(f"  {name}: " + ", ".join(f"stage {stage} {e['wall']:.2f} / {e['cpu']:.2f} s" for stage, e in stages.items()))
             for other in epoch:
                 if other == "avzsl":
                     continue
                 for stage in (1, 2):
-                    ratio = epoch[other][stage] / epoch["avzsl"][stage]
-                    ratios.setdefault(other, {}).setdefault(stage, []).append(ratio)
-                    print(f"  {other} / avzsl, stage-{stage} epoch: {ratio:.2f}x")
-        for other, by_stage in ratios.items():
+                    for clock in ("wall", "cpu"):
+                        ratio = epoch[other][stage][clock] / epoch["avzsl"][stage][clock]
+                        ratios.setdefault((other, clock), {}).setdefault(stage, []).append(ratio)
+                    print(f"  {other} / avzsl, stage-{stage} epoch: {ratios[other, 'wall'][stage][-1]:.2f}x wall, "
+                          f"{ratios[other, 'cpu'][stage][-1]:.2f}x CPU")
+        for (other, clock), by_stage in ratios.items():
             for stage, values in by_stage.items():
-                print(f"{other} / avzsl, stage-{stage} epoch, per-round median of {len(values)}: "
+                print(f"{other} / avzsl, stage-{stage} epoch, {clock}, per-round median of {len(values)}: "
                       f"{statistics.median(values):.2f}x ({', '.join(f'{v:.2f}' for v in values)})")
     return 0
 

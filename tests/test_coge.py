@@ -16,6 +16,7 @@ from avzsl.models.registry import get_recipe
 from avzsl.training.protocol import StageTrainer, evaluate
 from tests.helpers import COGE, EXAMPLES
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py: short trainings in this process
 SMALL_DIMS = InputDims(audio=24, visual=16, text_parts=(("clip", 12), ("clap", 8)))
 SMALL = CoGeConfig(d_mask_hidden=32, d_feature=30, d_hidden=32, d_out=8, attention_ff_hidden=16, dropout=0.0,
                    mask_fraction=0.25)

@@ -205,9 +205,9 @@ class BranchLogits(GZSLModel):
 
     name = "branch-logits"
 
-    def class_distances(self, audio, visual, text):
-        p = 0.5 * torch.softmax(text[:, 0], 0) + 0.5 * torch.softmax(text[:, 1], 0)  # over the given classes
-        return -torch.log(p).expand(len(audio), -1)  # (N, K)
+    def distances_to_sets(self, audio, visual, texts):
+        ps = [0.5 * torch.softmax(text[:, 0], 0) + 0.5 * torch.softmax(text[:, 1], 0) for text in texts]  # per set
+        return [-torch.log(p).expand(len(audio), -1) for p in ps]  # (N, K_i)
 
 
 def test_zsl_asks_the_model_about_the_unseen_classes_alone():

@@ -60,7 +60,12 @@ def test_every_model_trains_and_embeds(name):
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     model.eval()
     with torch.no_grad():
-        assert model.class_distances(torch.randn(3, 512), torch.randn(3, 512), class_text).shape == (3, k)
+        audio, visual = torch.randn(3, 512), torch.randn(3, 512)
+        assert model.class_distances(audio, visual, class_text).shape == (3, k)
+        # Validation embeds the videos once for both of its class sets: the same numbers as one call per set.
+        together = model.distances_to_sets(audio, visual, [class_text, class_text[2:]])
+        for text, distances in zip((class_text, class_text[2:]), together):
+            assert torch.equal(distances, model.class_distances(audio, visual, text))
 
 
 def test_metrics_on_a_hand_made_case():

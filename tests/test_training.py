@@ -4,20 +4,21 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from avzsl import evaluate as evaluate_cli
 from avzsl import train as train_cli
 from avzsl.data.store import write_store
 from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic, write_release
-from avzsl.models.registry import get_recipe
 from avzsl.maps.atlas import load_atlas
 from avzsl.models.checkpoint import CheckpointError, load_checkpoint, read_config
 from avzsl.report.results import load_report
-from avzsl.training.run import train
 from tests.helpers import EXAMPLES
 
-QUICK = ["--epochs", "4", "--batches-per-epoch", "40", "--no-progress", "--device", "cpu"]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+# --threads 1: the CLIs set torch's threads themselves. In this process OpenMP started before avzsl.train could ask
+# for passive threads, and two spinning threads took 705 s for clipclap_run's 160 steps at load 30-80 (2026-12-07).
+ONE_THREAD = ["--no-progress", "--device", "cpu", "--threads", "1"]
+QUICK = ["--epochs", "4", "--batches-per-epoch", "40", *ONE_THREAD]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,8 @@ def test_clipclap_learns_transfer_and_writes_a_complete_bundle(clipclap_run):
 
 def test_evaluate_cli_reproduces_the_test_metrics(clipclap_run, release, capsys):
     capsys.readouterr()
-    assert evaluate_cli.main(["--checkpoint", str(clipclap_run), "--data", str(release), "--json", "--device", "cpu"]) == 0
+    argv = ["--checkpoint", str(clipclap_run), "--data", str(release), "--json", "--device", "cpu", "--threads", "1"]
+    assert evaluate_cli.main(argv) == 0  # on the thread count the run trained with
     result = json.loads(capsys.readouterr().out)
     expected = json.loads((clipclap_run / "metrics.json").read_text())["test"]
     for key in ("S", "U", "HM", "ZSL"):
@@ -76,41 +78,22 @@ def test_finished_run_is_not_overwritten_by_accident(clipclap_run, release):
 def test_avca_learns_transfer(release, tmp_path):
     out = tmp_path / "avca"
     args = ["--model", "avca", "--data", str(release), "--out", str(out), "--epochs", "3",
-            "--batches-per-epoch", "30", "--batch-size", "128", "--no-progress", "--device", "cpu"]
+            "--batches-per-epoch", "30", "--batch-size", "128", *ONE_THREAD]
     assert train_cli.main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["HM"] > 10 * chance_hm(42, 6)  # measured, seeds 42, 1, 2: HM 73.0-83.5, ZSL 76.2-87.3
     assert metrics["test"]["ZSL"] > 40
 
 
-def test_interrupted_run_resumes_to_identical_results(tmp_path):
-    data = make_synthetic(SyntheticSpec(scale=0.05, seed=2))
-    recipe = get_recipe("clipclap", "UCF", training_overrides={"epochs": 3, "batches_per_epoch": 15})
-    device = torch.device("cpu")
-    reference = train(recipe, data, tmp_path / "straight", device=device, progress=False)
-
-    class Interrupt(Exception):
-        pass
-
-    def stop_in_stage_two(record):
-        if record.stage == 2:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        train(recipe, data, tmp_path / "resumed", device=device, progress=False, on_epoch_end=stop_in_stage_two)
-    assert (tmp_path / "resumed" / ".resume" / "stage1.json").is_file()
-    assert not (tmp_path / "resumed" / "metrics.json").exists()
-    resumed = train(recipe, data, tmp_path / "resumed", device=device, progress=False)
-    assert resumed == reference
-    a = load_checkpoint(tmp_path / "straight").model.state_dict()
-    b = load_checkpoint(tmp_path / "resumed").model.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+@pytest.fixture(scope="module")
+def encoder_sized_store(tmp_path_factory):
+    """A small store with the sizes of avzsl's own encoders (512-d sound, where the release has 1024)."""
+    return write_store(tmp_path_factory.mktemp("store") / "store", make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS)))
 
 
-def test_mismatched_checkpoint_and_data_fail_clearly(clipclap_run, tmp_path, caplog):
-    other = make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS))
-    write_store(tmp_path / "store", other)
-    assert evaluate_cli.main(["--checkpoint", str(clipclap_run), "--data", str(tmp_path / "store"), "--device", "cpu"]) == 2
+def test_mismatched_checkpoint_and_data_fail_clearly(clipclap_run, encoder_sized_store, tmp_path, caplog):
+    argv = ["--checkpoint", str(clipclap_run), "--data", str(encoder_sized_store), "--device", "cpu", "--threads", "1"]
+    assert evaluate_cli.main(argv) == 2
     assert "trained on audio 1024-d" in caplog.text
 
     broken = tmp_path / "broken"
@@ -124,10 +107,9 @@ def test_mismatched_checkpoint_and_data_fail_clearly(clipclap_run, tmp_path, cap
         load_checkpoint(broken)
 
 
-def test_train_on_a_store_and_help(tmp_path, capsys):
-    write_store(tmp_path / "store", make_synthetic(SyntheticSpec(scale=0.05, **ENCODER_DIMS)))
-    assert train_cli.main(["--data", str(tmp_path / "store"), "--out", str(tmp_path / "run"), "--epochs", "1",
-                           "--batches-per-epoch", "5", "--no-progress"]) == 0
+def test_train_on_a_store_and_help(encoder_sized_store, tmp_path, capsys):
+    assert train_cli.main(["--data", str(encoder_sized_store), "--out", str(tmp_path / "run"), "--epochs", "1",
+                           "--batches-per-epoch", "5", *ONE_THREAD]) == 0
     assert load_checkpoint(tmp_path / "run").config.input_dims.audio == 512
     for cli in (train_cli, evaluate_cli):
         with pytest.raises(SystemExit) as exit_info:
@@ -144,7 +126,7 @@ def test_synthetic_demo_run_gives_a_checkpoint_the_app_and_predict_can_use(tmp_p
 
     out = tmp_path / "checkpoints" / "demo-synthetic"
     assert train_cli.main(["--synthetic", "--out", str(out), "--epochs", "1", "--batches-per-epoch", "5",
-                           "--no-progress", "--device", "cpu"]) == 0
+                           *ONE_THREAD]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert set(metrics["test"]) >= {"S", "U", "HM", "ZSL"}
     assert read_config(out).synthetic is True

@@ -23,6 +23,7 @@ from avzsl.training.protocol import NonFiniteLossError
 from avzsl.training.run import NonFiniteDataError, train
 from tests.helpers import fill_the_disk_at
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 SCHEDULE = {"epochs": 3, "batches_per_epoch": 6}
 CPU = torch.device("cpu")
 
@@ -58,7 +59,7 @@ def test_nan_features_stop_training_before_anything_is_written(data, tmp_path, c
     assert not (tmp_path / "run").exists()
     # the same through the CLI, on a release (whose reader keeps values as they are): one line, exit 2
     root = write_release(data, tmp_path / "UCF")
-    assert train_main(["--data", str(root), "--out", str(tmp_path / "cli"), "--no-progress"]) == 2
+    assert train_main(["--data", str(root), "--out", str(tmp_path / "cli"), "--no-progress", "--threads", "1"]) == 2
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "non-finite values" in errors[0].getMessage()
 
@@ -94,6 +95,27 @@ def test_a_non_finite_loss_stops_training_keeps_the_last_good_epoch_and_a_fixed_
     assert len(strict_lines(out / "train_log.jsonl")) == SCHEDULE["epochs"] + expected["best_epoch"] + 1
 
 
+def test_an_interrupted_run_resumes_to_identical_results(data, reference, tmp_path):
+    recipe = get_recipe("clipclap", "UCF", training_overrides=SCHEDULE)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_in_stage_two(record):
+        if record.stage == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(recipe, data, tmp_path / "resumed", device=CPU, progress=False, on_epoch_end=stop_in_stage_two)
+    assert (tmp_path / "resumed" / ".resume" / "stage1.json").is_file()
+    assert not (tmp_path / "resumed" / "metrics.json").exists()
+    expected, straight = reference
+    assert train(recipe, data, tmp_path / "resumed", device=CPU, progress=False) == expected
+    a = load_checkpoint(straight).model.state_dict()
+    b = load_checkpoint(tmp_path / "resumed").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_logs_and_json_files_are_strict_json():
     assert strict_json({"loss": float("nan"), "lr": [float("inf"), 1.5]}) == '{"loss": null, "lr": [null, 1.5]}'
 
@@ -106,7 +128,7 @@ def test_train_onto_a_full_disk_prints_one_line_and_resumes_when_run_again(data,
     store = write_store(tmp_path / "store", data)
     out = tmp_path / "run"
     argv = ["--data", str(store), "--out", str(out), "--model", "clipclap", "--dataset", "UCF", "--no-progress",
-            "--epochs", str(SCHEDULE["epochs"]), "--batches-per-epoch", str(SCHEDULE["batches_per_epoch"])]
+            "--epochs", str(SCHEDULE["epochs"]), "--batches-per-epoch", str(SCHEDULE["batches_per_epoch"]), "--threads", "1"]
     failures = fill_the_disk_at(monkeypatch, "stage2.safetensors")  # stage 1 done, stage 2's first epoch not saved
     assert train_main(argv) == 2
     assert failures

@@ -65,7 +65,13 @@ class GZSLModel(nn.Module):
 
     def class_distances(self, audio: torch.Tensor, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """(N, K) distances, lower = more likely; calibrated stacking adds γ to the seen columns."""
-        return self.joint_scores(audio, visual, text).distances
+        return self.distances_to_sets(audio, visual, [text])[0]
+
+    def distances_to_sets(self, audio: torch.Tensor, visual: torch.Tensor, texts: list[torch.Tensor]) -> list[torch.Tensor]:
+        """[(N, K_i)]: the distances to each class set of `texts` (K_i, D_t), the videos embedded once (validation
+        asks about all its classes and about the unseen ones alone)."""
+        samples = self.embed_samples(audio, visual)  # (N, D)
+        return [torch.cdist(samples, self.embed_text(text)) for text in texts]
 
     def branch_distances(self, audio: torch.Tensor, visual: torch.Tensor, text: torch.Tensor) -> dict[str, torch.Tensor]:
         """{branch: (N, K)} distances of each of `branches` alone, for models whose decision mixes one branch per

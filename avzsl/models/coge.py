@@ -76,15 +76,9 @@ def pseudo_mask(grad: torch.Tensor, fraction: float, reading: str = "keep") -> t
 
     "keep": ones on those k (at least one); "drop": zeros on those k, ones elsewhere (k may be 0).
     """
-    if reading == "drop":
-        k = round(fraction * grad.shape[1])
-        mask = torch.ones_like(grad)
-        if k == 0:
-            return mask
-        return mask.scatter_(1, grad.abs().topk(k, dim=1).indices, 0.0)
-    k = max(1, round(fraction * grad.shape[1]))
-    top = grad.abs().topk(k, dim=1).indices  # (B, k)
-    return torch.zeros_like(grad).scatter_(1, top, 1.0)
+    keep = reading == "keep"
+    top = grad.abs().topk(max(int(keep), round(fraction * grad.shape[1])), dim=1).indices  # (B, k)
+    return torch.full_like(grad, float(not keep)).scatter_(1, top, float(keep))
 
 
 def log1m_softmax(logits: torch.Tensor) -> torch.Tensor:
@@ -162,6 +156,11 @@ class CoGe(GZSLModel):
         e_w = self.embed_text(text)  # (K, 64)
         samples = self.config.beta * e_v + (1 - self.config.beta) * e_a  # (N, 64), as embed_samples
         return JointScores(-self._log_probs(e_a, e_v, e_w)[2], samples, e_w)  # (N, K) = −log p
+
+    def distances_to_sets(self, audio, visual, texts):
+        """−log p over each class set of `texts` (the softmaxes normalise over that set's classes alone)."""
+        _, _, e_a, e_v = self._embed_video(audio, visual)
+        return [-self._log_probs(e_a, e_v, self.embed_text(text))[2] for text in texts]
 
     def branch_distances(self, audio, visual, text):
         """−log p_a and −log p_v, each branch's own softmax (N, K): what the β-mix is made of."""

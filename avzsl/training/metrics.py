@@ -52,10 +52,6 @@ def mean_per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: 
     return float(np.mean(accuracy[present])) if present.any() else 0.0
 
 
-def harmonic_mean(s: float, u: float) -> float:
-    return 2 * u * s / (u + s + EPS)
-
-
 def gzsl_metrics(
     distances: torch.Tensor | np.ndarray,
     labels: np.ndarray,
@@ -73,23 +69,18 @@ def gzsl_metrics(
     (the same thing for models whose distance to a class does not depend on the other classes).
     """
     distances = torch.as_tensor(distances, dtype=torch.float32)
-    eval_classes = np.asarray(eval_classes)
-    unseen_column = torch.from_numpy(np.isin(eval_classes, unseen_classes)).to(distances.device)  # (K_eval,)
-    labels = np.asarray(labels)
-    gammas = np.atleast_1d(np.asarray(gammas, dtype=np.float64))
     curve = gzsl_curve(distances, labels, eval_classes, seen_classes, unseen_classes, gammas)  # (G, 3)
     best = int(np.argmax(curve[:, 2]))  # the first γ of highest HM
-
-    # ZSL: restrict to unseen columns; independent of γ.
-    if zsl_distances is not None:
-        zsl_distances = torch.as_tensor(zsl_distances, dtype=torch.float32)
-        predicted = np.sort(np.asarray(unseen_classes))[torch.argmin(zsl_distances, dim=1).cpu().numpy()]
-    else:
-        unseen_only = distances.masked_fill(~unseen_column, float("inf"))
-        predicted = eval_classes[torch.argmin(unseen_only, dim=1).cpu().numpy()]
-    zsl = mean_per_class_accuracy(predicted, labels, np.asarray(unseen_classes))
+    # ZSL: the unseen classes alone; independent of γ.
+    zsl_classes = np.sort(np.asarray(unseen_classes))
+    if zsl_distances is None:  # the unseen columns of `distances`
+        unseen_column = np.isin(eval_classes, unseen_classes)  # (K_eval,)
+        zsl_classes = np.asarray(eval_classes)[unseen_column]
+        zsl_distances = distances[:, torch.from_numpy(unseen_column).to(distances.device)]
+    predicted = zsl_classes[torch.argmin(torch.as_tensor(zsl_distances, dtype=torch.float32), dim=1).cpu().numpy()]
+    zsl = mean_per_class_accuracy(predicted, np.asarray(labels), np.asarray(unseen_classes))
     s, u, hm = curve[best]
-    return GZSLMetrics(100 * s, 100 * u, 100 * hm, 100 * zsl, float(gammas[best]))
+    return GZSLMetrics(100 * s, 100 * u, 100 * hm, 100 * zsl, float(np.atleast_1d(gammas)[best]))
 
 
 def gzsl_predictions(distances: torch.Tensor, eval_classes: np.ndarray, seen_column: torch.Tensor,
@@ -109,5 +100,5 @@ def gzsl_curve(distances, labels: np.ndarray, eval_classes: np.ndarray, seen_cla
         predicted = gzsl_predictions(distances, eval_classes, seen_column, gamma)
         s = mean_per_class_accuracy(predicted, labels, np.asarray(seen_classes))
         u = mean_per_class_accuracy(predicted, labels, np.asarray(unseen_classes))
-        rows.append((s, u, harmonic_mean(s, u)))
+        rows.append((s, u, 2 * u * s / (u + s + EPS)))  # HM, the harmonic mean
     return np.asarray(rows, dtype=np.float64)

@@ -74,10 +74,9 @@ class BalancedBatches:
     """
 
     def __init__(self, target: torch.Tensor, num_classes: int):
-        order = torch.argsort(target, stable=True)  # video positions grouped by class
-        counts = torch.bincount(target, minlength=num_classes)
-        self.order, self.counts = order, counts
-        self.starts = torch.cumsum(counts, 0) - counts
+        self.order = torch.argsort(target, stable=True)  # video positions grouped by class
+        self.counts = torch.bincount(target, minlength=num_classes)
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
         self.num_classes = num_classes
 
     def _video_of(self, classes: torch.Tensor) -> torch.Tensor:
@@ -120,7 +119,7 @@ class StageTrainer:
         self.batches = BalancedBatches(self.target, len(classes))
 
     def new_model(self) -> tuple[GZSLModel, torch.optim.Optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau]:
-        np.random.seed(self.training.seed)
+        np.random.seed(self.training.seed)  # as the reference; nothing draws from it, so resuming needs torch's RNG only
         torch.manual_seed(self.training.seed)  # also seeds every CUDA device
         model = self.recipe.build(self.dims).to(self.device)
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -194,22 +193,29 @@ class StageTrainer:
         return model, result
 
 
-@torch.inference_mode()
 def class_distances(model: GZSLModel, features: Features, text: torch.Tensor, classes: np.ndarray,
                     branch: str | None = None) -> torch.Tensor:
-    """(N, len(classes)) distances of every sample to every listed class, in eval mode, in chunks; `branch`
-    ("audio" | "visual"): that branch's own distances (GZSLModel.branch_distances) instead of the model's."""
+    """(N, len(classes)) distances of every sample to every listed class (see `distance_sets`)."""
+    return distance_sets(model, features, text, [classes], branch)[0]
+
+
+@torch.inference_mode()
+def distance_sets(model: GZSLModel, features: Features, text: torch.Tensor, class_sets: list[np.ndarray],
+                  branch: str | None = None) -> list[torch.Tensor]:
+    """[(N, len(classes)) for classes in class_sets]: every sample's distances to each set's classes, in eval mode, in
+    chunks, the videos embedded once per chunk; `branch` ("audio" | "visual"): that branch's own distances
+    (GZSLModel.branch_distances) instead of the model's."""
     model.eval()
-    class_text = text[torch.from_numpy(np.asarray(classes)).to(text.device)]  # (K, D_t)
-    parts = []
+    texts = [text[torch.from_numpy(np.asarray(classes)).to(text.device)] for classes in class_sets]  # (K_i, D_t)
+    chunks = []
     for start in range(0, len(features), EVAL_CHUNK):
         audio = torch.from_numpy(features.audio[start : start + EVAL_CHUNK]).to(text.device)
         visual = torch.from_numpy(features.visual[start : start + EVAL_CHUNK]).to(text.device)
         if branch is None:
-            parts.append(model.class_distances(audio, visual, class_text))
+            chunks.append(model.distances_to_sets(audio, visual, texts))
         else:
-            parts.append(model.branch_distances(audio, visual, class_text)[branch])
-    return torch.cat(parts)
+            chunks.append([model.branch_distances(audio, visual, t)[branch] for t in texts])
+    return [torch.cat(parts) for parts in zip(*chunks)]
 
 
 def evaluate(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas, *, alpha: float = 0.0,
@@ -221,6 +227,12 @@ def evaluate(model: GZSLModel, stage_data: StageData, text: torch.Tensor, gammas
     alpha > 0 blends in the training-free distances (scoring.blend; `dims` says where the text parts are).
     """
     distances, zsl_distances = scored_distances(model, stage_data, text, alpha=alpha, blend_scale=blend_scale, dims=dims)
+    return stage_metrics(stage_data, distances, zsl_distances, gammas, alpha, blend_scale)
+
+
+def stage_metrics(stage_data: StageData, distances: torch.Tensor, zsl_distances: torch.Tensor, gammas,
+                  alpha: float = 0.0, blend_scale: float = 1.0) -> GZSLMetrics:
+    """gzsl_metrics of the evaluation set's (N, K_eval) and ZSL (N, K_unseen) distances, scored with blend α."""
     metrics = gzsl_metrics(distances, stage_data.eval.labels, stage_data.eval_classes, stage_data.seen_classes,
                            stage_data.unseen_classes, gammas, zsl_distances=zsl_distances)
     return dataclasses.replace(metrics, alpha=float(alpha), blend_scale=float(blend_scale))
@@ -248,21 +260,14 @@ def search_blend(model: GZSLModel, stage_data: StageData, text: torch.Tensor, ga
     distances, zsl_distances = _eval_distances(model, stage_data, text)
     free, free_zsl = free_distances(stage_data, text, dims)
     scale = float(distances.std() / free.std().clamp_min(1e-12))
-    best = None
-    for alpha in BLEND_ALPHAS:
-        metrics = gzsl_metrics(blend(distances, free, alpha, scale), stage_data.eval.labels, stage_data.eval_classes,
-                               stage_data.seen_classes, stage_data.unseen_classes, gammas,
-                               zsl_distances=blend(zsl_distances, free_zsl, alpha, scale))
-        if best is None or metrics.HM > best.HM:
-            best = dataclasses.replace(metrics, alpha=float(alpha), blend_scale=scale)
-    return best
+    searched = (stage_metrics(stage_data, blend(distances, free, alpha, scale), blend(zsl_distances, free_zsl, alpha, scale),
+                              gammas, alpha, scale) for alpha in BLEND_ALPHAS)
+    return max(searched, key=lambda metrics: metrics.HM)  # max keeps the first of equal HMs
 
 
 def _eval_distances(model: GZSLModel, stage_data: StageData, text: torch.Tensor):
     """The model's (N, K_eval) distances and its (N, K_unseen) distances when asked about the unseen alone."""
-    distances = class_distances(model, stage_data.eval, text, stage_data.eval_classes)
-    zsl_distances = class_distances(model, stage_data.eval, text, np.sort(stage_data.unseen_classes))
-    return distances, zsl_distances
+    return distance_sets(model, stage_data.eval, text, [stage_data.eval_classes, np.sort(stage_data.unseen_classes)])
 
 
 def free_distances(stage_data: StageData, text: torch.Tensor, dims: InputDims | None, modality: str = "both"):
@@ -303,7 +308,6 @@ def save_stage_state(state_dir: Path, stage: int, epochs_done: int, result: Stag
             tensors[f"rng.cuda{i}"] = state
     state_dir.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(state_dir / f"stage{stage}.safetensors", tensors)
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
     scheduler_state = {k: v for k, v in scheduler.state_dict().items() if k != "optimizer"}
     atomic_write_json(state_dir / f"stage{stage}.json", {
         "epochs_done": epochs_done,
@@ -313,7 +317,6 @@ def save_stage_state(state_dir: Path, stage: int, epochs_done: int, result: Stag
         "history": [r.__dict__ for r in result.history],
         "param_groups": optim_state["param_groups"],
         "scheduler": scheduler_state,
-        "numpy_rng": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
     })
 
 
@@ -333,8 +336,6 @@ def load_stage_state(state_dir: Path, stage: int, model: GZSLModel, optimizer, s
         states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda")]
         if states:
             torch.cuda.set_rng_state_all(states)
-    kind, keys, pos, has_gauss, cached = meta["numpy_rng"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     blended = meta.get("best_val_blend")
     result = StageResult(stage, meta["best_epoch"], GZSLMetrics(**meta["best_val"]),
                          [EpochRecord(**r) for r in meta["history"]], GZSLMetrics(**blended) if blended else None)
