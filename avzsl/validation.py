@@ -295,22 +295,15 @@ def check_tensor(tensors: Mapping[str, TensorInfo], name: str, dtype: str, shape
 
 def check_finite(values, name: str, where: str, error: type[Exception], *, rows: str = "row") -> None:
     """Refuse a tensor or array holding NaN or infinity, naming the first bad row (or element)."""
-    import torch
+    if hasattr(values, "is_floating_point"):  # a torch tensor, checked where it lies
+        import torch
 
-    if isinstance(values, torch.Tensor):
-        if not values.is_floating_point():
-            return
-        bad = ~torch.isfinite(values)
-        if not bool(bad.any()):
-            return
-        bad = bad.cpu().numpy()
+        bad = (~torch.isfinite(values)).cpu().numpy() if values.is_floating_point() else None
     else:
         values = np.asarray(values)
-        if not np.issubdtype(values.dtype, np.floating):
-            return
-        bad = ~np.isfinite(values)
-        if not bad.any():
-            return
+        bad = ~np.isfinite(values) if np.issubdtype(values.dtype, np.floating) else None
+    if bad is None or not bad.any():
+        return
     if bad.ndim >= 2:
         bad_rows = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1))
         raise error(f"{where}: {name} has non-finite values (NaN or infinity) in {len(bad_rows)} of {len(bad)} "

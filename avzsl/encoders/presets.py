@@ -137,15 +137,20 @@ DEFAULT_PRESET = "laion-clap"
 RELEASE_FRAMES = {"UCF": "bgr-float255", "ActivityNet": "bgr", "VGGSound": "bgr"}
 
 
+def registered(table: dict, name, default: str, what: str):
+    """`table[name]` (None -> `default`; a value that is not a name is returned unchanged), or a ValueError
+    naming the known names."""
+    if name is not None and not isinstance(name, str):
+        return name
+    try:
+        return table[name or default]
+    except KeyError:
+        raise ValueError(f"unknown {what} {name!r}; known: {sorted(table)}") from None
+
+
 def get_preset(name: str | Preset | None = None) -> Preset:
     """A registered preset by name (None -> the default), or the given Preset unchanged."""
-    if isinstance(name, Preset):
-        return name
-    name = name or DEFAULT_PRESET
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown encoder preset {name!r}; known: {list_presets()}") from None
+    return registered(PRESETS, name, DEFAULT_PRESET, "encoder preset")
 
 
 def list_presets() -> list[str]:

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from avzsl.encoders.presets import registered
+
 if TYPE_CHECKING:  # a type only: the prompt sets import without torch (the app's page comes before it)
     import torch
 
@@ -146,10 +148,4 @@ DEFAULT_PROMPT_SET = "free-text"
 
 def get_prompt_set(prompts: PromptSet | str | None = None) -> PromptSet:
     """A registered set by name (None -> the free-text default), or the given PromptSet unchanged."""
-    if isinstance(prompts, PromptSet):
-        return prompts
-    name = prompts or DEFAULT_PROMPT_SET
-    try:
-        return PROMPT_SETS[name]
-    except KeyError:
-        raise ValueError(f"unknown prompt set {name!r}; known: {sorted(PROMPT_SETS)}") from None
+    return registered(PROMPT_SETS, prompts, DEFAULT_PROMPT_SET, "prompt set")

@@ -10,7 +10,7 @@ the meta device (no memory, no initialisation), then given uninitialised CPU mem
   norms and biases, N(0, 0.02) for the rest, BERT's and CLIP's own scale.
 
 Either way the buffers a file does not carry (causal masks, position ids) are computed again afterwards
-(`causal_mask`, `restore_position_buffers`). No torch function is replaced.
+(open_clip's causal mask, `restore_position_buffers`). No torch function is replaced.
 
 `load_state_dict` reads a training checkpoint lean: torch.load(mmap=True) maps the file, and only the
 model's tensors are copied out of it; AdamW's state, twice the model's size in laion_clap's and WavCaps'
@@ -68,11 +68,6 @@ def fill_random(module: nn.Module, seed: int) -> None:
                     tensor.zero_()
             if isinstance(layer, nn.Embedding) and layer.padding_idx is not None:
                 layer.weight[layer.padding_idx] = 0.0
-
-
-def causal_mask(length: int) -> torch.Tensor:
-    """(length, length) additive mask, -inf above the diagonal: open_clip's CLIP.attn_mask."""
-    return torch.full((length, length), float("-inf")).triu_(1)
 
 
 def restore_position_buffers(embeddings: nn.Module) -> None:
