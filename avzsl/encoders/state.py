@@ -20,7 +20,6 @@ checkpoints, is never read.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import zipfile
 from collections.abc import Callable
@@ -140,19 +139,7 @@ def _model_tensors(obj, path: Path, drop: tuple[str, ...]) -> dict[str, torch.Te
 def _torch_load(path: Path):
     """torch.load(weights_only=True, mmap=True), also accepting numpy scalars and arrays: training checkpoints
     often store an epoch or a learning rate that way. Exactly numpy's data reconstructors are allowed."""
-    try:
+    multiarray = np.core.multiarray
+    dtype_classes = [getattr(np.dtypes, n) for n in np.dtypes.__all__]  # what an unpickled np.dtype is built as
+    with torch.serialization.safe_globals([np.dtype, np.ndarray, multiarray.scalar, multiarray._reconstruct, *dtype_classes]):
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError:
-        unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-        multiarray = np.core.multiarray
-        data_only = {
-            "numpy.dtype": np.dtype,
-            "numpy.ndarray": np.ndarray,
-            "numpy.core.multiarray.scalar": multiarray.scalar,
-            "numpy.core.multiarray._reconstruct": multiarray._reconstruct,
-        }
-        if not unsafe or not unsafe <= data_only.keys():
-            raise
-        dtype_classes = [getattr(np.dtypes, n) for n in np.dtypes.__all__]  # what an unpickled np.dtype is built as
-        with torch.serialization.safe_globals([data_only[name] for name in unsafe] + dtype_classes):
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
