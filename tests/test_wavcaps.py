@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from avzsl.encoders import WeightsNotFoundError, get_preset, resolve
+from avzsl.encoders import WeightsNotFoundError, get_preset, load_encoders, resolve
 from avzsl.encoders.weights import WeightsFormatError
 from avzsl.encoders.wavcaps import WavCapsTower
 
@@ -75,7 +75,8 @@ def wavcaps_layout() -> dict[str, tuple[int, ...]]:
 
 @pytest.fixture(scope="module")
 def tower():
-    return WavCapsTower.build(AUDIO, None, seed=0, device=torch.device("cpu"))
+    """The random-weight (seed 0) WavCaps tower, the one every clipclap-release:random user in this process shares."""
+    return load_encoders("clipclap-release:random").clap
 
 
 def _waveforms(n=2, samples=320_000):

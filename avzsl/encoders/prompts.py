@@ -60,38 +60,15 @@ _UCF_ACTIVITYNET_CLIP = tuple(
     for noun in ("photo", "video", "example", "demonstration")
 )
 
-# Reference §3.3, UCF and ActivityNet (30 templates, reference order).
-_UCF_ACTIVITYNET_CLAP = (
-    "a person {} can be heard.",
-    "a example of a person {} can be heard.",
-    "a demonstration of a person {} can be heard.",
-    "the person {} can be heard.",
-    "a example of the person {} can be heard.",
-    "a demonstration of the person {} can be heard.",
-    "a person using {} can be heard.",
-    "a example of a person using {} can be heard.",
-    "a demonstration of a person using {} can be heard.",
-    "a example of the person using {} can be heard.",
-    "a demonstration of the person using {} can be heard.",
-    "a person doing {} can be heard.",
-    "a example of a person doing {} can be heard.",
-    "a demonstration of a person doing {} can be heard.",
-    "a example of the person doing {} can be heard.",
-    "a demonstration of the person doing {} can be heard.",
-    "a example of a person during {} can be heard.",
-    "a demonstration of a person during {} can be heard.",
-    "a example of the person during {} can be heard.",
-    "a demonstration of the person during {} can be heard.",
-    "a person performing {} can be heard.",
-    "a example of a person performing {} can be heard.",
-    "a demonstration of a person performing {} can be heard.",
-    "a example of the person performing {} can be heard.",
-    "a demonstration of the person performing {} can be heard.",
-    "a person practicing {} can be heard.",
-    "a example of a person practicing {} can be heard.",
-    "a demonstration of a person practicing {} can be heard.",
-    "a example of the person practicing {} can be heard.",
-    "a demonstration of the person practicing {} can be heard.",
+# Reference §3.3, UCF and ActivityNet (30 templates, reference order): every verb-prefix x person, prefix
+# outermost, except two the reference lacks: "the person <prefix>" for a non-empty prefix, and "a person during".
+_PEOPLE = ("a person", "a example of a person", "a demonstration of a person", "the person", "a example of the person",
+           "a demonstration of the person")
+_UCF_ACTIVITYNET_CLAP = tuple(
+    f"{person} {prefix}{{}} can be heard."
+    for prefix in ("", "using ", "doing ", "during ", "performing ", "practicing ")
+    for person in _PEOPLE
+    if not (person == "the person" and prefix) and (person, prefix) != ("a person", "during ")
 )
 
 # Reference §3.2 / §3.3, VGGSound.
@@ -105,16 +82,10 @@ _VGGSOUND_CLIP = (
     "a example of the {}.",
     "a demonstration of the {}.",
 )
-_VGGSOUND_CLAP = (
-    "a {} can be heard.",
-    "a example of a {} can be heard.",
-    "a demonstration of a {} can be heard.",
-    "the {} can be heard.",
-    "a example of the {} can be heard.",
-    "a demonstration of the {} can be heard.",
-    "{} can be heard.",
-    "a example of {} can be heard.",
-    "a demonstration of {} can be heard.",
+_VGGSOUND_CLAP = tuple(  # every lead x article, article outermost (9 templates, reference order)
+    f"{lead}{article}{{}} can be heard."
+    for article in ("a ", "the ", "")
+    for lead in ("", "a example of ", "a demonstration of ")
 )
 
 # Arbitrary user labels (objects, sounds or activities). Four templates per tower: on CPU every template
