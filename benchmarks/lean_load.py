@@ -43,12 +43,12 @@ def write_files(folder: Path, kind: str) -> None:
         return
     import torch
 
-    from avzsl.encoders import load_encoders
+    from avzsl.encoders import get_preset
     from tests.stand_in_hub import clap_checkpoint, wavcaps_checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
-    preset = KINDS[kind][0]
-    model = load_encoders(f"{preset}:random").clap.model
+    Tower = _tower(kind)
+    model = Tower.build(get_preset(KINDS[kind][0]).audio, None, seed=0, device=torch.device("cpu")).model  # not kept
     for label in LABELS:
         make = clap_checkpoint if kind == "clap" else wavcaps_checkpoint
         checkpoint = make(model, real_size=True, optimizer=label == "real size")
@@ -56,6 +56,16 @@ def write_files(folder: Path, kind: str) -> None:
         torch.save(checkpoint, path.with_name(path.name + ".part"))
         path.with_name(path.name + ".part").rename(path)
         del checkpoint
+
+
+def _tower(kind: str):
+    if kind == "clap":
+        from avzsl.encoders.clap import ClapTower
+
+        return ClapTower
+    from avzsl.encoders.wavcaps import WavCapsTower
+
+    return WavCapsTower
 
 
 def child(kind: str, step: str, path: Path) -> None:
@@ -66,10 +76,7 @@ def child(kind: str, step: str, path: Path) -> None:
     from avzsl.encoders.clap import _clap_module
     from avzsl.encoders.state import load_state_dict
 
-    if kind == "clap":
-        from avzsl.encoders.clap import ClapTower as Tower
-    else:
-        from avzsl.encoders.wavcaps import WavCapsTower as Tower
+    Tower = _tower(kind)
     audio = get_preset(KINDS[kind][0]).audio
     _clap_module()  # laion_clap's model code (both towers' HTS-AT), imported before the clock starts
     began = time.perf_counter()
@@ -87,6 +94,20 @@ def measure(kind: str, step: str, path: Path) -> dict:
     if done.returncode:
         raise SystemExit(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarise(results: dict, steps: list, loads: list[str]) -> None:
+    """Medians over the rounds so far: each step's time ratio (per round, then the median) and peak RSS ratio."""
+    print(f"\nmedians (load averages {', '.join(loads)})   real size      model only     ratio (target)")
+    for kind, step in steps:
+        real, lean = results[kind, step, "real size"], results[kind, step, "model only"]
+        ratios = [r["seconds"] / m["seconds"] for r, m in zip(real, lean)]
+        rss = statistics.median(r["peak_rss_mb"] for r in real) / statistics.median(m["peak_rss_mb"] for m in lean)
+        name = f"{kind} {step}"
+        print(f"{name:14} time      {statistics.median(r['seconds'] for r in real):8.2f} s    "
+              f"{statistics.median(m['seconds'] for m in lean):8.2f} s    {statistics.median(ratios):.2f}x (<= {TIME_TARGET})")
+        print(f"{name:14} peak RSS  {statistics.median(r['peak_rss_mb'] for r in real):8.0f} MB   "
+              f"{statistics.median(m['peak_rss_mb'] for m in lean):8.0f} MB   {rss:.3f}x (< {RSS_TARGET})")
 
 
 def main(argv=None) -> int:
@@ -116,16 +137,7 @@ def main(argv=None) -> int:
         print(f"round {round_ + 1} (load {loads[-1]}): " + "; ".join(
             f"{kind} {step} {label} {results[kind, step, label][-1]['seconds']:.2f} s "
             f"{results[kind, step, label][-1]['peak_rss_mb']:.0f} MB" for kind, step in steps for label in LABELS), flush=True)
-    print(f"\nmedians (load averages {', '.join(loads)})   real size      model only     ratio (target)")
-    for kind, step in steps:
-        real, lean = results[kind, step, "real size"], results[kind, step, "model only"]
-        ratios = [r["seconds"] / m["seconds"] for r, m in zip(real, lean)]
-        rss = statistics.median(r["peak_rss_mb"] for r in real) / statistics.median(m["peak_rss_mb"] for m in lean)
-        name = f"{kind} {step}"
-        print(f"{name:14} time      {statistics.median(r['seconds'] for r in real):8.2f} s    "
-              f"{statistics.median(m['seconds'] for m in lean):8.2f} s    {statistics.median(ratios):.2f}x (<= {TIME_TARGET})")
-        print(f"{name:14} peak RSS  {statistics.median(r['peak_rss_mb'] for r in real):8.0f} MB   "
-              f"{statistics.median(m['peak_rss_mb'] for m in lean):8.0f} MB   {rss:.3f}x (< {RSS_TARGET})")
+        summarise(results, steps, loads)
     return 0
 
 

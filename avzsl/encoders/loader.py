@@ -69,52 +69,24 @@ class Encoders:
     def __init__(self, spec: EncoderSpec, clip: ClipTower, clap: AudioTower, *, fingerprint: str,
                  label_cache: LabelCache):
         self.spec = spec
+        self.preset: Preset = spec.spec
+        self.frames = spec.frames  # frame convention applied to every RGB frame before CLIP's transform (frames.py)
         self.clip = clip  # ClipTower: single-forward methods (encode_text, encode_text_reference, embed_images)
         self.clap = clap  # ClapTower or WavCapsTower (by the preset's audio kind): encode_text(_reference), embed_audio
+        self.device: torch.device = clip.device
+        self.clip_dim, self.clap_dim = clip.dim, clap.dim
+        # The waveforms embed_audio takes: sample_rate Hz (48,000 laion-clap, 32,000 clipclap-release) mono,
+        # window_seconds long (window_samples: 480,000 / 320,000).
+        audio = self.preset.audio
+        self.sample_rate = audio.sample_rate
+        self.window_seconds = audio.window_seconds
+        self.window_samples = audio.window_samples
+        # The label-text layout [CLIP | CLAP] with sizes, as checkpoints record it: (("clip", 512), ("clap", D)).
+        self.text_parts = text_parts(self.clip_dim, self.clap_dim)
         self.fingerprint = fingerprint  # spec + identity of the files the weights and tokenizer came from
         self.label_cache = label_cache
         self._stand_ins: dict[str, np.ndarray] = {}  # "silence" / "grey frame" -> (D,) embedding, computed once
         self._stand_in_lock = threading.Lock()
-
-    @property
-    def preset(self) -> Preset:
-        return self.spec.spec
-
-    @property
-    def frames(self) -> str:
-        """Frame convention applied to every RGB frame before CLIP's transform (frames.py)."""
-        return self.spec.frames
-
-    @property
-    def device(self) -> torch.device:
-        return self.clip.device
-
-    @property
-    def clip_dim(self) -> int:
-        return self.clip.dim
-
-    @property
-    def clap_dim(self) -> int:
-        return self.clap.dim
-
-    @property
-    def sample_rate(self) -> int:
-        """Hz of the waveforms embed_audio takes (48,000 for laion-clap, 32,000 for clipclap-release)."""
-        return self.preset.audio.sample_rate
-
-    @property
-    def window_seconds(self) -> float:
-        return self.preset.audio.window_seconds
-
-    @property
-    def window_samples(self) -> int:
-        """Length of the waveforms embed_audio takes: window_seconds at sample_rate (480,000 / 320,000)."""
-        return self.preset.audio.window_samples
-
-    @property
-    def text_parts(self) -> tuple[tuple[str, int], ...]:
-        """The label-text layout [CLIP | CLAP] with sizes, as checkpoints record it: (("clip", 512), ("clap", D))."""
-        return text_parts(self.clip_dim, self.clap_dim)
 
     def embed_images(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """(H, W, 3) uint8 RGB frames (or PIL images) -> (N, clip_dim) float32 unit rows.

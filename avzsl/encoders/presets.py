@@ -13,13 +13,9 @@ trained on one must be served by the same preset (see spec.serving_problem).
     >>> release_frames("UCF"), get_preset("laion-clap").prompt_set_for("VGGSound")
     ('bgr-float255', 'vggsound')
 
-Two presets ship:
-- `laion-clap` (the default): open_clip ViT-B-32/openai + laion_clap HTSAT-tiny 630k-audioset-best,
-  48 kHz, 512-d audio and audio text (roberta-base). avzsl's own feature space.
-- `clipclap-release`: the extractor of the ClipClap feature release (reference §3.2/§3.3/§4): OpenAI
-  CLIP ViT-B/32 + WavCaps HTSAT-BERT "zero-shot", 32 kHz, 1024-d audio and audio text (bert-base-uncased).
-  The release fed CLIP BGR frames (ActivityNet, VGGSound) or, for UCF, BGR frames through torchvision's
-  float-tensor-to-PIL conversion (frames.py); `RELEASE_FRAMES` gives the convention per data set.
+Two presets ship (PRESETS, each described there): `laion-clap`, the default and avzsl's own feature space,
+and `clipclap-release`, the extractor of the ClipClap feature release (reference §3.2/§3.3/§4), whose frame
+convention differs per data set (RELEASE_FRAMES).
 
 Kept free of torch imports, like spec.py, so readers of stored features can check a spec cheaply.
 """
