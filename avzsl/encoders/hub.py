@@ -118,11 +118,13 @@ def fetch(file: HubFile, *, force: bool = False, local_dir: str | os.PathLike | 
     force: fetch again even when the cache has it (a damaged file). Raises HubUnreachableError.
     """
     from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.file_download import repo_folder_name
 
     host = urlparse(constants.ENDPOINT).netloc or constants.ENDPOINT  # the hub in use ($HF_ENDPOINT)
     try:
         etag, size = _probe(file)
-        blob = None if local_dir else _blob_path(file.repo, etag)
+        folder = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=file.repo, repo_type="model")
+        blob = None if local_dir else folder / "blobs" / etag
         if blob is not None and blob.is_file() and not force:  # cached (e.g. by `avzsl.download`): nothing to fetch
             return Path(hf_hub_download(file.repo, file.filename))
         logger.info("fetching %s (%s) from %s/%s into %s (first use only)", file.filename, human_size(size),
@@ -176,13 +178,6 @@ def _probe(file: HubFile) -> tuple[str, int | None]:
         raise _NotAHubAnswer("its answer lacks the ETag every hub file has")
     size = headers.get(constants.HUGGINGFACE_HEADER_X_LINKED_SIZE) or headers.get("Content-Length")
     return etag.removeprefix("W/").strip('"'), int(size) if size and size.isdigit() else None
-
-
-def _blob_path(repo: str, etag: str) -> Path:
-    from huggingface_hub import constants
-    from huggingface_hub.file_download import repo_folder_name
-
-    return Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo, repo_type="model") / "blobs" / etag
 
 
 def _failure(file: HubFile, host: str, error: Exception) -> str | None:
