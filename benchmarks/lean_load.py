@@ -92,7 +92,7 @@ def measure(kind: str, step: str, path: Path) -> dict:
     done = subprocess.run([sys.executable, __file__, "--child", kind, step, str(path)], capture_output=True, text=True,
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
     if done.returncode:
-        raise SystemExit(done.stderr[-2000:])
+        raise SystemExit(f"{kind} {step} {path.name}: exit {done.returncode}\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
