@@ -54,6 +54,7 @@ def here(monkeypatch, capsys, caplog):
     its hub, caches and offline switch, in huggingface_hub's constants too (read when it was imported).
     Returns (exit code, stdout, the ERROR lines it logged)."""
     import huggingface_hub.constants as constants
+    import huggingface_hub.file_download as file_download
     import torch
 
     def call(env, module, *argv):
@@ -63,6 +64,8 @@ def here(monkeypatch, capsys, caplog):
             if name in env:
                 monkeypatch.setenv(name, env[name])
         monkeypatch.setattr(constants, "ENDPOINT", env["HF_ENDPOINT"])
+        monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE",  # made from ENDPOINT when it was imported
+                            env["HF_ENDPOINT"] + "/{repo_id}/resolve/{revision}/{filename}")
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(Path(env["HF_HOME"]) / "hub"))
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", env.get("HF_HUB_OFFLINE") == "1")
         if module == "avzsl.predict":  # this process's thread count stays as it is
