@@ -106,7 +106,8 @@ class Fetches:
         finally:
             stop.set()
             with self._lock:
-                del self._items[record.file]
+                if self._items.get(record.file) is record:  # a transfer of the same file may have started since
+                    del self._items[record.file]
 
 
 FETCHES = Fetches()
