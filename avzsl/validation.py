@@ -86,7 +86,8 @@ def check_object(value, where: str, error: type[Exception], what: str = "") -> d
 
 def check_fields(d: Mapping, fields: Mapping[str, Kind], where: str, error: type[Exception], *,
                  prefix: str = "", optional: tuple[str, ...] = ()) -> None:
-    """Every field of `fields` is present (unless optional) with a value of its kind."""
+    """`d` is a JSON object, and every field of `fields` is present (unless optional) with a value of its kind."""
+    check_object(d, where, error, f"field {prefix.rstrip('.')}" if prefix else "")
     for name, kind in fields.items():
         if name not in d:
             if name in optional:
@@ -98,7 +99,7 @@ def check_fields(d: Mapping, fields: Mapping[str, Kind], where: str, error: type
 
 def check_dataclass_fields(d, cls, where: str, error: type[Exception], prefix: str) -> None:
     """A dict meant for `cls(**d)`: an object, no unknown field, each value of its default's type."""
-    check_object(d, where, error, f"field {prefix.rstrip('.')}")
+    check_object(d, where, error, f"field {prefix.rstrip('.')}")  # before its fields are listed
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - set(known))
     if unknown:
@@ -124,7 +125,6 @@ METRIC_NAMES = ("S", "U", "HM", "ZSL")
 
 def check_config_json(raw, where: str, error: type[Exception]) -> dict:
     """A checkpoint's config.json, as read (schema 1 or 2): every field the reader uses has its type."""
-    check_object(raw, where, error)
     check_fields(raw, {"format": TEXT, "schema_version": INT, "recipe": OBJECT, "input_dims": OBJECT,
                        "classes": OBJECT, "dataset": TEXT, "best_epoch": INT, "seed": INT}, where, error)
     check_recipe(raw["recipe"], where, error)
@@ -179,7 +179,6 @@ def check_metrics_json(raw, where: str, error: type[Exception], sets: tuple[str,
     check_object(raw, where, error)
     for name in sets:
         if name in raw:
-            check_object(raw[name], where, error, f"field {name}")
             check_fields(raw[name], {m: NUMBER for m in METRIC_NAMES}, where, error, prefix=f"{name}.")
     return raw
 
@@ -189,7 +188,6 @@ def check_metrics_json(raw, where: str, error: type[Exception], sets: tuple[str,
 
 def check_store_manifest(raw, where: str, error: type[Exception], subsets: tuple[str, ...]) -> dict:
     """store.json: every field read_store uses, with its type; subset counts and video ids agree."""
-    check_object(raw, where, error)
     check_fields(raw, {"format": TEXT, "schema_version": INT, "split": OBJECT, "text": OBJECT, "subsets": OBJECT,
                        "synthetic": BOOL, "provenance": OBJECT}, where, error, optional=("synthetic", "provenance"))
     split = raw["split"]
@@ -205,7 +203,6 @@ def check_store_manifest(raw, where: str, error: type[Exception], subsets: tuple
         entry = raw["subsets"].get(name)
         if entry is None:
             continue  # the reader says which subset is missing
-        check_object(entry, where, error, f"field subsets.{name}")
         check_fields(entry, {"count": INT, "video_ids": TEXTS}, where, error, prefix=f"subsets.{name}.")
         if entry["count"] != len(entry["video_ids"]):
             raise error(f"{where}: field subsets.{name}.count is {entry['count']}, but it lists "
@@ -295,22 +292,15 @@ def check_tensor(tensors: Mapping[str, TensorInfo], name: str, dtype: str, shape
 
 def check_finite(values, name: str, where: str, error: type[Exception], *, rows: str = "row") -> None:
     """Refuse a tensor or array holding NaN or infinity, naming the first bad row (or element)."""
-    import torch
+    if hasattr(values, "is_floating_point"):  # a torch tensor, checked where it lies
+        import torch
 
-    if isinstance(values, torch.Tensor):
-        if not values.is_floating_point():
-            return
-        bad = ~torch.isfinite(values)
-        if not bool(bad.any()):
-            return
-        bad = bad.cpu().numpy()
+        bad = (~torch.isfinite(values)).cpu().numpy() if values.is_floating_point() else None
     else:
         values = np.asarray(values)
-        if not np.issubdtype(values.dtype, np.floating):
-            return
-        bad = ~np.isfinite(values)
-        if not bad.any():
-            return
+        bad = ~np.isfinite(values) if np.issubdtype(values.dtype, np.floating) else None
+    if bad is None or not bad.any():
+        return
     if bad.ndim >= 2:
         bad_rows = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1))
         raise error(f"{where}: {name} has non-finite values (NaN or infinity) in {len(bad_rows)} of {len(bad)} "

@@ -19,6 +19,8 @@ The files (built by `build`, from the random-weight encoders avzsl already has):
   "scaler"}, state_dict keys prefixed "module." and holding text_branch.embeddings.position_ids. With
   `real_size` (`build --real-size`, for benchmarks) the optimizer holds AdamW's exp_avg and exp_avg_sq for
   every parameter, as the published file does (about 1.9 GB); else for one tensor (about 0.6 GB, for tests).
+- (`build --wavcaps`, not served: the hub does not have it) HTSAT_BERT_zero_shot.pt next to the manifest:
+  WavCaps' {"model", "optimizer", "config", "epoch"} with Adam's state for every parameter (`wavcaps_checkpoint`).
 - FacebookAI/roberta-base/{vocab.json, merges.txt}: a byte-level BPE vocabulary and merges (version header).
 - google-bert/bert-base-uncased/vocab.txt: a WordPiece vocabulary with BERT's special tokens at their ids.
 """
@@ -40,7 +42,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"  # the one revision every st
 FIRST_PART = 1 << 20  # bytes sent before a gated body waits
 
 
-def build(folder: Path, *, real_size: bool = False) -> dict:
+def build(folder: Path, *, real_size: bool = False, wavcaps: bool = False) -> dict:
     """Write the stand-in files under `folder`; return (and write) the manifest {repo: {filename: path}}."""
     import torch
     from safetensors.torch import save_file
@@ -78,6 +80,8 @@ def build(folder: Path, *, real_size: bool = False) -> dict:
     words += [chr(c) for c in range(33, 127) if not chr(c).isupper()]
     words += [f"##{chr(c)}" for c in range(ord("a"), ord("z") + 1)] + ["dog", "bark", "##ing", "bird", "car"]
     place("google-bert/bert-base-uncased", "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    if wavcaps:
+        write_wavcaps(folder / "HTSAT_BERT_zero_shot.pt", real_size=real_size)
     (folder / "manifest.json").write_text(json.dumps(files, indent=1))
     return files
 
@@ -91,19 +95,68 @@ def clap_checkpoint(model, *, real_size: bool, optimizer: bool = True) -> dict:
     state["module.text_branch.embeddings.position_ids"] = torch.arange(514)[None]  # a buffer old transformers saved
     if not optimizer:
         return {"state_dict": state}
-    params = [v for k, v in model.named_parameters()] if real_size else [next(iter(state.values()))]
-    adam = {i: {"step": torch.tensor(45.0), "exp_avg": torch.zeros_like(p.detach()), "exp_avg_sq": torch.zeros_like(p.detach())}
-            for i, p in enumerate(params)}
     return {
         "epoch": 45,
         "name": "2022_11_30-random_stand_in-lr_0.0001-b_96-j_6-p_fp32",
         "state_dict": state,
-        "optimizer": {"state": adam,
-                      "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
-                                        "amsgrad": False, "params": list(adam)}]},
+        "optimizer": adam_state(model, real_size, lr=1e-4, weight_decay=0.0),
         "scaler": {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
                    "_growth_tracker": 0},
     }
+
+
+def wavcaps_checkpoint(model, *, real_size: bool, optimizer: bool = True) -> dict:
+    """WavCaps' retrieval training checkpoint of an ASE `model`, as its pretrain.py saves HTSAT_BERT_zero_shot.pt:
+    {"model": state dict, "optimizer": Adam's state_dict, "config": the settings YAML as a dict, "epoch"}, with
+    Adam's state for every parameter (`real_size`) or for one tensor; `optimizer` False: {"model"} alone."""
+    import torch
+
+    state = dict(model.state_dict())
+    state["text_encoder.text_encoder.embeddings.position_ids"] = torch.arange(512)[None]  # saved by older transformers
+    if not optimizer:
+        return {"model": state}
+    config = {  # the shape of WavCaps' settings/pretrain.yaml (plain YAML types)
+        "device": "cuda", "seed": 20, "embed_size": 1024, "temp": 0.07, "queue_size": 5120, "resume": False,
+        "embed_regularization": True,
+        "audio_args": {"sr": 32000, "n_fft": 1024, "hop_length": 320, "f_min": 50, "f_max": 14000, "n_mels": 64,
+                       "max_length": 30, "mono": True},
+        "audio_encoder_args": {"type": "transformer", "model": "htsat", "pretrained": True, "freeze": False},
+        "text_encoder_args": {"type": "bert-base-uncased", "freeze": False},
+        "optim_args": {"lr": 5e-5, "optimizer_name": "adam", "betas": [0.9, 0.999], "eps": 1e-8, "momentum": 0.9,
+                       "warmup_epochs": 2},
+        "training": {"spec_augmentation": True, "epochs": 15, "clip_grad": 2, "dropout": 0.2},
+    }
+    return {"model": state, "optimizer": adam_state(model, real_size, lr=5e-5, weight_decay=0.0), "config": config,
+            "epoch": 12}
+
+
+def adam_state(model, real_size: bool, *, lr: float, weight_decay: float) -> dict:
+    """An Adam(W) optimizer's state_dict after training `model`: step, exp_avg and exp_avg_sq for every
+    parameter (`real_size`: twice the model's bytes, as in the published files) or for the first one."""
+    import torch
+
+    params = [p.detach() for p in model.parameters()]
+    params = params if real_size else params[:1]
+    state = {i: {"step": torch.tensor(45.0), "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+             for i, p in enumerate(params)}
+    return {"state": state,
+            "param_groups": [{"lr": lr, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": weight_decay,
+                              "amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+                              "differentiable": False, "fused": None, "params": list(state)}]}
+
+
+def write_wavcaps(path: Path, *, real_size: bool = True, optimizer: bool = True) -> Path:
+    """A random-weight HTSAT_BERT_zero_shot.pt stand-in at `path` (not on the hub: users download it by hand)."""
+    import torch
+
+    from avzsl.encoders import load_encoders
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = wavcaps_checkpoint(load_encoders("clipclap-release:random").clap.model, real_size=real_size,
+                                    optimizer=optimizer)
+    torch.save(checkpoint, path.with_name(path.name + ".part"))
+    path.with_name(path.name + ".part").rename(path)
+    return path
 
 
 def read_manifest(folder: Path) -> dict:
@@ -135,7 +188,18 @@ class StandInHub:
         threading.Thread(target=self.stop, daemon=True).start()  # shutdown() must not run on a handler thread
 
 
+_SHA256: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> digest: hashed once per process
+
+
 def _sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = _hash(path)
+    return _SHA256[key]
+
+
+def _hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 24), b""):
@@ -241,13 +305,15 @@ def main(argv=None) -> int:
     built = sub.add_parser("build", help="write the stand-in files and their manifest")
     built.add_argument("folder", type=Path)
     built.add_argument("--real-size", action="store_true",
-                       help="the CLAP file with AdamW state for every parameter, as published (1.9 GB)")
+                       help="the CLAP (and WavCaps) files with optimizer state for every parameter, as published (1.9 GB)")
+    built.add_argument("--wavcaps", action="store_true",
+                       help="also write HTSAT_BERT_zero_shot.pt (WavCaps' training checkpoint; not served)")
     serve = sub.add_parser("serve", help="serve built files until interrupted")
     serve.add_argument("folder", type=Path)
     serve.add_argument("--port", type=int, default=0)
     args = p.parse_args(argv)
     if args.command == "build":
-        build(args.folder, real_size=args.real_size)
+        build(args.folder, real_size=args.real_size, wavcaps=args.wavcaps)
         return 0
     hub = StandInHub(read_manifest(args.folder), port=args.port).start()
     print(f"HF_ENDPOINT={hub.url}", flush=True)

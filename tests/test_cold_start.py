@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from avzsl.encoders import load_encoders
+from avzsl.encoders import get_preset, load_encoders
 from avzsl.encoders.state import empty, fill_random, seeded
 from avzsl.encoders.weights import WeightsFormatError
 from tests.helpers import state_digest
@@ -23,6 +23,7 @@ ORIGINALS = (torch.Tensor.uniform_, torch.Tensor.normal_, torch.rand, torch.rand
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
+LAION_AUDIO = get_preset("laion-clap").audio
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +74,11 @@ def test_real_weights_clip_matches_loading_the_old_way(enc, tmp_path):
 def test_real_weights_clap_matches_loading_the_old_way(enc, tmp_path, monkeypatch):
     from transformers import RobertaConfig, RobertaModel
 
-    from avzsl.encoders.clap import _ROBERTA_BASE, ClapTower, offline_tokenizer, _clap_module
+    from avzsl.encoders.clap import _ROBERTA_BASE, ClapTower, _clap_module
 
     path = tmp_path / "clap.pt"
     torch.save({"state_dict": {f"module.{k}": v for k, v in enc.clap.model.state_dict().items()}}, path)
-    new = ClapTower.build("HTSAT-tiny", "630k-audioset-best", path, offline_tokenizer(), seed=0, device=CPU)
+    new = ClapTower.build(LAION_AUDIO, path, seed=0, device=CPU)
     cm = _clap_module()
 
     class Initialised:  # the old way: roberta built initialised, then the weights copied in
@@ -110,11 +111,12 @@ def test_random_weights_are_the_same_in_another_process(enc):
     script = (
         "import torch\n"
         "from avzsl.encoders.clip import ClipTower\n"
-        "from avzsl.encoders.clap import ClapTower, offline_tokenizer\n"
+        "from avzsl.encoders import get_preset\n"
+        "from avzsl.encoders.clap import ClapTower\n"
         "from tests.helpers import state_digest\n"
         "cpu = torch.device('cpu')\n"
         "print(state_digest(ClipTower.build('ViT-B-32', 'openai', None, seed=0, device=cpu).model))\n"
-        "print(state_digest(ClapTower.build('HTSAT-tiny', '630k-audioset-best', None, offline_tokenizer(), seed=0, device=cpu).model))\n"
+        "print(state_digest(ClapTower.build(get_preset('laion-clap').audio, None, seed=0, device=cpu).model))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -147,11 +149,11 @@ def test_the_seed_decides_the_weights_and_the_callers_rng_is_untouched():
 
 def test_torch_functions_are_the_originals_after_real_and_random_builds(enc, tmp_path):
     """Library code never replaces torch's functions: none is swapped, and no torch-function mode is left on."""
-    from avzsl.encoders.clap import ClapTower, offline_tokenizer
+    from avzsl.encoders.clap import ClapTower
 
     path = tmp_path / "clap.pt"
     torch.save({"state_dict": dict(enc.clap.model.state_dict()), "optimizer": {"state": {}}}, path)
-    ClapTower.build("HTSAT-tiny", "630k-audioset-best", path, offline_tokenizer(), seed=0, device=CPU)  # a real-format load
+    ClapTower.build(LAION_AUDIO, path, seed=0, device=CPU)  # a real-format load
     load_encoders("clipclap-release:random")  # and a random build
     now = (torch.Tensor.uniform_, torch.Tensor.normal_, torch.rand, torch.randn, torch.nn.init.normal_)
     assert all(a is b for a, b in zip(now, ORIGINALS))

@@ -81,8 +81,31 @@ def _unit_rows(x):
 # ---- prompts and spec --------------------------------------------------------------------------------
 
 
+# The reference notes' CLAP template lists (§3.3), word for word and in their order.
+REFERENCE_UCF_CLAP = (
+    "a person {}", "a example of a person {}", "a demonstration of a person {}", "the person {}",
+    "a example of the person {}", "a demonstration of the person {}",
+    "a person using {}", "a example of a person using {}", "a demonstration of a person using {}",
+    "a example of the person using {}", "a demonstration of the person using {}",
+    "a person doing {}", "a example of a person doing {}", "a demonstration of a person doing {}",
+    "a example of the person doing {}", "a demonstration of the person doing {}",
+    "a example of a person during {}", "a demonstration of a person during {}", "a example of the person during {}",
+    "a demonstration of the person during {}",
+    "a person performing {}", "a example of a person performing {}", "a demonstration of a person performing {}",
+    "a example of the person performing {}", "a demonstration of the person performing {}",
+    "a person practicing {}", "a example of a person practicing {}", "a demonstration of a person practicing {}",
+    "a example of the person practicing {}", "a demonstration of the person practicing {}",
+)
+REFERENCE_VGGSOUND_CLAP = (
+    "a {}", "a example of a {}", "a demonstration of a {}", "the {}", "a example of the {}", "a demonstration of the {}",
+    "{}", "a example of {}", "a demonstration of {}",
+)
+
+
 def test_prompt_sets_copy_the_reference():
     ucf = PROMPT_SETS["ucf-activitynet"]
+    assert ucf.clap_templates == tuple(f"{t} can be heard." for t in REFERENCE_UCF_CLAP)
+    assert PROMPT_SETS["vggsound"].clap_templates == tuple(f"{t} can be heard." for t in REFERENCE_VGGSOUND_CLAP)
     assert (len(ucf.clip_templates), len(ucf.clap_templates)) == (48, 30)
     assert len(set(ucf.clip_templates)) == 48
     for t in ("a photo of a person {}.", "a demonstration of the person using {}.", "a example of a person practicing {}."):

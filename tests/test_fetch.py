@@ -1,13 +1,18 @@
 """Weights fetched on first use, through a stand-in hub on 127.0.0.1 (tests/stand_in_hub.py): never the network.
 
-Each test is a first-time user: the commands run in child processes whose environment has empty caches
-(HF_HOME, AVZSL_CACHE_DIR under tmp_path), HF_ENDPOINT at the stand-in, and no offline switch. The
-stand-in's files have random weights in exactly the real files' formats; they are built once per session.
+Each test is a first-time user: empty caches (HF_HOME, AVZSL_CACHE_DIR under tmp_path), HF_ENDPOINT at the
+stand-in, and no offline switch. Commands run in child processes where the process is what is checked (a first
+run end to end, two processes at once, the one line a process prints, the app); elsewhere their `main` runs in
+this process with the same caches and hub (`here`). The stand-in's files have random weights in exactly the
+real files' formats; they are built once per session.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
+import os
 import subprocess
 import sys
 import threading
@@ -26,6 +31,7 @@ LABELS = "bird chirping, car engine, dog barking"
 CLIP = ("timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors")
 CLAP = ("lukewys/laion_clap", "630k-audioset-best.pt")
 ROBERTA = [("FacebookAI/roberta-base", "vocab.json"), ("FacebookAI/roberta-base", "merges.txt")]
+BIRD = str(ROOT / "examples" / "bird.mp4")
 
 
 @pytest.fixture
@@ -40,6 +46,44 @@ def run(env, *argv, check=False, timeout=600) -> subprocess.CompletedProcess:
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+@pytest.fixture
+def here(monkeypatch, capsys, caplog):
+    """`here(env, module, *argv)`: `module.main(argv)` in this process as the user of `env` (user_environment):
+    its hub, caches and offline switch, in huggingface_hub's constants too (read when it was imported).
+    Returns (exit code, stdout, the ERROR lines it logged)."""
+    import huggingface_hub.constants as constants
+    import huggingface_hub.file_download as file_download
+    import torch
+
+    def call(env, module, *argv):
+        for name in [n for n in os.environ if n.startswith(("AVZSL_", "HF_"))]:
+            monkeypatch.delenv(name)
+        for name in ("HF_ENDPOINT", "HF_HOME", "AVZSL_CACHE_DIR", "HF_HUB_OFFLINE"):
+            if name in env:
+                monkeypatch.setenv(name, env[name])
+        monkeypatch.setattr(constants, "ENDPOINT", env["HF_ENDPOINT"])
+        monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE",  # made from ENDPOINT when it was imported
+                            env["HF_ENDPOINT"] + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(Path(env["HF_HOME"]) / "hub"))
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", env.get("HF_HUB_OFFLINE") == "1")
+        if module == "avzsl.predict":  # this process's thread count stays as it is
+            argv = (*argv, "--threads", str(torch.get_num_threads()))
+        capsys.readouterr()
+        caplog.clear()
+        code = importlib.import_module(module).main(list(argv))
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        return code, capsys.readouterr().out, errors
+
+    return call
+
+
+def one_error(outcome) -> str:
+    """The error a `here` call logged: it failed, with one message (and no traceback)."""
+    code, _, errors = outcome
+    assert code != 0 and len(errors) == 1 and "Traceback" not in errors[0], errors
+    return errors[0]
 
 
 def one_line_error(result) -> str:
@@ -73,11 +117,10 @@ def test_first_run_fetches_and_classifies_then_runs_offline_from_the_cache(hub, 
     assert "fetching" not in second.stderr
 
 
-def test_offline_with_an_empty_cache_lists_where_it_looked(hub, tmp_path):
+def test_offline_with_an_empty_cache_lists_where_it_looked(hub, tmp_path, here):
     env = user_environment(hub.url, tmp_path)
-    by_flag = one_line_error(run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--offline"))
-    by_variable = one_line_error(run({**env, "HF_HUB_OFFLINE": "1"}, "-m", "avzsl.predict", "examples/bird.mp4",
-                                     "--labels", LABELS))
+    by_flag = one_error(here(env, "avzsl.predict", BIRD, "--labels", LABELS, "--offline"))
+    by_variable = one_error(here({**env, "HF_HUB_OFFLINE": "1"}, "avzsl.predict", BIRD, "--labels", LABELS))
     for message in (by_flag, by_variable):
         for part in ("open_clip_model.safetensors", "630k-audioset-best.pt", "vocab.json", "Looked in",
                      "AVZSL_CLIP_WEIGHTS", "fetched on first use"):
@@ -85,10 +128,11 @@ def test_offline_with_an_empty_cache_lists_where_it_looked(hub, tmp_path):
     assert hub.requests == 0
 
 
-def test_server_dying_mid_file_is_one_line_and_the_rerun_resumes(hub_files, tmp_path):
+def test_server_dying_mid_file_is_one_line_and_the_rerun_resumes(hub_files, tmp_path, here):
     dying = StandInHub(hub_files, die_after=100_000_000).start()
     env = user_environment(dying.url, tmp_path)
-    failed = one_line_error(run(env, "-m", "avzsl.download"))
+    failed = one_error(here(env, "avzsl.download"))
+    assert "\n" not in failed
     assert "could not fetch open_clip_model.safetensors" in failed and dying.url.split("//")[1] in failed
     assert "--offline" in failed and "HF_HUB_OFFLINE=1" in failed
     blobs = Path(env["HF_HOME"]) / "hub" / "models--timm--vit_base_patch32_clip_224.openai" / "blobs"
@@ -96,12 +140,12 @@ def test_server_dying_mid_file_is_one_line_and_the_rerun_resumes(hub_files, tmp_
     fetched = partial.stat().st_size
     assert 0 < fetched <= 100_000_000 < hub_files_size(hub_files, CLIP)  # kept, whole chunks of what came
     # The partial file is never taken for the weights: offline, the file is still missing.
-    offline = one_line_error(run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--offline"))
+    offline = one_error(here(env, "avzsl.predict", BIRD, "--labels", LABELS, "--offline"))
     assert "CLIP weights ViT-B-32 / openai not found" in offline
 
     again = StandInHub(hub_files).start()
     try:
-        run({**env, "HF_ENDPOINT": again.url}, "-m", "avzsl.download", check=True)
+        assert here({**env, "HF_ENDPOINT": again.url}, "avzsl.download")[0] == 0
         assert dict(again.ranges)["open_clip_model.safetensors"] == fetched  # only the rest was sent
         blob = cached_blob(env, *CLIP)
         assert blob.name == again.etags[CLIP]
@@ -137,34 +181,35 @@ def test_two_processes_starting_together_fetch_each_file_once(hub, tmp_path):
             assert f"{repo}/{name}" in stdout
 
 
-def test_a_damaged_cache_file_is_named_with_how_to_fetch_it_again(hub, tmp_path):
+def test_a_damaged_cache_file_is_named_with_how_to_fetch_it_again(hub, tmp_path, here):
     env = user_environment(hub.url, tmp_path)
-    run(env, "-m", "avzsl.download", check=True)
+    assert here(env, "avzsl.download")[0] == 0
     blob = cached_blob(env, *CLAP)
     with blob.open("r+b") as f:  # a disk or copy that lost the end of the file
         f.truncate(blob.stat().st_size // 2)
-    for argv in (["-m", "avzsl.download"], ["-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--offline"]):
-        message = one_line_error(run(env, *argv))
+    for argv in (["avzsl.download"], ["avzsl.predict", BIRD, "--labels", LABELS, "--offline"]):
+        message = one_error(here(env, *argv))
         assert "630k-audioset-best.pt is damaged" in message and "python -m avzsl.download --force" in message
         assert str(blob) in message
-    run(env, "-m", "avzsl.download", "--force", check=True)
+    assert here(env, "avzsl.download", "--force")[0] == 0
     assert blob.read_bytes() == hub.files[CLAP].read_bytes()
 
 
-def test_download_to_a_folder_for_an_offline_machine(hub, tmp_path):
+def test_download_to_a_folder_for_an_offline_machine(hub, tmp_path, here):
     env = user_environment(hub.url, tmp_path)
-    done = run(env, "-m", "avzsl.download", "--to", str(tmp_path / "models"), check=True)
-    exports = dict(line[len("export "):].split("=", 1) for line in done.stdout.splitlines() if line.startswith("export "))
+    code, stdout, _ = here(env, "avzsl.download", "--to", str(tmp_path / "models"))
+    assert code == 0
+    exports = dict(line[len("export "):].split("=", 1) for line in stdout.splitlines() if line.startswith("export "))
     assert exports == {
         "AVZSL_CLIP_WEIGHTS": str(tmp_path / "models" / "clip" / "open_clip_model.safetensors"),
         "AVZSL_CLAP_WEIGHTS": str(tmp_path / "models" / "clap" / "630k-audioset-best.pt"),
         "AVZSL_ROBERTA_DIR": str(tmp_path / "models" / "roberta-base"),
     }
     assert not (Path(env["HF_HOME"]) / "hub" / "models--lukewys--laion_clap").exists()  # not into the cache
-    release = run(env, "-m", "avzsl.download", "--preset", "clipclap-release", "--to", str(tmp_path / "models"))
-    assert release.returncode == 1 and "Traceback" not in release.stderr
-    assert "google-bert/bert-base-uncased/vocab.txt" in release.stdout
-    assert "HTSAT_BERT_zero_shot.pt" in release.stderr and "not on the Hugging Face hub" in release.stderr
+    code, stdout, errors = here(env, "avzsl.download", "--preset", "clipclap-release", "--to", str(tmp_path / "models"))
+    assert code == 1 and len(errors) == 1
+    assert "google-bert/bert-base-uncased/vocab.txt" in stdout
+    assert "HTSAT_BERT_zero_shot.pt" in errors[0] and "not on the Hugging Face hub" in errors[0]
 
 
 def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(hub_files, tmp_path):
@@ -261,11 +306,12 @@ def test_a_host_that_never_answers_gives_up_within_30_s_and_a_refusal_at_once(on
     assert "connection refused" in _fetch_fails_in_one_line(f"http://127.0.0.1:{port}", 3)
 
 
-def test_download_through_a_proxy_without_etags_exits_2_in_one_line(tiny_files, tmp_path):
+def test_download_through_a_proxy_without_etags_exits_2_in_one_line(tiny_files, tmp_path, here):
     hub = StandInHub(tiny_files, mode="no-etag").start()
     try:
-        result = run(user_environment(hub.url, tmp_path), "-m", "avzsl.download")
+        outcome = here(user_environment(hub.url, tmp_path), "avzsl.download")
     finally:
         hub.stop()
-    assert result.returncode == 2 and "TypeError" not in result.stderr
-    assert "lacks the ETag" in one_line_error(result)
+    message = one_error(outcome)
+    assert outcome[0] == 2 and "TypeError" not in message and "\n" not in message
+    assert "lacks the ETag" in message

@@ -34,7 +34,7 @@ def test_mel_scale_is_slaney():
 
 
 def test_window_padding_and_dft_match_torchlibrosa_originals():
-    np.testing.assert_array_equal(frontend.periodic_window("hann", 1024),
+    np.testing.assert_array_equal(frontend.LIBROSA_STANDIN.filters.get_window("hann", 1024, fftbins=True),
                                   librosa.filters.get_window("hann", 1024, fftbins=True))
     for n, size in [(5, 10), (6, 10), (10, 10)]:
         data = np.arange(1.0, n + 1)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from avzsl.encoders import WeightsNotFoundError, get_preset, resolve
+from avzsl.encoders import WeightsNotFoundError, get_preset, load_encoders, resolve
 from avzsl.encoders.weights import WeightsFormatError
-from avzsl.encoders.wavcaps import BertWordPieceTokenizer, offline_bert_tokenizer, WavCapsTower
+from avzsl.encoders.wavcaps import WavCapsTower
 
 AUDIO = get_preset("clipclap-release").audio
 
@@ -75,7 +75,8 @@ def wavcaps_layout() -> dict[str, tuple[int, ...]]:
 
 @pytest.fixture(scope="module")
 def tower():
-    return WavCapsTower.build(AUDIO, None, offline_bert_tokenizer(AUDIO.text_max_tokens), seed=0, device=torch.device("cpu"))
+    """The random-weight (seed 0) WavCaps tower, the one every clipclap-release:random user in this process shares."""
+    return load_encoders("clipclap-release:random").clap
 
 
 def _waveforms(n=2, samples=320_000):
@@ -102,13 +103,13 @@ def test_wavcaps_checkpoint_loads_strictly(tower, tmp_path):
     path = tmp_path / "HTSAT_BERT_zero_shot.pt"
     torch.save({"model": state, "optimizer": {"state": {}, "param_groups": [{"lr": 5e-5}]},
                 "config": {"embed_size": 1024, "audio_args": {"sr": 32000}}, "epoch": 12}, path)
-    loaded = WavCapsTower.build(AUDIO, path, offline_bert_tokenizer(30), seed=0, device=torch.device("cpu"))
+    loaded = WavCapsTower.build(AUDIO, path, seed=0, device=torch.device("cpu"))
     for name, value in loaded.model.state_dict().items():
         assert torch.equal(value, state[name]), name
     del state["audio_proj.2.bias"]  # one parameter short: refused, not silently left random
     torch.save({"model": state}, path)
     with pytest.raises(WeightsFormatError, match="audio_proj.2.bias"):
-        WavCapsTower.build(AUDIO, path, offline_bert_tokenizer(30), seed=0, device=torch.device("cpu"))
+        WavCapsTower.build(AUDIO, path, seed=0, device=torch.device("cpu"))
 
 
 def test_front_end_is_the_configured_log_mel(tower):
@@ -146,7 +147,7 @@ def test_text_padded_to_longest_equals_full_padding(tower):
 def test_bert_tokenizer_from_a_local_vocab(tmp_path):
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "dog", "can", "be", "heard", ".", "bark", "##ing"]
     (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
-    tok = BertWordPieceTokenizer(tmp_path / "vocab.txt", max_tokens=30)
+    tok = WavCapsTower.file_tokenizer([tmp_path / "vocab.txt"], AUDIO)  # truncates at text_max_tokens, 30
     assert tok(["A dog Barking can be heard."]) == [[2, 5, 6, 11, 12, 7, 8, 9, 10, 3]]  # lower-cased WordPiece
     assert len(tok(["dog " * 50])[0]) == 30
 

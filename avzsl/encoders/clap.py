@@ -17,7 +17,6 @@ tokens, so the pooled output does not depend on the padding length.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -29,14 +28,9 @@ import torch
 import torch.nn.functional as F
 from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
-from avzsl.encoders.frontend import light_front_end
-from avzsl.encoders.tokens import HashTokenizer, by_length, pad
-from avzsl.encoders.state import empty, fill_random, fit, load_state_dict, restore_position_buffers, seeded
-
-logger = logging.getLogger(__name__)
-
-CLIP_SAMPLES = 480_000  # 10 s at 48 kHz: HTSAT's input window (laion_clap audio_cfg.clip_samples)
-CONTEXT = 77  # laion_clap tokenises with padding="max_length", truncation, max_length=77
+from avzsl.encoders.presets import AudioEncoder
+from avzsl.encoders.state import empty
+from avzsl.encoders.tokens import AudioTower, HashTokenizer, TruncatingTokenizer
 
 # roberta-base's config.json, written out so building the text tower never touches the network.
 # RobertaConfig's remaining defaults (gelu, dropout 0.1, absolute positions) are roberta-base's too.
@@ -59,98 +53,55 @@ BOS, PAD, EOS = 0, 1, 2
 _STALE_KEYS = ("text_branch.embeddings.position_ids",)
 
 
-class ClapTower:
-    def __init__(self, model: torch.nn.Module, tokenizer, device: torch.device):
-        self.model = model.eval()  # laion_clap CLAP; eval also switches off HTSAT's SpecAugment
-        self.tokenizer = tokenizer  # list[str] -> list of token-id lists with <s> ... </s>, at most 77 long
-        self.device = device
+class ClapTower(AudioTower):
+    """laion_clap's CLAP (non-fusion checkpoints only): 48 kHz clips of exactly 480,000 samples."""
 
-    @classmethod
-    def build(cls, audio_model: str, pretrained: str, weights: Path | None, tokenizer, *, seed: int, device: torch.device) -> ClapTower:
-        """`weights` None -> random weights from `seed`. Non-fusion checkpoints only."""
-        if "fusion" in pretrained:
+    name, pad_id, stale_keys = "CLAP", PAD, _STALE_KEYS
+
+    @staticmethod
+    def new_model(audio: AudioEncoder) -> torch.nn.Module:
+        if "fusion" in audio.checkpoint:
             raise ValueError(
-                f"CLAP checkpoint {pretrained!r} is a fusion model; avzsl supports non-fusion checkpoints "
+                f"CLAP checkpoint {audio.checkpoint!r} is a fusion model; avzsl supports non-fusion checkpoints "
                 "(630k-audioset-best, 630k-best): fusion needs torchaudio mel features"
             )
         cm = _clap_module()
-        state = None if weights is None else load_state_dict(weights, drop=_STALE_KEYS)
-        # HTS-AT and the projections are built with their own seeded initialisation (their front end is computed);
-        # roberta, 125 M of the 158 M parameters, is built empty and filled from the file or at random.
-        with _offline_roberta(cm.model), light_front_end(), seeded(seed):
-            model, _ = cm.factory.create_model(audio_model, "roberta", pretrained="", precision="fp32", enable_fusion=False)
-        if state is None:
-            fill_random(model.text_branch, seed)
-        else:
-            fit(model, state, weights, f"laion_clap {audio_model}")
-        restore_position_buffers(model.text_branch.embeddings)
-        return cls(model.to(device), tokenizer, device)
+        with _offline_roberta(cm.model):
+            model, _ = cm.factory.create_model(audio.model, "roberta", pretrained="", precision="fp32", enable_fusion=False)
+        return model
 
-    @property
-    def dim(self) -> int:
-        return self.model.joint_embed_shape
+    @staticmethod
+    def text_transformer(model: torch.nn.Module) -> torch.nn.Module:
+        return model.text_branch
 
-    @torch.inference_mode()
-    def embed_audio(self, waveforms: np.ndarray | Sequence[np.ndarray], batch_size: int = 8) -> torch.Tensor:
-        """(N, 480000) float mono 48 kHz waveforms -> (N, D) unit rows. Deterministic: no cropping."""
-        if isinstance(waveforms, np.ndarray) and waveforms.ndim != 2:
-            raise ValueError(f"waveforms must be a batch (N, {CLIP_SAMPLES}), not shape {waveforms.shape}")
-        clips = [_quantise(_check_waveform(w)) for w in waveforms]
-        out = []
-        for i in range(0, len(clips), batch_size):
-            # laion_clap's audio-embedding path; "longer" False = no fusion chunks (clips are exactly 10 s).
-            batch = [{"waveform": torch.from_numpy(c), "longer": torch.tensor([False])} for c in clips[i : i + batch_size]]
-            out.append(self.model.get_audio_embedding(batch))
-        return torch.cat(out) if out else torch.empty(0, self.dim)
+    def audio_forward(self, clips: list[np.ndarray]) -> torch.Tensor:
+        # laion_clap's audio-embedding path; "longer" False = no fusion chunks (clips are exactly 10 s).
+        batch = [{"waveform": torch.from_numpy(_quantise(c)), "longer": torch.tensor([False])} for c in clips]
+        return self.model.get_audio_embedding(batch)
 
-    @torch.inference_mode()
-    def encode_text(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-        """(P, D) unit prompt embeddings, each batch padded only to its longest prompt."""
+    def text_forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # exactly laion_clap's CLAP.encode_text for roberta: pooler, then projection
+        pooled = self.model.text_branch(input_ids=input_ids, attention_mask=mask)["pooler_output"]  # (B, 768)
+        return F.normalize(self.model.text_projection(pooled), dim=-1)  # (B, D)
 
-        def forward(input_ids, mask):  # exactly laion_clap's CLAP.encode_text for roberta: pooler, then projection
-            pooled = self.model.text_branch(input_ids=input_ids, attention_mask=mask)["pooler_output"]  # (B, 768)
-            return self.model.text_projection(pooled)  # (B, D)
+    def reference_text_forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """laion_clap's own `get_text_embedding` (on its 77-token padding)."""
+        return self.model.get_text_embedding({"input_ids": input_ids, "attention_mask": mask})
 
-        return F.normalize(by_length(self.tokenizer(list(prompts)), self.dim, batch_size, PAD, self.device, forward), dim=-1)
+    @staticmethod
+    def file_tokenizer(files: Sequence[Path], audio: AudioEncoder) -> TruncatingTokenizer:
+        """roberta-base's own tokenizer (the class laion_clap uses) from local vocab.json + merges.txt."""
+        vocab, merges = files
+        return TruncatingTokenizer(RobertaTokenizer(vocab_file=str(vocab), merges_file=str(merges)), audio.text_max_tokens)
 
-    @torch.inference_mode()
-    def encode_text_reference(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-        """laion_clap's own `get_text_embedding` with its 77-token padding: the baseline the fast path must match."""
-        ids = self.tokenizer(list(prompts))
-        out = []
-        for i in range(0, len(ids), batch_size):
-            input_ids, mask = pad(ids[i : i + batch_size], CONTEXT, PAD, self.device)
-            out.append(self.model.get_text_embedding({"input_ids": input_ids, "attention_mask": mask}))
-        return torch.cat(out)
+    @staticmethod
+    def offline_tokenizer(audio: AudioEncoder) -> HashTokenizer:
+        """Random mode's tokenizer: pieces split as roberta's byte-level BPE splits them (words with their
+        leading space, punctuation), ids in [4, 50265) after <s>, <pad>, </s>, <unk>, with <s> ... </s> around."""
+        from tokenizers.pre_tokenizers import ByteLevel
 
-
-class RobertaBPETokenizer:
-    """roberta-base's own tokenizer (the class laion_clap uses) from local vocab.json + merges.txt."""
-
-    def __init__(self, vocab: Path, merges: Path):
-        self._tok = RobertaTokenizer(vocab_file=str(vocab), merges_file=str(merges))
-
-    def __call__(self, prompts: list[str]) -> list[list[int]]:
-        return self._tok(prompts, truncation=True, max_length=CONTEXT)["input_ids"]
-
-
-def offline_tokenizer() -> HashTokenizer:
-    """Random mode's tokenizer: pieces split as roberta's byte-level BPE splits them (words with their leading
-    space, punctuation), ids in [4, 50265) after <s>, <pad>, </s>, <unk>, with <s> ... </s> around."""
-    from tokenizers.pre_tokenizers import ByteLevel
-
-    return HashTokenizer(ByteLevel(add_prefix_space=False), first_id=4, vocab_size=_ROBERTA_BASE["vocab_size"],
-                         start=BOS, end=EOS, max_tokens=CONTEXT)
-
-
-def _check_waveform(w: np.ndarray) -> np.ndarray:
-    w = np.asarray(w, dtype=np.float32)
-    if w.shape != (CLIP_SAMPLES,):
-        raise ValueError(
-            f"CLAP takes mono 48 kHz clips of exactly {CLIP_SAMPLES} samples (10 s), not shape {w.shape}; "
-            "avzsl.media crops or pads the audio window"
-        )
-    return w
+        return HashTokenizer(ByteLevel(add_prefix_space=False), first_id=4, vocab_size=_ROBERTA_BASE["vocab_size"],
+                             start=BOS, end=EOS, max_tokens=audio.text_max_tokens)
 
 
 def _quantise(w: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preproc
 from open_clip.transformer import text_global_pool
 from PIL import Image
 
-from avzsl.encoders.state import causal_mask, empty, fill_random, fit, load_state_dict
+from avzsl.encoders.frames import apply_frame_convention
+from avzsl.encoders.state import empty, fill_random, fit, load_state_dict
 from avzsl.encoders.weights import WeightsFormatError
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,8 @@ class ClipTower:
                                          "for OpenAI CLIP use open_clip_model.safetensors from "
                                          "https://huggingface.co/timm/vit_base_patch32_clip_224.openai") from None
             fit(model, state, weights, f"CLIP {name}")
-        if model.attn_mask is not None:  # the one buffer no file carries
-            model.attn_mask = causal_mask(model.attn_mask.shape[0])
+        if model.attn_mask is not None:  # the one buffer no file carries: (77, 77), -inf above the diagonal
+            model.attn_mask = torch.full(model.attn_mask.shape, float("-inf")).triu_(1)
         model.to(device)
         pp = PreprocessCfg(**merge_preprocess_dict(model.visual.preprocess_cfg, tag_cfg))  # tag's mean/std etc.
         return cls(model, image_transform_v2(pp, is_train=False), open_clip.get_tokenizer(name), device)
@@ -73,7 +74,7 @@ class ClipTower:
         """(H, W, 3) uint8 RGB frames or PIL images -> (N, D) unit rows."""
         out = []
         for i in range(0, len(frames), batch_size):
-            pixels = torch.stack([self.preprocess(_to_pil(f)) for f in frames[i : i + batch_size]])  # (B, 3, 224, 224)
+            pixels = torch.stack([self.preprocess(apply_frame_convention(f, "rgb")) for f in frames[i : i + batch_size]])  # (B, 3, 224, 224)
             out.append(self.model.encode_image(pixels.to(self.device)))
         return F.normalize(torch.cat(out), dim=-1) if out else torch.empty(0, self.dim)
 
@@ -83,7 +84,10 @@ class ClipTower:
         tokens = self.tokenizer(list(prompts)).to(self.device)  # (P, 77)
         if not self.trims:
             return self._full(tokens, batch_size)
-        ends = self._pool_index(tokens)  # (P,) position each prompt is pooled at
+        if self.model.text_pool_type == "argmax":  # EOT has the highest id in CLIP's vocabulary
+            ends = tokens.argmax(dim=-1)  # (P,) position each prompt is pooled at
+        else:
+            ends = (tokens == self.model.text_eos_id).int().argmax(dim=-1)
         out = torch.empty(len(tokens), self.dim, device=self.device)
         # Sorting by length groups similar prompts, so each batch pads only to its own longest prompt.
         for rows in torch.argsort(ends).split(batch_size):
@@ -97,11 +101,6 @@ class ClipTower:
 
     def _full(self, tokens: torch.Tensor, batch_size: int) -> torch.Tensor:
         return F.normalize(torch.cat([self.model.encode_text(t) for t in tokens.split(batch_size)]), dim=-1)
-
-    def _pool_index(self, tokens: torch.Tensor) -> torch.Tensor:
-        if self.model.text_pool_type == "argmax":  # EOT has the highest id in CLIP's vocabulary
-            return tokens.argmax(dim=-1)
-        return (tokens == self.model.text_eos_id).int().argmax(dim=-1)
 
     def _forward_trimmed(self, tokens: torch.Tensor) -> torch.Tensor:
         """open_clip's CLIP.encode_text on (B, L) tokens, L <= context length. Returns (B, D), not normalised."""
@@ -136,12 +135,3 @@ def _open_clip_state(model: open_clip.CLIP, state: dict[str, torch.Tensor]) -> d
     resize_pos_embed(state, model)
     resize_text_pos_embed(state, model)
     return state
-
-
-def _to_pil(frame: np.ndarray | Image.Image) -> Image.Image:
-    if isinstance(frame, Image.Image):
-        return frame.convert("RGB")
-    frame = np.asarray(frame)
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"a frame must be an (H, W, 3) uint8 RGB array, not {frame.dtype} {frame.shape}")
-    return Image.fromarray(frame)

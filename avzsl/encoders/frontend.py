@@ -61,11 +61,6 @@ def slaney_mel_filters(sr: float, n_fft: int, n_mels: int = 128, fmin: float = 0
     return (triangles * (2.0 / (right - left))).astype(np.float32)
 
 
-def periodic_window(window: str, length: int, fftbins: bool = True) -> np.ndarray:
-    """A named window (e.g. "hann"); periodic when fftbins, as STFT kernels use it."""
-    return scipy.signal.get_window(window, length, fftbins=fftbins)
-
-
 def pad_center(data: np.ndarray, size: int) -> np.ndarray:
     """`data` zero-padded on both sides to `size` samples, the extra sample (if odd) on the right."""
     extra = size - data.shape[-1]
@@ -81,8 +76,8 @@ def dft_matrix(n: int) -> np.ndarray:
     return roots[np.outer(np.arange(n), np.arange(n)) % n]
 
 
-_LIBROSA_STANDIN = SimpleNamespace(
-    filters=SimpleNamespace(get_window=periodic_window, mel=slaney_mel_filters),
+LIBROSA_STANDIN = SimpleNamespace(  # scipy's get_window is the one librosa's own get_window calls
+    filters=SimpleNamespace(get_window=scipy.signal.get_window, mel=slaney_mel_filters),
     util=SimpleNamespace(pad_center=pad_center),
 )
 _swap_lock = threading.Lock()
@@ -99,7 +94,7 @@ def light_front_end():
 
     with _swap_lock:
         librosa, dft = stft.librosa, stft.DFTBase.dft_matrix
-        stft.librosa, stft.DFTBase.dft_matrix = _LIBROSA_STANDIN, lambda _self, n: dft_matrix(n)
+        stft.librosa, stft.DFTBase.dft_matrix = LIBROSA_STANDIN, lambda _self, n: dft_matrix(n)
         try:
             yield
         finally:

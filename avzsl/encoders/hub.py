@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -66,49 +67,47 @@ def is_offline(flag: bool | None = None) -> bool:
     return constants.HF_HUB_OFFLINE or os.environ.get(OFFLINE_ENV, "").upper() in ("1", "ON", "YES", "TRUE")
 
 
-def hub_host() -> str:
-    """Host of the hub in use ($HF_ENDPOINT, default huggingface.co)."""
-    from huggingface_hub import constants
-
-    return urlparse(constants.ENDPOINT).netloc or constants.ENDPOINT
-
-
 @dataclass
 class Fetch:
-    """One transfer in progress (or just ended), as the app and the log show it."""
+    """One transfer in progress, as the app and the log show it."""
 
     file: HubFile
     host: str
     size: int | None  # bytes, from the hub's answer
     done: int = 0  # bytes on disk so far (resumed bytes included)
-    finished: bool = False
-    error: str | None = None
 
     def describe(self) -> str:
         """'630k-audioset-best.pt (1.9 GB) from huggingface.co: 45%'."""
-        size = f" ({human_size(self.size)})" if self.size else ""
-        if self.error:
-            return f"{self.file.filename}{size}: failed: {self.error}"
-        if self.finished:
-            return f"{self.file.filename}{size}: fetched"
         share = f"{100 * self.done / self.size:.0f}%" if self.size else human_size(self.done)
-        return f"{self.file.filename}{size} from {self.host}: {share}"
+        return f"{self.file.filename}{f' ({human_size(self.size)})' if self.size else ''} from {self.host}: {share}"
 
 
 class Fetches:
-    """Process-wide record of the transfers this process started, for progress displays."""
+    """Process-wide record of the transfers this process has in progress, for progress displays."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._items: dict[HubFile, Fetch] = {}
 
-    def start(self, fetch: Fetch) -> None:
-        with self._lock:
-            self._items[fetch.file] = fetch
-
     def active(self) -> list[Fetch]:
         with self._lock:
-            return [f for f in self._items.values() if not f.finished and f.error is None]
+            return list(self._items.values())
+
+    @contextmanager
+    def running(self, record: Fetch, incomplete: Path | None):
+        """`record` is active while the block runs; its size on disk is read from `incomplete` (the
+        .incomplete file hf_hub_download writes) every POLL_SECONDS and logged every LOG_SECONDS."""
+        with self._lock:
+            self._items[record.file] = record
+        stop = threading.Event()
+        threading.Thread(target=_watch, args=(record, incomplete, stop), name="avzsl-fetch-progress", daemon=True).start()
+        try:
+            yield
+        finally:
+            stop.set()
+            with self._lock:
+                if self._items.get(record.file) is record:  # a transfer of the same file may have started since
+                    del self._items[record.file]
 
 
 FETCHES = Fetches()
@@ -120,40 +119,45 @@ def fetch(file: HubFile, *, force: bool = False, local_dir: str | os.PathLike | 
     force: fetch again even when the cache has it (a damaged file). Raises HubUnreachableError.
     """
     from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.file_download import repo_folder_name
 
-    host, record = hub_host(), None
+    host = urlparse(constants.ENDPOINT).netloc or constants.ENDPOINT  # the hub in use ($HF_ENDPOINT)
     try:
-        etag, size = _probe(file, host)
-        blob = None if local_dir else _blob_path(file.repo, etag)
+        etag, size = _probe(file)
+        folder = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=file.repo, repo_type="model")
+        blob = None if local_dir else folder / "blobs" / etag
         if blob is not None and blob.is_file() and not force:  # cached (e.g. by `avzsl.download`): nothing to fetch
             return Path(hf_hub_download(file.repo, file.filename))
-        record = Fetch(file, host, size)
         logger.info("fetching %s (%s) from %s/%s into %s (first use only)", file.filename, human_size(size),
                     host, file.repo, local_dir or constants.HF_HUB_CACHE)
-        FETCHES.start(record)
         incomplete = None if blob is None else blob.with_name(blob.name + ".incomplete")
-        watcher = _Watcher(record, incomplete)
-        try:
-            path = Path(hf_hub_download(file.repo, file.filename, force_download=force, local_dir=local_dir,
+        with FETCHES.running(Fetch(file, host, size), incomplete):
+            return Path(hf_hub_download(file.repo, file.filename, force_download=force, local_dir=local_dir,
                                         etag_timeout=ANSWER_SECONDS))
-        finally:
-            watcher.stop()
     except Exception as e:  # noqa: BLE001 - every transfer failure becomes one line; the cause stays chained
         message = _failure(file, host, e)
         if message is None:
             raise
-        if record is not None:
-            record.error = message
         raise HubUnreachableError(message) from e
-    record.done, record.finished = record.size or 0, True
-    return path
+
+
+def _watch(record: Fetch, incomplete: Path | None, stop: threading.Event) -> None:
+    logged = time.monotonic()
+    while incomplete is not None and not stop.wait(POLL_SECONDS):
+        try:
+            record.done = incomplete.stat().st_size
+        except OSError:  # not created yet, or already moved into place
+            continue
+        if time.monotonic() - logged >= LOG_SECONDS:
+            logged = time.monotonic()
+            logger.info("%s", record.describe())
 
 
 class _NotAHubAnswer(Exception):
     """The host answered, but not as the hub does (a proxy's or captive portal's page)."""
 
 
-def _probe(file: HubFile, host: str) -> tuple[str, int | None]:
+def _probe(file: HubFile) -> tuple[str, int | None]:
     """(ETag, size) of `file`, from one HEAD request that fails at once, without retries (huggingface_hub
     retries a dead host with back-off for 20 s to minutes). Refuses an answer that is not a hub file's:
     no ETag, or an HTML page."""
@@ -177,37 +181,6 @@ def _probe(file: HubFile, host: str) -> tuple[str, int | None]:
     return etag.removeprefix("W/").strip('"'), int(size) if size and size.isdigit() else None
 
 
-def _blob_path(repo: str, etag: str) -> Path:
-    from huggingface_hub import constants
-    from huggingface_hub.file_download import repo_folder_name
-
-    return Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo, repo_type="model") / "blobs" / etag
-
-
-class _Watcher:
-    """Reads the size of a transfer's .incomplete file into its record while hf_hub_download writes it."""
-
-    def __init__(self, record: Fetch, incomplete: Path | None):
-        self.record, self.incomplete = record, incomplete
-        self._stop = threading.Event()
-        if incomplete is not None:
-            threading.Thread(target=self._run, name="avzsl-fetch-progress", daemon=True).start()
-
-    def _run(self):
-        logged = time.monotonic()
-        while not self._stop.wait(POLL_SECONDS):
-            try:
-                self.record.done = self.incomplete.stat().st_size
-            except OSError:  # not created yet, or already moved into place
-                continue
-            if time.monotonic() - logged >= LOG_SECONDS:
-                logged = time.monotonic()
-                logger.info("%s", self.record.describe())
-
-    def stop(self):
-        self._stop.set()
-
-
 def _failure(file: HubFile, host: str, error: Exception) -> str | None:
     """The one-line message for a failed transfer, or None for an error that is not about the transfer."""
     import requests
@@ -222,18 +195,14 @@ def _failure(file: HubFile, host: str, error: Exception) -> str | None:
     if isinstance(error, _NotAHubAnswer):  # a proxy or captive portal between this machine and the hub
         return f"could not fetch {where}: {host} is not answering as the Hugging Face hub does ({error}); {advice}"
     if isinstance(error, (EntryNotFoundError, RepositoryNotFoundError)):
-        return f"could not fetch {where}: the hub has no such file (HTTP {_status(error)}); {advice}"
+        status = getattr(getattr(error, "response", None), "status_code", "?")
+        return f"could not fetch {where}: the hub has no such file (HTTP {status}); {advice}"
     if isinstance(error, (requests.RequestException, HfHubHTTPError, LocalEntryNotFoundError)):
         cause = error.__cause__ if isinstance(error, LocalEntryNotFoundError) and error.__cause__ else error
         return f"could not fetch {where}: {_short(cause)}; {advice}"
     if isinstance(error, OSError) and "Consistency check failed" in str(error):  # the transfer ended early
         return f"could not fetch {where}: the transfer ended before the whole file came; {advice}"
     return None
-
-
-def _status(error) -> str:
-    response = getattr(error, "response", None)
-    return str(getattr(response, "status_code", "?"))
 
 
 def _short(error: BaseException) -> str:

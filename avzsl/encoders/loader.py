@@ -1,12 +1,5 @@
-"""Encoders: the visual ("CLIP") and audio ("CLAP") towers of one preset behind one object, loaded once per process.
-
-    enc = load_encoders()                                     # preset laion-clap, real weights (weights.py: from where)
-    enc = load_encoders("random")                             # same architectures, random weights, no files
-    enc = load_encoders("clipclap-release")                   # the ClipClap release's encoders (WavCaps audio)
-    enc = load_encoders(EncoderSpec("clipclap-release", frames="bgr-float255", random=True))
-    v = enc.embed_images(frames)                              # (N, 512) CLIP image embeddings (RGB frames in)
-    a = enc.embed_audio(waveforms)                            # (N, clap_dim) at enc.sample_rate, enc.window_samples long
-    t = enc.embed_labels(["dog barking", "playing guitar"])   # prompt-ensembled CLIP and CLAP text, cached
+"""Encoders: the visual ("CLIP") and audio ("CLAP") towers of one preset behind one object, loaded once per
+process (the package docstring shows its use; weights.py says where the weights come from).
 
 The audio side is called CLAP whatever its kind: laion_clap's model, or WavCaps' HTSAT-BERT, which the
 ClipClap paper also calls CLAP.
@@ -36,6 +29,7 @@ from avzsl.encoders.spec import EncoderSpec
 from avzsl.encoders.hub import is_offline
 from avzsl.encoders.text_cache import LabelCache, label_key
 from avzsl.encoders.weights import (
+    AUDIO_SOURCES,
     WeightFiles,
     WeightsFormatError,
     WeightsNotFoundError,
@@ -47,9 +41,8 @@ from avzsl.encoders.weights import (
 if TYPE_CHECKING:
     import torch
 
-    from avzsl.encoders.clap import ClapTower
     from avzsl.encoders.clip import ClipTower
-    from avzsl.encoders.wavcaps import WavCapsTower
+    from avzsl.encoders.tokens import AudioTower
 
 GREY = 128  # value of the stand-in frame's pixels (a mid-grey 224 x 224 frame)
 # Labels embedded per forward: 32 prompts per tower with the free-text set, a few seconds of CPU on 2 busy
@@ -73,55 +66,27 @@ class LabelEmbeddings:
 
 
 class Encoders:
-    def __init__(self, spec: EncoderSpec, clip: ClipTower, clap: ClapTower | WavCapsTower, *, fingerprint: str,
+    def __init__(self, spec: EncoderSpec, clip: ClipTower, clap: AudioTower, *, fingerprint: str,
                  label_cache: LabelCache):
         self.spec = spec
+        self.preset: Preset = spec.spec
+        self.frames = spec.frames  # frame convention applied to every RGB frame before CLIP's transform (frames.py)
         self.clip = clip  # ClipTower: single-forward methods (encode_text, encode_text_reference, embed_images)
         self.clap = clap  # ClapTower or WavCapsTower (by the preset's audio kind): encode_text(_reference), embed_audio
+        self.device: torch.device = clip.device
+        self.clip_dim, self.clap_dim = clip.dim, clap.dim
+        # The waveforms embed_audio takes: sample_rate Hz (48,000 laion-clap, 32,000 clipclap-release) mono,
+        # window_seconds long (window_samples: 480,000 / 320,000).
+        audio = self.preset.audio
+        self.sample_rate = audio.sample_rate
+        self.window_seconds = audio.window_seconds
+        self.window_samples = audio.window_samples
+        # The label-text layout [CLIP | CLAP] with sizes, as checkpoints record it: (("clip", 512), ("clap", D)).
+        self.text_parts = text_parts(self.clip_dim, self.clap_dim)
         self.fingerprint = fingerprint  # spec + identity of the files the weights and tokenizer came from
         self.label_cache = label_cache
         self._stand_ins: dict[str, np.ndarray] = {}  # "silence" / "grey frame" -> (D,) embedding, computed once
         self._stand_in_lock = threading.Lock()
-
-    @property
-    def preset(self) -> Preset:
-        return self.spec.spec
-
-    @property
-    def frames(self) -> str:
-        """Frame convention applied to every RGB frame before CLIP's transform (frames.py)."""
-        return self.spec.frames
-
-    @property
-    def device(self) -> torch.device:
-        return self.clip.device
-
-    @property
-    def clip_dim(self) -> int:
-        return self.clip.dim
-
-    @property
-    def clap_dim(self) -> int:
-        return self.clap.dim
-
-    @property
-    def sample_rate(self) -> int:
-        """Hz of the waveforms embed_audio takes (48,000 for laion-clap, 32,000 for clipclap-release)."""
-        return self.preset.audio.sample_rate
-
-    @property
-    def window_seconds(self) -> float:
-        return self.preset.audio.window_seconds
-
-    @property
-    def window_samples(self) -> int:
-        """Length of the waveforms embed_audio takes: window_seconds at sample_rate (480,000 / 320,000)."""
-        return self.preset.audio.window_samples
-
-    @property
-    def text_parts(self) -> tuple[tuple[str, int], ...]:
-        """The label-text layout [CLIP | CLAP] with sizes, as checkpoints record it: (("clip", 512), ("clap", D))."""
-        return text_parts(self.clip_dim, self.clap_dim)
 
     def embed_images(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """(H, W, 3) uint8 RGB frames (or PIL images) -> (N, clip_dim) float32 unit rows.
@@ -184,7 +149,7 @@ class Encoders:
 # Process-wide: the towers hold ~1.2 GB of weights and take seconds to build. The CLIP tower is keyed on
 # its own, so presets with the same visual encoder (both shipped presets) share one.
 _clip_towers: dict[tuple, ClipTower] = {}
-_audio_towers: dict[tuple, ClapTower | WavCapsTower] = {}  # likewise for specs that differ only in frames
+_audio_towers: dict[tuple, AudioTower] = {}  # likewise for specs that differ only in frames
 _loaded: dict[tuple, Encoders] = {}
 _load_lock = threading.Lock()
 
@@ -242,8 +207,8 @@ def load_encoders(
     # Towers are keyed by what builds them, so specs that differ only in their frame convention, or presets
     # with the same visual encoder, share them; the fingerprint (label cache keys) covers the whole spec.
     weights = (spec.random, spec.seed if spec.random else None, str(device))
-    clip_key = (_json(preset.visual), json.dumps(identity.get("clip_weights"))) + weights
-    audio_key = (_json(preset.audio), json.dumps({k: v for k, v in identity.items() if k != "clip_weights"}, sort_keys=True)) + weights
+    clip_key = (preset.visual, json.dumps(identity.get("clip_weights"))) + weights  # frozen dataclasses: hashable
+    audio_key = (preset.audio, json.dumps({k: v for k, v in identity.items() if k != "clip_weights"}, sort_keys=True)) + weights
     key = (fingerprint, str(device), None if label_cache_dir is None else os.fspath(label_cache_dir))
     with _load_lock:
         if key not in _loaded:  # another label cache folder shares the towers
@@ -266,32 +231,17 @@ def _build_clip(spec: EncoderSpec, preset: Preset, device: torch.device, found: 
     return ClipTower.build(visual.open_clip_model, visual.open_clip_pretrained, weights, seed=spec.seed, device=device)
 
 
-def _build_audio(spec: EncoderSpec, preset: Preset, device: torch.device, found: dict) -> ClapTower | WavCapsTower:
+def _build_audio(spec: EncoderSpec, preset: Preset, device: torch.device, found: dict) -> AudioTower:
     audio = preset.audio
-    if audio.kind == "wavcaps":
-        from avzsl.encoders.wavcaps import BertWordPieceTokenizer, offline_bert_tokenizer, WavCapsTower
-
-        (weights,) = found.get("wavcaps_weights", (None,))
-        if spec.random:
-            tokenizer = offline_bert_tokenizer(audio.text_max_tokens)
-        else:
-            logger.info("loading WavCaps %s / %s from %s", audio.model, audio.checkpoint, weights)
-            tokenizer = BertWordPieceTokenizer(*found["bert_dir"], audio.text_max_tokens)
-        return WavCapsTower.build(audio, weights, tokenizer, seed=spec.seed, device=device)
-
-    from avzsl.encoders.clap import ClapTower, offline_tokenizer, RobertaBPETokenizer
-
-    (weights,) = found.get("clap_weights", (None,))
-    if spec.random:
-        tokenizer = offline_tokenizer()
+    if audio.kind == "wavcaps":  # heavy imports, on first use
+        from avzsl.encoders.wavcaps import WavCapsTower as Tower
     else:
-        logger.info("loading CLAP %s / %s from %s", audio.model, audio.checkpoint, weights)
-        tokenizer = RobertaBPETokenizer(*found["roberta_dir"])
-    return ClapTower.build(audio.model, audio.checkpoint, weights, tokenizer, seed=spec.seed, device=device)
-
-
-def _json(part) -> str:
-    return json.dumps(dataclasses.asdict(part), sort_keys=True)
+        from avzsl.encoders.clap import ClapTower as Tower
+    weights_field, tokenizer_field = AUDIO_SOURCES[audio.kind]
+    (weights,) = found.get(weights_field, (None,))
+    if weights is not None:
+        logger.info("loading %s %s / %s from %s", Tower.name, audio.model, audio.checkpoint, weights)
+    return Tower.build(audio, weights, found.get(tokenizer_field), seed=spec.seed, device=device)
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:

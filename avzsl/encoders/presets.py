@@ -13,13 +13,9 @@ trained on one must be served by the same preset (see spec.serving_problem).
     >>> release_frames("UCF"), get_preset("laion-clap").prompt_set_for("VGGSound")
     ('bgr-float255', 'vggsound')
 
-Two presets ship:
-- `laion-clap` (the default): open_clip ViT-B-32/openai + laion_clap HTSAT-tiny 630k-audioset-best,
-  48 kHz, 512-d audio and audio text (roberta-base). avzsl's own feature space.
-- `clipclap-release`: the extractor of the ClipClap feature release (reference §3.2/§3.3/§4): OpenAI
-  CLIP ViT-B/32 + WavCaps HTSAT-BERT "zero-shot", 32 kHz, 1024-d audio and audio text (bert-base-uncased).
-  The release fed CLIP BGR frames (ActivityNet, VGGSound) or, for UCF, BGR frames through torchvision's
-  float-tensor-to-PIL conversion (frames.py); `RELEASE_FRAMES` gives the convention per data set.
+Two presets ship (PRESETS, each described there): `laion-clap`, the default and avzsl's own feature space,
+and `clipclap-release`, the extractor of the ClipClap feature release (reference §3.2/§3.3/§4), whose frame
+convention differs per data set (RELEASE_FRAMES).
 
 Kept free of torch imports, like spec.py, so readers of stored features can check a spec cheaply.
 """
@@ -137,15 +133,20 @@ DEFAULT_PRESET = "laion-clap"
 RELEASE_FRAMES = {"UCF": "bgr-float255", "ActivityNet": "bgr", "VGGSound": "bgr"}
 
 
+def registered(table: dict, name, default: str, what: str):
+    """`table[name]` (None -> `default`; a value that is not a name is returned unchanged), or a ValueError
+    naming the known names."""
+    if name is not None and not isinstance(name, str):
+        return name
+    try:
+        return table[name or default]
+    except KeyError:
+        raise ValueError(f"unknown {what} {name!r}; known: {sorted(table)}") from None
+
+
 def get_preset(name: str | Preset | None = None) -> Preset:
     """A registered preset by name (None -> the default), or the given Preset unchanged."""
-    if isinstance(name, Preset):
-        return name
-    name = name or DEFAULT_PRESET
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown encoder preset {name!r}; known: {list_presets()}") from None
+    return registered(PRESETS, name, DEFAULT_PRESET, "encoder preset")
 
 
 def list_presets() -> list[str]:

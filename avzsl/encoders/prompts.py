@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from avzsl.encoders.presets import registered
+
 if TYPE_CHECKING:  # a type only: the prompt sets import without torch (the app's page comes before it)
     import torch
 
@@ -58,38 +60,15 @@ _UCF_ACTIVITYNET_CLIP = tuple(
     for noun in ("photo", "video", "example", "demonstration")
 )
 
-# Reference §3.3, UCF and ActivityNet (30 templates, reference order).
-_UCF_ACTIVITYNET_CLAP = (
-    "a person {} can be heard.",
-    "a example of a person {} can be heard.",
-    "a demonstration of a person {} can be heard.",
-    "the person {} can be heard.",
-    "a example of the person {} can be heard.",
-    "a demonstration of the person {} can be heard.",
-    "a person using {} can be heard.",
-    "a example of a person using {} can be heard.",
-    "a demonstration of a person using {} can be heard.",
-    "a example of the person using {} can be heard.",
-    "a demonstration of the person using {} can be heard.",
-    "a person doing {} can be heard.",
-    "a example of a person doing {} can be heard.",
-    "a demonstration of a person doing {} can be heard.",
-    "a example of the person doing {} can be heard.",
-    "a demonstration of the person doing {} can be heard.",
-    "a example of a person during {} can be heard.",
-    "a demonstration of a person during {} can be heard.",
-    "a example of the person during {} can be heard.",
-    "a demonstration of the person during {} can be heard.",
-    "a person performing {} can be heard.",
-    "a example of a person performing {} can be heard.",
-    "a demonstration of a person performing {} can be heard.",
-    "a example of the person performing {} can be heard.",
-    "a demonstration of the person performing {} can be heard.",
-    "a person practicing {} can be heard.",
-    "a example of a person practicing {} can be heard.",
-    "a demonstration of a person practicing {} can be heard.",
-    "a example of the person practicing {} can be heard.",
-    "a demonstration of the person practicing {} can be heard.",
+# Reference §3.3, UCF and ActivityNet (30 templates, reference order): every verb-prefix x person, prefix
+# outermost, except two the reference lacks: "the person <prefix>" for a non-empty prefix, and "a person during".
+_PEOPLE = ("a person", "a example of a person", "a demonstration of a person", "the person", "a example of the person",
+           "a demonstration of the person")
+_UCF_ACTIVITYNET_CLAP = tuple(
+    f"{person} {prefix}{{}} can be heard."
+    for prefix in ("", "using ", "doing ", "during ", "performing ", "practicing ")
+    for person in _PEOPLE
+    if not (person == "the person" and prefix) and (person, prefix) != ("a person", "during ")
 )
 
 # Reference §3.2 / §3.3, VGGSound.
@@ -103,16 +82,10 @@ _VGGSOUND_CLIP = (
     "a example of the {}.",
     "a demonstration of the {}.",
 )
-_VGGSOUND_CLAP = (
-    "a {} can be heard.",
-    "a example of a {} can be heard.",
-    "a demonstration of a {} can be heard.",
-    "the {} can be heard.",
-    "a example of the {} can be heard.",
-    "a demonstration of the {} can be heard.",
-    "{} can be heard.",
-    "a example of {} can be heard.",
-    "a demonstration of {} can be heard.",
+_VGGSOUND_CLAP = tuple(  # every lead x article, article outermost (9 templates, reference order)
+    f"{lead}{article}{{}} can be heard."
+    for article in ("a ", "the ", "")
+    for lead in ("", "a example of ", "a demonstration of ")
 )
 
 # Arbitrary user labels (objects, sounds or activities). Four templates per tower: on CPU every template
@@ -146,10 +119,4 @@ DEFAULT_PROMPT_SET = "free-text"
 
 def get_prompt_set(prompts: PromptSet | str | None = None) -> PromptSet:
     """A registered set by name (None -> the free-text default), or the given PromptSet unchanged."""
-    if isinstance(prompts, PromptSet):
-        return prompts
-    name = prompts or DEFAULT_PROMPT_SET
-    try:
-        return PROMPT_SETS[name]
-    except KeyError:
-        raise ValueError(f"unknown prompt set {name!r}; known: {sorted(PROMPT_SETS)}") from None
+    return registered(PROMPT_SETS, prompts, DEFAULT_PROMPT_SET, "prompt set")

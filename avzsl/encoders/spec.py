@@ -85,17 +85,11 @@ class EncoderSpec:
         a preset name ("clipclap-release"), or a preset name with ":random" ("clipclap-release:random")."""
         if isinstance(spec, EncoderSpec):
             return spec
-        if spec == "pretrained":
-            return cls()
-        if spec == "random":
-            return cls(random=True)
-        if isinstance(spec, str):
-            name, _, mode = spec.partition(":")
-            if mode in ("", "pretrained", "random"):
-                try:
-                    return cls(preset=name, random=mode == "random")
-                except ValueError:
-                    pass
+        name, _, mode = str(spec).partition(":")
+        if name in ("pretrained", "random") and not mode:  # the default preset
+            name, mode = DEFAULT_PRESET, name
+        if isinstance(spec, str) and mode in ("", "pretrained", "random") and name in list_presets():
+            return cls(preset=name, random=mode == "random")
         raise ValueError(f"encoders must be an EncoderSpec, 'pretrained', 'random', a preset name or "
                          f"'PRESET:random' (presets: {', '.join(list_presets())}), not {spec!r}")
 

@@ -10,7 +10,7 @@ the meta device (no memory, no initialisation), then given uninitialised CPU mem
   norms and biases, N(0, 0.02) for the rest, BERT's and CLIP's own scale.
 
 Either way the buffers a file does not carry (causal masks, position ids) are computed again afterwards
-(`causal_mask`, `restore_position_buffers`). No torch function is replaced.
+(open_clip's causal mask, `restore_position_buffers`). No torch function is replaced.
 
 `load_state_dict` reads a training checkpoint lean: torch.load(mmap=True) maps the file, and only the
 model's tensors are copied out of it; AdamW's state, twice the model's size in laion_clap's and WavCaps'
@@ -20,7 +20,6 @@ checkpoints, is never read.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import zipfile
 from collections.abc import Callable
@@ -68,11 +67,6 @@ def fill_random(module: nn.Module, seed: int) -> None:
                     tensor.zero_()
             if isinstance(layer, nn.Embedding) and layer.padding_idx is not None:
                 layer.weight[layer.padding_idx] = 0.0
-
-
-def causal_mask(length: int) -> torch.Tensor:
-    """(length, length) additive mask, -inf above the diagonal: open_clip's CLIP.attn_mask."""
-    return torch.full((length, length), float("-inf")).triu_(1)
 
 
 def restore_position_buffers(embeddings: nn.Module) -> None:
@@ -145,19 +139,7 @@ def _model_tensors(obj, path: Path, drop: tuple[str, ...]) -> dict[str, torch.Te
 def _torch_load(path: Path):
     """torch.load(weights_only=True, mmap=True), also accepting numpy scalars and arrays: training checkpoints
     often store an epoch or a learning rate that way. Exactly numpy's data reconstructors are allowed."""
-    try:
+    multiarray = np.core.multiarray
+    dtype_classes = [getattr(np.dtypes, n) for n in np.dtypes.__all__]  # what an unpickled np.dtype is built as
+    with torch.serialization.safe_globals([np.dtype, np.ndarray, multiarray.scalar, multiarray._reconstruct, *dtype_classes]):
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError:
-        unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-        multiarray = np.core.multiarray
-        data_only = {
-            "numpy.dtype": np.dtype,
-            "numpy.ndarray": np.ndarray,
-            "numpy.core.multiarray.scalar": multiarray.scalar,
-            "numpy.core.multiarray._reconstruct": multiarray._reconstruct,
-        }
-        if not unsafe or not unsafe <= data_only.keys():
-            raise
-        dtype_classes = [getattr(np.dtypes, n) for n in np.dtypes.__all__]  # what an unpickled np.dtype is built as
-        with torch.serialization.safe_globals([data_only[name] for name in unsafe] + dtype_classes):
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)

@@ -16,20 +16,13 @@ LogmelFilterBank(ref 1.0, amin 1e-10, no top_db)); only its two front-end module
 WavCaps' names. BERT is transformers' BertModel built from bert-base-uncased's configuration written out
 below, and the checkpoint supplies every weight.
 
-State-dict layout, so that `HTSAT_BERT_zero_shot.pt` (a dict with the state dict under "model") loads
-strictly; names from WavCaps retrieval/models/:
-- ase_model.py ASE: `audio_encoder`, `text_encoder`, `audio_proj` (Sequential 0/1/2), `text_proj`, `temp`
-- audio_encoder.py AudioEncoder: the HTS-AT is its `audio_enc`
-- htsat.py HTSAT_Swin_Transformer: `audio_feats_extractor`, `bn0`, `patch_embed`, `layers`, `norm`,
-  `tscam_conv`, `head` (laion_clap's class has the same names apart from the front end)
-- feature_extractor.py AudioFeature: `mel_trans` (Spectrogram), `log_trans` (LogmelFilterBank)
-- text_encoder.py TextEncoder: the BertModel is its `text_encoder` (its tokenizer is no module)
+The module tree has WavCaps' names (retrieval/models/), so that `HTSAT_BERT_zero_shot.pt` (a training
+dict with the state dict under "model") loads strictly; each class below names the WavCaps class it mirrors.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,12 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel, BertTokenizer
 
-from avzsl.encoders.frontend import light_front_end
 from avzsl.encoders.presets import AudioEncoder as AudioEncoderSpec
-from avzsl.encoders.tokens import HashTokenizer, by_length, pad
-from avzsl.encoders.state import empty, fill_random, fit, load_state_dict, restore_position_buffers, seeded
-
-logger = logging.getLogger(__name__)
+from avzsl.encoders.state import empty
+from avzsl.encoders.tokens import AudioTower, HashTokenizer, TruncatingTokenizer
 
 # bert-base-uncased's config.json, written out so building the text tower never touches the network.
 # BertConfig's remaining defaults (gelu, dropout 0.1, absolute positions) are bert-base-uncased's too.
@@ -98,7 +88,9 @@ class _HTSATAudio(nn.Module):
             depths=[2, 2, 6, 2], num_heads=[4, 8, 16, 32], window_size=8, config=cfg,
         )
         front_end = _AudioFeature(enc.spectrogram_extractor, enc.logmel_extractor)
-        del enc.spectrogram_extractor, enc.logmel_extractor  # re-attached under WavCaps' names
+        # laion_clap's HTS-AT has WavCaps' names (bn0, patch_embed, layers, norm, tscam_conv, head) but for the
+        # front end, re-attached here under WavCaps' name
+        del enc.spectrogram_extractor, enc.logmel_extractor
         enc.audio_feats_extractor = front_end
         self.audio_enc = enc
 
@@ -133,7 +125,8 @@ def _projection(width: int, embed: int) -> nn.Sequential:
 
 
 class WavCapsASE(nn.Module):
-    """The ASE module tree with WavCaps' names (see the module docstring); inference only."""
+    """WavCaps' ASE (ase_model.py) for inference: `audio_encoder`, `text_encoder`, `audio_proj`, `text_proj`
+    (Sequential 0/1/2), `temp`."""
 
     def __init__(self, audio: AudioEncoderSpec):
         super().__init__()
@@ -150,104 +143,44 @@ class WavCapsASE(nn.Module):
         return F.normalize(self.text_proj(self.text_encoder(input_ids, attention_mask)), dim=-1)  # (B, D)
 
 
-class WavCapsTower:
-    """Audio and audio-text tower of the `wavcaps` audio kind, with ClapTower's methods."""
+class WavCapsTower(AudioTower):
+    """Audio and audio-text tower of the `wavcaps` audio kind."""
 
-    def __init__(self, model: WavCapsASE, audio: AudioEncoderSpec, tokenizer, device: torch.device):
-        self.model = model.eval()  # eval: BatchNorm uses its running statistics, no SpecAugment, no dropout
-        self.audio = audio  # the preset's AudioEncoder: sample rate, window, mel settings, dim
-        self.tokenizer = tokenizer  # list[str] -> token-id lists with [CLS] ... [SEP], at most text_max_tokens long
-        self.device = device
+    name, pad_id, stale_keys = "WavCaps", PAD, _STALE_KEYS
+    layout = " (keys audio_encoder.audio_enc.*, text_encoder.text_encoder.*, audio_proj.*, text_proj.*, temp)"
+    new_model = WavCapsASE
 
-    @classmethod
-    def build(cls, audio: AudioEncoderSpec, weights: Path | None, tokenizer, *, seed: int, device: torch.device) -> WavCapsTower:
-        """`weights` None -> random weights from `seed`; else a WavCaps checkpoint, loaded strictly."""
-        state = None if weights is None else load_state_dict(weights, drop=_STALE_KEYS)  # the checkpoint's "model"
-        with light_front_end(), seeded(seed):
-            model = WavCapsASE(audio)
-        bert = model.text_encoder.text_encoder
-        if state is None:
-            fill_random(bert, seed)
-        else:
-            fit(model, state, weights, "WavCaps HTSAT-BERT (keys audio_encoder.audio_enc.*, text_encoder.text_encoder.*, "
-                "audio_proj.*, text_proj.*, temp)")
-        restore_position_buffers(bert.embeddings)
-        return cls(model.to(device), audio, tokenizer, device)
-
-    @property
-    def dim(self) -> int:
-        return self.audio.dim
-
-    @property
-    def window_samples(self) -> int:
-        return self.audio.window_samples
+    @staticmethod
+    def text_transformer(model: WavCapsASE) -> nn.Module:
+        return model.text_encoder.text_encoder
 
     @torch.inference_mode()
     def log_mel(self, waveforms: np.ndarray) -> torch.Tensor:
         """(N, window_samples) waveforms -> (N, 1, frames, n_mels): the front end alone (for tests and plots)."""
-        x = torch.from_numpy(np.stack([self._check(w) for w in waveforms])).to(self.device)
-        return self.model.audio_encoder.log_mel(x)
+        return self.model.audio_encoder.log_mel(torch.from_numpy(np.stack(self.clips(waveforms))).to(self.device))
 
-    @torch.inference_mode()
-    def embed_audio(self, waveforms: np.ndarray | Sequence[np.ndarray], batch_size: int = 8) -> torch.Tensor:
-        """(N, window_samples) float mono waveforms at the preset's rate -> (N, D) unit rows.
+    def audio_forward(self, clips: list[np.ndarray]) -> torch.Tensor:
+        # The float samples go in as they are: the release's extraction passed librosa's float32 waveform
+        # straight to `encode_audio` (no int16 round trip, unlike laion_clap).
+        return self.model.encode_audio(torch.from_numpy(np.stack(clips)).to(self.device))  # (B, S) -> (B, D)
 
-        The float samples go in as they are: the release's extraction passed librosa's float32 waveform
-        straight to `encode_audio` (no int16 round trip, unlike laion_clap).
-        """
-        if isinstance(waveforms, np.ndarray) and waveforms.ndim != 2:
-            raise ValueError(f"waveforms must be a batch (N, {self.window_samples}), not shape {waveforms.shape}")
-        clips = [self._check(w) for w in waveforms]
-        out = []
-        for i in range(0, len(clips), batch_size):
-            batch = torch.from_numpy(np.stack(clips[i : i + batch_size])).to(self.device)  # (B, S)
-            out.append(self.model.encode_audio(batch))
-        return torch.cat(out) if out else torch.empty(0, self.dim)
+    def text_forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # BERT's positions are absolute from 0 and padded positions are masked out of attention, so right
+        # padding does not change the [CLS] output: padding each length-sorted batch to its own longest prompt
+        # gives WavCaps' "longest in the batch" result whatever the batch holds.
+        return self.model.encode_text(input_ids, mask)
 
-    @torch.inference_mode()
-    def encode_text(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-        """(P, D) unit prompt embeddings, each batch padded only to its longest prompt.
+    @staticmethod
+    def file_tokenizer(files: Sequence[Path], audio: AudioEncoderSpec) -> TruncatingTokenizer:
+        """bert-base-uncased's own tokenizer (the class WavCaps uses) from a local vocab.txt; truncates like WavCaps."""
+        (vocab,) = files
+        return TruncatingTokenizer(BertTokenizer(vocab_file=str(vocab), do_lower_case=True), audio.text_max_tokens)
 
-        BERT's positions are absolute from 0 and padded positions are masked out of attention, so right
-        padding does not change the [CLS] output: sorting prompts by length and padding each batch to its
-        own longest prompt gives WavCaps' "longest in the batch" result whatever the batch holds.
-        """
-        return by_length(self.tokenizer(list(prompts)), self.dim, batch_size, PAD, self.device, self.model.encode_text)
+    @staticmethod
+    def offline_tokenizer(audio: AudioEncoderSpec) -> HashTokenizer:
+        """Random mode's tokenizer: text lower-cased and split as BERT pre-tokenises it (whitespace and
+        punctuation), ids in [999, 30522) (where bert-base-uncased's ordinary tokens start), [CLS] ... [SEP] around."""
+        from tokenizers.pre_tokenizers import BertPreTokenizer
 
-    @torch.inference_mode()
-    def encode_text_reference(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-        """Every prompt padded to the full text_max_tokens, in the given order: the baseline the fast path must match."""
-        ids = self.tokenizer(list(prompts))
-        out = []
-        for i in range(0, len(ids), batch_size):
-            out.append(self.model.encode_text(*pad(ids[i : i + batch_size], self.audio.text_max_tokens, PAD, self.device)))
-        return torch.cat(out) if out else torch.empty(0, self.dim)
-
-    def _check(self, w: np.ndarray) -> np.ndarray:
-        w = np.asarray(w, dtype=np.float32)
-        if w.shape != (self.window_samples,):
-            raise ValueError(
-                f"WavCaps takes mono {self.audio.sample_rate // 1000} kHz clips of exactly {self.window_samples} samples "
-                f"({self.audio.window_seconds:g} s), not shape {w.shape}; avzsl.media crops or pads the audio window"
-            )
-        return w
-
-
-class BertWordPieceTokenizer:
-    """bert-base-uncased's own tokenizer (the class WavCaps uses) from a local vocab.txt; truncates like WavCaps."""
-
-    def __init__(self, vocab: Path, max_tokens: int):
-        self._tok = BertTokenizer(vocab_file=str(vocab), do_lower_case=True)  # bert-base-uncased lower-cases
-        self.max_tokens = max_tokens
-
-    def __call__(self, prompts: list[str]) -> list[list[int]]:
-        return self._tok(prompts, truncation=True, max_length=self.max_tokens)["input_ids"]
-
-
-def offline_bert_tokenizer(max_tokens: int) -> HashTokenizer:
-    """Random mode's tokenizer: text lower-cased and split as BERT pre-tokenises it (whitespace and
-    punctuation), ids in [999, 30522) (where bert-base-uncased's ordinary tokens start), [CLS] ... [SEP] around."""
-    from tokenizers.pre_tokenizers import BertPreTokenizer
-
-    return HashTokenizer(BertPreTokenizer(), first_id=999, vocab_size=_BERT_BASE_UNCASED["vocab_size"], start=CLS,
-                         end=SEP, max_tokens=max_tokens, lower=True)
+        return HashTokenizer(BertPreTokenizer(), first_id=999, vocab_size=_BERT_BASE_UNCASED["vocab_size"], start=CLS,
+                             end=SEP, max_tokens=audio.text_max_tokens, lower=True)

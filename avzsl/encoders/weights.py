@@ -59,40 +59,31 @@ class Source:
     what: str  # as messages name it
     env: str  # the environment variable that gives its path
     flag: str  # the command-line flag that gives its path (and wins over the variable)
-    help: str  # the flag's help
+    help: str  # the flag's help (the folder's files, the variable and the caches are added)
     folder: str  # sub-folder of `avzsl.download --to DIR`, and of avzsl's cache for a tokenizer
     hub_repos: tuple[str, ...] = ()  # hub repos that have it, the current one first (CLIP: open_clip's registry)
     folder_files: tuple[str, ...] = ()  # a tokenizer: the files its folder holds (flag and variable name the folder)
     download: str = ""  # where to get it by hand when the hub does not have it
 
 
-# Where the WavCaps authors publish their retrieval checkpoints: the "Pretrained Models" Google Drive folder
-# linked from retrieval/README.md of github.com/XinhaoMei/WavCaps (not on the Hugging Face hub).
-WAVCAPS_DOWNLOAD = (
-    "HTSAT_BERT_zero_shot.pt from the WavCaps retrieval models (the 'Pretrained Models' Google Drive folder linked in "
-    "https://github.com/XinhaoMei/WavCaps/blob/master/retrieval/README.md)"
-)
-
 SOURCES = {s.field: s for s in (
     Source("clip_weights", "CLIP weights", "AVZSL_CLIP_WEIGHTS", "--clip-weights", folder="clip",
-           help="local open_clip weights file (else $AVZSL_CLIP_WEIGHTS, then the open_clip/HF cache)"),
+           help="local open_clip weights file"),
     Source("clap_weights", "CLAP weights", "AVZSL_CLAP_WEIGHTS", "--clap-weights", folder="clap",
            hub_repos=("lukewys/laion_clap",),  # where laion_clap's CLAP_Module.load_ckpt downloads from
-           help="local laion_clap checkpoint, e.g. 630k-audioset-best.pt (else $AVZSL_CLAP_WEIGHTS, then the cache)"),
+           help="local laion_clap checkpoint, e.g. 630k-audioset-best.pt"),
     Source("roberta_dir", "roberta-base tokenizer files (for CLAP's text tower)", "AVZSL_ROBERTA_DIR", "--roberta-dir",
            folder="roberta-base", hub_repos=("FacebookAI/roberta-base", "roberta-base"),  # current and legacy id
-           folder_files=("vocab.json", "merges.txt"),
-           help="local roberta-base folder (vocab.json, merges.txt) for CLAP's text tower (else $AVZSL_ROBERTA_DIR, "
-                "then the HF cache)"),
+           folder_files=("vocab.json", "merges.txt"), help="local roberta-base folder for CLAP's text tower"),
+    # Not on the Hugging Face hub: the WavCaps authors publish their retrieval checkpoints in a Google Drive folder.
     Source("wavcaps_weights", "WavCaps weights", "AVZSL_WAVCAPS_WEIGHTS", "--wavcaps-weights", folder="wavcaps",
-           download=WAVCAPS_DOWNLOAD,
-           help="preset clipclap-release: local WavCaps HTSAT_BERT_zero_shot.pt (else $AVZSL_WAVCAPS_WEIGHTS, then "
-                "the avzsl cache)"),
+           help="preset clipclap-release: local WavCaps HTSAT_BERT_zero_shot.pt",
+           download="HTSAT_BERT_zero_shot.pt from the WavCaps retrieval models (the 'Pretrained Models' Google Drive "
+                    "folder linked in https://github.com/XinhaoMei/WavCaps/blob/master/retrieval/README.md)"),
     Source("bert_dir", "bert-base-uncased tokenizer file (for the WavCaps text tower)", "AVZSL_BERT_DIR", "--bert-dir",
            folder="bert-base-uncased", hub_repos=("google-bert/bert-base-uncased", "bert-base-uncased"),
            folder_files=("vocab.txt",),  # BertTokenizer needs only the vocabulary (lower-casing is its default)
-           help="preset clipclap-release: local bert-base-uncased folder (vocab.txt) for WavCaps' text tower (else "
-                "$AVZSL_BERT_DIR, then the HF cache)"),
+           help="preset clipclap-release: local bert-base-uncased folder for WavCaps' text tower"),
 )}
 # Which sources each audio kind reads; the CLIP file is read by every preset.
 AUDIO_SOURCES = {"laion-clap": ("clap_weights", "roberta_dir"), "wavcaps": ("wavcaps_weights", "bert_dir")}
@@ -138,7 +129,9 @@ class WeightFiles:
 def add_weight_file_options(parser: argparse.ArgumentParser) -> None:
     """One flag per source (--clip-weights PATH, ...); read back with WeightFiles.from_args."""
     for source in SOURCES.values():
-        parser.add_argument(source.flag, dest=source.field, type=Path, help=source.help)
+        files = f" ({', '.join(source.folder_files)})" if source.folder_files else ""
+        parser.add_argument(source.flag, dest=source.field, type=Path,
+                            help=f"{source.help}{files} (else ${source.env}, then the caches)")
 
 
 # --- finding the files -----------------------------------------------------------------------------------
