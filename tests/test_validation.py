@@ -226,3 +226,24 @@ def test_written_files_have_the_mode_of_the_json_beside_them(good_bundle, tmp_pa
         assert stat.S_IMODE((folder / json_file).stat().st_mode) == 0o644
         for path in folder.iterdir():
             assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+@pytest.mark.parametrize("as_numpy", [False, True])
+def test_check_finite_names_the_row_and_accepts_finite_values_whose_sum_overflows(as_numpy):
+    """The check's shortcut (a finite sum means finite values) must not decide for it: a sum that overflows
+    while every value is finite is accepted, and NaN or infinity anywhere is refused, naming its first row."""
+    import torch
+
+    from avzsl.validation import check_finite
+
+    large = torch.full((4, 3), 3e38)  # each finite; their sum overflows to inf in float32
+    check_finite(large.numpy() if as_numpy else large, "tensor big", "w.safetensors", ValueError)
+    for value in (float("nan"), float("inf"), -float("inf")):
+        values = torch.randn(5, 3)
+        values[3, 1] = value
+        with pytest.raises(ValueError, match=r"tensor x has non-finite values .* in 1 of 5 rows, the first row 3"):
+            check_finite(values.numpy() if as_numpy else values, "tensor x", "w.safetensors", ValueError)
+    mixed = torch.full((2, 2), 3e38)
+    mixed[1, 0] = float("nan")  # the sum is inf, not NaN: the element-wise check must still find the row
+    with pytest.raises(ValueError, match="the first row 1"):
+        check_finite(mixed.numpy() if as_numpy else mixed, "tensor m", "w.safetensors", ValueError)
