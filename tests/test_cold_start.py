@@ -107,6 +107,7 @@ def test_strict_loading_still_names_the_missing_tensor(enc, tmp_path):
         ClipTower.build("ViT-B-32", "openai", tmp_path / "partial.safetensors", seed=0, device=CPU)
 
 
+@pytest.mark.slow  # a second process builds both towers: about 10 s
 def test_random_weights_are_the_same_in_another_process(enc):
     script = (
         "import torch\n"

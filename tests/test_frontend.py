@@ -62,6 +62,7 @@ def test_torchlibrosa_modules_built_inside_equal_those_built_outside_and_the_swa
         assert ours.abs().max() > 0
 
 
+@pytest.mark.slow  # a fresh process builds the audio towers: about 9 s
 def test_building_the_audio_towers_does_not_import_librosas_compiled_modules():
     # In a fresh process: what was imported is the point (numba and librosa.util's compiled functions
     # cost about 2 s a start).

@@ -75,6 +75,7 @@ def test_finished_run_is_not_overwritten_by_accident(clipclap_run, release):
     assert train_cli.main(["--data", str(release), "--out", str(clipclap_run), *QUICK]) == 2
 
 
+@pytest.mark.slow  # about 12 s: AVCA's batches of 256
 def test_avca_learns_transfer(release, tmp_path):
     out = tmp_path / "avca"
     args = ["--model", "avca", "--data", str(release), "--out", str(out), "--epochs", "3",
