@@ -30,7 +30,7 @@ from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
 from avzsl.encoders.presets import AudioEncoder
 from avzsl.encoders.state import empty
-from avzsl.encoders.tokens import AudioTower, HashTokenizer, TruncatingTokenizer
+from avzsl.encoders.audio_tower import AudioTower, HashTokenizer, TruncatingTokenizer
 
 # roberta-base's config.json, written out so building the text tower never touches the network.
 # RobertaConfig's remaining defaults (gelu, dropout 0.1, absolute positions) are roberta-base's too.

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import torch
 
     from avzsl.encoders.clip import ClipTower
-    from avzsl.encoders.tokens import AudioTower
+    from avzsl.encoders.audio_tower import AudioTower
 
 GREY = 128  # value of the stand-in frame's pixels (a mid-grey 224 x 224 frame)
 # Labels embedded per forward: 32 prompts per tower with the free-text set, a few seconds of CPU on 2 busy

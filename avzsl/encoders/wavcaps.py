@@ -35,7 +35,7 @@ from transformers import BertConfig, BertModel, BertTokenizer
 
 from avzsl.encoders.presets import AudioEncoder as AudioEncoderSpec
 from avzsl.encoders.state import empty
-from avzsl.encoders.tokens import AudioTower, HashTokenizer, TruncatingTokenizer
+from avzsl.encoders.audio_tower import AudioTower, HashTokenizer, TruncatingTokenizer
 
 # bert-base-uncased's config.json, written out so building the text tower never touches the network.
 # BertConfig's remaining defaults (gelu, dropout 0.1, absolute positions) are bert-base-uncased's too.
