@@ -62,10 +62,12 @@ def test_every_model_trains_and_embeds(name):
     with torch.no_grad():
         audio, visual = torch.randn(3, 512), torch.randn(3, 512)
         assert model.class_distances(audio, visual, class_text).shape == (3, k)
-        # Validation embeds the videos once for both of its class sets: the same numbers as one call per set.
+        # Validation embeds the videos once for both of its class sets: the same numbers as one call per set, and
+        # as the distances the prediction service reads from joint_scores (CoGe writes both paths itself).
         together = model.distances_to_sets(audio, visual, [class_text, class_text[2:]])
         for text, distances in zip((class_text, class_text[2:]), together):
             assert torch.equal(distances, model.class_distances(audio, visual, text))
+            assert torch.equal(distances, model.joint_scores(audio, visual, text).distances)
 
 
 def test_metrics_on_a_hand_made_case():
