@@ -25,8 +25,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, encoder_files, entry_point,
-                       pick_device, set_threads, setup_logging)
+from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, command_parser, encoder_files,
+                       entry_point, pick_device, set_threads, setup_logging)
 
 log = logging.getLogger("avzsl.extract")
 
@@ -35,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     from avzsl.extraction.plan import DEFAULT_CLASS_FRACTIONS
     from avzsl.extraction.worker import NO_AUDIO_POLICIES
 
-    p = argparse.ArgumentParser(prog="python -m avzsl.extract", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("avzsl.extract", __doc__)
     p.add_argument("videos", type=Path, help="folder of videos: one sub-folder per class, or see --labels")
     p.add_argument("--out", type=Path, required=True, help="feature store folder to write")
     p.add_argument("--labels", type=Path, help="CSV of (video file relative to VIDEOS, class) instead of class folders")
