@@ -94,7 +94,6 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
     labels, seen = [], set()
     for part in parts:
         label = " ".join(part.split())
-
         if has_visible_character(label) and label.lower() not in seen:
             seen.add(label.lower())
             labels.append(label)
@@ -363,7 +362,6 @@ class PredictionService:
         if isinstance(labels, str):
             raise TypeError("labels must be a list of labels; split typed text with parse_labels()")
         segments = int(checked_number(segments, "segments", 1, MAX_SEGMENTS, whole=True, default="1") or 1)
-
         labels = labels if isinstance(labels, Labels) else parse_labels(labels)  # a list from library code: checked
         gamma = checked_number(gamma, "The calibration γ", -MAX_GAMMA, MAX_GAMMA)
         alpha = checked_number(alpha, "The blend weight α", 0.0, 1.0)
