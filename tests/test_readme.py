@@ -16,7 +16,8 @@ repository's SYNTHETIC example clips (and `labels.csv` listing them), `my_video.
   checkpoint is not on any hub, and real-format loads are covered by tests/test_fetch.py).
 - training: `--epochs 1 --batches-per-epoch 3` (the reference schedules take minutes to an hour);
   evaluation, and the SYNTHETIC demo videos' generator, run as written.
-- the app: started with $GRADIO_SERVER_PORT set to a free port, asked one /classify, then stopped.
+- the app: started with $GRADIO_SERVER_PORT set to a free port, asked one /classify, then stopped; it runs beside
+  the commands after it (as in a second terminal), so its start-up overlaps their work.
 - `export VAR=PATH`: the path must exist once the commands before it ran (the WavCaps file excepted: it is
   downloaded by hand).
 Not run: `pip install` (it installs from PyPI; this suite runs in the installed environment) and
@@ -32,6 +33,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -122,7 +124,8 @@ def test_readme_commands_run(hub_files, tmp_path, monkeypatch, caplog):
     hub = StandInHub(hub_files).start()
     env = user_environment(hub.url, tmp_path)
     folder = user_folder(tmp_path)
-    ran, skipped = [], []
+    ran, skipped, served = [], [], []
+    apps = ThreadPoolExecutor(max_workers=3, thread_name_prefix="readme-app")
     ray_was_running = ray_running()
     try:
         for prefix, argv in readme_commands((ROOT / "README.md").read_text()):
@@ -134,9 +137,10 @@ def test_readme_commands_run(hub_files, tmp_path, monkeypatch, caplog):
                 name, value = argv[1].split("=", 1)
                 path = Path(value.replace("$PWD", str(folder)))
                 assert path.exists() or name == "AVZSL_WAVCAPS_WEIGHTS", f"{argv[1]}: {path} does not exist"
-            elif how == "serve":
+            elif how == "serve":  # beside the commands that follow, as in a second terminal: its start overlaps them
                 random = prefix.get("AVZSL_ENCODERS") == "random" or "--checkpoints" in argv
-                serve(argv + (RANDOM if "--checkpoints" in argv else []), {**env, **prefix}, folder, random)
+                served.append(apps.submit(serve, argv + (RANDOM if "--checkpoints" in argv else []),
+                                          {**env, **prefix}, folder, random))
             elif how == "hub":
                 result = subprocess.run([sys.executable, *argv[1:]], cwd=folder, env={**env, **prefix},
                                         capture_output=True, text=True, timeout=600)
@@ -149,7 +153,10 @@ def test_readme_commands_run(hub_files, tmp_path, monkeypatch, caplog):
                 code = run_here(argv + extra, {**env, **prefix, "OMP_NUM_THREADS": "1"}, folder, monkeypatch)
                 assert code == 0, f"{shlex.join(argv)}:\n{caplog.text[-3000:]}"
             ran.append(argv)
+        for app in served:
+            app.result()  # its /classify answered as README says
     finally:
+        apps.shutdown(wait=True)
         hub.stop()
         if ray_running() and not ray_was_running:
             sys.modules["ray"].shutdown()  # `--engine ray` started Ray in this process; later tests need the cores
