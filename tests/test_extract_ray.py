@@ -31,16 +31,6 @@ def local_ray():
     ray.shutdown()
 
 
-def test_ray_engine_writes_the_local_engines_store(video_folder, reference_store, tmp_path):
-    out = tmp_path / "ray"
-    assert run_extract(video_folder, out, "--engine", "ray") == 0
-    assert_same_store(out, reference_store)
-    failed = {r["path"]: r["error"] for r in csv.DictReader(open(out / FAILED_REPORT))}
-    assert set(failed) == {"rain/broken.mp4", "rain/silent.mp4"}  # listed, never fatal
-    assert "looks like a media file" in failed["rain/broken.mp4"] and "no audio track" in failed["rain/silent.mp4"]
-    assert read_store(out).provenance.encoders == read_store(reference_store).provenance.encoders
-
-
 def test_a_failure_in_the_middle_of_a_batch_moves_no_features(video_folder, reference_store, tmp_path):
     """Every video's features land in its own row whatever fails beside it in a batch: a batch packed in
     arrival order would give the videos after a failure their neighbours' features (silent corruption)."""
@@ -64,7 +54,10 @@ def _rows(data) -> dict[str, tuple]:
             for row, video_id in enumerate(f.video_ids)}
 
 
-def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, reference_store, tmp_path, monkeypatch):
+def test_a_rerun_after_a_kill_skips_finished_chunks_and_writes_the_local_engines_store(
+        video_folder, reference_store, tmp_path, monkeypatch):
+    """Killed after its first chunk, then run again: the store, its failure list and its provenance are the local
+    engine's. (A Ray run from the start is compared with a local one by tests/test_readme.py, as README shows.)"""
     from avzsl.extraction import worker
 
     out = tmp_path / "ray"
@@ -89,6 +82,10 @@ def test_a_rerun_after_a_kill_skips_finished_chunks(video_folder, reference_stor
     seen = [i for path in chunk_files(work_dir(out)) for i in read_chunk_index(path)[0]]
     assert len(seen) == len(set(seen)) == 16  # no video extracted twice, all 16 good ones once
     assert_same_store(out, reference_store)
+    failed = {r["path"]: r["error"] for r in csv.DictReader(open(out / FAILED_REPORT))}
+    assert set(failed) == {"rain/broken.mp4", "rain/silent.mp4"}  # listed, never fatal
+    assert "looks like a media file" in failed["rain/broken.mp4"] and "no audio track" in failed["rain/silent.mp4"]
+    assert read_store(out).provenance.encoders == read_store(reference_store).provenance.encoders
 
 
 def test_an_address_where_no_cluster_answers_is_one_clear_error(video_folder, tmp_path, caplog, monkeypatch):
