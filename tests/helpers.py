@@ -4,6 +4,7 @@ built once per test session)."""
 
 from __future__ import annotations
 
+import functools
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,6 +122,34 @@ def failed_report(store: Path) -> str | None:
 
     path = store / FAILED_REPORT
     return path.read_text() if path.is_file() else None
+
+
+@functools.cache
+def encoders_built_in_a_new_process() -> dict:
+    """What building both presets' random-weight encoders (and one audio embedding each) does in a fresh process,
+    once per session: {"heavy": librosa's numba-compiled modules it imported, "clip" / "clap": state_digest of
+    the laion-clap preset's towers}. One process serves tests/test_frontend.py and tests/test_cold_start.py."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import json, sys, torch
+        from avzsl.encoders.loader import load_encoders
+        from tests.helpers import state_digest
+        built = {}
+        for preset in ("laion-clap:random", "clipclap-release:random"):
+            built[preset] = enc = load_encoders(preset)
+            assert enc.embed_audio(torch.zeros(1, enc.window_samples).numpy()).shape[0] == 1
+        heavy = [m for m in ("numba", "librosa.filters", "librosa.util", "librosa.core") if m in sys.modules]
+        default = built["laion-clap:random"]
+        print(json.dumps({"heavy": heavy, "clip": state_digest(default.clip.model),
+                          "clap": state_digest(default.clap.model)}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def state_digest(module) -> str:

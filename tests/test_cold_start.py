@@ -5,11 +5,6 @@ exactly what the old way gives (initialise, then copy the file in). Random weigh
 draws; same seed, same weights in any process. No torch function is replaced on the way.
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -17,11 +12,10 @@ import torch
 from avzsl.encoders import get_preset, load_encoders
 from avzsl.encoders.state import empty, fill_random, seeded
 from avzsl.encoders.weights import WeightsFormatError
-from tests.helpers import state_digest
+from tests.helpers import encoders_built_in_a_new_process, state_digest
 
 ORIGINALS = (torch.Tensor.uniform_, torch.Tensor.normal_, torch.rand, torch.randn, torch.nn.init.normal_)
 
-ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 LAION_AUDIO = get_preset("laion-clap").audio
 
@@ -107,22 +101,10 @@ def test_strict_loading_still_names_the_missing_tensor(enc, tmp_path):
         ClipTower.build("ViT-B-32", "openai", tmp_path / "partial.safetensors", seed=0, device=CPU)
 
 
-@pytest.mark.slow  # a second process builds both towers: about 10 s
+@pytest.mark.slow  # a second process builds the towers: about 10 s, shared with test_frontend.py
 def test_random_weights_are_the_same_in_another_process(enc):
-    script = (
-        "import torch\n"
-        "from avzsl.encoders.clip import ClipTower\n"
-        "from avzsl.encoders import get_preset\n"
-        "from avzsl.encoders.clap import ClapTower\n"
-        "from tests.helpers import state_digest\n"
-        "cpu = torch.device('cpu')\n"
-        "print(state_digest(ClipTower.build('ViT-B-32', 'openai', None, seed=0, device=cpu).model))\n"
-        "print(state_digest(ClapTower.build(get_preset('laion-clap').audio, None, seed=0, device=cpu).model))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == [state_digest(enc.clip.model), state_digest(enc.clap.model)]
+    built = encoders_built_in_a_new_process()
+    assert (built["clip"], built["clap"]) == (state_digest(enc.clip.model), state_digest(enc.clap.model))
 
 
 def test_empty_builds_draw_nothing():

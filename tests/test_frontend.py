@@ -1,10 +1,6 @@
 """The HTS-AT front end built without librosa (avzsl/encoders/frontend.py) gives librosa's values, and
 building an audio tower no longer imports librosa's numba-compiled modules."""
 
-import subprocess
-import sys
-import textwrap
-
 import librosa  # a requirement (laion_clap's); here only as the reference to compare with
 import numpy as np
 import pytest
@@ -12,6 +8,7 @@ import torchlibrosa.stft as stft
 
 from avzsl.encoders import frontend
 from avzsl.encoders.presets import PRESETS
+from tests.helpers import encoders_built_in_a_new_process
 
 # (sr, n_fft, n_mels, fmin, fmax): both presets' audio front ends, plus librosa's defaults and a small one
 PRESET_SETTINGS = {(p.audio.sample_rate, p.audio.n_fft, p.audio.n_mels, p.audio.fmin, p.audio.fmax)
@@ -62,19 +59,8 @@ def test_torchlibrosa_modules_built_inside_equal_those_built_outside_and_the_swa
         assert ours.abs().max() > 0
 
 
-@pytest.mark.slow  # a fresh process builds the audio towers: about 9 s
+@pytest.mark.slow  # a fresh process builds both presets' encoders: about 10 s, shared with test_cold_start.py
 def test_building_the_audio_towers_does_not_import_librosas_compiled_modules():
-    # In a fresh process: what was imported is the point (numba and librosa.util's compiled functions
-    # cost about 2 s a start).
-    script = textwrap.dedent("""
-        import sys, torch
-        from avzsl.encoders.loader import load_encoders
-        for preset in ("laion-clap:random", "clipclap-release:random"):
-            enc = load_encoders(preset)
-            assert enc.embed_audio(torch.zeros(1, enc.window_samples).numpy()).shape[0] == 1
-        heavy = [m for m in ("numba", "librosa.filters", "librosa.util", "librosa.core") if m in sys.modules]
-        print("imported:", heavy)
-        sys.exit(1 if heavy else 0)
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    """In a fresh process: what was imported is the point (numba and librosa.util's compiled functions cost
+    about 2 s a start)."""
+    assert encoders_built_in_a_new_process()["heavy"] == []
