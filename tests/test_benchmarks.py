@@ -17,14 +17,25 @@ def test_there_are_benchmarks():
     assert len(BENCHMARKS) >= 8
 
 
-@pytest.mark.slow  # several import torch and the encoders before parsing: up to ~20 s each on a busy machine
-@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
-def test_benchmark_answers_help(script):
+@pytest.fixture(scope="module")
+def help_runs():
+    """Every script's `--help`, all started at once (several import torch and the encoders before parsing, a
+    few seconds each): {script: Popen}, each read by its own test below."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, env=env,
-                            cwd=ROOT, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.startswith("usage:") and "--help" in result.stdout
+    runs = {script: subprocess.Popen([sys.executable, str(script), "--help"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) for script in BENCHMARKS}
+    yield runs
+    for run in runs.values():
+        run.kill()
+        run.communicate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
+def test_benchmark_answers_help(script, help_runs):
+    stdout, stderr = help_runs[script].communicate(timeout=300)
+    assert help_runs[script].returncode == 0, stderr[-2000:]
+    assert stdout.startswith("usage:") and "--help" in stdout
 
 
 def test_reference_speed_edits_a_copy_of_the_official_code_and_lists_the_edits(tmp_path):
