@@ -75,15 +75,18 @@ def test_finished_run_is_not_overwritten_by_accident(clipclap_run, release):
     assert train_cli.main(["--data", str(release), "--out", str(clipclap_run), *QUICK]) == 2
 
 
-@pytest.mark.slow  # about 12 s: AVCA's batches of 256
+@pytest.mark.slow  # AVCA's two stages: seconds
 def test_avca_learns_transfer(release, tmp_path):
+    """Measured (2026-12-07, 2-core AMD EPYC), 2 x 15 batches of 64 per stage: seeds 42, 1-4 with one thread HM
+    55.8-65.8, ZSL 53.2-76.2; seeds 42 and 1 with two threads and OPENBLAS_CORETYPE=Sandybridge HM 59.5-65.4, ZSL
+    67.5-70.6. Chance: HM 2.1, ZSL 16.7 (6 unseen classes)."""
     out = tmp_path / "avca"
-    args = ["--model", "avca", "--data", str(release), "--out", str(out), "--epochs", "3",
-            "--batches-per-epoch", "30", "--batch-size", "128", *ONE_THREAD]
+    args = ["--model", "avca", "--data", str(release), "--out", str(out), "--epochs", "2",
+            "--batches-per-epoch", "15", "--batch-size", "64", *ONE_THREAD]
     assert train_cli.main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["test"]["HM"] > 10 * chance_hm(42, 6)  # measured, seeds 42, 1, 2: HM 73.0-83.5, ZSL 76.2-87.3
-    assert metrics["test"]["ZSL"] > 40
+    assert metrics["test"]["HM"] > 10 * chance_hm(42, 6)
+    assert metrics["test"]["ZSL"] > 35
 
 
 @pytest.fixture(scope="module")
