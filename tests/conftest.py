@@ -96,17 +96,11 @@ def coge_checkpoints(tmp_path_factory):
 @pytest.fixture(scope="session")
 def hub_files(tmp_path_factory) -> dict:
     """The stand-in hub's files (tests/stand_in_hub.py): random weights in the real files' formats, written once per
-    session by a child process (so this one does not keep the encoders). Returns their manifest."""
-    import subprocess
-    import sys
-    from pathlib import Path
+    session from the random-weight encoders (built once per process: other tests have usually built them).
+    Returns their manifest."""
+    from tests.stand_in_hub import build
 
-    from tests.stand_in_hub import read_manifest, user_environment
-
-    folder = tmp_path_factory.mktemp("stand-in-hub")
-    subprocess.run([sys.executable, "-m", "tests.stand_in_hub", "build", str(folder)], check=True,
-                   cwd=Path(__file__).resolve().parents[1], env=user_environment("http://unused", folder))
-    return read_manifest(folder)
+    return build(tmp_path_factory.mktemp("stand-in-hub"))
 
 
 @pytest.fixture(scope="session")
