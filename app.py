@@ -19,8 +19,8 @@ import threading
 
 from app.maps import MapMaker
 from app.ui import build_demo, build_missing_weights_page, launch
-from avzsl.cli import (add_debug_option, add_encoder_options, add_threads_option, encoder_files, entry_point,
-                       pick_threads, quiet_hub_retries)
+from avzsl.cli import (add_encoder_options, add_threads_option, add_verbose_option, encoder_files, entry_point,
+                       pick_threads, setup_logging)
 from avzsl.encoders import WeightsNotFoundError
 from avzsl.io import AvzslError, cache_dir
 from avzsl.maps.projection import ProjectionCache
@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-map-cache", action="store_true", help="keep embedding maps in memory only, not under the avzsl cache")
     p.add_argument("--no-warm-up", action="store_true", help="do not compile UMAP and prepare the first map at start-up")
     add_threads_option(p)
-    add_debug_option(p)
+    add_verbose_option(p)
     args = p.parse_args(argv)
     args.encoders = args.encoders.strip().lower()
     if args.encoders not in ("pretrained", "random"):
@@ -96,10 +96,8 @@ def warm_up(demo, args: argparse.Namespace, threads: int | None) -> None:
 @entry_point
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("avzsl", "app"):
-        logging.getLogger(name).setLevel(logging.INFO)
-    quiet_hub_retries()
+    setup_logging(args.verbose)
+    logging.getLogger("app").setLevel(logging.getLogger("avzsl").level)  # the page's modules log as avzsl's do
     threads = pick_threads(args.threads)  # set where torch is imported: after the page
     demo = create_app(args)  # imports no torch: the page comes first
     launch(demo, host=args.host, port=args.port, concurrency=args.concurrency, prevent_thread_lock=True)

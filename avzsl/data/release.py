@@ -27,7 +27,7 @@ from avzsl.data.errors import DataError
 from avzsl.data.provenance import Provenance, release_encoders
 from avzsl.data.features import SAMPLE_SUBSETS, TEXT_ALIGNMENTS, ClassText, Features, GZSLData
 from avzsl.encoders.dims import join_text, text_parts
-from avzsl.data.splits import _PROMPT_NAME_COLUMNS, ClassSplit, _prompt_names, load_class_split
+from avzsl.data.splits import PROMPT_NAME_COLUMNS, ClassSplit, load_class_split, read_prompt_names
 
 FEATURE_METHOD = "cls_features_non_averaged"
 SYNTHETIC_MARKER = "SYNTHETIC.txt"  # written by avzsl's synthetic generator so its data is never mistaken
@@ -135,14 +135,14 @@ def _release_split(split_dir: Path, dataset: str | None) -> ClassSplit:
     """
     split = load_class_split(split_dir)
     if dataset is None:
-        present = [name for name, (csv_name, _) in _PROMPT_NAME_COLUMNS.items() if (split_dir / csv_name).is_file()]
-        dataset = split.dataset if split.dataset in _PROMPT_NAME_COLUMNS or len(present) != 1 else present[0]
+        present = [name for name, (csv_name, _) in PROMPT_NAME_COLUMNS.items() if (split_dir / csv_name).is_file()]
+        dataset = split.dataset if split.dataset in PROMPT_NAME_COLUMNS or len(present) != 1 else present[0]
     if dataset == split.dataset:
         return split
-    if dataset in _PROMPT_NAME_COLUMNS and not (split_dir / _PROMPT_NAME_COLUMNS[dataset][0]).is_file():
-        raise DataError(f"{split_dir} has no {_PROMPT_NAME_COLUMNS[dataset][0]}, the class-name file of {dataset} "
+    if dataset in PROMPT_NAME_COLUMNS and not (split_dir / PROMPT_NAME_COLUMNS[dataset][0]).is_file():
+        raise DataError(f"{split_dir} has no {PROMPT_NAME_COLUMNS[dataset][0]}, the class-name file of {dataset} "
                         "(reference §2.1): without it the class text cannot be matched to the classes")
-    return ClassSplit(dataset, split.class_names, _prompt_names(split_dir, dataset, split.class_names), split.lists)
+    return ClassSplit(dataset, split.class_names, read_prompt_names(split_dir, dataset, split.class_names), split.lists)
 
 
 def _read_subset(features_root: Path, subset: str, split: ClassSplit) -> Features:

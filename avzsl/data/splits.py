@@ -31,7 +31,7 @@ SPLIT_LISTS = (
 )
 
 # Which name CSV holds the text fed to the encoders, and which column (reference §3.1).
-_PROMPT_NAME_COLUMNS = {
+PROMPT_NAME_COLUMNS = {
     "UCF": ("ucf_clip_class_names.csv", "clip_class_name"),
     "ActivityNet": ("activitynet_w2v_class_names.csv", "manual"),
     "VGGSound": ("vggsound_w2v_class_names.csv", "manual"),
@@ -132,7 +132,7 @@ def load_class_split(source: str | Path) -> ClassSplit:
     for name, ids in lists.items():
         if not ids:
             raise DataError(f"{lists_folder / (name + '.txt')} lists no class")
-    return ClassSplit(dataset, class_names, _prompt_names(folder, dataset, class_names), lists)
+    return ClassSplit(dataset, class_names, read_prompt_names(folder, dataset, class_names), lists)
 
 
 def _guess_dataset(folder: Path) -> str:
@@ -143,10 +143,12 @@ def _guess_dataset(folder: Path) -> str:
     return folder.name
 
 
-def _prompt_names(folder: Path, dataset: str, class_names: tuple[str, ...]) -> tuple[str, ...]:
-    if dataset not in _PROMPT_NAME_COLUMNS or not (folder / _PROMPT_NAME_COLUMNS[dataset][0]).is_file():
+def read_prompt_names(folder: Path, dataset: str, class_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The text each class is prompted with: its row in `folder`'s class-name CSV (PROMPT_NAME_COLUMNS), or the
+    class names themselves for a data set or folder without one."""
+    if dataset not in PROMPT_NAME_COLUMNS or not (folder / PROMPT_NAME_COLUMNS[dataset][0]).is_file():
         return class_names
-    file_name, column = _PROMPT_NAME_COLUMNS[dataset]
+    file_name, column = PROMPT_NAME_COLUMNS[dataset]
     with open(folder / file_name, newline="", encoding="utf-8") as f:
         cleaned = {row["original"]: row[column] for row in csv.DictReader(f)}
     missing = [name for name in class_names if name not in cleaned]

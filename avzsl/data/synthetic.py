@@ -44,7 +44,7 @@ import numpy as np
 from avzsl.data.provenance import Provenance
 from avzsl.data.features import SAMPLE_SUBSETS, ClassText, Features, GZSLData
 from avzsl.data.release import FEATURE_METHOD, SYNTHETIC_MARKER, text_files
-from avzsl.data.splits import _PROMPT_NAME_COLUMNS, SPLIT_LISTS, ClassSplit, load_class_split
+from avzsl.data.splits import PROMPT_NAME_COLUMNS, SPLIT_LISTS, ClassSplit, load_class_split
 from avzsl.encoders.dims import TEXT_PART_OF_SPACE
 from avzsl.encoders.dims import text_parts as layout  # the field name text_parts is taken
 
@@ -217,9 +217,9 @@ def write_release(data: GZSLData, root: str | Path) -> Path:
     for name in SPLIT_LISTS:
         lines = split.names(split.lists[name])
         (split_dir / "cls_split" / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # the benchmark's class-name CSV (splits.py's _PROMPT_NAME_COLUMNS), the prompt names in each column
+    # the benchmark's class-name CSV (splits.py's PROMPT_NAME_COLUMNS), the prompt names in each column
     default = (f"{split.dataset.lower()}_w2v_class_names.csv", "manual")
-    file_name, column = _PROMPT_NAME_COLUMNS.get(split.dataset, default)
+    file_name, column = PROMPT_NAME_COLUMNS.get(split.dataset, default)
     header = list(dict.fromkeys(["original", "manual", column]))  # UCF: and clip_class_name
     with open(split_dir / file_name, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

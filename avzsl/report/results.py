@@ -26,8 +26,9 @@ from avzsl.data.loading import open_data
 from avzsl.io import atomic_write_json, read_json
 from avzsl.models.checkpoint import Checkpoint, CheckpointError, check_data_fits, load_checkpoint
 from avzsl.models.scoring import blend
-from avzsl.training.metrics import gzsl_curve, gzsl_metrics, gzsl_predictions, per_class_accuracy
-from avzsl.training.protocol import BLEND_ALPHAS, class_distances, data_dims, free_distances, scored_distances
+from avzsl.training.metrics import gzsl_curve, gzsl_predictions, per_class_accuracy
+from avzsl.training.protocol import (BLEND_ALPHAS, class_distances, data_dims, free_distances, scored_distances,
+                                     stage_metrics)
 from avzsl.validation import check_finite_features
 
 REPORT_FILE = "report.json"  # a checkpoint's own report on its test split, written by training
@@ -160,7 +161,7 @@ def build_report(checkpoint: Checkpoint, data: GZSLData, *, gamma: float | None 
     seen_column = torch.from_numpy(np.isin(eval_classes, stage.seen_classes))  # (K_eval,)
 
     distances, zsl = scored_distances(model, stage, text, alpha=alpha, blend_scale=scale, dims=dims)  # (N, K_eval)
-    metrics = _metrics(stage, distances, zsl, gamma)
+    metrics = stage_metrics(stage, distances, zsl, np.array([gamma])).scores()
     predicted = gzsl_predictions(distances, eval_classes, seen_column.to(distances.device), gamma)  # (N,)
 
     recipe = config.recipe
@@ -231,11 +232,6 @@ def load_report(folder: str | Path) -> CheckpointReport | None:
 # --- the parts ------------------------------------------------------------------------------------------------
 
 
-def _metrics(stage: StageData, distances, zsl_distances, gamma: float) -> dict:
-    return gzsl_metrics(distances, stage.eval.labels, stage.eval_classes, stage.seen_classes, stage.unseen_classes,
-                        np.array([gamma]), zsl_distances=zsl_distances).scores()
-
-
 def _modality(recipe) -> str:
     modality = getattr(recipe.config, "modality", "both")  # ClipClap can be trained on one modality
     return {"both": "sound + picture", "audio": "sound only", "visual": "picture only"}.get(modality, modality)
@@ -278,7 +274,8 @@ def _other_scorings(model, stage: StageData, text, dims, gamma: float, model_nam
             ways.append((key, label, 0.0, *free_distances(stage, text, dims, modality)))
     except (ValueError, KeyError) as e:  # features and text of other encoders, or no CLIP / CLAP text part
         notes.append(f"No training-free floor: {e.args[0] if e.args else e}.")
-    return [ScoringResult(key, label, **_metrics(stage, d, zsl, g), gamma=g) for key, label, g, d, zsl in ways]
+    return [ScoringResult(key, label, **stage_metrics(stage, d, zsl, np.array([g])).scores(), gamma=g)
+            for key, label, g, d, zsl in ways]
 
 
 def _class_results(data: GZSLData, stage: StageData, predicted: np.ndarray) -> list[ClassResult]:
