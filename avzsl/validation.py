@@ -195,9 +195,7 @@ def check_store_manifest(raw, where: str, error: type[Exception], subsets: tuple
                  error, prefix="split.")
     if not split["class_names"] or len(split["prompt_names"]) != len(split["class_names"]):
         raise error(f"{where}: field split.prompt_names must have one name per class of split.class_names")
-    for name, members in split["lists"].items():
-        if not TEXTS.test(members):
-            raise error(f"{where}: field split.lists.{name} must be {TEXTS.name}, not {describe(members)}")
+    check_fields(split["lists"], dict.fromkeys(split["lists"], TEXTS), where, error, prefix="split.lists.")
     check_fields(raw["text"], {"parts": TEXT_PARTS, "alignment": TEXT}, where, error, prefix="text.")
     for name in subsets:
         entry = raw["subsets"].get(name)

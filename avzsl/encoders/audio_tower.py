@@ -4,6 +4,7 @@ tokenizer truncated as each model's code truncates, and the file-less tokenizer 
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ from torch import nn
 from avzsl.encoders.frontend import light_front_end
 from avzsl.encoders.presets import AudioEncoder
 from avzsl.encoders.state import fill_random, fit, load_state_dict, restore_position_buffers, seeded
+
+logger = logging.getLogger(__name__)
 
 
 def pad(ids: list[list[int]], length: int, pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,6 +69,8 @@ class AudioTower:
               seed: int, device: torch.device) -> AudioTower:
         """`weights` None -> random weights from `seed`; else a training checkpoint, loaded strictly (its
         optimizer state is never read). `tokenizer_files` None -> random mode's file-less tokenizer."""
+        if weights is not None:
+            logger.info("loading %s %s / %s from %s", cls.name, audio.model, audio.checkpoint, weights)
         state = None if weights is None else load_state_dict(weights, drop=cls.stale_keys)
         # The audio side is built with its own seeded initialisation (its front end is computed); the text
         # transformer, most of the parameters, is built empty and filled from the file or at random.

@@ -51,6 +51,7 @@ class ClipTower:
         if weights is None:
             fill_random(model, seed)
         else:
+            logger.info("loading CLIP %s / %s from %s", name, pretrained, weights)
             state = load_state_dict(weights)  # read with safetensors or torch.load(weights_only=True)
             try:
                 state = _open_clip_state(model, state)

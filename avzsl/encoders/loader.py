@@ -146,10 +146,10 @@ class Encoders:
         )
 
 
-# Process-wide: the towers hold ~1.2 GB of weights and take seconds to build. The CLIP tower is keyed on
-# its own, so presets with the same visual encoder (both shipped presets) share one.
-_clip_towers: dict[tuple, ClipTower] = {}
-_audio_towers: dict[tuple, AudioTower] = {}  # likewise for specs that differ only in frames
+# Process-wide: the towers hold ~1.2 GB of weights and take seconds to build. They are keyed by what builds
+# them, so specs that differ only in their frame convention, or presets with the same visual encoder (both
+# shipped presets), share them; the fingerprint (label cache keys) covers the whole spec.
+_towers: dict[tuple, ClipTower | AudioTower] = {}
 _loaded: dict[tuple, Encoders] = {}
 _load_lock = threading.Lock()
 
@@ -204,44 +204,30 @@ def load_encoders(
     # weights must not be served for these.
     made_from = identity if not spec.random else {"random_weights": RANDOM_WEIGHTS_SCHEME}
     fingerprint = hashlib.sha256(json.dumps([spec.to_dict(), made_from], sort_keys=True).encode()).hexdigest()[:16]
-    # Towers are keyed by what builds them, so specs that differ only in their frame convention, or presets
-    # with the same visual encoder, share them; the fingerprint (label cache keys) covers the whole spec.
     weights = (spec.random, spec.seed if spec.random else None, str(device))
     clip_key = (preset.visual, json.dumps(identity.get("clip_weights"))) + weights  # frozen dataclasses: hashable
     audio_key = (preset.audio, json.dumps({k: v for k, v in identity.items() if k != "clip_weights"}, sort_keys=True)) + weights
     key = (fingerprint, str(device), None if label_cache_dir is None else os.fspath(label_cache_dir))
     with _load_lock:
         if key not in _loaded:  # another label cache folder shares the towers
-            if clip_key not in _clip_towers:
-                _clip_towers[clip_key] = _build_clip(spec, preset, device, found)
-            if audio_key not in _audio_towers:
-                _audio_towers[audio_key] = _build_audio(spec, preset, device, found)
-            _loaded[key] = Encoders(spec, _clip_towers[clip_key], _audio_towers[audio_key], fingerprint=fingerprint,
+            if clip_key not in _towers:
+                from avzsl.encoders.clip import ClipTower  # heavy import, on first use
+
+                (clip_weights,) = found.get("clip_weights", (None,))
+                _towers[clip_key] = ClipTower.build(preset.visual.open_clip_model, preset.visual.open_clip_pretrained,
+                                                    clip_weights, seed=spec.seed, device=device)
+            if audio_key not in _towers:
+                if preset.audio.kind == "wavcaps":  # heavy imports, on first use
+                    from avzsl.encoders.wavcaps import WavCapsTower as Tower
+                else:
+                    from avzsl.encoders.clap import ClapTower as Tower
+                weights_field, tokenizer_field = AUDIO_SOURCES[preset.audio.kind]
+                (audio_weights,) = found.get(weights_field, (None,))
+                _towers[audio_key] = Tower.build(preset.audio, audio_weights, found.get(tokenizer_field), seed=spec.seed,
+                                                 device=device)
+            _loaded[key] = Encoders(spec, _towers[clip_key], _towers[audio_key], fingerprint=fingerprint,
                                     label_cache=LabelCache(directory=label_cache_dir))
         return _loaded[key]
-
-
-def _build_clip(spec: EncoderSpec, preset: Preset, device: torch.device, found: dict) -> ClipTower:
-    from avzsl.encoders.clip import ClipTower  # heavy import, on first use
-
-    visual = preset.visual
-    (weights,) = found.get("clip_weights", (None,))
-    if weights is not None:
-        logger.info("loading CLIP %s / %s from %s", visual.open_clip_model, visual.open_clip_pretrained, weights)
-    return ClipTower.build(visual.open_clip_model, visual.open_clip_pretrained, weights, seed=spec.seed, device=device)
-
-
-def _build_audio(spec: EncoderSpec, preset: Preset, device: torch.device, found: dict) -> AudioTower:
-    audio = preset.audio
-    if audio.kind == "wavcaps":  # heavy imports, on first use
-        from avzsl.encoders.wavcaps import WavCapsTower as Tower
-    else:
-        from avzsl.encoders.clap import ClapTower as Tower
-    weights_field, tokenizer_field = AUDIO_SOURCES[audio.kind]
-    (weights,) = found.get(weights_field, (None,))
-    if weights is not None:
-        logger.info("loading %s %s / %s from %s", Tower.name, audio.model, audio.checkpoint, weights)
-    return Tower.build(audio, weights, found.get(tokenizer_field), seed=spec.seed, device=device)
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:

@@ -76,10 +76,8 @@ class Preset:
 
     def prompt_set_for(self, benchmark: str | None = None) -> str:
         """The prompt set name for a benchmark ("UCF", "ActivityNet", "VGGSound"; case-insensitive), else free text."""
-        if benchmark is None:
-            return self.prompt_sets["free-text"]
         by_lower = {k.lower(): v for k, v in self.prompt_sets.items()}
-        return by_lower.get(benchmark.lower(), self.prompt_sets["free-text"])
+        return by_lower.get((benchmark or "free-text").lower(), self.prompt_sets["free-text"])
 
     def to_dict(self) -> dict:
         """The whole spec as plain JSON types (stored with features so a changed preset is noticed)."""

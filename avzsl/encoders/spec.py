@@ -57,22 +57,17 @@ class EncoderSpec:
     def from_dict(cls, d: dict) -> EncoderSpec:
         """Read `to_dict()`'s shape, or the pre-preset shape (-> preset laion-clap, frames rgb)."""
         d = dict(d)
-        if "preset" not in d and any(k in d for k in _LEGACY_FIELDS):
-            return cls._from_legacy(d)
-        recorded = d.pop("preset_spec", None)  # serving_problem compares it with the registry's
-        unknown = set(d) - set(_FIELDS)
+        legacy = "preset" not in d and any(k in d for k in _LEGACY_FIELDS)
+        known = _LEGACY_FIELDS + ("random", "seed") if legacy else _FIELDS + ("preset_spec",)
+        unknown = set(d) - set(known)
         if unknown:
-            raise ValueError(f"unknown EncoderSpec fields {sorted(unknown)}; known: {sorted(_FIELDS + ('preset_spec',))}")
-        if recorded is not None and not isinstance(recorded, dict):
-            raise ValueError(f"preset_spec must be a JSON object, not {type(recorded).__name__}")
-        return cls(**d, recorded_spec=recorded)
-
-    @classmethod
-    def _from_legacy(cls, d: dict) -> EncoderSpec:
-        unknown = set(d) - set(_LEGACY_FIELDS) - {"random", "seed"}
-        if unknown:
-            raise ValueError(f"unknown EncoderSpec fields {sorted(unknown)}; known (pre-preset shape): "
-                             f"{sorted(_LEGACY_FIELDS + ('random', 'seed'))}")
+            raise ValueError(f"unknown EncoderSpec fields {sorted(unknown)}; known{' (pre-preset shape)' if legacy else ''}: "
+                             f"{sorted(known)}")
+        if not legacy:
+            recorded = d.pop("preset_spec", None)  # serving_problem compares it with the registry's
+            if recorded is not None and not isinstance(recorded, dict):
+                raise ValueError(f"preset_spec must be a JSON object, not {type(recorded).__name__}")
+            return cls(**d, recorded_spec=recorded)
         values = tuple(d.get(k, default) for k, default in zip(_LEGACY_FIELDS, _LEGACY_LAION_CLAP))
         if values != _LEGACY_LAION_CLAP:
             raise ValueError(f"encoders {dict(zip(_LEGACY_FIELDS, values))} match no preset: before presets avzsl only "

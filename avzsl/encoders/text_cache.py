@@ -46,16 +46,27 @@ class LabelCache:
             if entry is not None:
                 self._memory.move_to_end(key)
                 return entry
-        entry = self._read(key)
-        if entry is not None:
-            self._remember(key, entry)
+        path = self._path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            tensors = load_file(str(path))
+            entry = _frozen(tensors["clip"]), _frozen(tensors["clap"])
+        except Exception as e:  # a damaged file is recomputed, not fatal
+            logger.warning("ignoring unreadable label cache file %s: %s", path, e)
+            return None
+        self._remember(key, entry)
         return entry
 
     def put(self, key: str, clip: np.ndarray, clap: np.ndarray, *, label: str) -> Entry:
         entry = (_frozen(clip), _frozen(clap))
         self._remember(key, entry)
-        if self.directory is not None:
-            self._write(key, entry, label)
+        path = self._path(key)
+        if path is not None:
+            try:
+                atomic_save_tensors(path, {"clip": entry[0], "clap": entry[1]}, metadata={"label": label})
+            except OSError as e:  # a read-only or full disk only costs speed
+                logger.warning("cannot write label cache file %s: %s", path, e)
         return entry
 
     def _remember(self, key: str, entry: Entry) -> None:
@@ -65,25 +76,8 @@ class LabelCache:
             while len(self._memory) > self.capacity:
                 self._memory.popitem(last=False)
 
-    def _path(self, key: str) -> Path:
-        return self.directory / f"{key}.safetensors"
-
-    def _read(self, key: str) -> Entry | None:
-        if self.directory is None or not self._path(key).is_file():
-            return None
-        try:
-            tensors = load_file(str(self._path(key)))
-            return _frozen(tensors["clip"]), _frozen(tensors["clap"])
-        except Exception as e:  # a damaged file is recomputed, not fatal
-            logger.warning("ignoring unreadable label cache file %s: %s", self._path(key), e)
-            return None
-
-    def _write(self, key: str, entry: Entry, label: str) -> None:
-        path = self._path(key)
-        try:
-            atomic_save_tensors(path, {"clip": entry[0], "clap": entry[1]}, metadata={"label": label})
-        except OSError as e:  # a read-only or full disk only costs speed
-            logger.warning("cannot write label cache file %s: %s", path, e)
+    def _path(self, key: str) -> Path | None:
+        return None if self.directory is None else self.directory / f"{key}.safetensors"
 
 
 def _frozen(x: np.ndarray) -> np.ndarray:

@@ -136,12 +136,6 @@ class WavCapsASE(nn.Module):
         self.text_proj = _projection(TEXT_WIDTH, audio.dim)
         self.temp = nn.Parameter(torch.tensor(0.07))  # contrastive temperature (inference.yaml temp), unused here
 
-    def encode_audio(self, waveform: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.audio_proj(self.audio_encoder(waveform)), dim=-1)  # (B, D)
-
-    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.text_proj(self.text_encoder(input_ids, attention_mask)), dim=-1)  # (B, D)
-
 
 class WavCapsTower(AudioTower):
     """Audio and audio-text tower of the `wavcaps` audio kind."""
@@ -161,14 +155,15 @@ class WavCapsTower(AudioTower):
 
     def audio_forward(self, clips: list[np.ndarray]) -> torch.Tensor:
         # The float samples go in as they are: the release's extraction passed librosa's float32 waveform
-        # straight to `encode_audio` (no int16 round trip, unlike laion_clap).
-        return self.model.encode_audio(torch.from_numpy(np.stack(clips)).to(self.device))  # (B, S) -> (B, D)
+        # straight to ASE's `encode_audio`, this (no int16 round trip, unlike laion_clap).
+        waveforms = torch.from_numpy(np.stack(clips)).to(self.device)  # (B, S)
+        return F.normalize(self.model.audio_proj(self.model.audio_encoder(waveforms)), dim=-1)  # (B, D)
 
     def text_forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # BERT's positions are absolute from 0 and padded positions are masked out of attention, so right
         # padding does not change the [CLS] output: padding each length-sorted batch to its own longest prompt
-        # gives WavCaps' "longest in the batch" result whatever the batch holds.
-        return self.model.encode_text(input_ids, mask)
+        # gives WavCaps' "longest in the batch" result whatever the batch holds. ASE's `encode_text`:
+        return F.normalize(self.model.text_proj(self.model.text_encoder(input_ids, mask)), dim=-1)  # (B, D)
 
     @staticmethod
     def file_tokenizer(files: Sequence[Path], audio: AudioEncoderSpec) -> TruncatingTokenizer:

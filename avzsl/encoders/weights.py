@@ -265,15 +265,13 @@ def resolve(field: str, preset: Preset | str | None = None, given: str | os.Path
 def _explicit(source: Source, value: Path, *, from_flag: bool) -> tuple[Path, ...]:
     where = "given" if from_flag else f"from {source.env}"
     if source.folder_files:
-        if not value.is_dir():
-            problem = "is a file, not a folder" if value.exists() else "does not exist"
-            raise WeightsNotFoundError(f"{source.what}: the folder {value} ({where}) {problem}; it must hold "
-                                       f"{' and '.join(source.folder_files)}")
         files = tuple(value / n for n in source.folder_files)
         missing = [str(f) for f in files if not f.is_file()]
+        problem = ("lacks " + ", ".join(missing) if value.is_dir() else "is a file, not a folder" if value.exists()
+                   else "does not exist")
         if missing:
-            raise WeightsNotFoundError(f"{source.what}: the folder {value} ({where}) lacks {', '.join(missing)}; "
-                                       f"it must hold {' and '.join(source.folder_files)}")
+            raise WeightsNotFoundError(f"{source.what}: the folder {value} ({where}) {problem}; it must hold "
+                                       f"{' and '.join(source.folder_files)}")
         return files
     if value.is_dir():
         raise WeightsNotFoundError(f"{source.what} file {value} ({where}) is a folder, not a file; give the weights "
