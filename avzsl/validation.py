@@ -131,8 +131,7 @@ def check_config_json(raw, where: str, error: type[Exception]) -> dict:
     check_fields(raw["input_dims"], INPUT_DIMS, where, error, prefix="input_dims.")
     check_fields(raw, {"created": TEXT, "versions": OBJECT, "data": OBJECT, "encoders": OBJECT | NULL | TEXT},
                  where, error, optional=("created", "versions", "data", "encoders"))
-    lists = {name: TEXTS for name in CLASS_LISTS}
-    check_fields(raw["classes"], lists, where, error, prefix="classes.", optional=("prompt_names",))
+    check_fields(raw["classes"], dict.fromkeys(CLASS_LISTS, TEXTS), where, error, prefix="classes.", optional=("prompt_names",))
     if len(raw["classes"].get("prompt_names", raw["classes"]["all"])) != len(raw["classes"]["all"]):
         raise error(f"{where}: field classes.prompt_names must have one name per class of classes.all")
     if raw["schema_version"] == 1:

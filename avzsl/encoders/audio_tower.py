@@ -50,7 +50,7 @@ class AudioTower:
     `text_transformer(model)` (the BERT / roberta module, whose `embeddings` hold the position buffers files do
     not carry), `audio_forward(clips)` (checked float32 clips -> (B, D) unit rows), `text_forward(input_ids,
     mask)` ((B, L) padded tokens -> (B, D) unit rows; `reference_text_forward` is the same unless the model's
-    code has its own), `file_tokenizer(files, audio)` and `offline_tokenizer(audio)`.
+    code has its own), `library_tokenizer(files)` and `offline_tokenizer(audio)`.
     """
 
     name = ""  # as messages name the model: "CLAP", "WavCaps"
@@ -126,16 +126,11 @@ class AudioTower:
     def reference_text_forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.text_forward(input_ids, mask)
 
-
-class TruncatingTokenizer:
-    """A transformers tokenizer (the class the model's own code uses) that truncates at `max_tokens`."""
-
-    def __init__(self, tokenizer, max_tokens: int):
-        self._tok = tokenizer
-        self.max_tokens = max_tokens
-
-    def __call__(self, prompts: list[str]) -> list[list[int]]:
-        return self._tok(prompts, truncation=True, max_length=self.max_tokens)["input_ids"]
+    @classmethod
+    def file_tokenizer(cls, files: Sequence[Path], audio: AudioEncoder) -> Callable[[list[str]], list[list[int]]]:
+        """The transformers tokenizer the model's own code uses (`library_tokenizer`), truncating at text_max_tokens."""
+        tokenizer = cls.library_tokenizer(files)
+        return lambda prompts: tokenizer(prompts, truncation=True, max_length=audio.text_max_tokens)["input_ids"]
 
 
 class HashTokenizer:

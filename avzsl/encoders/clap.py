@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
 from avzsl.encoders.presets import AudioEncoder
 from avzsl.encoders.state import empty
-from avzsl.encoders.audio_tower import AudioTower, HashTokenizer, TruncatingTokenizer
+from avzsl.encoders.audio_tower import AudioTower, HashTokenizer
 
 # roberta-base's config.json, written out so building the text tower never touches the network.
 # RobertaConfig's remaining defaults (gelu, dropout 0.1, absolute positions) are roberta-base's too.
@@ -89,10 +89,10 @@ class ClapTower(AudioTower):
         return self.model.get_text_embedding({"input_ids": input_ids, "attention_mask": mask})
 
     @staticmethod
-    def file_tokenizer(files: Sequence[Path], audio: AudioEncoder) -> TruncatingTokenizer:
+    def library_tokenizer(files: Sequence[Path]) -> RobertaTokenizer:
         """roberta-base's own tokenizer (the class laion_clap uses) from local vocab.json + merges.txt."""
         vocab, merges = files
-        return TruncatingTokenizer(RobertaTokenizer(vocab_file=str(vocab), merges_file=str(merges)), audio.text_max_tokens)
+        return RobertaTokenizer(vocab_file=str(vocab), merges_file=str(merges))
 
     @staticmethod
     def offline_tokenizer(audio: AudioEncoder) -> HashTokenizer:
@@ -140,14 +140,9 @@ def _offline_roberta(clap_model: ModuleType):
 
     Only the name inside laion_clap's model module is swapped, and only for the duration of the build.
     """
-
-    class _FromConfig:
-        @staticmethod
-        def from_pretrained(*_args, **_kwargs):
-            return empty(lambda: RobertaModel(RobertaConfig(**_ROBERTA_BASE)))
-
     original = clap_model.RobertaModel
-    clap_model.RobertaModel = _FromConfig
+    clap_model.RobertaModel = SimpleNamespace(
+        from_pretrained=lambda *_args, **_kwargs: empty(lambda: RobertaModel(RobertaConfig(**_ROBERTA_BASE))))
     try:
         yield
     finally:

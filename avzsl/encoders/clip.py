@@ -82,9 +82,9 @@ class ClipTower:
     @torch.inference_mode()
     def encode_text(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """(P, D) unit prompt embeddings, each batch trimmed to its longest prompt."""
-        tokens = self.tokenizer(list(prompts)).to(self.device)  # (P, 77)
         if not self.trims:
-            return self._full(tokens, batch_size)
+            return self.encode_text_reference(prompts, batch_size)
+        tokens = self.tokenizer(list(prompts)).to(self.device)  # (P, 77)
         if self.model.text_pool_type == "argmax":  # EOT has the highest id in CLIP's vocabulary
             ends = tokens.argmax(dim=-1)  # (P,) position each prompt is pooled at
         else:
@@ -98,9 +98,7 @@ class ClipTower:
     @torch.inference_mode()
     def encode_text_reference(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """open_clip's own `encode_text` at full 77-token context: the baseline the fast path must match."""
-        return self._full(self.tokenizer(list(prompts)).to(self.device), batch_size)
-
-    def _full(self, tokens: torch.Tensor, batch_size: int) -> torch.Tensor:
+        tokens = self.tokenizer(list(prompts)).to(self.device)  # (P, 77)
         return F.normalize(torch.cat([self.model.encode_text(t) for t in tokens.split(batch_size)]), dim=-1)
 
     def _forward_trimmed(self, tokens: torch.Tensor) -> torch.Tensor:

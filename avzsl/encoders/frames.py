@@ -32,7 +32,9 @@ FRAME_CONVENTIONS = ("rgb", "bgr", "bgr-float255")
 
 def apply_frame_convention(frame: np.ndarray | Image.Image, convention: str) -> Image.Image:
     """An (H, W, 3) uint8 RGB frame (or PIL image) -> the PIL image the visual encoder's transform receives."""
-    rgb = _rgb_array(frame)  # (H, W, 3) uint8
+    rgb = np.asarray(frame.convert("RGB") if isinstance(frame, Image.Image) else frame)  # (H, W, 3) uint8
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"a frame must be an (H, W, 3) uint8 RGB array, not {rgb.dtype} {rgb.shape}")
     if convention == "rgb":
         return Image.fromarray(rgb)
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # (H, W, 3) uint8, what cv2.VideoCapture.read() returns
@@ -53,11 +55,3 @@ def _float255_to_pil(bgr: np.ndarray) -> Image.Image:
         warnings.simplefilter("ignore", RuntimeWarning)
         return ToPILImage()(pixels.permute(2, 0, 1))  # (3, H, W) float -> PIL "RGB"
 
-
-def _rgb_array(frame: np.ndarray | Image.Image) -> np.ndarray:
-    if isinstance(frame, Image.Image):
-        return np.asarray(frame.convert("RGB"))
-    frame = np.asarray(frame)
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"a frame must be an (H, W, 3) uint8 RGB array, not {frame.dtype} {frame.shape}")
-    return frame

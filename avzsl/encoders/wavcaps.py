@@ -35,7 +35,7 @@ from transformers import BertConfig, BertModel, BertTokenizer
 
 from avzsl.encoders.presets import AudioEncoder as AudioEncoderSpec
 from avzsl.encoders.state import empty
-from avzsl.encoders.audio_tower import AudioTower, HashTokenizer, TruncatingTokenizer
+from avzsl.encoders.audio_tower import AudioTower, HashTokenizer
 
 # bert-base-uncased's config.json, written out so building the text tower never touches the network.
 # BertConfig's remaining defaults (gelu, dropout 0.1, absolute positions) are bert-base-uncased's too.
@@ -166,10 +166,10 @@ class WavCapsTower(AudioTower):
         return F.normalize(self.model.text_proj(self.model.text_encoder(input_ids, mask)), dim=-1)  # (B, D)
 
     @staticmethod
-    def file_tokenizer(files: Sequence[Path], audio: AudioEncoderSpec) -> TruncatingTokenizer:
+    def library_tokenizer(files: Sequence[Path]) -> BertTokenizer:
         """bert-base-uncased's own tokenizer (the class WavCaps uses) from a local vocab.txt; truncates like WavCaps."""
         (vocab,) = files
-        return TruncatingTokenizer(BertTokenizer(vocab_file=str(vocab), do_lower_case=True), audio.text_max_tokens)
+        return BertTokenizer(vocab_file=str(vocab), do_lower_case=True)
 
     @staticmethod
     def offline_tokenizer(audio: AudioEncoderSpec) -> HashTokenizer:
