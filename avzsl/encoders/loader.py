@@ -278,7 +278,7 @@ class EncoderPool:
     def missing(self, spec: EncoderSpec) -> str | None:
         """Why the real weights of `spec`'s preset cannot be had here (the not-found or damaged-file message),
         or None. Looks only on this machine, in milliseconds: online, files the hub has count as found."""
-        if self.random or dataclasses.replace(spec, random=False) in self._given:
+        if self.random or self.is_loaded(spec):
             return None
         try:
             find_files(spec.spec, self._files_for(spec.spec), offline=True)
