@@ -167,10 +167,10 @@ def report_figure(service, name: str | None, which: str | None):
         report = service.report(name)
     except AvzslError as e:
         return empty_figure("This checkpoint's report cannot be read."), f"*{escape_markdown(without_paths(e))}*"
+    make_one = code_span(f"python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT")
     if report is None:
         return (empty_figure("This checkpoint stores no evaluation report."),
-                f"*{escape_markdown(name)} was trained before avzsl stored reports. Make one with "
-                f"{code_span(f'python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT')} "
+                f"*{escape_markdown(name)} was trained before avzsl stored reports. Make one with {make_one} "
                 "(it needs the data set).*")
     figures = report_figures(report)
     which = which or "class-accuracy"
@@ -180,9 +180,8 @@ def report_figure(service, name: str | None, which: str | None):
     status = (f"Test split of {escape_markdown(report.dataset)}, scored as in evaluation (γ {report.gamma:.4g}"
               + (f", α {report.alpha:.2g}" if report.alpha else "") + f"): S {m['S']:.1f} · U {m['U']:.1f} · "
               f"HM {m['HM']:.1f}; {len(report.seen)} seen and {len(report.unseen)} unseen classes. The whole report "
-              f"(every class, searchable; several checkpoints compared): "
-              f"{code_span(f'python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT')}." + (" SYNTHETIC data: the numbers say nothing about "
-                                                                   "real videos." if report.synthetic else ""))
+              f"(every class, searchable; several checkpoints compared): {make_one}."
+              + (" SYNTHETIC data: the numbers say nothing about real videos." if report.synthetic else ""))
     return figures[which], status
 
 
@@ -223,7 +222,6 @@ class PageHandlers:
                 cache.put(key, prediction)
         return prediction
 
-
     def classify_api(self, video, labels_text, model=TRAINING_FREE, modality="both", gamma="", segments=1,
                      alpha="", request: gr.Request = None) -> dict:
         """/classify: the ranking as JSON (Prediction.to_json()); bad input raises gr.Error with the reason."""
@@ -254,7 +252,8 @@ class PageHandlers:
     def classify_page(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
                       request: gr.Request = None, cache=None) -> dict:
         """The Classify button: the session and the result panel's values by name; a failure fills the panel
-        with why. media_file: a sound file or picture from the file box; used instead of the video when given."""
+        with why. media_file: a sound file or picture from the file box; used instead of the video when given.
+        cache: an ExampleCache for a click on an example, whose result is kept for the next click on it."""
         session = session if isinstance(session, Session) else Session()
         path = media_file or video
         try:
@@ -265,12 +264,6 @@ class PageHandlers:
             return {"session": session, **failure(message)}
         session.remember(prediction, path)
         return {"session": session, **present(prediction)}
-
-    def classify_example(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
-                         request: gr.Request = None) -> dict:
-        """A click on an example: the same as the button, but results are kept for the next click on it."""
-        return self.classify_page(media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
-                                  request, cache=self.example_results)
 
     def pick_example(self, text, evt: gr.SelectData):
         """An example was clicked: load it (a video in the video box, a sound file in the file box); keep the

@@ -46,15 +46,14 @@ class MapMaker:
 
     # --- start-up -------------------------------------------------------------------------------------------
 
-    def warm_up_in_background(self, precompute: bool = True) -> threading.Thread:
+    def warm_up_in_background(self) -> None:
         """Compile numba (a tiny UMAP), then fit the default map of the first checkpoint, off the main thread."""
 
         def run():
             try:
-                seconds = warm_up()
-                log.info("UMAP warm-up (numba) in %.1f s", seconds)
+                log.info("UMAP warm-up (numba) in %.1f s", warm_up())
                 self.warmed.set()
-                names = self.checkpoints() if precompute else []
+                names = self.checkpoints()
                 if names:
                     self._atlas_map(names[0], "joint", "umap")
             except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
@@ -63,9 +62,7 @@ class MapMaker:
                 self.warmed.set()
 
         self._warming = True
-        thread = threading.Thread(target=run, name="avzsl-map-warm-up", daemon=True)
-        thread.start()
-        return thread
+        threading.Thread(target=run, name="avzsl-map-warm-up", daemon=True).start()
 
     @property
     def preparing(self) -> bool:
@@ -78,7 +75,7 @@ class MapMaker:
         catalog = self.service.catalog
         atlas = catalog.atlas(name)
         key = atlas_key(catalog.path(name))
-        return atlas, self.cache.atlas_map(key, atlas_space(atlas, space, catalog.config(name).input_dims), method)
+        return atlas, self.cache.atlas_map(key, atlas_space(atlas, space, catalog.usable(name).config.input_dims), method)
 
     def draw(self, name: str | None, spaces: list[str], method: str, history: list[Classified],
              show_mine: bool = True) -> MapResult:
@@ -127,8 +124,7 @@ class MapMaker:
         if info.synthetic:
             notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
                          "nothing about real videos.")
-        if self.service.random_encoders and show_mine and history:
-
+        if self.service.pool.random and show_mine and history:
             notes.append("Random-weight encoders: where your videos land means nothing.")
         return MapResult(figure, " ".join(lines) + "".join(f"\n\n*{n}*" for n in notes))
 
@@ -140,7 +136,7 @@ class MapMaker:
             if space == "joint" and entry.model == name and "joint" in entry.features:
                 vector, labels = entry.features["joint"], entry.label_joint
             elif space != "joint" and info.usable and entry.encoders == encoders and space in entry.features:
-                dims = self.service.catalog.config(name).input_dims
+                dims = self.service.catalog.usable(name).config.input_dims
                 vector, labels = entry.features[space], dims.text_in_space(entry.label_text, space, dim)
             else:
                 continue

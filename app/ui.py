@@ -75,7 +75,7 @@ def header(handlers: PageHandlers, *, offers_checkpoints: bool) -> None:
     service = handlers.service
     gr.Markdown(f"# {TITLE}")
     gr.Markdown(INTRO, elem_classes=["subtitle"])
-    if service.random_encoders:
+    if service.pool.random:
         gr.Markdown(
             "⚠ **Test mode — random-weight encoders: every result on this page is meaningless.** "
             "The app was started with `--encoders random` (or `AVZSL_ENCODERS=random`) to check that it "
@@ -208,11 +208,8 @@ def report_panel(service, checkpoint: gr.Dropdown, tab: gr.Tab) -> None:
         status = gr.Markdown(elem_classes=["small-note"], elem_id="report-status")
         plot = gr.Plot(show_label=False, elem_id="report-plot")
 
-    def draw(name, figure):
-        return report_figure(service, name, figure)
-
     for event in (tab.select, checkpoint.change, which.change):
-        event(draw, inputs=[checkpoint, which], outputs=[plot, status], **PRIVATE, queue=False)
+        event(functools.partial(report_figure, service), inputs=[checkpoint, which], outputs=[plot, status], **PRIVATE, queue=False)
 
 
 def wire_classify(handlers: PageHandlers, tab: SimpleNamespace, results: dict, session: gr.State) -> None:
@@ -222,7 +219,8 @@ def wire_classify(handlers: PageHandlers, tab: SimpleNamespace, results: dict, s
     page_inputs = [tab.media_file, *api_form, session]
     shown = {**results, "session": session}
     page_outputs = list(shown.values())
-    classify_page, classify_example = by_component(handlers.classify_page, shown), by_component(handlers.classify_example, shown)
+    classify_page = by_component(handlers.classify_page, shown)
+    classify_example = by_component(handlers.classify_page, shown, cache=handlers.example_results)
     tab.button.click(classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
                      scroll_to_output=False)
     tab.labels.submit(classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
@@ -238,11 +236,12 @@ def wire_classify(handlers: PageHandlers, tab: SimpleNamespace, results: dict, s
             classify_example, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
 
 
-def by_component(handler, components: dict):
-    """The handler with its answer {name: value} turned into what Gradio takes: {component: value}."""
+def by_component(handler, components: dict, **fixed):
+    """The handler (given the keyword arguments `fixed` too) with its answer {name: value} turned into what
+    Gradio takes: {component: value}."""
     @functools.wraps(handler)  # Gradio reads the handler's own signature
     def run(*args):
-        return {components[name]: value for name, value in handler(*args).items()}
+        return {components[name]: value for name, value in handler(*args, **fixed).items()}
     return run
 
 

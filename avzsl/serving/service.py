@@ -241,10 +241,6 @@ class PredictionService:
         """The encoders of the training-free mode (loaded on first use)."""
         return self._encoders(self.default_spec)
 
-    @property
-    def random_encoders(self) -> bool:
-        return self.pool.random
-
     def status(self) -> ServiceStatus:
         """Whether the encoders of the training-free mode are ready, being fetched or loaded, or failed."""
         if self.default_spec in self._failed:
@@ -272,12 +268,7 @@ class PredictionService:
 
     def _entry(self, model_id: str) -> Entry | None:
         """The catalog's entry of a usable checkpoint (None for the training-free mode); read once per request."""
-        if model_id == TRAINING_FREE:
-            return None
-        entry = self.catalog.entry(model_id)
-        if entry.problem:
-            raise CheckpointError(f"{model_id}: {entry.problem}")
-        return entry
+        return None if model_id == TRAINING_FREE else self.catalog.usable(model_id)
 
     def _spec(self, entry: Entry | None):
         """The EncoderSpec a model is run with: the default one for the training-free mode, else the preset
@@ -390,7 +381,7 @@ class PredictionService:
                        for seg, d in zip(media.media, distances)]
         explanations = {m: rank(labels, pool_segments(training_free_scores(media, text, m).distances), COSINE_TEMPERATURE)
                         for m in ("visual", "audio") if getattr(media, m) is not None}  # each modality alone
-        if self.random_encoders:
+        if self.pool.random:
             scores.warnings.append("Random-weight encoders: these results are meaningless (a test mode).")
         timings["total"] = _ms_since(began)
 
