@@ -112,13 +112,13 @@ class MapMaker:
                         else "the weighted mean of their 5 nearest atlas videos")
                 lines.append(f"Your {len(placed_videos)} video(s) (★) and {len(placed_labels)} label(s) (✚) are placed "
                              f"on the finished map by {rule}; the map itself is not recomputed.")
-            if "joint" in spaces and not any(c.model == name for c in history):
+            if "joint" in spaces and not any(c.prediction.model == name for c in history):
                 notes.append("Your videos appear in the joint space only when classified with this checkpoint "
                              "(choose it as the model on the Classify tab).")
             if any(s != "joint" for s in spaces) and not info.usable:
                 notes.append("Your videos are not drawn on the input-feature maps: this checkpoint was trained on "
                              "features of other encoders.")
-            elif any(s != "joint" for s in spaces) and any(entry.encoders != encoders for entry in history):
+            elif any(s != "joint" for s in spaces) and any(c.prediction.encoders != encoders for c in history):
                 notes.append("Videos classified with other encoders than this checkpoint's "
                              f"({escape_markdown(encoders.describe())}) are not drawn on its input-feature maps.")
         if info.synthetic:
@@ -133,25 +133,26 @@ class MapMaker:
         dim = amap.space.dim
         video_rows, video_points, label_vectors = [], [], {}
         for entry in history:
-            if space == "joint" and entry.model == name and "joint" in entry.features:
-                vector, labels = entry.features["joint"], entry.label_joint
-            elif space != "joint" and info.usable and entry.encoders == encoders and space in entry.features:
+            p, features = entry.prediction, entry.prediction.video_features
+            if space == "joint" and p.model == name and "joint" in features:
+                vector, labels = features["joint"], p.label_joint
+            elif space != "joint" and info.usable and p.encoders == encoders and space in features:
                 dims = self.service.catalog.usable(name).config.input_dims
-                vector, labels = entry.features[space], dims.text_in_space(entry.label_text, space, dim)
+                vector, labels = features[space], dims.text_in_space(p.label_text, space, dim)
             else:
                 continue
             if vector.shape[-1] != dim:
                 continue
+            best = p.ranking[0]
             video_rows.append(vector)
-            video_points.append(entry)
+            video_points.append((entry.name, f"<b>your video: {escape_html(entry.name)}</b><br>best label: "
+                                 f"{escape_html(best.label)} ({100 * best.confidence:.0f}%)<br>model: {escape_html(p.model)}"))
             if labels is not None and labels.shape[-1] == dim:
-                for label, row in zip(entry.labels, labels):
+                for label, row in zip(p.labels, labels):
                     label_vectors.pop(label.lower(), None)  # the latest spelling and vector win, drawn last
                     label_vectors[label.lower()] = (label, row)
         chosen = list(label_vectors.values())[-MAX_LABEL_MARKERS:]
-        videos = [UserPoint(xy, entry.name, f"<b>your video: {escape_html(entry.name)}</b><br>best label: "
-                            f"{escape_html(entry.top)} ({100 * entry.confidence:.0f}%)<br>model: {escape_html(entry.model)}")
-                  for entry, xy in zip(video_points, _placed(amap, video_rows))]
+        videos = [UserPoint(xy, video, hover) for (video, hover), xy in zip(video_points, _placed(amap, video_rows))]
         marks = [UserPoint(xy, label, f"<b>your label: {escape_html(label)}</b>")
                  for (label, _), xy in zip(chosen, _placed(amap, [row for _, row in chosen]))]
         return videos, marks

@@ -54,8 +54,12 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
         models = model_choices(service)
         header(handlers, offers_checkpoints=len(models) > 1)
         with gr.Tabs():
-            with gr.Tab("Classify a video", id="classify"):
-                classify = classify_tab(handlers, models, session)
+            with gr.Tab("Classify a video", id="classify"), gr.Row(equal_height=False):
+                with gr.Column(scale=5):  # the form on the left, the result on the right
+                    classify = classify_form(handlers, models)
+                with gr.Column(scale=7):
+                    results = classify_results()
+                wire_classify(handlers, classify, results, session)
             with gr.Tab("Explore the embedding maps", id="explore") as explore_tab:
                 explore = explore_tab_layout(handlers, explore_tab, session)
                 report_panel(service, explore.checkpoint, explore_tab)
@@ -91,17 +95,6 @@ def header(handlers: PageHandlers, *, offers_checkpoints: bool) -> None:
     timer.tick(handlers.status_tick, outputs=[line, timer], **PRIVATE, queue=False)
     status_api = gr.Button(visible=False)  # carries the /weights_status API
     status_api.click(handlers.weights_status, outputs=[line], api_name="weights_status", queue=False)
-
-
-def classify_tab(handlers: PageHandlers, models: list[tuple[str, str]], session: gr.State) -> SimpleNamespace:
-    """The Classify tab, the form on the left and the result on the right, with its events; returns the form."""
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=5):
-            form = classify_form(handlers, models)
-        with gr.Column(scale=7):
-            results = classify_results()
-    wire_classify(handlers, form, results, session)
-    return form
 
 
 def classify_form(handlers: PageHandlers, models: list[tuple[str, str]]) -> SimpleNamespace:
