@@ -72,26 +72,28 @@ class MapMaker:
     # --- maps -----------------------------------------------------------------------------------------------
 
     def _atlas_map(self, name: str, space: str, method: str):
+        """(atlas, its map of `space`, where the map came from in words) for checkpoint `name`."""
         catalog = self.service.catalog
-        atlas = catalog.atlas(name)
-        key = atlas_key(catalog.path(name))
-        return atlas, self.cache.atlas_map(key, atlas_space(atlas, space, catalog.usable(name).config.input_dims), method)
+        atlas, key = catalog.atlas(name), atlas_key(catalog.path(name))
+        was_cached = self.cache.cached(key, space, method)
+        amap = self.cache.atlas_map(key, atlas_space(atlas, space, catalog.usable(name).config.input_dims), method)
+        return atlas, amap, ("from the cache" if was_cached else "read from disk" if amap.from_disk
+                             else f"computed in {amap.seconds:.1f} s")
 
     def draw(self, name: str | None, spaces: list[str], method: str, history: list[Classified],
              show_mine: bool = True) -> MapResult:
         if not name:
             return MapResult(empty_figure("No checkpoint with an embedding atlas: train one first."), "")
         spaces = [s for s in SPACES if s in spaces] or ["joint"]
+        history = history if show_mine else []
         info = self.service.model_info(name)
         encoders = self.service.encoder_spec(name)  # only features of these encoders fit its input maps
         panels, notes, timing, fitted, placed_videos, placed_labels = [], [], [], [], set(), set()
         for space in spaces:
-            was_cached = self.cache.cached(atlas_key(self.service.catalog.path(name)), space, method)
-            atlas, amap = self._atlas_map(name, space, method)
+            atlas, amap, source = self._atlas_map(name, space, method)
             fitted.append(amap)
-            timing.append(f"{SPACE_NAMES[space]}: " + ("from the cache" if was_cached else "read from disk"
-                                                        if amap.from_disk else f"computed in {amap.seconds:.1f} s"))
-            videos, labels = self._user_points(name, space, amap, history, info, encoders) if show_mine else ([], [])
+            timing.append(f"{SPACE_NAMES[space]}: {source}")
+            videos, labels = self._user_points(name, space, amap, history, info, encoders)
             placed_videos |= {v.name for v in videos}
             placed_labels |= {p.name for p in labels}
             panels.append(MapPanel(
@@ -106,7 +108,7 @@ class MapMaker:
         lines = [f"**{escape_markdown(name)}**: {len(atlas.labels):,} test videos of {len(classes)} classes "
                  f"({n_seen} seen in training, {len(classes) - n_seen} unseen).",
                  f"{METHOD_NAMES[method]} maps — " + "; ".join(timing) + "."]
-        if show_mine and history:
+        if history:
             if placed_videos or placed_labels:
                 rule = ("UMAP's transform" if method == "umap" and not any(a.from_disk for a in fitted)
                         else "the weighted mean of their 5 nearest atlas videos")
@@ -124,7 +126,7 @@ class MapMaker:
         if info.synthetic:
             notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
                          "nothing about real videos.")
-        if self.service.pool.random and show_mine and history:
+        if self.service.pool.random and history:
             notes.append("Random-weight encoders: where your videos land means nothing.")
         return MapResult(figure, " ".join(lines) + "".join(f"\n\n*{n}*" for n in notes))
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from app.examples import EXAMPLES_DIR
 from app.handlers import FIGURE_CHOICES, PageHandlers, describe_model, explore_note, model_choices, report_figure
-from app.maps import MapMaker
+from app.maps import SPACE_TITLES, MapMaker
 from app.state import Session
 from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT, code_span
 from avzsl.serving.service import MAX_LABEL_CHARS, MAX_LABELS, TRAINING_FREE
@@ -40,8 +40,7 @@ QUEUE_SIZE = 64
 SESSION_SECONDS = 6 * 3600  # a visitor's videos and map points are forgotten this long after their last use
 MAX_MOMENTS = 32
 MODALITY_CHOICES = [("Sound + picture", "both"), ("Picture only", "visual"), ("Sound only", "audio")]
-SPACE_CHOICES = [("Learned joint space", "joint"), ("Input: picture (CLIP)", "visual"),
-                 ("Input: sound (CLAP)", "audio"), ("All three side by side", "all")]
+SPACE_CHOICES = [(title, space) for space, title in SPACE_TITLES.items()] + [("All three side by side", "all")]
 ONE_AT_A_TIME = {"concurrency_limit": CLASSIFY_CONCURRENCY, "concurrency_id": "model"}
 PRIVATE = {"api_visibility": "private"}
 

@@ -219,15 +219,13 @@ class PredictionService:
     answers with the reason (`status()`), in milliseconds instead of a rebuild.
     """
 
-    def __init__(self, encoders, *, checkpoints_dir: str | Path | None = "checkpoints", device=None,
-                 catalog: Catalog | None = None):
-        """encoders: an EncoderPool, or one Encoders object (served for its own spec; others are loaded alike).
-        catalog: the checkpoints offered (default: those under `checkpoints_dir`)."""
+    def __init__(self, encoders, *, checkpoints_dir: str | Path | None = "checkpoints", device=None):
+        """encoders: an EncoderPool, or one Encoders object (served for its own spec; others are loaded alike)."""
         from avzsl.encoders import EncoderPool
 
         self.pool = encoders if isinstance(encoders, EncoderPool) else EncoderPool.of(encoders)
         self.default_spec = self.pool.spec() if isinstance(encoders, EncoderPool) else encoders.spec
-        self.catalog = catalog or Catalog(checkpoints_dir)
+        self.catalog = Catalog(checkpoints_dir)
         self.device = device or self.pool.device
         self._failed: dict = {}  # EncoderSpec -> why building its encoders failed
         # Two lanes, each served in arrival order (turns.py): a small request never waits for all of a large
