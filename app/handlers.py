@@ -210,14 +210,14 @@ class PageHandlers:
         if self.service.status().state in ("fetching", "loading"):
             gr.Info("The encoders are still being fetched or loaded (first start only): this classification starts "
                     "as soon as they are ready.", title="One moment")
-        model, modality = model or TRAINING_FREE, modality or "both"  # the service checks the segments
         labels = parse_labels(labels_text or "")
-        key = cache.key(video, labels, model, modality, gamma, segments, alpha) if cache is not None else None
+        options = dict(model=model or TRAINING_FREE, modality=modality or "both", gamma=gamma, segments=segments,
+                       alpha=alpha)  # the service checks them
+        key = cache.key(video, labels, *options.values()) if cache is not None else None
         prediction = cache.get(key) if key else None
         if prediction is None:
             with self.admission.admit(request.session_hash if request else None):
-                prediction = self.service.classify(video, labels, model=model, modality=modality, gamma=gamma,
-                                                   segments=segments, alpha=alpha)
+                prediction = self.service.classify(video, labels, **options)
             if key:
                 cache.put(key, prediction)
         return prediction

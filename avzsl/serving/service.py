@@ -75,7 +75,7 @@ class Labels(tuple):
     are; any other sequence it parses first, so typed text is parsed once on every path."""
 
 
-def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_chars: int = MAX_LABEL_CHARS) -> Labels:
+def parse_labels(text: str | Sequence[str]) -> Labels:
     """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins).
 
     A label with no visible character (only zero-width spaces, byte-order marks, control characters) is
@@ -99,11 +99,11 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
             labels.append(label)
     if not labels:
         raise LabelError("Type at least one label, e.g. 'dog barking, playing guitar, car engine'.")
-    if len(labels) > max_labels:
-        raise LabelError(f"{len(labels)} labels given; at most {max_labels} can be ranked at once.")
-    too_long = [label for label in labels if len(label) > max_chars]
+    if len(labels) > MAX_LABELS:
+        raise LabelError(f"{len(labels)} labels given; at most {MAX_LABELS} can be ranked at once.")
+    too_long = [label for label in labels if len(label) > MAX_LABEL_CHARS]
     if too_long:
-        raise LabelError(f"Labels can be at most {max_chars} characters long; this one has {len(too_long[0])}: "
+        raise LabelError(f"Labels can be at most {MAX_LABEL_CHARS} characters long; this one has {len(too_long[0])}: "
                          f"{too_long[0][:40]!r}...")
     return Labels(labels)
 
