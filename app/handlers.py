@@ -250,10 +250,11 @@ class PageHandlers:
         return self.weights_status(), gr.Timer(active=self.service.status().state in ("fetching", "loading"))
 
     def classify_page(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
-                      request: gr.Request = None, cache=None) -> dict:
+                      request: gr.Request = None, *, cache: ExampleCache | None = None) -> dict:
         """The Classify button: the session and the result panel's values by name; a failure fills the panel
         with why. media_file: a sound file or picture from the file box; used instead of the video when given.
-        cache: an ExampleCache for a click on an example, whose result is kept for the next click on it."""
+        cache: for a click on an example, whose result is kept for the next click on it (keyword-only: Gradio
+        fills every positional parameter)."""
         session = session if isinstance(session, Session) else Session()
         path = media_file or video
         try:
