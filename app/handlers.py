@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 
-
 import gradio as gr
 import numpy as np
 import pandas as pd
