@@ -51,7 +51,7 @@ class MapPanel:
     user_labels: list[UserPoint] = field(default_factory=list)
 
 
-def map_figure(panels: list[MapPanel], *, class_names: list[str], seen_classes, height: int | None = None) -> go.Figure:
+def map_figure(panels: list[MapPanel], *, class_names: list[str], seen_classes) -> go.Figure:
     """Side-by-side scatter plots of the panels, sharing one legend (one entry per class)."""
     seen = set(int(c) for c in seen_classes)
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.title for p in panels],
@@ -92,7 +92,7 @@ def map_figure(panels: list[MapPanel], *, class_names: list[str], seen_classes, 
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
     fig.update_layout(
-        height=height or (620 if len(panels) == 1 else 560), template="plotly_white",
+        height=620 if len(panels) == 1 else 560, template="plotly_white",
         margin=dict(l=10, r=10, t=40, b=10), hovermode="closest",
         legend=dict(title=dict(text="Classes (click to hide)"), itemsizing="constant", font=dict(size=11),
                     groupclick="togglegroup", tracegroupgap=0),

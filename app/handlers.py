@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 
-
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -167,10 +166,10 @@ def report_figure(service, name: str | None, which: str | None):
         report = service.report(name)
     except AvzslError as e:
         return empty_figure("This checkpoint's report cannot be read."), f"*{escape_markdown(without_paths(e))}*"
+    make_one = code_span(f"python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT")
     if report is None:
         return (empty_figure("This checkpoint stores no evaluation report."),
-                f"*{escape_markdown(name)} was trained before avzsl stored reports. Make one with "
-                f"{code_span(f'python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT')} "
+                f"*{escape_markdown(name)} was trained before avzsl stored reports. Make one with {make_one} "
                 "(it needs the data set).*")
     figures = report_figures(report)
     which = which or "class-accuracy"
@@ -180,9 +179,8 @@ def report_figure(service, name: str | None, which: str | None):
     status = (f"Test split of {escape_markdown(report.dataset)}, scored as in evaluation (γ {report.gamma:.4g}"
               + (f", α {report.alpha:.2g}" if report.alpha else "") + f"): S {m['S']:.1f} · U {m['U']:.1f} · "
               f"HM {m['HM']:.1f}; {len(report.seen)} seen and {len(report.unseen)} unseen classes. The whole report "
-              f"(every class, searchable; several checkpoints compared): "
-              f"{code_span(f'python -m avzsl.evaluate --checkpoint checkpoints/{name} --data PATH --report OUT')}." + (" SYNTHETIC data: the numbers say nothing about "
-                                                                   "real videos." if report.synthetic else ""))
+              f"(every class, searchable; several checkpoints compared): {make_one}."
+              + (" SYNTHETIC data: the numbers say nothing about real videos." if report.synthetic else ""))
     return figures[which], status
 
 
@@ -211,18 +209,17 @@ class PageHandlers:
         if self.service.status().state in ("fetching", "loading"):
             gr.Info("The encoders are still being fetched or loaded (first start only): this classification starts "
                     "as soon as they are ready.", title="One moment")
-        model, modality = model or TRAINING_FREE, modality or "both"  # the service checks the segments
         labels = parse_labels(labels_text or "")
-        key = cache.key(video, labels, model, modality, gamma, segments, alpha) if cache is not None else None
+        options = dict(model=model or TRAINING_FREE, modality=modality or "both", gamma=gamma, segments=segments,
+                       alpha=alpha)  # the service checks them
+        key = cache.key(video, labels, *options.values()) if cache is not None else None
         prediction = cache.get(key) if key else None
         if prediction is None:
             with self.admission.admit(request.session_hash if request else None):
-                prediction = self.service.classify(video, labels, model=model, modality=modality, gamma=gamma,
-                                                   segments=segments, alpha=alpha)
+                prediction = self.service.classify(video, labels, **options)
             if key:
                 cache.put(key, prediction)
         return prediction
-
 
     def classify_api(self, video, labels_text, model=TRAINING_FREE, modality="both", gamma="", segments=1,
                      alpha="", request: gr.Request = None) -> dict:
@@ -252,9 +249,11 @@ class PageHandlers:
         return self.weights_status(), gr.Timer(active=self.service.status().state in ("fetching", "loading"))
 
     def classify_page(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
-                      request: gr.Request = None, cache=None) -> dict:
+                      request: gr.Request = None, *, cache: ExampleCache | None = None) -> dict:
         """The Classify button: the session and the result panel's values by name; a failure fills the panel
-        with why. media_file: a sound file or picture from the file box; used instead of the video when given."""
+        with why. media_file: a sound file or picture from the file box; used instead of the video when given.
+        cache: for a click on an example, whose result is kept for the next click on it (keyword-only: Gradio
+        fills every positional parameter)."""
         session = session if isinstance(session, Session) else Session()
         path = media_file or video
         try:
@@ -265,12 +264,6 @@ class PageHandlers:
             return {"session": session, **failure(message)}
         session.remember(prediction, path)
         return {"session": session, **present(prediction)}
-
-    def classify_example(self, media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
-                         request: gr.Request = None) -> dict:
-        """A click on an example: the same as the button, but results are kept for the next click on it."""
-        return self.classify_page(media_file, video, labels_text, model, modality, gamma, segments, alpha, session,
-                                  request, cache=self.example_results)
 
     def pick_example(self, text, evt: gr.SelectData):
         """An example was clicked: load it (a video in the video box, a sound file in the file box); keep the

@@ -46,15 +46,14 @@ class MapMaker:
 
     # --- start-up -------------------------------------------------------------------------------------------
 
-    def warm_up_in_background(self, precompute: bool = True) -> threading.Thread:
+    def warm_up_in_background(self) -> None:
         """Compile numba (a tiny UMAP), then fit the default map of the first checkpoint, off the main thread."""
 
         def run():
             try:
-                seconds = warm_up()
-                log.info("UMAP warm-up (numba) in %.1f s", seconds)
+                log.info("UMAP warm-up (numba) in %.1f s", warm_up())
                 self.warmed.set()
-                names = self.checkpoints() if precompute else []
+                names = self.checkpoints()
                 if names:
                     self._atlas_map(names[0], "joint", "umap")
             except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
@@ -63,9 +62,7 @@ class MapMaker:
                 self.warmed.set()
 
         self._warming = True
-        thread = threading.Thread(target=run, name="avzsl-map-warm-up", daemon=True)
-        thread.start()
-        return thread
+        threading.Thread(target=run, name="avzsl-map-warm-up", daemon=True).start()
 
     @property
     def preparing(self) -> bool:
@@ -75,26 +72,28 @@ class MapMaker:
     # --- maps -----------------------------------------------------------------------------------------------
 
     def _atlas_map(self, name: str, space: str, method: str):
+        """(atlas, its map of `space`, where the map came from in words) for checkpoint `name`."""
         catalog = self.service.catalog
-        atlas = catalog.atlas(name)
-        key = atlas_key(catalog.path(name))
-        return atlas, self.cache.atlas_map(key, atlas_space(atlas, space, catalog.config(name).input_dims), method)
+        atlas, key = catalog.atlas(name), atlas_key(catalog.path(name))
+        was_cached = self.cache.cached(key, space, method)
+        amap = self.cache.atlas_map(key, atlas_space(atlas, space, catalog.usable(name).config.input_dims), method)
+        return atlas, amap, ("from the cache" if was_cached else "read from disk" if amap.from_disk
+                             else f"computed in {amap.seconds:.1f} s")
 
     def draw(self, name: str | None, spaces: list[str], method: str, history: list[Classified],
              show_mine: bool = True) -> MapResult:
         if not name:
             return MapResult(empty_figure("No checkpoint with an embedding atlas: train one first."), "")
         spaces = [s for s in SPACES if s in spaces] or ["joint"]
+        history = history if show_mine else []
         info = self.service.model_info(name)
         encoders = self.service.encoder_spec(name)  # only features of these encoders fit its input maps
         panels, notes, timing, fitted, placed_videos, placed_labels = [], [], [], [], set(), set()
         for space in spaces:
-            was_cached = self.cache.cached(atlas_key(self.service.catalog.path(name)), space, method)
-            atlas, amap = self._atlas_map(name, space, method)
+            atlas, amap, source = self._atlas_map(name, space, method)
             fitted.append(amap)
-            timing.append(f"{SPACE_NAMES[space]}: " + ("from the cache" if was_cached else "read from disk"
-                                                        if amap.from_disk else f"computed in {amap.seconds:.1f} s"))
-            videos, labels = self._user_points(name, space, amap, history, info, encoders) if show_mine else ([], [])
+            timing.append(f"{SPACE_NAMES[space]}: {source}")
+            videos, labels = self._user_points(name, space, amap, history, info, encoders)
             placed_videos |= {v.name for v in videos}
             placed_labels |= {p.name for p in labels}
             panels.append(MapPanel(
@@ -109,26 +108,25 @@ class MapMaker:
         lines = [f"**{escape_markdown(name)}**: {len(atlas.labels):,} test videos of {len(classes)} classes "
                  f"({n_seen} seen in training, {len(classes) - n_seen} unseen).",
                  f"{METHOD_NAMES[method]} maps — " + "; ".join(timing) + "."]
-        if show_mine and history:
+        if history:
             if placed_videos or placed_labels:
                 rule = ("UMAP's transform" if method == "umap" and not any(a.from_disk for a in fitted)
                         else "the weighted mean of their 5 nearest atlas videos")
                 lines.append(f"Your {len(placed_videos)} video(s) (★) and {len(placed_labels)} label(s) (✚) are placed "
                              f"on the finished map by {rule}; the map itself is not recomputed.")
-            if "joint" in spaces and not any(c.model == name for c in history):
+            if "joint" in spaces and not any(c.prediction.model == name for c in history):
                 notes.append("Your videos appear in the joint space only when classified with this checkpoint "
                              "(choose it as the model on the Classify tab).")
             if any(s != "joint" for s in spaces) and not info.usable:
                 notes.append("Your videos are not drawn on the input-feature maps: this checkpoint was trained on "
                              "features of other encoders.")
-            elif any(s != "joint" for s in spaces) and any(entry.encoders != encoders for entry in history):
+            elif any(s != "joint" for s in spaces) and any(c.prediction.encoders != encoders for c in history):
                 notes.append("Videos classified with other encoders than this checkpoint's "
                              f"({escape_markdown(encoders.describe())}) are not drawn on its input-feature maps.")
         if info.synthetic:
             notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
                          "nothing about real videos.")
-        if self.service.random_encoders and show_mine and history:
-
+        if self.service.pool.random and history:
             notes.append("Random-weight encoders: where your videos land means nothing.")
         return MapResult(figure, " ".join(lines) + "".join(f"\n\n*{n}*" for n in notes))
 
@@ -137,25 +135,26 @@ class MapMaker:
         dim = amap.space.dim
         video_rows, video_points, label_vectors = [], [], {}
         for entry in history:
-            if space == "joint" and entry.model == name and "joint" in entry.features:
-                vector, labels = entry.features["joint"], entry.label_joint
-            elif space != "joint" and info.usable and entry.encoders == encoders and space in entry.features:
-                dims = self.service.catalog.config(name).input_dims
-                vector, labels = entry.features[space], dims.text_in_space(entry.label_text, space, dim)
+            p, features = entry.prediction, entry.prediction.video_features
+            if space == "joint" and p.model == name and "joint" in features:
+                vector, labels = features["joint"], p.label_joint
+            elif space != "joint" and info.usable and p.encoders == encoders and space in features:
+                dims = self.service.catalog.usable(name).config.input_dims
+                vector, labels = features[space], dims.text_in_space(p.label_text, space, dim)
             else:
                 continue
             if vector.shape[-1] != dim:
                 continue
+            best = p.ranking[0]
             video_rows.append(vector)
-            video_points.append(entry)
+            video_points.append((entry.name, f"<b>your video: {escape_html(entry.name)}</b><br>best label: "
+                                 f"{escape_html(best.label)} ({100 * best.confidence:.0f}%)<br>model: {escape_html(p.model)}"))
             if labels is not None and labels.shape[-1] == dim:
-                for label, row in zip(entry.labels, labels):
+                for label, row in zip(p.labels, labels):
                     label_vectors.pop(label.lower(), None)  # the latest spelling and vector win, drawn last
                     label_vectors[label.lower()] = (label, row)
         chosen = list(label_vectors.values())[-MAX_LABEL_MARKERS:]
-        videos = [UserPoint(xy, entry.name, f"<b>your video: {escape_html(entry.name)}</b><br>best label: "
-                            f"{escape_html(entry.top)} ({100 * entry.confidence:.0f}%)<br>model: {escape_html(entry.model)}")
-                  for entry, xy in zip(video_points, _placed(amap, video_rows))]
+        videos = [UserPoint(xy, video, hover) for (video, hover), xy in zip(video_points, _placed(amap, video_rows))]
         marks = [UserPoint(xy, label, f"<b>your label: {escape_html(label)}</b>")
                  for (label, _), xy in zip(chosen, _placed(amap, [row for _, row in chosen]))]
         return videos, marks

@@ -24,7 +24,7 @@ import pandas as pd
 
 from app.examples import EXAMPLES_DIR
 from app.handlers import FIGURE_CHOICES, PageHandlers, describe_model, explore_note, model_choices, report_figure
-from app.maps import MapMaker
+from app.maps import SPACE_TITLES, MapMaker
 from app.state import Session
 from app.text import CSS, EXPLORE_INTRO, HOW_TO_READ, INTRO, TABLE_COLUMNS, THEME, TITLE, TRAIN_HINT, code_span
 from avzsl.serving.service import MAX_LABEL_CHARS, MAX_LABELS, TRAINING_FREE
@@ -40,8 +40,7 @@ QUEUE_SIZE = 64
 SESSION_SECONDS = 6 * 3600  # a visitor's videos and map points are forgotten this long after their last use
 MAX_MOMENTS = 32
 MODALITY_CHOICES = [("Sound + picture", "both"), ("Picture only", "visual"), ("Sound only", "audio")]
-SPACE_CHOICES = [("Learned joint space", "joint"), ("Input: picture (CLIP)", "visual"),
-                 ("Input: sound (CLAP)", "audio"), ("All three side by side", "all")]
+SPACE_CHOICES = [(title, space) for space, title in SPACE_TITLES.items()] + [("All three side by side", "all")]
 ONE_AT_A_TIME = {"concurrency_limit": CLASSIFY_CONCURRENCY, "concurrency_id": "model"}
 PRIVATE = {"api_visibility": "private"}
 
@@ -54,8 +53,12 @@ def build_demo(service, *, maps: MapMaker | None = None) -> gr.Blocks:
         models = model_choices(service)
         header(handlers, offers_checkpoints=len(models) > 1)
         with gr.Tabs():
-            with gr.Tab("Classify a video", id="classify"):
-                classify = classify_tab(handlers, models, session)
+            with gr.Tab("Classify a video", id="classify"), gr.Row(equal_height=False):
+                with gr.Column(scale=5):  # the form on the left, the result on the right
+                    classify = classify_form(handlers, models)
+                with gr.Column(scale=7):
+                    results = classify_results()
+                wire_classify(handlers, classify, results, session)
             with gr.Tab("Explore the embedding maps", id="explore") as explore_tab:
                 explore = explore_tab_layout(handlers, explore_tab, session)
                 report_panel(service, explore.checkpoint, explore_tab)
@@ -75,7 +78,7 @@ def header(handlers: PageHandlers, *, offers_checkpoints: bool) -> None:
     service = handlers.service
     gr.Markdown(f"# {TITLE}")
     gr.Markdown(INTRO, elem_classes=["subtitle"])
-    if service.random_encoders:
+    if service.pool.random:
         gr.Markdown(
             "⚠ **Test mode — random-weight encoders: every result on this page is meaningless.** "
             "The app was started with `--encoders random` (or `AVZSL_ENCODERS=random`) to check that it "
@@ -91,17 +94,6 @@ def header(handlers: PageHandlers, *, offers_checkpoints: bool) -> None:
     timer.tick(handlers.status_tick, outputs=[line, timer], **PRIVATE, queue=False)
     status_api = gr.Button(visible=False)  # carries the /weights_status API
     status_api.click(handlers.weights_status, outputs=[line], api_name="weights_status", queue=False)
-
-
-def classify_tab(handlers: PageHandlers, models: list[tuple[str, str]], session: gr.State) -> SimpleNamespace:
-    """The Classify tab, the form on the left and the result on the right, with its events; returns the form."""
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=5):
-            form = classify_form(handlers, models)
-        with gr.Column(scale=7):
-            results = classify_results()
-    wire_classify(handlers, form, results, session)
-    return form
 
 
 def classify_form(handlers: PageHandlers, models: list[tuple[str, str]]) -> SimpleNamespace:
@@ -208,11 +200,8 @@ def report_panel(service, checkpoint: gr.Dropdown, tab: gr.Tab) -> None:
         status = gr.Markdown(elem_classes=["small-note"], elem_id="report-status")
         plot = gr.Plot(show_label=False, elem_id="report-plot")
 
-    def draw(name, figure):
-        return report_figure(service, name, figure)
-
     for event in (tab.select, checkpoint.change, which.change):
-        event(draw, inputs=[checkpoint, which], outputs=[plot, status], **PRIVATE, queue=False)
+        event(functools.partial(report_figure, service), inputs=[checkpoint, which], outputs=[plot, status], **PRIVATE, queue=False)
 
 
 def wire_classify(handlers: PageHandlers, tab: SimpleNamespace, results: dict, session: gr.State) -> None:
@@ -222,7 +211,8 @@ def wire_classify(handlers: PageHandlers, tab: SimpleNamespace, results: dict, s
     page_inputs = [tab.media_file, *api_form, session]
     shown = {**results, "session": session}
     page_outputs = list(shown.values())
-    classify_page, classify_example = by_component(handlers.classify_page, shown), by_component(handlers.classify_example, shown)
+    classify_page = by_component(handlers.classify_page, shown)
+    classify_example = by_component(handlers.classify_page, shown, cache=handlers.example_results)
     tab.button.click(classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME,
                      scroll_to_output=False)
     tab.labels.submit(classify_page, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
@@ -238,11 +228,12 @@ def wire_classify(handlers: PageHandlers, tab: SimpleNamespace, results: dict, s
             classify_example, inputs=page_inputs, outputs=page_outputs, **PRIVATE, **ONE_AT_A_TIME)
 
 
-def by_component(handler, components: dict):
-    """The handler with its answer {name: value} turned into what Gradio takes: {component: value}."""
+def by_component(handler, components: dict, **fixed):
+    """The handler (given the keyword arguments `fixed` too) with its answer {name: value} turned into what
+    Gradio takes: {component: value}."""
     @functools.wraps(handler)  # Gradio reads the handler's own signature
     def run(*args):
-        return {components[name]: value for name, value in handler(*args).items()}
+        return {components[name]: value for name, value in handler(*args, **fixed).items()}
     return run
 
 

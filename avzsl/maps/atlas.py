@@ -34,7 +34,6 @@ LISTS = ("video_ids", "class_names", "seen_classes", "unseen_classes")  # those 
 DEFAULT_PER_CLASS = 100
 
 
-
 @dataclass
 class Atlas:
     audio: np.ndarray  # (M, D_a)

@@ -221,9 +221,7 @@ class AtlasMap:
 
     def place(self, vectors: np.ndarray) -> np.ndarray:
         """(n, D) vectors of this space -> (n, 2); raises ValueError when D is not the space's size."""
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.ndim == 1:
-            vectors = vectors[None]
+        vectors = np.atleast_2d(vectors)
         if vectors.shape[1] != self.space.dim:
             raise ValueError(f"cannot place {vectors.shape[1]}-d vectors on a map of {self.space.dim}-d vectors")
         return self.projection.add_points(vectors)
@@ -254,15 +252,12 @@ class ProjectionCache:
         return (key, space, method, self.seed) in self._maps
 
     def atlas_map(self, key: str, vectors: SpaceVectors, method: str) -> AtlasMap:
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, not {method!r}")
         full = (key, vectors.space, method, self.seed)
         if full not in self._maps:
             with self._fitting:
                 if full not in self._maps:
                     self._maps[full] = self._load(full, vectors, method) or self._fit(full, vectors, method)
         return self._maps[full]
-
 
     def _file(self, full: tuple) -> Path | None:
         if self.directory is None:

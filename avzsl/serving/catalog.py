@@ -2,11 +2,11 @@
 
     catalog = Catalog("checkpoints")               # every checkpoint folder under checkpoints/
     model_id = catalog.add("elsewhere/my-run")    # or one folder given by path (its id: its name)
-    catalog.config(model_id).calibration.gamma    # read once, again only when config.json changes
+    catalog.usable(model_id).config.calibration.gamma   # read once, again only when config.json changes
 
     >>> Catalog("examples").ids()                  # a folder without checkpoints
     []
-    >>> Catalog("examples").config("clipclap-ucf")
+    >>> Catalog("examples").usable("clipclap-ucf")
     Traceback (most recent call last):
     avzsl.models.checkpoint.CheckpointError: no checkpoint named 'clipclap-ucf'
 
@@ -130,12 +130,12 @@ class Catalog:
         return self._read_once(self._entries, path, (CONFIG, WEIGHTS, METRICS),
                                lambda signature: _read_entry(model_id, path, signature))
 
-    def config(self, model_id: str) -> CheckpointConfig:
-        """The checkpoint's config; CheckpointError with the reason when its files cannot be used."""
+    def usable(self, model_id: str) -> Entry:
+        """The checkpoint's entry; CheckpointError with the reason when its files cannot be used."""
         entry = self.entry(model_id)
         if entry.problem:
             raise CheckpointError(f"{model_id}: {entry.problem}")
-        return entry.config
+        return entry
 
     def load(self, entry: Entry, device) -> Checkpoint:
         """The model of a readable entry with its weights, loaded once per device and version of its files."""

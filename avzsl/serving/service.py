@@ -75,7 +75,7 @@ class Labels(tuple):
     are; any other sequence it parses first, so typed text is parsed once on every path."""
 
 
-def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_chars: int = MAX_LABEL_CHARS) -> Labels:
+def parse_labels(text: str | Sequence[str]) -> Labels:
     """Split on commas and newlines, trim, drop empties, de-duplicate case-insensitively (first spelling wins).
 
     A label with no visible character (only zero-width spaces, byte-order marks, control characters) is
@@ -99,11 +99,11 @@ def parse_labels(text: str | Sequence[str], max_labels: int = MAX_LABELS, max_ch
             labels.append(label)
     if not labels:
         raise LabelError("Type at least one label, e.g. 'dog barking, playing guitar, car engine'.")
-    if len(labels) > max_labels:
-        raise LabelError(f"{len(labels)} labels given; at most {max_labels} can be ranked at once.")
-    too_long = [label for label in labels if len(label) > max_chars]
+    if len(labels) > MAX_LABELS:
+        raise LabelError(f"{len(labels)} labels given; at most {MAX_LABELS} can be ranked at once.")
+    too_long = [label for label in labels if len(label) > MAX_LABEL_CHARS]
     if too_long:
-        raise LabelError(f"Labels can be at most {max_chars} characters long; this one has {len(too_long[0])}: "
+        raise LabelError(f"Labels can be at most {MAX_LABEL_CHARS} characters long; this one has {len(too_long[0])}: "
                          f"{too_long[0][:40]!r}...")
     return Labels(labels)
 
@@ -219,15 +219,13 @@ class PredictionService:
     answers with the reason (`status()`), in milliseconds instead of a rebuild.
     """
 
-    def __init__(self, encoders, *, checkpoints_dir: str | Path | None = "checkpoints", device=None,
-                 catalog: Catalog | None = None):
-        """encoders: an EncoderPool, or one Encoders object (served for its own spec; others are loaded alike).
-        catalog: the checkpoints offered (default: those under `checkpoints_dir`)."""
+    def __init__(self, encoders, *, checkpoints_dir: str | Path | None = "checkpoints", device=None):
+        """encoders: an EncoderPool, or one Encoders object (served for its own spec; others are loaded alike)."""
         from avzsl.encoders import EncoderPool
 
         self.pool = encoders if isinstance(encoders, EncoderPool) else EncoderPool.of(encoders)
         self.default_spec = self.pool.spec() if isinstance(encoders, EncoderPool) else encoders.spec
-        self.catalog = catalog or Catalog(checkpoints_dir)
+        self.catalog = Catalog(checkpoints_dir)
         self.device = device or self.pool.device
         self._failed: dict = {}  # EncoderSpec -> why building its encoders failed
         # Two lanes, each served in arrival order (turns.py): a small request never waits for all of a large
@@ -240,10 +238,6 @@ class PredictionService:
     def encoders(self):
         """The encoders of the training-free mode (loaded on first use)."""
         return self._encoders(self.default_spec)
-
-    @property
-    def random_encoders(self) -> bool:
-        return self.pool.random
 
     def status(self) -> ServiceStatus:
         """Whether the encoders of the training-free mode are ready, being fetched or loaded, or failed."""
@@ -272,12 +266,7 @@ class PredictionService:
 
     def _entry(self, model_id: str) -> Entry | None:
         """The catalog's entry of a usable checkpoint (None for the training-free mode); read once per request."""
-        if model_id == TRAINING_FREE:
-            return None
-        entry = self.catalog.entry(model_id)
-        if entry.problem:
-            raise CheckpointError(f"{model_id}: {entry.problem}")
-        return entry
+        return None if model_id == TRAINING_FREE else self.catalog.usable(model_id)
 
     def _spec(self, entry: Entry | None):
         """The EncoderSpec a model is run with: the default one for the training-free mode, else the preset
@@ -390,7 +379,7 @@ class PredictionService:
                        for seg, d in zip(media.media, distances)]
         explanations = {m: rank(labels, pool_segments(training_free_scores(media, text, m).distances), COSINE_TEMPERATURE)
                         for m in ("visual", "audio") if getattr(media, m) is not None}  # each modality alone
-        if self.random_encoders:
+        if self.pool.random:
             scores.warnings.append("Random-weight encoders: these results are meaningless (a test mode).")
         timings["total"] = _ms_since(began)
 
