@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -14,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from avzsl.cli import add_debug_option, entry_point
+from avzsl.cli import add_debug_option, command_parser, entry_point
 
 if TYPE_CHECKING:  # PyAV's types, for the annotations only
     import av
@@ -135,8 +134,7 @@ def write_labelled_folder(root: str | os.PathLike, classes: tuple[str, ...] = DE
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m avzsl.synthetic_media",
-                                description="Write a SYNTHETIC labelled video folder to try extraction on.")
+    p = command_parser("avzsl.synthetic_media", __doc__)
     p.add_argument("out", type=Path, help="folder to write (one sub-folder per class)")
     p.add_argument("--per-class", type=int, default=4, help="clips per class (default 4)")
     add_debug_option(p)

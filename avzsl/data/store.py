@@ -103,16 +103,10 @@ def read_store(path: str | Path) -> GZSLData:
     subsets = {name: Features(tensors[f"{name}.audio"], tensors[f"{name}.visual"], tensors[f"{name}.labels"],
                               manifest["subsets"][name]["video_ids"]) for name in SAMPLE_SUBSETS}
     text = ClassText(tensors["text"], tuple(tuple(p) for p in manifest["text"]["parts"]), manifest["text"]["alignment"])
-    return GZSLData(split, text, subsets, read_provenance(path, manifest))
-
-
-def read_provenance(path: str | Path, manifest: dict) -> Provenance:
-    """The store's Provenance: its manifest's record, with this folder as the source; SYNTHETIC when the
-    manifest says so (or the record does: earlier avzsl versions stored the flag in both)."""
-    record = manifest.get("provenance", {})
-    provenance = Provenance.from_dict(record, manifest["split"].get("dataset"), f"{Path(path) / MANIFEST} provenance")
-    synthetic = bool(manifest.get("synthetic", False)) or provenance.synthetic
-    return dataclasses.replace(provenance, synthetic=synthetic, source={"kind": "avzsl-store", "path": str(path)})
+    provenance = Provenance.from_dict(manifest.get("provenance", {}), split.dataset, f"{path / MANIFEST} provenance")
+    synthetic = bool(manifest.get("synthetic", False)) or provenance.synthetic  # either place (module docstring)
+    source = {"kind": "avzsl-store", "path": str(path)}
+    return GZSLData(split, text, subsets, dataclasses.replace(provenance, synthetic=synthetic, source=source))
 
 
 def check_store_tensors(tensors_path: Path, manifest: dict) -> None:

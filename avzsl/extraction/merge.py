@@ -31,8 +31,7 @@ FAILED_REPORT = "failed.csv"
 
 def missing_videos(store: str | Path) -> list[str]:
     """Paths of planned videos that no run has finished (extracted or failed) yet."""
-    done, failed = finished_videos(work_dir(store))
-    finished = done | failed
+    finished = finished_videos(work_dir(store))
     return [path for video_id, path, _, _ in read_work_record(store)["plan"]["videos"] if video_id not in finished]
 
 
