@@ -92,11 +92,24 @@ def read_store(path: str | Path) -> GZSLData:
     tensors_path = path / TENSORS
     if not tensors_path.is_file():
         raise DataError(f"feature store {path} is missing {TENSORS}")
-    check_store_tensors(tensors_path, manifest)
-    tensors = load_file(tensors_path)
+    # From the file's header alone, before loading anything: every tensor the manifest implies, with its dtype
+    # and shape.
+    header = safetensors_header(tensors_path, DataError)
+    where = str(tensors_path)
     classes = len(manifest["split"]["class_names"])
+    check_tensor(header, "text", "F32", (classes, sum(d for _, d in manifest["text"]["parts"])), where, DataError)
+    widths = {}
+    for name in SAMPLE_SUBSETS:
+        if name not in manifest["subsets"]:
+            raise DataError(f"feature store {path} has no subset {name}")
+        count = manifest["subsets"][name]["count"]
+        for modality in ("audio", "visual"):
+            check_tensor(header, f"{name}.{modality}", "F32", (count, widths.get(modality)), where, DataError)
+            widths[modality] = header[f"{name}.{modality}"].shape[1]
+        check_tensor(header, f"{name}.labels", "I64", (count,), where, DataError)
+    tensors = load_file(tensors_path)
     for name, values in tensors.items():
-        check_finite(values, f"tensor {name}", str(tensors_path), DataError)
+        check_finite(values, f"tensor {name}", where, DataError)
         if name.endswith(".labels") and len(values) and not 0 <= values.min() <= values.max() < classes:
             raise DataError(f"{tensors_path}: tensor {name} holds class ids outside 0..{classes - 1}")
     split = ClassSplit.from_dict(manifest["split"])
@@ -107,20 +120,3 @@ def read_store(path: str | Path) -> GZSLData:
     synthetic = bool(manifest.get("synthetic", False)) or provenance.synthetic  # either place (module docstring)
     source = {"kind": "avzsl-store", "path": str(path)}
     return GZSLData(split, text, subsets, dataclasses.replace(provenance, synthetic=synthetic, source=source))
-
-
-def check_store_tensors(tensors_path: Path, manifest: dict) -> None:
-    """From the file's header alone: every tensor the manifest implies, with its dtype and shape."""
-    tensors = safetensors_header(tensors_path, DataError)
-    where = str(tensors_path)
-    classes = len(manifest["split"]["class_names"])
-    check_tensor(tensors, "text", "F32", (classes, sum(d for _, d in manifest["text"]["parts"])), where, DataError)
-    widths = {}
-    for name in SAMPLE_SUBSETS:
-        if name not in manifest["subsets"]:
-            raise DataError(f"feature store {tensors_path.parent} has no subset {name}")
-        count = manifest["subsets"][name]["count"]
-        for modality in ("audio", "visual"):
-            check_tensor(tensors, f"{name}.{modality}", "F32", (count, widths.get(modality)), where, DataError)
-            widths[modality] = tensors[f"{name}.{modality}"].shape[1]
-        check_tensor(tensors, f"{name}.labels", "I64", (count,), where, DataError)
