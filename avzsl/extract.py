@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from avzsl.cli import (add_device_option, add_encoder_options, add_verbose_option, command_parser, encoder_files,
-                       entry_point, pick_device, set_threads, setup_logging)
+                       entry_point, start)
 
 log = logging.getLogger("avzsl.extract")
 
@@ -89,9 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    set_threads(args.threads)
+    args, device = start(parser, argv)
     if args.splits is None and args.random_split is None:
         parser.error("choose the class split: --splits DIR or --random-split SEED")
     if args.engine == "local" and (args.address or args.workers or args.gpus_per_worker):
@@ -132,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                          address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                          **options)
     else:
-        encoders = load_encoders(spec, pick_device(args.device), **encoder_files(args))
+        encoders = load_encoders(spec, device, **encoder_files(args))
         extract_local(args.out, args.videos, plan, settings, encoders, decode_workers=args.decode_workers,
                       **options)
     merge_extraction(args.out, keep_work=args.keep_work)

@@ -5,19 +5,14 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from avzsl.cli import add_debug_option, entry_point
-
-if TYPE_CHECKING:  # PyAV's types, for the annotations only
-    import av
+from avzsl.cli import add_debug_option, command_parser, entry_point
 
 # numpy and PyAV are imported where used: `python -m avzsl.synthetic_media` then answers Ctrl-C in one line.
 FrameFn = Callable[[int, float], "np.ndarray"]  # (frame index, seconds) -> (H, W, 3) uint8 RGB
@@ -49,14 +44,31 @@ def write_test_video(
     import numpy as np
 
     path = os.fspath(path)
-    frame_fn = frame_fn or _gradient(width, height)
+    if frame_fn is None:  # a colour gradient: bands sliding right
+        x = np.linspace(0.0, 1.0, width)[None, :]  # (1, W)
+        y = np.linspace(0.0, 1.0, height)[:, None]  # (H, 1)
+
+        def frame_fn(i: int, t: float) -> np.ndarray:
+            r = np.broadcast_to((x + 0.25 * t) % 1.0, (height, width))
+            g = np.broadcast_to(y, (height, width))
+            b = np.full_like(r, 0.5 + 0.5 * np.sin(t))
+            return (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)  # (H, W, 3)
+
     if audio_fn is None and audio_hz is not None:
         audio_fn = lambda t: 0.3 * np.sin(2 * np.pi * audio_hz * t)  # noqa: E731
     n_frames = round(seconds * fps)
     n_samples = round(seconds * sample_rate)
 
     with av.open(path, "w", options={"movflags": "+faststart"}) as out:  # index first, as on the web
-        video = _video_stream(out, width, height, fps)
+        if "libx264" in av.codecs_available:
+            video = out.add_stream("libx264", rate=fps)
+            # 4:2:0 chroma needs even sizes; 4:4:4 lets tests cover odd ones such as 97x61
+            video.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+            video.options = {"preset": "veryfast"}  # keeps B-frames, so decoding sees reordered frames
+        else:
+            video = out.add_stream("mpeg4", rate=fps)
+            video.pix_fmt = "yuv420p"
+        video.width, video.height = width, height
         audio = None
         if audio_fn is not None:
             audio = out.add_stream(audio_codec, rate=sample_rate, layout="mono")
@@ -83,36 +95,6 @@ def write_test_video(
     return path
 
 
-def _video_stream(out: av.container.OutputContainer, width: int, height: int, fps: int):
-    import av
-
-    if "libx264" in av.codecs_available:
-        stream = out.add_stream("libx264", rate=fps)
-        # 4:2:0 chroma needs even sizes; 4:4:4 lets tests cover odd ones such as 97x61
-        stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-        stream.options = {"preset": "veryfast"}  # keeps B-frames, so decoding sees reordered frames
-    else:
-        stream = out.add_stream("mpeg4", rate=fps)
-        stream.pix_fmt = "yuv420p"
-    stream.width, stream.height = width, height
-    return stream
-
-
-def _gradient(width: int, height: int) -> FrameFn:
-    import numpy as np
-
-    x = np.linspace(0.0, 1.0, width)[None, :]  # (1, W)
-    y = np.linspace(0.0, 1.0, height)[:, None]  # (H, 1)
-
-    def frame(i: int, t: float) -> np.ndarray:
-        r = np.broadcast_to((x + 0.25 * t) % 1.0, (height, width))  # bands sliding right
-        g = np.broadcast_to(y, (height, width))
-        b = np.full_like(r, 0.5 + 0.5 * np.sin(t))
-        return (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)  # (H, W, 3)
-
-    return frame
-
-
 DEMO_CLASSES = ("dog_barking", "playing drums", "Car engine", "rain")
 
 
@@ -135,8 +117,7 @@ def write_labelled_folder(root: str | os.PathLike, classes: tuple[str, ...] = DE
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m avzsl.synthetic_media",
-                                description="Write a SYNTHETIC labelled video folder to try extraction on.")
+    p = command_parser("avzsl.synthetic_media", __doc__)
     p.add_argument("out", type=Path, help="folder to write (one sub-folder per class)")
     p.add_argument("--per-class", type=int, default=4, help="clips per class (default 4)")
     add_debug_option(p)

@@ -44,7 +44,13 @@ def combine(parts: list[GZSLData]) -> GZSLData:
     for list_name in SPLIT_LISTS:
         members = {n for p in parts for n in p.split.names(p.split.lists[list_name])}
         lists[list_name] = tuple(sorted(index[n] for n in members))
-    _check_roles(names, lists)
+    # A class cannot be trained on in a stage where it must be unseen (reference §8).
+    for train_list, unseen_list in (("stage_1_train", "stage_1_val_unseen"), ("stage_1_train", "stage_2_test_unseen"),
+                                    ("stage_2_train", "stage_2_test_unseen")):
+        both = set(lists[train_list]) & set(lists[unseen_list])
+        if both:
+            raise DataError(f"{len(both)} class(es) are training classes in one data set and unseen in another "
+                            f"({train_list} and {unseen_list}), e.g. {[names[i] for i in sorted(both)][:3]}")
     split = ClassSplit("+".join(p.name for p in parts), tuple(names), tuple(prompts[n] for n in names), lists)
     relabel = [np.array([index[n] for n in p.split.class_names], dtype=np.int64) for p in parts]  # a part's id -> ours
     subsets = {}
@@ -74,14 +80,3 @@ def _check_same_space(a: GZSLData, b: GZSLData) -> None:
             raise DataError(f"{a.name} and {b.name} are not in one feature space: {problem}")
     if a.text.alignment != b.text.alignment:
         raise DataError(f"{a.name} aligns class text {a.text.alignment}, {b.name} {b.text.alignment}")
-
-
-def _check_roles(names: list[str], lists: dict[str, tuple[int, ...]]) -> None:
-    """A class cannot be trained on in a stage where it must be unseen (reference §8)."""
-    pairs = (("stage_1_train", "stage_1_val_unseen"), ("stage_1_train", "stage_2_test_unseen"),
-             ("stage_2_train", "stage_2_test_unseen"))
-    for train_list, unseen_list in pairs:
-        both = set(lists[train_list]) & set(lists[unseen_list])
-        if both:
-            raise DataError(f"{len(both)} class(es) are training classes in one data set and unseen in another "
-                            f"({train_list} and {unseen_list}), e.g. {[names[i] for i in sorted(both)][:3]}")

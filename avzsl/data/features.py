@@ -13,16 +13,10 @@ import numpy as np
 
 from avzsl.data.errors import DataError
 from avzsl.data.provenance import Provenance
-from avzsl.data.splits import ClassSplit
+from avzsl.data.splits import SPLIT_LISTS, ClassSplit
 
-# Sample subsets a data set holds, in the order the protocol uses them.
-SAMPLE_SUBSETS = (
-    "stage_1_train",
-    "stage_1_val_seen",
-    "stage_1_val_unseen",
-    "stage_2_test_seen",
-    "stage_2_test_unseen",
-)
+# Sample subsets a data set holds, in the order the protocol uses them: one per class list but stage_2_train.
+SAMPLE_SUBSETS = tuple(name for name in SPLIT_LISTS if name != "stage_2_train")
 TEXT_ALIGNMENTS = ("by-name", "sorted-keys")
 
 

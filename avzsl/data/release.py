@@ -176,7 +176,8 @@ def _read_subset(features_root: Path, subset: str, split: ClassSplit) -> Feature
         if len(audio) != len(visual):
             raise DataError(f"{file_name} in {subset}: {len(audio)} audio but {len(visual)} visual vectors")
         # Names can be shifted against features in the ActivityNet release (§2.2): only positions count.
-        names = [_as_str(n) for n in audio_pkl.get("video_names", [])][: len(audio)]
+        names = [n.decode("utf-8", "replace") if isinstance(n, (bytes, np.bytes_)) else str(n)
+                 for n in audio_pkl.get("video_names", [])][: len(audio)]
         names += [f"{Path(file_name).stem}#{i}" for i in range(len(names), len(audio))]
         parts.append(Features(audio, visual, np.full(len(audio), class_id), names))
     return Features.concat(parts)
@@ -189,10 +190,6 @@ def _stack(pkl: dict, path: Path) -> np.ndarray:
     if len(vectors) == 0:
         raise DataError(f"{path} holds no feature vectors")
     return np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in vectors])
-
-
-def _as_str(name) -> str:
-    return name.decode("utf-8", "replace") if isinstance(name, (bytes, np.bytes_)) else str(name)
 
 
 def text_files(dataset: str) -> tuple[str, str]:

@@ -92,41 +92,31 @@ def read_store(path: str | Path) -> GZSLData:
     tensors_path = path / TENSORS
     if not tensors_path.is_file():
         raise DataError(f"feature store {path} is missing {TENSORS}")
-    check_store_tensors(tensors_path, manifest)
-    tensors = load_file(tensors_path)
+    # From the file's header alone, before loading anything: every tensor the manifest implies, with its dtype
+    # and shape.
+    header = safetensors_header(tensors_path, DataError)
+    where = str(tensors_path)
     classes = len(manifest["split"]["class_names"])
+    check_tensor(header, "text", "F32", (classes, sum(d for _, d in manifest["text"]["parts"])), where, DataError)
+    widths = {}
+    for name in SAMPLE_SUBSETS:
+        if name not in manifest["subsets"]:
+            raise DataError(f"feature store {path} has no subset {name}")
+        count = manifest["subsets"][name]["count"]
+        for modality in ("audio", "visual"):
+            check_tensor(header, f"{name}.{modality}", "F32", (count, widths.get(modality)), where, DataError)
+            widths[modality] = header[f"{name}.{modality}"].shape[1]
+        check_tensor(header, f"{name}.labels", "I64", (count,), where, DataError)
+    tensors = load_file(tensors_path)
     for name, values in tensors.items():
-        check_finite(values, f"tensor {name}", str(tensors_path), DataError)
+        check_finite(values, f"tensor {name}", where, DataError)
         if name.endswith(".labels") and len(values) and not 0 <= values.min() <= values.max() < classes:
             raise DataError(f"{tensors_path}: tensor {name} holds class ids outside 0..{classes - 1}")
     split = ClassSplit.from_dict(manifest["split"])
     subsets = {name: Features(tensors[f"{name}.audio"], tensors[f"{name}.visual"], tensors[f"{name}.labels"],
                               manifest["subsets"][name]["video_ids"]) for name in SAMPLE_SUBSETS}
     text = ClassText(tensors["text"], tuple(tuple(p) for p in manifest["text"]["parts"]), manifest["text"]["alignment"])
-    return GZSLData(split, text, subsets, read_provenance(path, manifest))
-
-
-def read_provenance(path: str | Path, manifest: dict) -> Provenance:
-    """The store's Provenance: its manifest's record, with this folder as the source; SYNTHETIC when the
-    manifest says so (or the record does: earlier avzsl versions stored the flag in both)."""
-    record = manifest.get("provenance", {})
-    provenance = Provenance.from_dict(record, manifest["split"].get("dataset"), f"{Path(path) / MANIFEST} provenance")
-    synthetic = bool(manifest.get("synthetic", False)) or provenance.synthetic
-    return dataclasses.replace(provenance, synthetic=synthetic, source={"kind": "avzsl-store", "path": str(path)})
-
-
-def check_store_tensors(tensors_path: Path, manifest: dict) -> None:
-    """From the file's header alone: every tensor the manifest implies, with its dtype and shape."""
-    tensors = safetensors_header(tensors_path, DataError)
-    where = str(tensors_path)
-    classes = len(manifest["split"]["class_names"])
-    check_tensor(tensors, "text", "F32", (classes, sum(d for _, d in manifest["text"]["parts"])), where, DataError)
-    widths = {}
-    for name in SAMPLE_SUBSETS:
-        if name not in manifest["subsets"]:
-            raise DataError(f"feature store {tensors_path.parent} has no subset {name}")
-        count = manifest["subsets"][name]["count"]
-        for modality in ("audio", "visual"):
-            check_tensor(tensors, f"{name}.{modality}", "F32", (count, widths.get(modality)), where, DataError)
-            widths[modality] = tensors[f"{name}.{modality}"].shape[1]
-        check_tensor(tensors, f"{name}.labels", "I64", (count,), where, DataError)
+    provenance = Provenance.from_dict(manifest.get("provenance", {}), split.dataset, f"{path / MANIFEST} provenance")
+    synthetic = bool(manifest.get("synthetic", False)) or provenance.synthetic  # either place (module docstring)
+    source = {"kind": "avzsl-store", "path": str(path)}
+    return GZSLData(split, text, subsets, dataclasses.replace(provenance, synthetic=synthetic, source=source))

@@ -31,8 +31,7 @@ FAILED_REPORT = "failed.csv"
 
 def missing_videos(store: str | Path) -> list[str]:
     """Paths of planned videos that no run has finished (extracted or failed) yet."""
-    done, failed = finished_videos(work_dir(store))
-    finished = done | failed
+    finished = finished_videos(work_dir(store))
     return [path for video_id, path, _, _ in read_work_record(store)["plan"]["videos"] if video_id not in finished]
 
 
@@ -97,11 +96,9 @@ def merge_extraction(store: str | Path, *, keep_work: bool = False) -> GZSLData:
         for name in SAMPLE_SUBSETS:
             kept = [v for v in assigned if v.subset == name]
             where = [rows[v.video_id] for v in kept]
-            labels = [v.class_id for v in kept]
-            subsets[name] = Features(audio[where], visual[where], labels, [v.video_id for v in kept])
-        clip_dim, clap_dim = text[CLIP].shape[1], text[CLAP].shape[1]
-        data = GZSLData(plan.split, ClassText(join_text(text[CLIP], text[CLAP]), text_parts(clip_dim, clap_dim)),
-                        subsets, provenance)
+            subsets[name] = Features(audio[where], visual[where], [v.class_id for v in kept], [v.video_id for v in kept])
+        parts = text_parts(text[CLIP].shape[1], text[CLAP].shape[1])
+        data = GZSLData(plan.split, ClassText(join_text(text[CLIP], text[CLAP]), parts), subsets, provenance)
         for stage in (1, 2):
             data.stage(stage)  # the protocol's own checks: no class of a stage may be left without videos
     except DataError as e:

@@ -139,9 +139,8 @@ def _unassigned(videos: list[LabelledVideo], class_ids: dict[str, int], split: C
 
 
 def _assign_randomly(by_class: dict[int, list[PlannedVideo]], split: ClassSplit, seed) -> list[PlannedVideo]:
-    seen, val_unseen, test_unseen = (set(split.lists[name]) for name in
-                                     ("stage_1_train", "stage_1_val_unseen", "stage_2_test_unseen"))
-    stage_2_train = set(split.lists["stage_2_train"])
+    seen, val_unseen, test_unseen, stage_2_train = (set(split.lists[name]) for name in (
+        "stage_1_train", "stage_1_val_unseen", "stage_2_test_unseen", "stage_2_train"))
     too_few, planned = [], []
     for class_id in sorted(seen | val_unseen | test_unseen):
         videos = sorted(by_class.get(class_id, []), key=lambda v: v.video_id)

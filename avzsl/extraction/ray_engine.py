@@ -29,10 +29,9 @@ import ray.data
 
 from avzsl.encoders import EncoderSpec, load_encoders
 from avzsl.extraction.plan import ExtractionPlan
-from avzsl.extraction.worker import (ExtractionResult, ExtractionSettings, decode_video, embed_videos, pending_videos,
-                                     start_work, write_chunks)
+from avzsl.extraction.worker import (ExtractionResult, ExtractionSettings, decode_video, embed_videos, start_work,
+                                     write_chunks)
 from avzsl.io import AvzslError
-from avzsl.media import MediaError
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +73,8 @@ def extract_with_ray(
     if "files" in encoder_files:
         encoder_files["files"] = encoder_files["files"].absolute()
     videos_dir = Path(videos_dir).resolve()
-    start_work(store, plan, settings, load_encoders(spec, **encoder_files))  # class text, on this machine
-    pending, skipped = pending_videos(store, plan, retry_failed)
+    # the class text, on this machine
+    pending, skipped = start_work(store, plan, settings, load_encoders(spec, **encoder_files), retry_failed)
     if not pending:
         return write_chunks(store, plan, skipped, [], chunk_size=chunk_size, progress=False, began=began)
 
@@ -154,11 +153,9 @@ def _check_answers(address: str) -> None:
 
 def _decode_batch(batch: dict[str, np.ndarray], audio) -> dict[str, np.ndarray]:
     """A Ray task: decode a batch of files; a file that cannot be used gives its error instead."""
-    decoded = [decode_video(Path(path), audio) for path in batch["path"]]
-    media = np.empty(len(decoded), dtype=object)  # MediaSegments, or None where it failed
-    media[:] = [None if isinstance(d, Exception) else d for d in decoded]
-    errors = np.array([str(d) if isinstance(d, Exception) else "" for d in decoded], dtype=object)
-    return {"index": batch["index"], "media": media, "error": errors}
+    media = np.empty(len(batch["path"]), dtype=object)  # MediaSegments, or the error (decode_video)
+    media[:] = [decode_video(Path(path), audio) for path in batch["path"]]
+    return {"index": batch["index"], "media": media}
 
 
 class _Embedder:
@@ -171,5 +168,4 @@ class _Embedder:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """(B,) decoded files -> their index, audio (B, D_clap), visual (B, D_clip) and error (embed_videos)."""
-        decoded = [MediaError(error) if media is None else media for media, error in zip(batch["media"], batch["error"])]
-        return {"index": batch["index"], **embed_videos(decoded, self.encoders, self.no_audio)}
+        return {"index": batch["index"], **embed_videos(list(batch["media"]), self.encoders, self.no_audio)}

@@ -86,8 +86,11 @@ def fingerprint(record: dict) -> str:
     return hashlib.sha256(strict_json([record["plan"], record["settings"]], sort_keys=True).encode()).hexdigest()
 
 
-def start_work(store: str | Path, plan: ExtractionPlan, settings: ExtractionSettings, encoders: Encoders) -> Path:
-    """Create the work folder, or check that an existing one was started with the same plan and settings."""
+def start_work(store: str | Path, plan: ExtractionPlan, settings: ExtractionSettings, encoders: Encoders,
+               retry_failed: bool = False) -> tuple[list[PlannedVideo], int]:
+    """Create the work folder, or check that an existing one was started with the same plan and settings.
+    Returns (the plan's videos that no earlier run finished, how many were finished); failed ones count as
+    finished unless `retry_failed`."""
     work = work_dir(store)
     record = work_record(plan, settings, encoders.spec)
     path = work / PLAN_FILE
@@ -106,7 +109,12 @@ def start_work(store: str | Path, plan: ExtractionPlan, settings: ExtractionSett
         # A second or so; same inputs, same result, and the rename is atomic.
         text = encoders.embed_labels(list(plan.split.prompt_names), settings.prompt_set)
         atomic_save_tensors(work / TEXT_FILE, {"clip": text.clip, "clap": text.clap})
-    return work
+    finished = finished_videos(work, retry_failed)
+    pending = [v for v in plan.videos if v.video_id not in finished]
+    skipped = len(plan.videos) - len(pending)
+    if skipped:
+        log.info("resuming: %d of the %d videos were finished by an earlier run", skipped, len(plan.videos))
+    return pending, skipped
 
 
 def read_work_record(store: str | Path) -> dict:
@@ -128,8 +136,8 @@ def read_chunk_index(path: Path) -> tuple[list[str], list[dict]]:
     return json.loads(meta["video_ids"]), json.loads(meta["failed"])
 
 
-def finished_videos(work: Path) -> tuple[set[str], set[str]]:
-    """(ids of the videos extracted by any run, ids of those that only ever failed)."""
+def finished_videos(work: Path, retry_failed: bool = False) -> set[str]:
+    """Ids of the videos that earlier runs finished: extracted, or failed (unless `retry_failed`)."""
     done: set[str] = set()
     failed: set[str] = set()
     for path in chunk_files(work):
@@ -141,19 +149,7 @@ def finished_videos(work: Path) -> tuple[set[str], set[str]]:
             continue
         done.update(ids)
         failed.update(f["video_id"] for f in failures)
-    return done, failed - done
-
-
-def pending_videos(store: str | Path, plan: ExtractionPlan, retry_failed: bool = False) -> tuple[list[PlannedVideo], int]:
-    """(the plan's videos that no earlier run finished, how many were finished); failed ones count as
-    finished unless `retry_failed`."""
-    done, failed = finished_videos(work_dir(store))
-    finished = done if retry_failed else done | failed
-    pending = [v for v in plan.videos if v.video_id not in finished]
-    skipped = len(plan.videos) - len(pending)
-    if skipped:
-        log.info("resuming: %d of the %d videos were finished by an earlier run", skipped, len(plan.videos))
-    return pending, skipped
+    return done if retry_failed else done | failed
 
 
 def extract_local(
@@ -171,8 +167,7 @@ def extract_local(
 ) -> ExtractionResult:
     """Extract the videos that no earlier run finished, on this machine; failures are recorded and skipped."""
     began = time.perf_counter()
-    start_work(store, plan, settings, encoders)
-    pending, skipped = pending_videos(store, plan, retry_failed)
+    pending, skipped = start_work(store, plan, settings, encoders, retry_failed)
     batches = ((videos, embed_videos(decoded, encoders, settings.no_audio))
                for videos, decoded in _decoded_batches(Path(videos_dir), pending, batch_size, decode_workers, encoders))
     return write_chunks(store, plan, skipped, batches, chunk_size=chunk_size, progress=progress, began=began)

@@ -97,10 +97,9 @@ def _decode_audio(container: av.container.InputContainer, stream: av.audio.Audio
     dropped, so memory is bounded by `count` whatever the container."""
     # libswresample (via PyAV) converts each decoded frame as it arrives, in C, so only the window is ever
     # held in memory; librosa.resample would need the whole track as floats first and its first call spends
-    # ~1.5 s importing. More than two channels are folded down to stereo by swr's default matrix (ITU-R
-    # BS.775: L + C/sqrt(2) + Ls/sqrt(2), LFE dropped; with float output swr does not normalise it), and the
-    # two channels are averaged below. Mono and stereo are left alone: swr's own mono downmix adds L and R
-    # at -3 dB, which is louder than either channel and clips when they agree, and its mono -> stereo
+    # ~1.5 s importing. More than two channels are folded down to stereo by swr's default matrix (the module
+    # docstring's), and the two are averaged below. Mono and stereo are left alone: swr's own mono downmix adds
+    # L and R at -3 dB, which is louder than either channel and clips when they agree, and its mono -> stereo
     # upmix would make mono 3 dB quieter.
     layout = "stereo" if stream.codec_context.channels > 2 else None
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)

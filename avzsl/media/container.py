@@ -75,7 +75,12 @@ def open_media(path: str) -> av.container.InputContainer:
         if isinstance(e, OSError):  # permissions and the like are not about the file's content
             raise
         error = e
-    if _looks_like_media(path):
+    with open(path, "rb") as f:
+        head = f.read(16)
+    # A file may stop inside the signature itself: a browser recording cut off after its first byte (0x1a of
+    # WebM's EBML magic) is a truncated video, not "some other kind of file".
+    if any(magic.startswith(head[offset : offset + len(magic)]) and len(head) > offset
+           for offset, magic in _MEDIA_SIGNATURES):
         raise CorruptVideoError(
             f"{path} looks like a media file but cannot be opened ({os.path.getsize(path):,} bytes); it is "
             "probably truncated (an upload or a recording cut short) or damaged"
@@ -104,15 +109,6 @@ def check_pixels(path: str, width: int, height: int) -> None:
 def video_streams(container: av.container.InputContainer) -> list[av.video.VideoStream]:
     # cover art in audio files is a one-picture "video" stream flagged as an attached picture
     return [s for s in container.streams.video if not s.disposition & _ATTACHED_PIC]
-
-
-def _looks_like_media(path: str) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(16)
-    # A file may stop inside the signature itself: a browser recording cut off after its first byte (0x1a of
-    # WebM's EBML magic) is a truncated video, not "some other kind of file".
-    return any(magic.startswith(head[offset : offset + len(magic)]) and len(head) > offset
-               for offset, magic in _MEDIA_SIGNATURES)
 
 
 def stated_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:

@@ -44,9 +44,8 @@ def frames_at(
                     frames = _nth_frames(path, stream.index, indices)
                     rate = float(stream.guessed_rate or 25)
                     times, duration = [i / rate for i in indices], count / rate
-            for frame, (p, q) in zip(frames, moments):
-                if frame is not None:
-                    continue
+            if None in frames:
+                p, q = moments[frames.index(None)]
                 if _nth_frames(path, stream.index, [0])[0] is None:
                     raise EmptyVideoError(f"{path} contains no video frames")
                 where = "the middle of the video" if (p, q) == (1, 2) else f"{duration * p / q:.1f} s"
