@@ -34,10 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avzsl.models import scoring  # noqa: E402
 from avzsl.data.features import Features, GZSLData  # noqa: E402
 from avzsl.encoders.dims import InputDims  # noqa: E402
-from avzsl.training.metrics import gzsl_metrics  # noqa: E402
 
 MODALITIES = ("both", "audio", "visual")
 COSINE_GAMMAS = np.linspace(0.0, 1.0, 101)  # cosine distances lie in [0, 2]; step 0.01
@@ -58,6 +56,8 @@ def cosine_distances(x: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _metrics(distances, stage, gammas):
+    from avzsl.training.metrics import gzsl_metrics  # torch: imported on use, so that --help answers at once
+
     return gzsl_metrics(distances, stage.eval.labels, stage.eval_classes, stage.seen_classes, stage.unseen_classes, gammas)
 
 
@@ -85,6 +85,8 @@ def ridge_baseline(data: GZSLData, modality: str = "both", lambdas=RIDGE_LAMBDAS
 def training_free_distances(features: Features, text: np.ndarray, parts, modality: str = "both") -> np.ndarray:
     """(N, K) mean cosine distance of visual to CLIP text and audio to CLAP text (K rows of `text`), as
     the prediction service scores (avzsl.models.scoring.training_free_distances), or of one modality."""
+    from avzsl.models import scoring
+
     dims = InputDims(features.audio.shape[1], features.visual.shape[1], tuple(parts))
     return scoring.training_free_distances(
         features.audio if modality in ("both", "audio") else None,

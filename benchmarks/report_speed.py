@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -32,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed repeats of each step; the best is shown")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+
+    import torch  # here, so that --help answers at once
 
     from avzsl.models.checkpoint import load_checkpoint
     from avzsl.data.synthetic import ENCODER_DIMS, SyntheticSpec, make_synthetic

@@ -22,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avzsl.encoders import PROMPT_SETS, load_encoders  # noqa: E402
@@ -58,6 +56,8 @@ def main(argv=None) -> None:
     parser.add_argument("--reference-labels", type=int, default=3, help="labels for the 48/30-template comparison "
                         "(full padding is slow: ~6 s per label on 2 idle cores)")
     args = parser.parse_args(argv)
+    import torch  # here, so that --help answers at once
+
     torch.set_num_threads(args.threads)
 
     # Other processes competing for the cores slow every row down (2 threads wait on each other).

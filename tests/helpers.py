@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.models.avca import AVCAConfig
-from avzsl.models.base import InputDims
-from avzsl.models.clipclap import ClipClapConfig
-from avzsl.models.coge import CoGeConfig
+from avzsl.encoders.dims import InputDims
+from avzsl.models.architectures import AVCAConfig, ClipClapConfig, CoGeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
