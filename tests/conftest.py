@@ -38,6 +38,32 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+def pytest_collection_finish(session):
+    """The fresh process that builds the encoders (`encoders_in_a_new_process`) starts as soon as a selected test
+    needs it: its ten seconds then run beside the tests before that one."""
+    if any("encoders_in_a_new_process" in getattr(item, "fixturenames", ()) for item in session.items):
+        from tests.helpers import encoders_build_in_a_new_process
+
+        encoders_build_in_a_new_process()
+
+
+def pytest_sessionfinish(session):
+    """A started build that no test read (a run stopped early) does not outlive the session."""
+    from tests.helpers import encoders_build_in_a_new_process
+
+    if encoders_build_in_a_new_process.cache_info().currsize:
+        encoders_build_in_a_new_process().kill()  # nothing happens once it has finished and been read
+
+
+@pytest.fixture(scope="session")
+def encoders_in_a_new_process() -> dict:
+    """What building both presets' random encoders did in a fresh process (tests/helpers.py,
+    `encoders_build_in_a_new_process`): {"heavy": modules, "clip" / "clap": digests}."""
+    from tests.helpers import new_process_result
+
+    return new_process_result()
+
+
 
 @pytest.fixture(scope="session")
 def app_checkpoints(tmp_path_factory):

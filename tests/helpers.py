@@ -123,11 +123,11 @@ def failed_report(store: Path) -> str | None:
 
 
 @functools.cache
-def encoders_built_in_a_new_process() -> dict:
-    """What building both presets' random-weight encoders (and one audio embedding each) does in a fresh process,
-    once per session: {"heavy": librosa's numba-compiled modules it imported, "clip" / "clap": state_digest of
-    the laion-clap preset's towers}. One process serves tests/test_frontend.py and tests/test_cold_start.py."""
-    import json
+def encoders_build_in_a_new_process():
+    """A fresh process that builds both presets' random-weight encoders (and one audio embedding each), started
+    once per session (tests/conftest.py starts it as soon as a selected test needs it, so it runs beside the
+    tests before). Its last line of output is JSON: {"heavy": librosa's numba-compiled modules it imported,
+    "clip" / "clap": state_digest of the laion-clap preset's towers}. Read with `new_process_result`."""
     import subprocess
     import sys
     import textwrap
@@ -145,9 +145,19 @@ def encoders_built_in_a_new_process() -> dict:
         print(json.dumps({"heavy": heavy, "clip": state_digest(default.clip.model),
                           "clap": state_digest(default.clap.model)}))
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    return json.loads(done.stdout.splitlines()[-1])
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+
+
+@functools.cache
+def new_process_result() -> dict:
+    """The JSON that `encoders_build_in_a_new_process` printed (its exit code checked)."""
+    import json
+
+    process = encoders_build_in_a_new_process()
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stdout + stderr[-3000:]
+    return json.loads(stdout.splitlines()[-1])
 
 
 def state_digest(module) -> str:

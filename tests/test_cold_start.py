@@ -12,7 +12,7 @@ import torch
 from avzsl.encoders import get_preset, load_encoders
 from avzsl.encoders.state import empty, fill_random, seeded
 from avzsl.encoders.weights import WeightsFormatError
-from tests.helpers import encoders_built_in_a_new_process, state_digest
+from tests.helpers import state_digest
 
 ORIGINALS = (torch.Tensor.uniform_, torch.Tensor.normal_, torch.rand, torch.randn, torch.nn.init.normal_)
 
@@ -102,8 +102,8 @@ def test_strict_loading_still_names_the_missing_tensor(enc, tmp_path):
 
 
 @pytest.mark.slow  # a second process builds the towers: about 10 s, shared with test_frontend.py
-def test_random_weights_are_the_same_in_another_process(enc):
-    built = encoders_built_in_a_new_process()
+def test_random_weights_are_the_same_in_another_process(enc, encoders_in_a_new_process):
+    built = encoders_in_a_new_process
     assert (built["clip"], built["clap"]) == (state_digest(enc.clip.model), state_digest(enc.clap.model))
 
 

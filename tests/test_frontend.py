@@ -8,7 +8,6 @@ import torchlibrosa.stft as stft
 
 from avzsl.encoders import frontend
 from avzsl.encoders.presets import PRESETS
-from tests.helpers import encoders_built_in_a_new_process
 
 # (sr, n_fft, n_mels, fmin, fmax): both presets' audio front ends, plus librosa's defaults and a small one
 PRESET_SETTINGS = {(p.audio.sample_rate, p.audio.n_fft, p.audio.n_mels, p.audio.fmin, p.audio.fmax)
@@ -60,7 +59,7 @@ def test_torchlibrosa_modules_built_inside_equal_those_built_outside_and_the_swa
 
 
 @pytest.mark.slow  # a fresh process builds both presets' encoders: about 10 s, shared with test_cold_start.py
-def test_building_the_audio_towers_does_not_import_librosas_compiled_modules():
+def test_building_the_audio_towers_does_not_import_librosas_compiled_modules(encoders_in_a_new_process):
     """In a fresh process: what was imported is the point (numba and librosa.util's compiled functions cost
     about 2 s a start)."""
-    assert encoders_built_in_a_new_process()["heavy"] == []
+    assert encoders_in_a_new_process["heavy"] == []
