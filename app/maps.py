@@ -126,7 +126,7 @@ class MapMaker:
         if info.synthetic:
             notes.append("This checkpoint was trained on SYNTHETIC features: the clusters show the pipeline works, "
                          "nothing about real videos.")
-        if self.service.pool.random and history:
+        if self.service.random_encoders and history:
             notes.append("Random-weight encoders: where your videos land means nothing.")
         return MapResult(figure, " ".join(lines) + "".join(f"\n\n*{n}*" for n in notes))
 

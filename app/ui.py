@@ -78,7 +78,7 @@ def header(handlers: PageHandlers, *, offers_checkpoints: bool) -> None:
     service = handlers.service
     gr.Markdown(f"# {TITLE}")
     gr.Markdown(INTRO, elem_classes=["subtitle"])
-    if service.pool.random:
+    if service.random_encoders:
         gr.Markdown(
             "⚠ **Test mode — random-weight encoders: every result on this page is meaningless.** "
             "The app was started with `--encoders random` (or `AVZSL_ENCODERS=random`) to check that it "
@@ -201,7 +201,8 @@ def report_panel(service, checkpoint: gr.Dropdown, tab: gr.Tab) -> None:
         plot = gr.Plot(show_label=False, elem_id="report-plot")
 
     for event in (tab.select, checkpoint.change, which.change):
-        event(functools.partial(report_figure, service), inputs=[checkpoint, which], outputs=[plot, status], **PRIVATE, queue=False)
+        event(functools.partial(report_figure, service), inputs=[checkpoint, which], outputs=[plot, status], **PRIVATE,
+              queue=False)
 
 
 def wire_classify(handlers: PageHandlers, tab: SimpleNamespace, results: dict, session: gr.State) -> None:

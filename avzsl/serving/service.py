@@ -239,6 +239,11 @@ class PredictionService:
         """The encoders of the training-free mode (loaded on first use)."""
         return self._encoders(self.default_spec)
 
+    @property
+    def random_encoders(self) -> bool:
+        """Random-weight encoders (a test mode): the app and every result say its answers are meaningless."""
+        return self.pool.random
+
     def status(self) -> ServiceStatus:
         """Whether the encoders of the training-free mode are ready, being fetched or loaded, or failed."""
         if self.default_spec in self._failed:
@@ -379,7 +384,7 @@ class PredictionService:
                        for seg, d in zip(media.media, distances)]
         explanations = {m: rank(labels, pool_segments(training_free_scores(media, text, m).distances), COSINE_TEMPERATURE)
                         for m in ("visual", "audio") if getattr(media, m) is not None}  # each modality alone
-        if self.pool.random:
+        if self.random_encoders:
             scores.warnings.append("Random-weight encoders: these results are meaningless (a test mode).")
         timings["total"] = _ms_since(began)
 
