@@ -18,7 +18,7 @@ from avzsl.data.store import read_store
 from avzsl.extraction import FAILED_REPORT
 from avzsl.extraction.worker import chunk_files, read_chunk_index, work_dir
 from avzsl.cli import EXIT_INTERRUPTED
-from tests.helpers import assert_same_store, run_extract
+from tests.helpers import run_extract
 
 # A local Ray and its actors' encoder loads: about 50 s for the module, so `-m "not slow"` leaves it out.
 pytestmark = pytest.mark.slow

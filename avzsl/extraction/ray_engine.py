@@ -73,7 +73,7 @@ def extract_with_ray(
     if "files" in encoder_files:
         encoder_files["files"] = encoder_files["files"].absolute()
     videos_dir = Path(videos_dir).resolve()
-    # the class text, on this machine
+    # The work folder and the class text are made on this machine; the videos left to do go to the cluster.
     pending, skipped = start_work(store, plan, settings, load_encoders(spec, **encoder_files), retry_failed)
     if not pending:
         return write_chunks(store, plan, skipped, [], chunk_size=chunk_size, progress=False, began=began)
