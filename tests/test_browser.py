@@ -124,7 +124,7 @@ def test_classify_and_explore_in_a_browser(app_url, page, tmp_path):
     print(f"\nscreenshots: {sorted(str(p) for p in tmp_path.glob('*.png'))}")
 
 
-def record_clip(page, seconds: float = 4) -> bool:
+def record_clip(page, seconds: float = 2) -> bool:
     """Record with the webcam source of #video-input (Record, wait, Stop) and wait for the upload.
 
     Returns whether the browser can play the recording (False: the file it got is not a whole video)."""
@@ -151,7 +151,7 @@ def record_clip(page, seconds: float = 4) -> bool:
 
 
 def test_record_with_the_webcam_and_classify(app_url, browser, tmp_path):
-    """The webcam source: record a few seconds (picture and sound), classify the recording as any upload.
+    """The webcam source: record two seconds (picture and sound), classify the recording as any upload.
 
     Gradio's recorder builds the file from the chunks MediaRecorder has delivered when Stop is pressed,
     without waiting for the last one; on a loaded machine that is now and then only the first byte of the

@@ -105,16 +105,38 @@ CASES = [(module, moment) for module, (_, importing, working) in COMMANDS.items(
          for moment in (FIRST_HEAVY_IMPORT, importing, working) if moment]
 
 
-@pytest.mark.parametrize("module, moment", CASES, ids=[f"{m}-{i}" for i, (m, _) in enumerate(CASES)])
-def test_ctrl_c_at_any_moment_is_exit_130_and_one_line(module, moment, tmp_path):
-    if module == "avzsl.extract":
-        from avzsl.synthetic_media import write_labelled_folder
+@pytest.fixture(scope="module")
+def interrupted(request, tmp_path_factory) -> dict:
+    """{case: a future of `interrupt`'s answer} for the selected cases, run two children at a time: each child
+    waits mostly on its own single-threaded imports, and its moment is a line it prints, not a time, so a second
+    child beside it moves no moment. Each runs in its own folder; the extract cases read one shared folder of
+    videos (through a link named `videos`)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-        write_labelled_folder(tmp_path / "videos", per_class=3)
-    code, lines = interrupt(module, moment, tmp_path)
+    from avzsl.synthetic_media import write_labelled_folder
+
+    chosen = {(item.callspec.params["module"], item.callspec.params["moment"]) for item in request.session.items
+              if item.originalname == "test_ctrl_c_at_any_moment_is_exit_130_and_one_line"}
+    selected = [case for case in CASES if case in chosen]
+    videos = tmp_path_factory.mktemp("ctrl-c-videos") / "videos"
+    if any(module == "avzsl.extract" for module, _ in selected):
+        write_labelled_folder(videos, per_class=3)
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ctrl-c")
+    futures = {}
+    for module, moment in selected:
+        cwd = tmp_path_factory.mktemp("ctrl-c")
+        if module == "avzsl.extract":
+            (cwd / "videos").symlink_to(videos, target_is_directory=True)
+        futures[module, moment] = pool.submit(interrupt, module, moment, cwd)
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)  # after a failure with -x: no new child starts
+
+
+@pytest.mark.parametrize("module, moment", CASES, ids=[f"{m}-{i}" for i, (m, _) in enumerate(CASES)])
+def test_ctrl_c_at_any_moment_is_exit_130_and_one_line(module, moment, interrupted):
+    code, lines = interrupted[module, moment].result()
     # 130, or death by SIGINT, which a shell reports as 130 too: CPython ends so after a KeyboardInterrupt that
     # crossed C code running Python (PyRun_String in an extension's start-up), even one the command caught.
     assert code in (130, -signal.SIGINT), lines[-30:]
     assert lines and "interrupted" in lines[-1], lines[-30:]
     assert not any("Traceback" in line or "KeyboardInterrupt" in line for line in lines), lines[-30:]
-

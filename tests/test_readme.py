@@ -17,7 +17,8 @@ repository's SYNTHETIC example clips (and `labels.csv` listing them), `my_video.
 - training: `--epochs 1 --batches-per-epoch 3` (the reference schedules take minutes to an hour);
   evaluation, and the SYNTHETIC demo videos' generator, run as written.
 - the app: started with $GRADIO_SERVER_PORT set to a free port, asked one /classify, then stopped; it runs beside
-  the commands after it (as in a second terminal), so its start-up overlaps their work.
+  the commands after it, as in a second terminal (one app at a time there: the next starts when the one before
+  was stopped), so its start-up overlaps their work.
 - `export VAR=PATH`: the path must exist once the commands before it ran (the WavCaps file excepted: it is
   downloaded by hand).
 Not run: `pip install` (it installs from PyPI; this suite runs in the installed environment) and
@@ -125,7 +126,9 @@ def test_readme_commands_run(hub_files, tmp_path, monkeypatch, caplog):
     env = user_environment(hub.url, tmp_path)
     folder = user_folder(tmp_path)
     ran, skipped, served = [], [], []
-    apps = ThreadPoolExecutor(max_workers=3, thread_name_prefix="readme-app")
+    # One app at a time, as in a second terminal (where each takes port 7860): this process runs the commands on
+    # one core while the second terminal's app starts on the other, instead of three apps crowding both.
+    apps = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readme-app")
     ray_was_running = ray_running()
     try:
         for prefix, argv in readme_commands((ROOT / "README.md").read_text()):
@@ -137,7 +140,7 @@ def test_readme_commands_run(hub_files, tmp_path, monkeypatch, caplog):
                 name, value = argv[1].split("=", 1)
                 path = Path(value.replace("$PWD", str(folder)))
                 assert path.exists() or name == "AVZSL_WAVCAPS_WEIGHTS", f"{argv[1]}: {path} does not exist"
-            elif how == "serve":  # beside the commands that follow, as in a second terminal: its start overlaps them
+            elif how == "serve":  # beside the commands that follow, in the second terminal: its start overlaps them
                 random = prefix.get("AVZSL_ENCODERS") == "random" or "--checkpoints" in argv
                 served.append(apps.submit(serve, argv + (RANDOM if "--checkpoints" in argv else []),
                                           {**env, **prefix}, folder, random))
