@@ -68,8 +68,15 @@ def children(hub_files, tmp_path_factory):
     """The child processes of the tests below, started together (each is seconds of imports and fetching; side by
     side they share the machine's cores with the tests that run in this process). Each has its own stand-in hub
     and empty caches: {"first run": (hub, predict), "unreachable": (port, predict), "two at once": (hub, [download,
-    download])}. The unreachable port is bound and never listened on, so nothing else takes it meanwhile."""
+    download]), "app": (gated hub, gate, port, `python app.py`)}. The unreachable port is bound and never
+    listened on, so nothing else takes it meanwhile. The app's hub holds every file body after its first megabyte
+    until its test sets the gate: the fetch is seen in progress."""
     first_hub, pair_hub = StandInHub(hub_files).start(), StandInHub(hub_files).start()
+    gate = threading.Event()
+    app_hub = StandInHub(hub_files, gate=gate).start()
+    app_port = free_port()
+    app_env = {**user_environment(app_hub.url, tmp_path_factory.mktemp("app")),
+               "HF_HUB_DOWNLOAD_TIMEOUT": "600"}  # a held body is no timeout
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
@@ -80,14 +87,20 @@ def children(hub_files, tmp_path_factory):
         "unreachable": (port, Child(user_environment(f"http://127.0.0.1:{port}", tmp_path_factory.mktemp("unreachable")),
                                     "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS)),
         "two at once": (pair_hub, [Child(pair_env, "-m", "avzsl.download") for _ in range(2)]),
+        "app": (app_hub, gate, app_port, subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(app_port), "--checkpoints", str(Path(app_env["HF_HOME"]).parent / "none")],
+            cwd=ROOT, env=app_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)),
     }
     yield started
+    gate.set()
     for child in (started["first run"][1], started["unreachable"][1], *started["two at once"][1]):
         child.process.kill()  # nothing happens to one that has finished
         child.process.communicate()
+    started["app"][3].kill()
+    started["app"][3].communicate()
     closed.close()
-    first_hub.stop()
-    pair_hub.stop()
+    for hub in (first_hub, pair_hub, app_hub):
+        hub.stop()
 
 
 @pytest.fixture
@@ -256,15 +269,10 @@ def test_download_to_a_folder_for_an_offline_machine(hub, tmp_path, here):
     assert "HTSAT_BERT_zero_shot.pt" in errors[0] and "not on the Hugging Face hub" in errors[0]
 
 
-def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(hub_files, tmp_path):
+def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(children):
     from gradio_client import handle_file
 
-    gate = threading.Event()  # holds every file body after its first megabyte: the fetch is seen in progress
-    hub = StandInHub(hub_files, gate=gate).start()
-    env = {**user_environment(hub.url, tmp_path), "HF_HUB_DOWNLOAD_TIMEOUT": "600"}  # a held body is no timeout
-    port = free_port()
-    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--checkpoints", str(tmp_path / "none")],
-                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    hub, gate, port, app = children["app"]  # `python app.py` as a user starts it; its hub holds each body
     try:
         client = connect_app(f"http://127.0.0.1:{port}/", app)
         status = _wait_for(lambda: client.predict(api_name="/weights_status"), "open_clip_model.safetensors")
@@ -280,7 +288,6 @@ def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(hub
         gate.set()
         app.terminate()
         log = app.communicate(timeout=60)[0]
-        hub.stop()
     assert "fetching open_clip_model.safetensors (605.1 MB)" in log  # the terminal shows it too
 
 
