@@ -379,7 +379,8 @@ def page_starts(app_checkpoints, tmp_path_factory):
                 pool.missing(pool.spec())
             assert (home / "avzsl" / "open_clip_tags.json").is_file()
         cmd = [sys.executable, "-c", PAGE_FIRST, *flags, "--checkpoints", str(checkpoints), "--port", str(free_port())]
-        starts[mode] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        starts[mode] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
     yield starts
     for process in starts.values():
         process.kill()  # nothing happens to one that has finished

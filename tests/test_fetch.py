@@ -66,17 +66,18 @@ class Child:
 @pytest.fixture(scope="module")
 def children(hub_files, tmp_path_factory):
     """The child processes of the tests below, started together (each is seconds of imports and fetching; side by
-    side they share the machine's cores with the tests that run in this process). Each has its own stand-in hub
-    and empty caches: {"first run": (hub, predict), "unreachable": (port, predict), "two at once": (hub, [download,
-    download]), "app": (gated hub, gate, port, `python app.py`)}. The unreachable port is bound and never
-    listened on, so nothing else takes it meanwhile. The app's hub holds every file body after its first megabyte
-    until its test sets the gate: the fetch is seen in progress."""
+    side they share the machine's cores with the tests that run in this process). Each has its own empty caches
+    and its own stand-in hub (the unreachable one a port that nothing listens on): {"first run": (hub, predict),
+    "unreachable": (port, predict), "two at once": (hub, [download, download]), "app": (gated hub, gate, port,
+    `python app.py`)}. The unreachable port is held bound and never listened on, so nothing else takes it
+    meanwhile. The app's hub holds every file body after its first megabyte until its test sets the gate: the
+    fetch is seen in progress."""
     first_hub, pair_hub = StandInHub(hub_files).start(), StandInHub(hub_files).start()
     gate = threading.Event()
     app_hub = StandInHub(hub_files, gate=gate).start()
     app_port = free_port()
-    app_env = {**user_environment(app_hub.url, tmp_path_factory.mktemp("app")),
-               "HF_HUB_DOWNLOAD_TIMEOUT": "600"}  # a held body is no timeout
+    app_home = tmp_path_factory.mktemp("app")
+    app_env = {**user_environment(app_hub.url, app_home), "HF_HUB_DOWNLOAD_TIMEOUT": "600"}  # a held body is no timeout
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
@@ -84,11 +85,12 @@ def children(hub_files, tmp_path_factory):
     started = {
         "first run": (first_hub, Child(user_environment(first_hub.url, tmp_path_factory.mktemp("first-run")),
                                        "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--json")),
-        "unreachable": (port, Child(user_environment(f"http://127.0.0.1:{port}", tmp_path_factory.mktemp("unreachable")),
+        "unreachable": (port, Child(user_environment(f"http://127.0.0.1:{port}",
+                                                     tmp_path_factory.mktemp("unreachable")),
                                     "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS)),
         "two at once": (pair_hub, [Child(pair_env, "-m", "avzsl.download") for _ in range(2)]),
         "app": (app_hub, gate, app_port, subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(app_port), "--checkpoints", str(Path(app_env["HF_HOME"]).parent / "none")],
+            [sys.executable, "app.py", "--port", str(app_port), "--checkpoints", str(app_home / "none")],
             cwd=ROOT, env=app_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)),
     }
     yield started
