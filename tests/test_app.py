@@ -350,36 +350,50 @@ runpy.run_path("app.py", run_name="__main__")
 """
 
 
-@pytest.mark.parametrize("mode", ["random encoders", "missing weights", "checkpoints"])
-def test_the_page_is_served_before_torch_is_imported(mode, tmp_path, request, monkeypatch):
-    """A start shows its page at once: torch, open_clip and transformers come later, in the warm-up. On a busy
-    machine too (load >= cores), where the app gives torch one thread. With checkpoints too: the model list, the
-    descriptions and the Explore tab's atlases read their configs, metrics and headers without torch."""
+PAGE_MODES = ["random encoders", "missing weights", "checkpoints"]
+
+
+@pytest.fixture(scope="module")
+def page_starts(app_checkpoints, tmp_path_factory):
+    """`python app.py` started once per mode, all at once (each is seconds of imports): {mode: Popen}. Each has
+    its own empty caches; "missing weights" first does what the first start ever does: read open_clip's weight
+    tags (torch) and remember them."""
     import os
     import subprocess
     import sys
 
+    from avzsl.encoders import EncoderPool
     from tests.helpers import free_port
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVZSL_", "HF_"))}
-    env.update(AVZSL_CACHE_DIR=str(tmp_path / "avzsl"), HF_HOME=str(tmp_path / "hf"), GRADIO_ANALYTICS_ENABLED="False")
-    flags = ["--encoders", "random"] if mode != "missing weights" else ["--offline"]
-    checkpoints = request.getfixturevalue("app_checkpoints") if mode == "checkpoints" else tmp_path / "none"
-
-    def start() -> str:
+    starts = {}
+    for mode in PAGE_MODES:
+        home = tmp_path_factory.mktemp("page-first")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AVZSL_", "HF_"))}
+        env.update(AVZSL_CACHE_DIR=str(home / "avzsl"), HF_HOME=str(home / "hf"), GRADIO_ANALYTICS_ENABLED="False")
+        flags = ["--encoders", "random"] if mode != "missing weights" else ["--offline"]
+        checkpoints = app_checkpoints if mode == "checkpoints" else home / "none"
+        if mode == "missing weights":
+            with pytest.MonkeyPatch.context() as monkeypatch:
+                monkeypatch.setenv("AVZSL_CACHE_DIR", env["AVZSL_CACHE_DIR"])
+                pool = EncoderPool(offline=True)
+                pool.missing(pool.spec())
+            assert (home / "avzsl" / "open_clip_tags.json").is_file()
         cmd = [sys.executable, "-c", PAGE_FIRST, *flags, "--checkpoints", str(checkpoints), "--port", str(free_port())]
+        starts[mode] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+    yield starts
+    for process in starts.values():
+        process.kill()  # nothing happens to one that has finished
+        process.communicate()
 
-        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        return out.stdout + out.stderr[-2000:]
 
-    if mode == "missing weights":  # as the first start ever does: read open_clip's weight tags (torch), remember them
-        from avzsl.encoders import EncoderPool
-
-        monkeypatch.setenv("AVZSL_CACHE_DIR", env["AVZSL_CACHE_DIR"])
-        pool = EncoderPool(offline=True)
-        pool.missing(pool.spec())
-        assert (tmp_path / "avzsl" / "open_clip_tags.json").is_file()
-    out = start()
+@pytest.mark.parametrize("mode", PAGE_MODES)
+def test_the_page_is_served_before_torch_is_imported(mode, page_starts):
+    """A start shows its page at once: torch, open_clip and transformers come later, in the warm-up. On a busy
+    machine too (load >= cores), where the app gives torch one thread. With checkpoints too: the model list, the
+    descriptions and the Explore tab's atlases read their configs, metrics and headers without torch."""
+    stdout, stderr = page_starts[mode].communicate(timeout=300)
+    out = stdout + stderr[-2000:]
 
     assert "page 200 heavy []" in out, out
 

@@ -1,10 +1,12 @@
 """Weights fetched on first use, through a stand-in hub on 127.0.0.1 (tests/stand_in_hub.py): never the network.
 
 Each test is a first-time user: empty caches (HF_HOME, AVZSL_CACHE_DIR under tmp_path), HF_ENDPOINT at the
-stand-in, and no offline switch. Commands run in child processes where the process is what is checked (a first
-run end to end, two processes at once, the one line a process prints, the app); elsewhere their `main` runs in
-this process with the same caches and hub (`here`). The stand-in's files have random weights in exactly the
-real files' formats; they are built once per session.
+stand-in, and no offline switch; only the damaged-cache test starts from a copy of the caches a first run filled.
+Commands run in child processes where the process is what is checked (a first run end to end, two processes at
+once, the one line a process prints, the app); those children are all started at once, when the module's first
+test begins (`children`), and each test reads its own. Elsewhere their `main` runs in this process with the same
+caches and hub (`here`). The stand-in's files have random weights in exactly the real files' formats; they are
+built once per session.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import importlib
 import json
 import logging
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -41,11 +45,64 @@ def hub(hub_files):
     server.stop()
 
 
-def run(env, *argv, check=False, timeout=600) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
+class Child:
+    """`python *argv` started now in a process of its own as the user of `env`; `result()` waits for it."""
+
+    def __init__(self, env: dict, *argv: str):
+        self.env = env
+        self.process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self._result: subprocess.CompletedProcess | None = None
+
+    def result(self, check: bool = False) -> subprocess.CompletedProcess:
+        if self._result is None:
+            stdout, stderr = self.process.communicate(timeout=600)
+            self._result = subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
+        if check:
+            assert self._result.returncode == 0, self._result.stderr[-3000:]
+        return self._result
+
+
+@pytest.fixture(scope="module")
+def children(hub_files, tmp_path_factory):
+    """The child processes of the tests below, started together (each is seconds of imports and fetching; side by
+    side they share the machine's cores with the tests that run in this process). Each has its own empty caches
+    and its own stand-in hub (the unreachable one a port that nothing listens on): {"first run": (hub, predict),
+    "unreachable": (port, predict), "two at once": (hub, [download, download]), "app": (gated hub, gate, port,
+    `python app.py`)}. The unreachable port is held bound and never listened on, so nothing else takes it
+    meanwhile. The app's hub holds every file body after its first megabyte until its test sets the gate: the
+    fetch is seen in progress."""
+    first_hub, pair_hub = StandInHub(hub_files).start(), StandInHub(hub_files).start()
+    gate = threading.Event()
+    app_hub = StandInHub(hub_files, gate=gate).start()
+    app_port = free_port()
+    app_home = tmp_path_factory.mktemp("app")
+    app_env = {**user_environment(app_hub.url, app_home), "HF_HUB_DOWNLOAD_TIMEOUT": "600"}  # a held body is no timeout
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    pair_env = user_environment(pair_hub.url, tmp_path_factory.mktemp("two-at-once"))
+    started = {
+        "first run": (first_hub, Child(user_environment(first_hub.url, tmp_path_factory.mktemp("first-run")),
+                                       "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--json")),
+        "unreachable": (port, Child(user_environment(f"http://127.0.0.1:{port}",
+                                                     tmp_path_factory.mktemp("unreachable")),
+                                    "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS)),
+        "two at once": (pair_hub, [Child(pair_env, "-m", "avzsl.download") for _ in range(2)]),
+        "app": (app_hub, gate, app_port, subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(app_port), "--checkpoints", str(app_home / "none")],
+            cwd=ROOT, env=app_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)),
+    }
+    yield started
+    gate.set()
+    for child in (started["first run"][1], started["unreachable"][1], *started["two at once"][1]):
+        child.process.kill()  # nothing happens to one that has finished
+        child.process.communicate()
+    started["app"][3].kill()
+    started["app"][3].communicate()
+    closed.close()
+    for hub in (first_hub, pair_hub, app_hub):
+        hub.stop()
 
 
 @pytest.fixture
@@ -103,10 +160,11 @@ def ranking(result) -> dict[str, float]:
     return {s["label"]: s["confidence"] for s in answer["ranking"]}
 
 
-def test_first_run_fetches_and_classifies_then_runs_offline_from_the_cache(hub, tmp_path, here, caplog):
+def test_first_run_fetches_and_classifies_then_runs_offline_from_the_cache(children, here, caplog):
     """The first run is a process of its own, end to end; the offline rerun reads the same caches in this one."""
-    env = user_environment(hub.url, tmp_path)
-    first = run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--json", check=True)
+    hub, child = children["first run"]
+    env = child.env
+    first = child.result(check=True)
     assert sorted(ranking(first)) == sorted(LABELS.split(", "))
     assert "Random-weight" not in first.stdout  # real mode: the fetched files were loaded
     for repo, name in [CLIP, CLAP, *ROBERTA]:
@@ -156,11 +214,9 @@ def test_server_dying_mid_file_is_one_line_and_the_rerun_resumes(hub_files, tmp_
         again.stop()
 
 
-def test_an_unreachable_hub_is_one_line_naming_the_file_and_the_host(tmp_path):
-    port = free_port()  # nothing listens there
-    env = user_environment(f"http://127.0.0.1:{port}", tmp_path)
-    result = run(env, "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS)
-    message = one_line_error(result)
+def test_an_unreachable_hub_is_one_line_naming_the_file_and_the_host(children):
+    port, child = children["unreachable"]  # nothing listens there
+    message = one_line_error(child.result())
     lines = [line for line in message.splitlines() if line.strip()]
     assert len(lines) == 1, message  # huggingface_hub's warnings at each retry are not shown
     assert f"could not fetch open_clip_model.safetensors (timm/vit_base_patch32_clip_224.openai) from 127.0.0.1:{port}" in lines[0]
@@ -171,21 +227,22 @@ def hub_files_size(manifest, key) -> int:
     return Path(manifest[key[0]][key[1]]).stat().st_size
 
 
-def test_two_processes_starting_together_fetch_each_file_once(hub, tmp_path):
-    env = user_environment(hub.url, tmp_path)
-    both = [subprocess.Popen([sys.executable, "-m", "avzsl.download"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=600) for p in both]
-    assert [p.returncode for p in both] == [0, 0], outputs
+def test_two_processes_starting_together_fetch_each_file_once(children):
+    hub, both = children["two at once"]  # two download processes with the same caches, started together
+    outputs = [(done.stdout, done.stderr) for done in (child.result() for child in both)]
+    assert [child.result().returncode for child in both] == [0, 0], outputs
     for repo, name in [CLIP, CLAP, *ROBERTA]:
         assert hub.gets[(repo, name)] == 1, (repo, name)
         for stdout, _ in outputs:
             assert f"{repo}/{name}" in stdout
 
 
-def test_a_damaged_cache_file_is_named_with_how_to_fetch_it_again(hub, tmp_path, here):
+def test_a_damaged_cache_file_is_named_with_how_to_fetch_it_again(hub, tmp_path, here, children):
+    """Starts from a copy of the caches the first run filled (copied, never linked: the first run's stay whole)."""
     env = user_environment(hub.url, tmp_path)
-    assert here(env, "avzsl.download")[0] == 0
+    filled = children["first run"][1]
+    filled.result(check=True)
+    shutil.copytree(filled.env["HF_HOME"], env["HF_HOME"], symlinks=True)
     blob = cached_blob(env, *CLAP)
     with blob.open("r+b") as f:  # a disk or copy that lost the end of the file
         f.truncate(blob.stat().st_size // 2)
@@ -214,15 +271,10 @@ def test_download_to_a_folder_for_an_offline_machine(hub, tmp_path, here):
     assert "HTSAT_BERT_zero_shot.pt" in errors[0] and "not on the Hugging Face hub" in errors[0]
 
 
-def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(hub_files, tmp_path):
+def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(children):
     from gradio_client import handle_file
 
-    gate = threading.Event()  # holds every file body after its first megabyte: the fetch is seen in progress
-    hub = StandInHub(hub_files, gate=gate).start()
-    env = {**user_environment(hub.url, tmp_path), "HF_HUB_DOWNLOAD_TIMEOUT": "600"}  # a held body is no timeout
-    port = free_port()
-    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--checkpoints", str(tmp_path / "none")],
-                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    hub, gate, port, app = children["app"]  # `python app.py` as a user starts it; its hub holds each body
     try:
         client = connect_app(f"http://127.0.0.1:{port}/", app)
         status = _wait_for(lambda: client.predict(api_name="/weights_status"), "open_clip_model.safetensors")
@@ -238,7 +290,6 @@ def test_the_app_serves_its_page_at_once_and_answers_classify_after_fetching(hub
         gate.set()
         app.terminate()
         log = app.communicate(timeout=60)[0]
-        hub.stop()
     assert "fetching open_clip_model.safetensors (605.1 MB)" in log  # the terminal shows it too
 
 
