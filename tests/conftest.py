@@ -146,3 +146,12 @@ def reference_store(video_folder, tmp_path_factory):
     assert run_extract(video_folder, out) == 0
     return out
 
+
+
+@pytest.fixture(scope="session")
+def fewest_clips_folder(video_folder, tmp_path_factory):
+    """`video_folder` cut to the fewest clips a random split (seed 0) takes, with its damaged file and silent clip
+    (tests/helpers.py, `copy_fewest_clips`). Read only: a test that changes it works on a copy."""
+    from tests.helpers import copy_fewest_clips
+
+    return copy_fewest_clips(video_folder, tmp_path_factory.mktemp("fewest-clips"))

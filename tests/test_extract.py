@@ -293,9 +293,9 @@ def test_a_finished_extraction_run_again_is_a_no_op(reference_store, video_folde
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == written
 
 
-def test_failed_videos_can_be_retried(video_folder, encoders, tmp_path):
+def test_failed_videos_can_be_retried(fewest_clips_folder, encoders, tmp_path):
     folder = tmp_path / "videos"
-    shutil.copytree(video_folder, folder)
+    shutil.copytree(fewest_clips_folder, folder)
     plan = plan_random_split(find_videos(folder), seed=0, dataset="videos")
     out = tmp_path / "store"
     first = extract_local(out, folder, plan, ExtractionSettings(), encoders, progress=False)
@@ -310,10 +310,10 @@ def test_failed_videos_can_be_retried(video_folder, encoders, tmp_path):
     assert [r["video_id"] for r in csv.DictReader(open(out / FAILED_REPORT))] == ["silent"]  # no longer "broken"
 
 
-def test_silent_videos_can_be_kept_with_silence(video_folder, encoders, tmp_path):
-    plan = plan_random_split(find_videos(video_folder), seed=0, dataset="v")
+def test_silent_videos_can_be_kept_with_silence(fewest_clips_folder, encoders, tmp_path):
+    plan = plan_random_split(find_videos(fewest_clips_folder), seed=0, dataset="v")
     out = tmp_path / "store"
-    extract_local(out, video_folder, plan, ExtractionSettings(no_audio="silence"), encoders, progress=False)
+    extract_local(out, fewest_clips_folder, plan, ExtractionSettings(no_audio="silence"), encoders, progress=False)
     data = merge_extraction(out)
     where = {i: (name, k) for name, f in data.subsets.items() for k, i in enumerate(f.video_ids)}
     name, k = where["silent"]
