@@ -345,8 +345,12 @@ def test_ray_is_imported_only_by_the_ray_engine():
         print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
         sys.exit(1 if "ray" in sys.modules else 0)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    engine = subprocess.run([sys.executable, "-c", "import sys, avzsl.extraction.ray_engine; "
-                             "sys.exit(0 if 'ray' in sys.modules else 1)"], capture_output=True, timeout=300)
+    # the two fresh processes run at once: each waits on its imports
+    done = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    engine = subprocess.Popen([sys.executable, "-c", "import sys, avzsl.extraction.ray_engine; "
+                               "sys.exit(0 if 'ray' in sys.modules else 1)"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    stdout, stderr = done.communicate(timeout=300)
+    assert done.returncode == 0, stdout + stderr[-3000:]
+    engine.communicate(timeout=300)
     assert engine.returncode == 0  # the check can see an import of Ray when there is one
