@@ -269,3 +269,10 @@ def copy_fewest_clips(video_folder: Path, dest: Path) -> Path:
     for name in ("broken.mp4", "silent.mp4"):
         shutil.copy2(video_folder / "rain" / name, dest / "rain" / name)
     return dest
+
+
+def store_rows(data) -> dict[str, tuple]:
+    """{video id: (class name, audio, visual features)} of a feature store, whichever subset holds the video."""
+    names = data.split.class_names
+    return {video_id: (names[f.labels[row]], f.audio[row], f.visual[row]) for f in data.subsets.values()
+            for row, video_id in enumerate(f.video_ids)}
