@@ -148,7 +148,6 @@ def reference_store(video_folder, tmp_path_factory):
     return out
 
 
-
 @pytest.fixture(scope="session")
 def fewest_clips_folder(video_folder, tmp_path_factory):
     """`video_folder` cut to the fewest clips a random split (seed 0) takes, with its damaged file and silent clip

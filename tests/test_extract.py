@@ -271,7 +271,7 @@ def test_a_last_chunk_of_failures_only_is_listed_and_merged(fewest_clips_folder,
     for name in SAMPLE_SUBSETS:
         assert data.subsets[name].video_ids == [v.video_id for v in without.assign(extracted) if v.subset == name]
     reference = store_rows(read_store(reference_store))
-    for video_id, (label, audio, visual) in store_rows(data).items():
+    for video_id, (label, _, visual) in store_rows(data).items():
         assert label == reference[video_id][0], video_id
         np.testing.assert_allclose(visual, reference[video_id][2], atol=1e-5, err_msg=video_id)
 

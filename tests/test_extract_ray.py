@@ -18,7 +18,7 @@ from avzsl.data.store import read_store
 from avzsl.extraction import FAILED_REPORT
 from avzsl.extraction.worker import chunk_files, read_chunk_index, work_dir
 from avzsl.cli import EXIT_INTERRUPTED
-from tests.helpers import run_extract
+from tests.helpers import run_extract, store_rows
 
 # A local Ray and its actors' encoder loads: about 50 s for the module, so `-m "not slow"` leaves it out.
 pytestmark = pytest.mark.slow
@@ -73,19 +73,12 @@ def test_a_rerun_after_a_kill_skips_finished_chunks_and_no_failure_moves_feature
     ray, local = read_store(out), read_store(reference_store)
     np.testing.assert_array_equal(ray.text.embeddings, local.text.embeddings)
     assert ray.provenance.encoders == local.provenance.encoders
-    ray_rows, local_rows = _rows(ray), _rows(local)
+    ray_rows, local_rows = store_rows(ray), store_rows(local)
     assert set(ray_rows) == set(local_rows)  # the same 16 good videos
     for video_id, (label, audio, visual) in ray_rows.items():
         assert label == local_rows[video_id][0], video_id
         np.testing.assert_allclose(audio, local_rows[video_id][1], atol=1e-5, err_msg=video_id)
         np.testing.assert_allclose(visual, local_rows[video_id][2], atol=1e-5, err_msg=video_id)
-
-
-def _rows(data) -> dict[str, tuple]:
-    """{video id: (class name, audio, visual features)} of a store, whichever subset holds the video."""
-    names = data.split.class_names
-    return {video_id: (names[f.labels[row]], f.audio[row], f.visual[row]) for f in data.subsets.values()
-            for row, video_id in enumerate(f.video_ids)}
 
 
 def test_an_address_where_no_cluster_answers_is_one_clear_error(video_folder, tmp_path, caplog, monkeypatch):
