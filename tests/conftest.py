@@ -139,10 +139,19 @@ def video_folder(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def reference_store(video_folder, tmp_path_factory):
-    """The store the local engine extracts from `video_folder`, which other runs are compared with."""
+    """The store the local engine extracts from `video_folder`, which other runs are compared with. Its work
+    folder (kept: videos failed) holds chunks of 4 videos, which a test may copy as an earlier run's work."""
     from tests.helpers import run_extract
 
     out = tmp_path_factory.mktemp("stores") / "reference"
-    assert run_extract(video_folder, out) == 0
+    assert run_extract(video_folder, out, "--chunk-size", "4") == 0
     return out
 
+
+@pytest.fixture(scope="session")
+def fewest_clips_folder(video_folder, tmp_path_factory):
+    """`video_folder` cut to the fewest clips a random split (seed 0) takes, with its damaged file and silent clip
+    (tests/helpers.py, `copy_fewest_clips`). Read only: a test that changes it works on a copy."""
+    from tests.helpers import copy_fewest_clips
+
+    return copy_fewest_clips(video_folder, tmp_path_factory.mktemp("fewest-clips"))

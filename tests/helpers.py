@@ -247,3 +247,32 @@ TINY = {
     "coge": CoGeConfig(d_mask_hidden=10, d_feature=12, d_hidden=14, d_out=6, attention_heads=3,
                        attention_ff_hidden=8, dropout=0.0, mask_fraction=0.25),
 }
+
+
+# --- a smaller labelled folder (tests/test_extract.py) ----------------------------------------------------------
+
+# The fewest clips of each demo class that a random split with seed 0 takes (plan.py: a seen class needs 3, a
+# validation-unseen class 2, a test-unseen class 1; seed 0 draws dog_barking and rain seen, Car engine
+# validation-unseen, playing drums test-unseen). A change of that draw fails loudly: "too few videos".
+FEWEST_CLIPS = {"dog_barking": 3, "rain": 3, "Car engine": 2, "playing drums": 1}
+
+
+def copy_fewest_clips(video_folder: Path, dest: Path) -> Path:
+    """A copy of `write_video_folder`'s folder with FEWEST_CLIPS clips of each class, the damaged file and the
+    silent clip: 11 files, 9 of them good, for tests whose property needs a split but not every clip."""
+    import shutil
+
+    for name, count in FEWEST_CLIPS.items():
+        (dest / name).mkdir(parents=True)
+        for clip in sorted((video_folder / name).glob(f"{name[:3]}_*.mp4"))[:count]:
+            shutil.copy2(clip, dest / name / clip.name)
+    for name in ("broken.mp4", "silent.mp4"):
+        shutil.copy2(video_folder / "rain" / name, dest / "rain" / name)
+    return dest
+
+
+def store_rows(data) -> dict[str, tuple]:
+    """{video id: (class name, audio, visual features)} of a feature store, whichever subset holds the video."""
+    names = data.split.class_names
+    return {video_id: (names[f.labels[row]], f.audio[row], f.visual[row]) for f in data.subsets.values()
+            for row, video_id in enumerate(f.video_ids)}

@@ -36,7 +36,7 @@ from avzsl.extraction import (
 )
 from avzsl.media import load_media
 from avzsl.synthetic_media import DEMO_CLASSES, write_test_video
-from tests.helpers import assert_same_store, run_extract
+from tests.helpers import assert_same_store, run_extract, store_rows
 
 CLASSES = DEMO_CLASSES
 
@@ -241,28 +241,39 @@ def test_interrupted_extraction_resumes_without_redoing_work(video_folder, encod
     assert_same_store(out, reference_store)
 
 
-def test_a_last_chunk_of_failures_only_is_listed_and_merged(video_folder, encoders, reference_store, tmp_path):
+def test_a_last_chunk_of_failures_only_is_listed_and_merged(fewest_clips_folder, video_folder, encoders,
+                                                            reference_store, tmp_path):
     """The last batch holds only broken files: its chunk has failures and no features, and still merges."""
     folder = tmp_path / "videos"
-    shutil.copytree(video_folder, folder)
+    shutil.copytree(fewest_clips_folder, folder)
+    shutil.copy2(video_folder / "playing drums" / "pla_1.mp4", folder / "playing drums")  # 12 files: 6 batches
     for name in ("zz_broken_1.mp4", "zz_broken_2.mp4"):  # sorted last, so they fill the last batch
         (folder / "rain" / name).write_bytes(b"\x00\x00\x00\x18ftypmp42 cut short")
     plan = plan_random_split(find_videos(folder), seed=0, dataset=video_folder.name)
-    assert [v.video_id for v in plan.videos[-2:]] == ["zz_broken_1", "zz_broken_2"] and len(plan.videos) == 20
+    assert [v.video_id for v in plan.videos[-2:]] == ["zz_broken_1", "zz_broken_2"] and len(plan.videos) == 14
     out = tmp_path / "store"
     result = extract_local(out, folder, plan, ExtractionSettings(), encoders, batch_size=2, chunk_size=2,
                            progress=False)
-    assert (result.extracted, result.failed) == (16, 4)
+    assert (result.extracted, result.failed) == (10, 4)
     ids, failures = read_chunk_index(chunk_files(work_dir(out))[-1])
     assert ids == [] and [f["video_id"] for f in failures] == ["zz_broken_1", "zz_broken_2"]
     data = merge_extraction(out)
-    assert sum(len(f) for f in data.subsets.values()) == 16
+    assert sum(len(f) for f in data.subsets.values()) == 10
     failed = list(csv.DictReader(open(out / FAILED_REPORT)))
     assert sorted(r["video_id"] for r in failed) == ["broken", "silent", "zz_broken_1", "zz_broken_2"]
-    reference = read_store(reference_store)
-    for name in SAMPLE_SUBSETS:  # the same videos and features as without the two broken files
-        assert data.subsets[name].video_ids == reference.subsets[name].video_ids
-        np.testing.assert_allclose(data.subsets[name].visual, reference.subsets[name].visual, atol=1e-5)
+    # the same videos and features as without the two broken files: the split of the folder without them, over
+    # the videos extracted, and each video's features as the reference extraction of the same files has them
+    for name in ("zz_broken_1.mp4", "zz_broken_2.mp4"):
+        (folder / "rain" / name).unlink()
+    without = plan_random_split(find_videos(folder), seed=0, dataset=video_folder.name)
+    assert data.split == without.split
+    extracted = {i for f in data.subsets.values() for i in f.video_ids}
+    for name in SAMPLE_SUBSETS:
+        assert data.subsets[name].video_ids == [v.video_id for v in without.assign(extracted) if v.subset == name]
+    reference = store_rows(read_store(reference_store))
+    for video_id, (label, _, visual) in store_rows(data).items():
+        assert label == reference[video_id][0], video_id
+        np.testing.assert_allclose(visual, reference[video_id][2], atol=1e-5, err_msg=video_id)
 
 
 def test_resume_with_other_settings_is_refused(video_folder, encoders, reference_store, tmp_path, caplog):
@@ -293,9 +304,9 @@ def test_a_finished_extraction_run_again_is_a_no_op(reference_store, video_folde
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == written
 
 
-def test_failed_videos_can_be_retried(video_folder, encoders, tmp_path):
+def test_failed_videos_can_be_retried(fewest_clips_folder, encoders, tmp_path):
     folder = tmp_path / "videos"
-    shutil.copytree(video_folder, folder)
+    shutil.copytree(fewest_clips_folder, folder)
     plan = plan_random_split(find_videos(folder), seed=0, dataset="videos")
     out = tmp_path / "store"
     first = extract_local(out, folder, plan, ExtractionSettings(), encoders, progress=False)
@@ -310,10 +321,10 @@ def test_failed_videos_can_be_retried(video_folder, encoders, tmp_path):
     assert [r["video_id"] for r in csv.DictReader(open(out / FAILED_REPORT))] == ["silent"]  # no longer "broken"
 
 
-def test_silent_videos_can_be_kept_with_silence(video_folder, encoders, tmp_path):
-    plan = plan_random_split(find_videos(video_folder), seed=0, dataset="v")
+def test_silent_videos_can_be_kept_with_silence(fewest_clips_folder, encoders, tmp_path):
+    plan = plan_random_split(find_videos(fewest_clips_folder), seed=0, dataset="v")
     out = tmp_path / "store"
-    extract_local(out, video_folder, plan, ExtractionSettings(no_audio="silence"), encoders, progress=False)
+    extract_local(out, fewest_clips_folder, plan, ExtractionSettings(no_audio="silence"), encoders, progress=False)
     data = merge_extraction(out)
     where = {i: (name, k) for name, f in data.subsets.items() for k, i in enumerate(f.video_ids)}
     name, k = where["silent"]
@@ -345,8 +356,12 @@ def test_ray_is_imported_only_by_the_ray_engine():
         print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
         sys.exit(1 if "ray" in sys.modules else 0)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    engine = subprocess.run([sys.executable, "-c", "import sys, avzsl.extraction.ray_engine; "
-                             "sys.exit(0 if 'ray' in sys.modules else 1)"], capture_output=True, timeout=300)
+    # the two fresh processes run at once: each waits on its imports
+    done = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    engine = subprocess.Popen([sys.executable, "-c", "import sys, avzsl.extraction.ray_engine; "
+                               "sys.exit(0 if 'ray' in sys.modules else 1)"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    stdout, stderr = done.communicate(timeout=300)
+    assert done.returncode == 0, stdout + stderr[-3000:]
+    engine.communicate(timeout=300)
     assert engine.returncode == 0  # the check can see an import of Ray when there is one

@@ -18,7 +18,7 @@ from avzsl.data.store import read_store
 from avzsl.extraction import FAILED_REPORT
 from avzsl.extraction.worker import chunk_files, read_chunk_index, work_dir
 from avzsl.cli import EXIT_INTERRUPTED
-from tests.helpers import run_extract
+from tests.helpers import run_extract, store_rows
 
 # A local Ray and its actors' encoder loads: about 50 s for the module, so `-m "not slow"` leaves it out.
 pytestmark = pytest.mark.slow
@@ -32,8 +32,9 @@ def local_ray():
 
 
 def test_a_rerun_after_a_kill_skips_finished_chunks_and_no_failure_moves_features(
-        video_folder, reference_store, tmp_path, monkeypatch):
-    """Killed after its first chunk, then run again, on the test videos plus a damaged file first in three classes,
+        fewest_clips_folder, reference_store, tmp_path, monkeypatch):
+    """Killed after its first chunk, then run again, on the fewest test videos that a split takes (conftest's
+    `fewest_clips_folder`: 9 good, a damaged file, a silent clip) plus a damaged file first in three classes,
     in batches of 3: the rerun extracts no video twice, and every good video's features are the local engine's, in
     its own row, whatever failed beside it in a batch (a batch packed in arrival order would give the videos after
     a failure their neighbours' features: silent corruption). The failures are listed, with their reasons. (A Ray
@@ -41,7 +42,7 @@ def test_a_rerun_after_a_kill_skips_finished_chunks_and_no_failure_moves_feature
     from avzsl.extraction import worker
 
     folder = tmp_path / "videos"
-    shutil.copytree(video_folder, folder)
+    shutil.copytree(fewest_clips_folder, folder)
     damaged = [f"{name}/a_broken.mp4" for name in ("dog_barking", "playing drums", "Car engine")]
     for path in damaged:  # first of their class: good videos follow
         (folder / path).write_bytes(b"\x00\x00\x00\x18ftypmp42 this file was cut short")
@@ -61,31 +62,24 @@ def test_a_rerun_after_a_kill_skips_finished_chunks_and_no_failure_moves_feature
     [first] = chunk_files(work_dir(out))
     kept = first.read_bytes()
     done, failures = read_chunk_index(first)
-    assert 0 < len(done) + len(failures) < 21  # some videos, not all
+    assert 0 < len(done) + len(failures) < 14  # some videos, not all
 
     assert run_extract(folder, out, *run, "--keep-work") == 0
     assert first.read_bytes() == kept  # not written again
     seen = [i for path in chunk_files(work_dir(out)) for i in read_chunk_index(path)[0]]
-    assert len(seen) == len(set(seen)) == 16  # no video extracted twice, all 16 good ones once
+    assert len(seen) == len(set(seen)) == 9  # no video extracted twice, all 9 good ones once
     failed = {r["path"]: r["error"] for r in csv.DictReader(open(out / FAILED_REPORT))}
     assert set(failed) == {"rain/broken.mp4", "rain/silent.mp4", *damaged}  # listed, never fatal
     assert "looks like a media file" in failed["rain/broken.mp4"] and "no audio track" in failed["rain/silent.mp4"]
     ray, local = read_store(out), read_store(reference_store)
     np.testing.assert_array_equal(ray.text.embeddings, local.text.embeddings)
     assert ray.provenance.encoders == local.provenance.encoders
-    ray_rows, local_rows = _rows(ray), _rows(local)
-    assert set(ray_rows) == set(local_rows)  # the same 16 good videos
+    ray_rows, local_rows = store_rows(ray), store_rows(local)  # local: the reference extraction of every clip
+    assert set(ray_rows) == {p.stem for p in fewest_clips_folder.glob("*/*_*.mp4")}  # the 9 good videos
     for video_id, (label, audio, visual) in ray_rows.items():
         assert label == local_rows[video_id][0], video_id
         np.testing.assert_allclose(audio, local_rows[video_id][1], atol=1e-5, err_msg=video_id)
         np.testing.assert_allclose(visual, local_rows[video_id][2], atol=1e-5, err_msg=video_id)
-
-
-def _rows(data) -> dict[str, tuple]:
-    """{video id: (class name, audio, visual features)} of a store, whichever subset holds the video."""
-    names = data.split.class_names
-    return {video_id: (names[f.labels[row]], f.audio[row], f.visual[row]) for f in data.subsets.values()
-            for row, video_id in enumerate(f.video_ids)}
 
 
 def test_an_address_where_no_cluster_answers_is_one_clear_error(video_folder, tmp_path, caplog, monkeypatch):
