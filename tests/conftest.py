@@ -52,7 +52,7 @@ def pytest_sessionfinish(session):
     from tests.helpers import encoders_build_in_a_new_process
 
     if encoders_build_in_a_new_process.cache_info().currsize:
-        encoders_build_in_a_new_process().kill()  # nothing happens once it has finished and been read
+        encoders_build_in_a_new_process().stop()  # nothing happens once it has finished and been read
 
 
 @pytest.fixture(scope="session")

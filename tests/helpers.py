@@ -122,14 +122,43 @@ def failed_report(store: Path) -> str | None:
     return path.read_text() if path.is_file() else None
 
 
+class Child:
+    """`python *argv` started now, in a process of its own (in ROOT, with `env`, else this process's environment);
+    `result()` waits for it and keeps what it printed. Tests start several at once (each is seconds of imports)
+    and read each one later; `stop()` ends one that nobody read (a test failed first)."""
+
+    def __init__(self, *argv: str, env: dict | None = None):
+        import subprocess
+        import sys
+
+        self.env = env
+        self.process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self._result = None
+
+    def result(self, *, check: bool = False, timeout: float = 600):
+        """Its subprocess.CompletedProcess (stdout and stderr as text); `check`: assert that it exited with 0."""
+        import subprocess
+
+        if self._result is None:
+            stdout, stderr = self.process.communicate(timeout=timeout)
+            self._result = subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
+        if check:
+            assert self._result.returncode == 0, self._result.stdout[-1000:] + self._result.stderr[-3000:]
+        return self._result
+
+    def stop(self) -> None:
+        if self._result is None:
+            self.process.kill()  # nothing happens to one that has finished
+            self.process.communicate()
+
+
 @functools.cache
 def encoders_build_in_a_new_process():
     """A fresh process that builds both presets' random-weight encoders (and one audio embedding each), started
     once per session (tests/conftest.py starts it as soon as a selected test needs it, so it runs beside the
     tests before). Its last line of output is JSON: {"heavy": librosa's numba-compiled modules it imported,
     "clip" / "clap": state_digest of the laion-clap preset's towers}. Read with `new_process_result`."""
-    import subprocess
-    import sys
     import textwrap
 
     script = textwrap.dedent("""
@@ -145,8 +174,7 @@ def encoders_build_in_a_new_process():
         print(json.dumps({"heavy": heavy, "clip": state_digest(default.clip.model),
                           "clap": state_digest(default.clap.model)}))
     """)
-    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT)
+    return Child("-c", script)
 
 
 @functools.cache
@@ -154,10 +182,7 @@ def new_process_result() -> dict:
     """The JSON that `encoders_build_in_a_new_process` printed (its exit code checked)."""
     import json
 
-    process = encoders_build_in_a_new_process()
-    stdout, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, stdout + stderr[-3000:]
-    return json.loads(stdout.splitlines()[-1])
+    return json.loads(encoders_build_in_a_new_process().result(check=True).stdout.splitlines()[-1])
 
 
 def state_digest(module) -> str:

@@ -355,15 +355,13 @@ PAGE_MODES = ["random encoders", "missing weights", "checkpoints"]
 
 @pytest.fixture(scope="module")
 def page_starts(app_checkpoints, tmp_path_factory):
-    """`python app.py` started once per mode, all at once (each is seconds of imports): {mode: Popen}. Each has
+    """`python app.py` started once per mode, all at once (each is seconds of imports): {mode: Child}. Each has
     its own empty caches; "missing weights" first does what the first start ever does: read open_clip's weight
     tags (torch) and remember them."""
     import os
-    import subprocess
-    import sys
 
     from avzsl.encoders import EncoderPool
-    from tests.helpers import free_port
+    from tests.helpers import Child, free_port
 
     starts = {}
     for mode in PAGE_MODES:
@@ -378,13 +376,11 @@ def page_starts(app_checkpoints, tmp_path_factory):
                 pool = EncoderPool(offline=True)
                 pool.missing(pool.spec())
             assert (home / "avzsl" / "open_clip_tags.json").is_file()
-        cmd = [sys.executable, "-c", PAGE_FIRST, *flags, "--checkpoints", str(checkpoints), "--port", str(free_port())]
-        starts[mode] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
+        starts[mode] = Child("-c", PAGE_FIRST, *flags, "--checkpoints", str(checkpoints), "--port", str(free_port()),
+                             env=env)
     yield starts
-    for process in starts.values():
-        process.kill()  # nothing happens to one that has finished
-        process.communicate()
+    for child in starts.values():
+        child.stop()
 
 
 @pytest.mark.parametrize("mode", PAGE_MODES)
@@ -392,8 +388,8 @@ def test_the_page_is_served_before_torch_is_imported(mode, page_starts):
     """A start shows its page at once: torch, open_clip and transformers come later, in the warm-up. On a busy
     machine too (load >= cores), where the app gives torch one thread. With checkpoints too: the model list, the
     descriptions and the Explore tab's atlases read their configs, metrics and headers without torch."""
-    stdout, stderr = page_starts[mode].communicate(timeout=300)
-    out = stdout + stderr[-2000:]
+    started = page_starts[mode].result(timeout=300)
+    out = started.stdout + started.stderr[-2000:]
 
     assert "page 200 heavy []" in out, out
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, Child
 
 BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
 
@@ -20,22 +18,20 @@ def test_there_are_benchmarks():
 @pytest.fixture(scope="module")
 def help_runs():
     """Every script's `--help`, all started at once (several import torch and the encoders before parsing, a
-    few seconds each): {script: Popen}, each read by its own test below."""
+    few seconds each): {script: Child}, each read by its own test below."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    runs = {script: subprocess.Popen([sys.executable, str(script), "--help"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) for script in BENCHMARKS}
+    runs = {script: Child(str(script), "--help", env=env) for script in BENCHMARKS}
     yield runs
     for run in runs.values():
-        run.kill()
-        run.communicate()
+        run.stop()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
 def test_benchmark_answers_help(script, help_runs):
-    stdout, stderr = help_runs[script].communicate(timeout=300)
-    assert help_runs[script].returncode == 0, stderr[-2000:]
-    assert stdout.startswith("usage:") and "--help" in stdout
+    run = help_runs[script].result(timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith("usage:") and "--help" in run.stdout
 
 
 def test_reference_speed_edits_a_copy_of_the_official_code_and_lists_the_edits(tmp_path):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -36,7 +34,7 @@ from avzsl.extraction import (
 )
 from avzsl.media import load_media
 from avzsl.synthetic_media import DEMO_CLASSES, write_test_video
-from tests.helpers import assert_same_store, run_extract, store_rows
+from tests.helpers import Child, assert_same_store, run_extract, store_rows
 
 CLASSES = DEMO_CLASSES
 
@@ -357,11 +355,8 @@ def test_ray_is_imported_only_by_the_ray_engine():
         sys.exit(1 if "ray" in sys.modules else 0)
     """)
     # the two fresh processes run at once: each waits on its imports
-    done = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    engine = subprocess.Popen([sys.executable, "-c", "import sys, avzsl.extraction.ray_engine; "
-                               "sys.exit(0 if 'ray' in sys.modules else 1)"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    stdout, stderr = done.communicate(timeout=300)
-    assert done.returncode == 0, stdout + stderr[-3000:]
-    engine.communicate(timeout=300)
-    assert engine.returncode == 0  # the check can see an import of Ray when there is one
+    others = Child("-c", script)
+    engine = Child("-c", "import sys, avzsl.extraction.ray_engine; sys.exit(0 if 'ray' in sys.modules else 1)")
+    done = others.result(timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert engine.result(timeout=300).returncode == 0  # the check can see an import of Ray when there is one

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import connect_app, free_port
+from tests.helpers import Child, connect_app, free_port
 from tests.stand_in_hub import StandInHub, silent_host, user_environment
 
 pytestmark = pytest.mark.slow
@@ -43,24 +43,6 @@ def hub(hub_files):
     server = StandInHub(hub_files).start()
     yield server
     server.stop()
-
-
-class Child:
-    """`python *argv` started now in a process of its own as the user of `env`; `result()` waits for it."""
-
-    def __init__(self, env: dict, *argv: str):
-        self.env = env
-        self.process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-        self._result: subprocess.CompletedProcess | None = None
-
-    def result(self, check: bool = False) -> subprocess.CompletedProcess:
-        if self._result is None:
-            stdout, stderr = self.process.communicate(timeout=600)
-            self._result = subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
-        if check:
-            assert self._result.returncode == 0, self._result.stderr[-3000:]
-        return self._result
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +65,12 @@ def children(hub_files, tmp_path_factory):
     port = closed.getsockname()[1]
     pair_env = user_environment(pair_hub.url, tmp_path_factory.mktemp("two-at-once"))
     started = {
-        "first run": (first_hub, Child(user_environment(first_hub.url, tmp_path_factory.mktemp("first-run")),
-                                       "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--json")),
-        "unreachable": (port, Child(user_environment(f"http://127.0.0.1:{port}",
-                                                     tmp_path_factory.mktemp("unreachable")),
-                                    "-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS)),
-        "two at once": (pair_hub, [Child(pair_env, "-m", "avzsl.download") for _ in range(2)]),
+        "first run": (first_hub, Child("-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS, "--json",
+                                       env=user_environment(first_hub.url, tmp_path_factory.mktemp("first-run")))),
+        "unreachable": (port, Child("-m", "avzsl.predict", "examples/bird.mp4", "--labels", LABELS,
+                                    env=user_environment(f"http://127.0.0.1:{port}",
+                                                         tmp_path_factory.mktemp("unreachable")))),
+        "two at once": (pair_hub, [Child("-m", "avzsl.download", env=pair_env) for _ in range(2)]),
         "app": (app_hub, gate, app_port, subprocess.Popen(
             [sys.executable, "app.py", "--port", str(app_port), "--checkpoints", str(app_home / "none")],
             cwd=ROOT, env=app_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)),
@@ -96,8 +78,7 @@ def children(hub_files, tmp_path_factory):
     yield started
     gate.set()
     for child in (started["first run"][1], started["unreachable"][1], *started["two at once"][1]):
-        child.process.kill()  # nothing happens to one that has finished
-        child.process.communicate()
+        child.stop()
     started["app"][3].kill()
     started["app"][3].communicate()
     closed.close()
